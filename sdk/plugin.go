@@ -1,0 +1,145 @@
+package sdk
+
+import "context"
+
+// Plugin is everything a plugin offers. Fill in the parts you have; a nil or
+// empty part is simply not offered. Names of actions, providers, evaluators
+// and sources are the contract with characters and prompts: keep them stable.
+type Plugin struct {
+	// Name is the short name a character uses, e.g. "bootstrap".
+	Name        string
+	Version     string
+	Description string
+	// Aliases are other names a character may use, e.g. "@elizaos/plugin-sql".
+	Aliases  []string
+	Settings []Setting
+
+	Actions    []Action
+	Providers  []Provider
+	Evaluators []Evaluator
+	Models     []Model
+	Events     []EventHandler
+	Sources    []Source
+
+	// Database makes this plugin the agents' storage. Only the sql plugin
+	// sets it.
+	Database DatabaseAdapter
+
+	// Init runs once per process, before any agent is configured.
+	Init func(ctx context.Context, host Host) error
+	// Configure runs once per agent that uses the plugin (and again after a
+	// restart of the plugin process). Returned warnings are logged by the
+	// host; an error stops the agent from starting.
+	Configure func(ctx context.Context, a *Agent) (warnings []string, err error)
+	// Unconfigure runs when an agent stops.
+	Unconfigure func(ctx context.Context, a *Agent)
+}
+
+// Host is what Init learns about the host process.
+type Host struct {
+	Version string
+	// DataDir is the host's data directory; plugins keep files under it.
+	DataDir string
+	// Settings are host-level settings shared by every agent.
+	Settings map[string]string
+}
+
+// Setting declares a setting the plugin reads, for documentation and for
+// `agenthost plugins list`.
+type Setting struct {
+	Name        string
+	Description string
+	Required    bool
+	Secret      bool
+	Default     string
+}
+
+// ExampleMessage is one line of an example conversation.
+type ExampleMessage struct {
+	Name    string  `json:"name"`
+	Content Content `json:"content"`
+}
+
+// Action is something the agent can do in answer to a message.
+type Action struct {
+	Name        string
+	Description string
+	Similes     []string
+	Examples    [][]ExampleMessage
+	// Validate decides whether the action is offered for this message. Nil
+	// means always.
+	Validate func(ctx context.Context, a *Agent, msg *Memory, st *State) bool
+	Handler  func(ctx context.Context, a *Agent, call *ActionCall) (ActionResult, error)
+}
+
+// ActionCall is everything an action handler receives about its run.
+type ActionCall struct {
+	Message   *Memory
+	State     *State
+	Responses []Memory
+	RunID     string
+	// Previous holds the results of the earlier actions of this chain.
+	Previous []ActionOutcome
+	Options  map[string]any
+}
+
+// Provider adds text and values to the state a prompt is built from.
+type Provider struct {
+	Name        string
+	Description string
+	// Dynamic providers run only when asked for by name.
+	Dynamic bool
+	// Private providers are never in the default set and not advertised.
+	Private bool
+	// Position orders providers; lower first.
+	Position int
+	Get      func(ctx context.Context, a *Agent, msg *Memory, st *State) (ProviderResult, error)
+}
+
+// ProviderResult is one provider's contribution to the state.
+type ProviderResult struct {
+	Text   string
+	Values map[string]any
+	Data   map[string]any
+}
+
+// Evaluator runs after the agent has responded (or chosen not to).
+type Evaluator struct {
+	Name        string
+	Description string
+	Similes     []string
+	// AlwaysRun evaluators run even when the agent did not respond.
+	AlwaysRun bool
+	Validate  func(ctx context.Context, a *Agent, msg *Memory, st *State) bool
+	Handler   func(ctx context.Context, a *Agent, call *EvaluatorCall) error
+}
+
+// EvaluatorCall is everything an evaluator handler receives.
+type EvaluatorCall struct {
+	Message    *Memory
+	State      *State
+	DidRespond bool
+	Responses  []Memory
+	RunID      string
+}
+
+// Model serves one model type.
+type Model struct {
+	Type string
+	// Priority decides between plugins serving the same type; higher wins.
+	Priority int
+	Handler  func(ctx context.Context, a *Agent, req *ModelRequest) (*ModelResponse, error)
+}
+
+// EventHandler handles one event type.
+type EventHandler struct {
+	Type   string
+	Handle func(ctx context.Context, a *Agent, ev *Event) error
+}
+
+// Source is a platform the plugin can send messages to, e.g. "telegram".
+type Source struct {
+	Name string
+	// Send delivers content and returns the platform's message ids.
+	Send func(ctx context.Context, a *Agent, target Target, content Content) ([]string, error)
+}
