@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/agenthost/agenthost/plugins/bootstrap"
+	"github.com/agenthost/agenthost/plugins/offline"
+	"github.com/agenthost/agenthost/plugins/sql"
+	"github.com/agenthost/agenthost/sdk"
+	"github.com/spf13/cobra"
+)
+
+// bundled are the first-party plugins inside the agenthost binary. Each
+// still runs as its own process: agenthost starts itself with the hidden
+// __plugin subcommand.
+var bundled = map[string]func() sdk.Plugin{
+	"bootstrap": bootstrap.New,
+	"sql":       sql.New,
+	"offline":   offline.New,
+}
+
+func bundledNames() []string {
+	names := make([]string, 0, len(bundled))
+	for n := range bundled {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func servePluginCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:    "__plugin NAME",
+		Short:  "Serve a bundled plugin (started by the daemon, not by people)",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			newPlugin, ok := bundled[args[0]]
+			if !ok {
+				return fmt.Errorf("no bundled plugin %q (bundled: %v)", args[0], bundledNames())
+			}
+			sdk.Serve(newPlugin())
+			return nil
+		},
+	}
+}

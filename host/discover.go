@@ -1,0 +1,98 @@
+package host
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// ExecPrefix is the file name prefix of a third-party plugin executable.
+const ExecPrefix = "agenthost-plugin-"
+
+// PluginSpec says how to start one plugin.
+type PluginSpec struct {
+	// Name is the short name: the executable's name without ExecPrefix, or
+	// the bundled plugin's name. The manifest's name must match it.
+	Name string
+	Path string
+	Args []string
+	// Bundled plugins run as a child process of the agenthost executable.
+	Bundled bool
+}
+
+// PluginDirs are the folders searched for plugin executables, in order:
+// ./plugins, ~/.agenthost/plugins, then AGENTHOST_PLUGIN_PATH.
+func PluginDirs(env func(string) string) []string {
+	dirs := []string{"plugins"}
+	if home, err := os.UserHomeDir(); err == nil {
+		dirs = append(dirs, filepath.Join(home, ".agenthost", "plugins"))
+	}
+	for _, d := range filepath.SplitList(env("AGENTHOST_PLUGIN_PATH")) {
+		if d != "" {
+			dirs = append(dirs, d)
+		}
+	}
+	return dirs
+}
+
+// Discover lists the bundled plugins and the executables named
+// agenthost-plugin-* in dirs. A bundled plugin wins over an executable of
+// the same name; between folders, the first one wins. Folders that do not
+// exist are skipped.
+func Discover(self string, bundled []string, dirs []string) ([]PluginSpec, []string, error) {
+	var specs []PluginSpec
+	var warnings []string
+	seen := map[string]string{}
+	for _, name := range bundled {
+		specs = append(specs, PluginSpec{Name: name, Path: self, Args: []string{ServeSubcommand, name}, Bundled: true})
+		seen[name] = "bundled"
+	}
+	for _, dir := range dirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue
+			}
+			return nil, nil, fmt.Errorf("read plugin folder %s: %w", dir, err)
+		}
+		for _, e := range entries {
+			if !strings.HasPrefix(e.Name(), ExecPrefix) {
+				continue
+			}
+			path := filepath.Join(dir, e.Name())
+			info, err := os.Stat(path)
+			if err != nil || info.IsDir() {
+				continue
+			}
+			name := strings.TrimPrefix(e.Name(), ExecPrefix)
+			name = strings.TrimSuffix(name, filepath.Ext(name))
+			if info.Mode()&0o111 == 0 {
+				warnings = append(warnings, fmt.Sprintf("plugin %s at %s is not executable (chmod +x it)", name, path))
+				continue
+			}
+			if where, dup := seen[name]; dup {
+				warnings = append(warnings, fmt.Sprintf("plugin %s at %s is shadowed by %s", name, path, where))
+				continue
+			}
+			abs, err := filepath.Abs(path)
+			if err != nil {
+				abs = path
+			}
+			seen[name] = abs
+			specs = append(specs, PluginSpec{Name: name, Path: abs})
+		}
+	}
+	sort.SliceStable(specs, func(i, j int) bool {
+		if specs[i].Bundled != specs[j].Bundled {
+			return specs[i].Bundled
+		}
+		return specs[i].Name < specs[j].Name
+	})
+	return specs, warnings, nil
+}
+
+// ServeSubcommand is the hidden agenthost subcommand that serves a bundled
+// plugin: `agenthost __plugin NAME`.
+const ServeSubcommand = "__plugin"

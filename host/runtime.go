@@ -1,0 +1,341 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/agenthost/agenthost/sdk"
+	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// runtimeServer is the Runtime service as one plugin sees it. A call may
+// name only an agent that uses this plugin: a plugin cannot act for agents
+// it was not given.
+type runtimeServer struct {
+	pb.UnimplementedRuntimeServer
+	d      *Daemon
+	plugin *Plugin
+}
+
+func (s *runtimeServer) agent(id string) (*Agent, error) {
+	a := s.d.agentByID(id)
+	if a == nil || a.reg == nil {
+		return nil, status.Errorf(codes.NotFound, "no agent %q is running", id)
+	}
+	if !a.reg.has(s.plugin) {
+		return nil, status.Errorf(codes.PermissionDenied, "plugin %s is not one of agent %s's plugins", s.plugin.Name(), a.Name)
+	}
+	return a, nil
+}
+
+// grpcErr keeps the kind of an error when it crosses back to a plugin.
+func grpcErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	switch {
+	case errors.Is(err, sdk.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, sdk.ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, ErrPluginCrashed):
+		return status.Error(codes.Unavailable, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Unknown, err.Error())
+}
+
+func recoverUnary(log hclog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				log.Error("runtime call panicked", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = status.Errorf(codes.Internal, "host error in %s: %v", info.FullMethod, r)
+			}
+		}()
+		return h(ctx, req)
+	}
+}
+
+func (s *runtimeServer) UseModel(ctx context.Context, req *pb.ModelRequest) (*pb.ModelResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.useModel(ctx, req)
+	return res, grpcErr(err)
+}
+
+func (s *runtimeServer) ComposeState(ctx context.Context, req *pb.ComposeStateRequest) (*pb.State, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	st, err := a.composeState(ctx, req)
+	return st, grpcErr(err)
+}
+
+func (s *runtimeServer) ProcessActions(ctx context.Context, req *pb.ProcessActionsRequest) (*pb.ProcessActionsResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.processActions(ctx, req)
+	return res, grpcErr(err)
+}
+
+func (s *runtimeServer) Evaluate(ctx context.Context, req *pb.EvaluateRequest) (*pb.EvaluateResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.evaluate(ctx, req)
+	return res, grpcErr(err)
+}
+
+func (s *runtimeServer) EmitEvent(ctx context.Context, req *pb.EmitEventRequest) (*pb.EmitEventResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	err = a.emit(ctx, &pb.HandleEventRequest{Type: req.GetType(), RunId: req.GetRunId(), Source: req.GetSource(),
+		Message: req.GetMessage(), PayloadJson: req.GetPayloadJson()})
+	if err != nil {
+		return nil, grpcErr(err)
+	}
+	return &pb.EmitEventResponse{}, nil
+}
+
+func (s *runtimeServer) ReceiveMessage(ctx context.Context, req *pb.ReceiveMessageRequest) (*pb.ReceiveMessageResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	if req.GetSource() == "" {
+		return nil, status.Error(codes.InvalidArgument, "receive message: source is empty")
+	}
+	in := a.mapIncoming(req)
+	if !req.GetWait() {
+		// The connector only hands the message over; replies reach it
+		// through SendMessage.
+		go func() {
+			if _, _, err := a.receive(context.WithoutCancel(ctx), in); err != nil {
+				a.log.Error("message failed", "source", in.source, "error", err)
+			}
+		}()
+		return &pb.ReceiveMessageResponse{MemoryId: in.messageID, RoomId: in.roomID, WorldId: in.worldID, EntityId: in.entityID}, nil
+	}
+	res, _, err := a.receive(ctx, in)
+	return res, grpcErr(err)
+}
+
+func (s *runtimeServer) Respond(ctx context.Context, req *pb.RespondRequest) (*pb.RespondResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.respond(ctx, req)
+	return res, grpcErr(err)
+}
+
+func (s *runtimeServer) SendMessage(ctx context.Context, req *pb.SendMessageRequest) (*pb.SendMessageResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	res, err := a.sendMessage(ctx, req)
+	return res, grpcErr(err)
+}
+
+func (s *runtimeServer) GetSettings(ctx context.Context, req *pb.GetSettingsRequest) (*pb.GetSettingsResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.GetSettingsResponse{Settings: a.settings}, nil
+}
+
+// The storage calls below check the agent and forward to the database
+// plugin unchanged: the messages are the same on both services.
+
+func (s *runtimeServer) dbCall(ctx context.Context, agentID, method string, call func(context.Context, pb.DatabaseClient) error) error {
+	a, err := s.agent(agentID)
+	if err != nil {
+		return err
+	}
+	p, c, err := a.db(ctx)
+	if err != nil {
+		return grpcErr(err)
+	}
+	ctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
+	defer cancel()
+	if err := call(ctx, c.db); err != nil {
+		if st, ok := status.FromError(err); ok && (st.Code() == codes.InvalidArgument || st.Code() == codes.NotFound) {
+			return err
+		}
+		return grpcErr(p.callErr(c, method, err))
+	}
+	return nil
+}
+
+func (s *runtimeServer) CreateMemory(ctx context.Context, req *pb.CreateMemoryRequest) (res *pb.CreateMemoryResponse, err error) {
+	if req.GetMemory() != nil {
+		req.Memory.AgentId = req.GetAgentId()
+	}
+	err = s.dbCall(ctx, req.GetAgentId(), "CreateMemory", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.CreateMemory(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) GetMemories(ctx context.Context, req *pb.GetMemoriesRequest) (res *pb.MemoriesResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "GetMemories", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.GetMemories(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) GetMemoriesByIDs(ctx context.Context, req *pb.GetMemoriesByIDsRequest) (res *pb.MemoriesResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "GetMemoriesByIDs", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.GetMemoriesByIDs(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) SearchMemories(ctx context.Context, req *pb.SearchMemoriesRequest) (res *pb.MemoriesResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "SearchMemories", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.SearchMemories(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) DeleteMemory(ctx context.Context, req *pb.DeleteMemoryRequest) (res *pb.DeleteMemoryResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "DeleteMemory", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.DeleteMemory(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) CountMemories(ctx context.Context, req *pb.CountMemoriesRequest) (res *pb.CountMemoriesResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "CountMemories", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.CountMemories(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) EnsureConnection(ctx context.Context, req *pb.EnsureConnectionRequest) (res *pb.EnsureConnectionResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "EnsureConnection", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.EnsureConnection(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) GetEntities(ctx context.Context, req *pb.GetEntitiesRequest) (res *pb.GetEntitiesResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "GetEntities", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.GetEntities(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) UpsertEntities(ctx context.Context, req *pb.UpsertEntitiesRequest) (res *pb.UpsertEntitiesResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "UpsertEntities", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.UpsertEntities(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) GetRooms(ctx context.Context, req *pb.GetRoomsRequest) (res *pb.GetRoomsResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "GetRooms", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.GetRooms(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) GetWorlds(ctx context.Context, req *pb.GetWorldsRequest) (res *pb.GetWorldsResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "GetWorlds", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.GetWorlds(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) UpsertWorld(ctx context.Context, req *pb.UpsertWorldRequest) (res *pb.UpsertWorldResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "UpsertWorld", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.UpsertWorld(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) GetParticipants(ctx context.Context, req *pb.GetParticipantsRequest) (res *pb.GetParticipantsResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "GetParticipants", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.GetParticipants(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) GetParticipantState(ctx context.Context, req *pb.ParticipantStateRequest) (res *pb.ParticipantStateResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "GetParticipantState", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.GetParticipantState(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) SetParticipantState(ctx context.Context, req *pb.ParticipantStateRequest) (res *pb.ParticipantStateResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "SetParticipantState", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.SetParticipantState(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) AddLog(ctx context.Context, req *pb.AddLogRequest) (res *pb.AddLogResponse, err error) {
+	if req.GetLog() == nil {
+		return nil, status.Error(codes.InvalidArgument, "add log: log is missing")
+	}
+	err = s.dbCall(ctx, req.GetLog().GetAgentId(), "AddLog", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.AddLog(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) GetCache(ctx context.Context, req *pb.GetCacheRequest) (res *pb.GetCacheResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "GetCache", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.GetCache(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) SetCache(ctx context.Context, req *pb.SetCacheRequest) (res *pb.SetCacheResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "SetCache", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.SetCache(ctx, req)
+		return e
+	})
+	return res, err
+}

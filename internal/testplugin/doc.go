@@ -1,0 +1,4 @@
+// Package testplugin holds plugins that exist only for agenthost's own
+// tests: a model that answers from a script, and a plugin built for another
+// protocol version. They are real executables, started by the real host.
+package testplugin
