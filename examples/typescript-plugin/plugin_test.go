@@ -40,6 +40,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	typescriptplugin "github.com/agenthost/agenthost/examples/typescript-plugin"
 	"github.com/agenthost/agenthost/sdk"
 	pluginv1 "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 )
@@ -63,77 +64,18 @@ var (
 // message when Node.js or npm is not installed.
 func ensureBuilt(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() { launcher, buildErr = build() })
+	buildOnce.Do(func() {
+		dir, err := os.Getwd()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		launcher, buildErr = typescriptplugin.Build(dir)
+	})
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
 	return launcher
-}
-
-func build() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for _, tool := range []string{"node", "npm", "npx"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return "", fmt.Errorf("%s is not on PATH: the TypeScript example plugin needs Node.js 20 or newer "+
-				"with npm (Debian: apt-get install nodejs npm): %v", tool, err)
-		}
-	}
-
-	// Another test binary (the host's end-to-end test) may build this folder
-	// at the same time; take turns.
-	lock, err := os.OpenFile(filepath.Join(dir, ".build.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return "", err
-	}
-	defer lock.Close()
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("locking %s: %w", lock.Name(), err)
-	}
-	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) //nolint:errcheck
-
-	// npm writes node_modules/.package-lock.json on every install.
-	if stale(filepath.Join(dir, "node_modules", ".package-lock.json"),
-		filepath.Join(dir, "package-lock.json"), filepath.Join(dir, "package.json")) {
-		if err := run(dir, "npm", "ci", "--no-audit", "--no-fund"); err != nil {
-			return "", err
-		}
-	}
-	srcs, _ := filepath.Glob(filepath.Join(dir, "src", "*.ts"))
-	srcs = append(srcs, filepath.Join(dir, "tsconfig.json"), filepath.Join(dir, "package-lock.json"))
-	if stale(filepath.Join(dir, "dist", "main.js"), srcs...) {
-		// "--" keeps npx from reading tsc's flags as its own.
-		if err := run(dir, "npx", "--no", "--", "tsc", "--project", "tsconfig.json"); err != nil {
-			return "", err
-		}
-	}
-	return filepath.Join(dir, launcherName), nil
-}
-
-// stale reports whether target is missing or older than any of sources.
-func stale(target string, sources ...string) bool {
-	ti, err := os.Stat(target)
-	if err != nil {
-		return true
-	}
-	for _, s := range sources {
-		if si, err := os.Stat(s); err == nil && si.ModTime().After(ti.ModTime()) {
-			return true
-		}
-	}
-	return false
-}
-
-func run(dir, name string, args ...string) error {
-	cmd := exec.Command(name, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), dir, err, out)
-	}
-	return nil
 }
 
 // ---- host-side pieces ----------------------------------------------------

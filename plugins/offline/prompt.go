@@ -1,0 +1,145 @@
+package offline
+
+import "strings"
+
+// Section headings of the prompt conventions in the package documentation,
+// lower-case.
+const (
+	headConversation = "conversation messages"
+	headReceived     = "received message"
+	headAgent        = "agent:"
+)
+
+// maxSpeakerName bounds what counts as a "Name:" prefix, so that a sentence
+// with a colon in it is not taken for a speaker.
+const maxSpeakerName = 64
+
+// message is one "Name: text" entry of the prompt.
+type message struct {
+	name, text string
+}
+
+// promptInfo is everything the text handler reads from a prompt.
+type promptInfo struct {
+	agent          string
+	history        []string
+	input          string
+	wantsXML       bool
+	shouldRespondQ bool
+}
+
+// parsePrompt reads a prompt as the package documentation describes.
+func parsePrompt(prompt string) (history []string, input string, wantsXML bool, shouldRespondQuestion bool) {
+	p := readPrompt(prompt)
+	return p.history, p.input, p.wantsXML, p.shouldRespondQ
+}
+
+func readPrompt(prompt string) promptInfo {
+	var (
+		p            promptInfo
+		conversation []message
+		received     []string
+		haveReceived bool
+		section      string
+		lastLine     string
+	)
+	p.wantsXML = strings.Contains(prompt, "<response>")
+	p.shouldRespondQ = strings.Contains(prompt, "RESPOND") &&
+		strings.Contains(prompt, "IGNORE") && strings.Contains(prompt, "STOP")
+
+	prompt = strings.ReplaceAll(prompt, "\r\n", "\n")
+	for _, line := range strings.Split(prompt, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "#") {
+			head := strings.TrimSpace(strings.TrimLeft(trimmed, "#"))
+			low := strings.ToLower(head)
+			switch {
+			case strings.HasPrefix(low, headConversation):
+				section = headConversation
+			case strings.HasPrefix(low, headReceived):
+				section = headReceived
+				haveReceived = true
+				received = received[:0]
+			case strings.HasPrefix(low, headAgent):
+				if p.agent == "" {
+					p.agent = strings.TrimSpace(head[len(headAgent):])
+				}
+				section = ""
+			default:
+				section = ""
+			}
+			continue
+		}
+		if trimmed != "" {
+			lastLine = trimmed
+		}
+		switch section {
+		case headConversation:
+			if trimmed == "" {
+				continue
+			}
+			if name, text, ok := splitSpeaker(trimmed); ok {
+				conversation = append(conversation, message{name, text})
+			} else if n := len(conversation); n > 0 {
+				conversation[n-1].text += "\n" + trimmed
+			}
+		case headReceived:
+			if len(received) == 0 {
+				if trimmed == "" {
+					continue
+				}
+				if _, text, ok := splitSpeaker(trimmed); ok {
+					trimmed = text
+				}
+			}
+			received = append(received, trimmed)
+		}
+	}
+
+	var users []message
+	for _, m := range conversation {
+		if p.agent == "" || !strings.EqualFold(m.name, p.agent) {
+			users = append(users, m)
+		}
+	}
+	fromConversation := false
+	switch {
+	case haveReceived && strings.TrimSpace(strings.Join(received, "\n")) != "":
+		p.input = strings.TrimSpace(strings.Join(received, "\n"))
+	case len(users) > 0:
+		p.input = users[len(users)-1].text
+		fromConversation = true
+	default:
+		p.input = lastLine
+		if _, text, ok := splitSpeaker(lastLine); ok {
+			p.input = text
+		}
+	}
+	// The conversation usually ends with the message being answered; the
+	// engine must not see it twice, or it would take it for a repeat.
+	if n := len(users); n > 0 && (fromConversation || strings.TrimSpace(users[n-1].text) == p.input) {
+		users = users[:n-1]
+	}
+	for _, m := range users {
+		p.history = append(p.history, m.text)
+	}
+	return p
+}
+
+// splitSpeaker splits "Name: text". The name must be short and must not
+// look like markup, so that ordinary sentences with a colon stay whole.
+func splitSpeaker(line string) (name, text string, ok bool) {
+	i := strings.Index(line, ":")
+	if i <= 0 || i > maxSpeakerName {
+		return "", "", false
+	}
+	rest := line[i+1:]
+	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
+		return "", "", false
+	}
+	name = strings.TrimSpace(line[:i])
+	if name == "" || strings.ContainsAny(name, "<>#") {
+		return "", "", false
+	}
+	return name, strings.TrimSpace(rest), true
+}
