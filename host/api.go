@@ -126,6 +126,8 @@ func (d *Daemon) handleMessage(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.Is(err, ErrPluginCrashed):
 			code, errCode = http.StatusBadGateway, "PLUGIN_CRASHED"
+		case errors.Is(err, sdk.ErrUnavailable):
+			code, errCode = http.StatusBadGateway, "PLUGIN_UNAVAILABLE"
 		case errors.Is(err, context.DeadlineExceeded):
 			code, errCode = http.StatusGatewayTimeout, "TIMEOUT"
 		}

@@ -221,6 +221,10 @@ func (p *Plugin) launch(ctx context.Context) (*pluginConn, error) {
 		// cannot, so go-plugin's logger stays off.
 		Logger:       hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: os.Stderr}),
 		Stderr:       newStderrLog(p.log),
+		// What the plugin writes to os.Stdout/os.Stderr after its handshake
+		// arrives over go-plugin's stdio stream; it is logged, not lost.
+		SyncStdout: newStderrLog(p.log.Named("stdout")),
+		SyncStderr: newStderrLog(p.log),
 		StartTimeout: p.mgr.cfg.StartTimeout,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize))},
@@ -465,6 +469,8 @@ func (p *Plugin) callErr(c *pluginConn, method string, err error) error {
 			return fmt.Errorf("plugin %s crashed during %s; the host is restarting it: %w", p.spec.Name, method, ErrPluginCrashed)
 		case <-time.After(200 * time.Millisecond):
 		}
+		// The plugin lives but a plugin it called did not.
+		return fmt.Errorf("plugin %s: %s: %w", p.spec.Name, st.Message(), sdk.ErrUnavailable)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("plugin %s did not finish %s in time: %w", p.spec.Name, method, context.DeadlineExceeded)
 	case codes.NotFound:

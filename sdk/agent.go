@@ -54,8 +54,17 @@ func callErr(method string, err error) error {
 		return nil
 	}
 	if s, ok := status.FromError(err); ok {
-		if s.Code() == codes.NotFound {
+		switch s.Code() {
+		case codes.NotFound:
 			return fmt.Errorf("runtime %s: %w: %s", method, ErrNotFound, s.Message())
+		case codes.InvalidArgument:
+			return fmt.Errorf("runtime %s: %w: %s", method, ErrInvalid, s.Message())
+		case codes.Unavailable:
+			// Kept as a kind so the handler's own error reaches the host as
+			// Unavailable too, and the user learns a plugin went down.
+			return fmt.Errorf("runtime %s: %s: %w", method, s.Message(), ErrUnavailable)
+		case codes.DeadlineExceeded:
+			return fmt.Errorf("runtime %s: %s: %w", method, s.Message(), context.DeadlineExceeded)
 		}
 		return fmt.Errorf("runtime %s: %s (%s)", method, s.Message(), s.Code())
 	}

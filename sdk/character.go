@@ -156,9 +156,18 @@ func charReadProblem(err error) string {
 // object; unknown top-level keys are rejected; "name" is required and
 // non-empty; "bio" is required (a string or a list of strings); every other
 // field is optional but must have its documented type (null is not
-// accepted for any of them); "id", when present, must be a UUID. Keys that
-// elizaOS ignores inside nested objects (style, message examples,
-// knowledge entries) are ignored here too.
+// accepted for any of them); "id", when present, must be a UUID; numbers
+// must fit a float64. Keys are matched exactly, as in JavaScript. Keys that
+// elizaOS drops inside nested objects (style, message examples, media,
+// knowledge entries) are dropped here too; unknown keys of a message
+// example's content are kept in Content.Extra.
+//
+// Two leniencies over elizaOS: a leading UTF-8 byte order mark is skipped,
+// and ID is not filled in (AgentID derives it). Input larger than
+// MaxCharacterSize is refused.
+//
+// Errors are *CharacterError values (see there), each naming the field
+// and, where it can, the line and column.
 func ParseCharacter(data []byte) (*Character, error) {
 	return parseCharacter("", data)
 }
@@ -201,33 +210,21 @@ func parseCharacter(file string, data []byte) (*Character, error) {
 // keys exactly, as elizaOS does; encoding/json would also take "Text" for
 // "text" inside nested objects where elizaOS keeps unknown keys.
 func buildCharacter(top map[string]any) *Character {
-	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
-	strs := func(x any) []string {
-		list, ok := x.([]any)
-		if !ok {
-			return nil
-		}
-		out := make([]string, len(list))
-		for i, e := range list {
-			out[i] = e.(string)
-		}
-		return out
-	}
 	c := &Character{
-		ID:           str(top, "id"),
-		Name:         str(top, "name"),
-		Username:     str(top, "username"),
-		System:       str(top, "system"),
-		PostExamples: strs(top["postExamples"]),
-		Topics:       strs(top["topics"]),
-		Adjectives:   strs(top["adjectives"]),
-		Plugins:      strs(top["plugins"]),
+		ID:           charStr(top, "id"),
+		Name:         charStr(top, "name"),
+		Username:     charStr(top, "username"),
+		System:       charStr(top, "system"),
+		PostExamples: charStrs(top["postExamples"]),
+		Topics:       charStrs(top["topics"]),
+		Adjectives:   charStrs(top["adjectives"]),
+		Plugins:      charStrs(top["plugins"]),
 	}
 	switch b := top["bio"].(type) {
 	case string:
 		c.Bio = StringList{b}
 	case []any:
-		c.Bio = StringList(strs(b))
+		c.Bio = StringList(charStrs(b))
 	}
 	if t, ok := top["templates"].(map[string]any); ok {
 		c.Templates = make(map[string]string, len(t))
@@ -242,7 +239,7 @@ func buildCharacter(top map[string]any) *Character {
 			c.MessageExamples[i] = make([]ExampleMessage, len(msgs))
 			for j, msg := range msgs {
 				m := msg.(map[string]any)
-				c.MessageExamples[i][j] = ExampleMessage{Name: str(m, "name"), Content: buildContent(m["content"].(map[string]any))}
+				c.MessageExamples[i][j] = ExampleMessage{Name: charStr(m, "name"), Content: buildContent(m["content"].(map[string]any))}
 			}
 		}
 	}
@@ -259,44 +256,51 @@ func buildCharacter(top map[string]any) *Character {
 		c.Secrets = plainJSON(m).(map[string]any)
 	}
 	if m, ok := top["style"].(map[string]any); ok {
-		c.Style = Style{All: strs(m["all"]), Chat: strs(m["chat"]), Post: strs(m["post"])}
+		c.Style = Style{All: charStrs(m["all"]), Chat: charStrs(m["chat"]), Post: charStrs(m["post"])}
 	}
 	return c
+}
+
+// charStr returns m[k] if it is a string, else "".
+func charStr(m map[string]any, k string) string {
+	s, _ := m[k].(string)
+	return s
+}
+
+// charStrs converts a validated list of strings; nil when x is no list.
+func charStrs(x any) []string {
+	list, ok := x.([]any)
+	if !ok {
+		return nil
+	}
+	out := make([]string, len(list))
+	for i, e := range list {
+		out[i] = e.(string)
+	}
+	return out
 }
 
 // buildContent makes a Content from a validated object: the named keys go
 // to their fields, every other key to Extra.
 func buildContent(m map[string]any) Content {
-	str := func(m map[string]any, k string) string { s, _ := m[k].(string); return s }
-	strs := func(x any) []string {
-		list, ok := x.([]any)
-		if !ok {
-			return nil
-		}
-		out := make([]string, len(list))
-		for i, e := range list {
-			out[i] = e.(string)
-		}
-		return out
-	}
 	c := Content{
-		Text:        str(m, "text"),
-		Thought:     str(m, "thought"),
-		Actions:     strs(m["actions"]),
-		Providers:   strs(m["providers"]),
-		Source:      str(m, "source"),
-		Target:      str(m, "target"),
-		URL:         str(m, "url"),
-		InReplyTo:   str(m, "inReplyTo"),
-		ChannelType: ChannelType(str(m, "channelType")),
+		Text:        charStr(m, "text"),
+		Thought:     charStr(m, "thought"),
+		Actions:     charStrs(m["actions"]),
+		Providers:   charStrs(m["providers"]),
+		Source:      charStr(m, "source"),
+		Target:      charStr(m, "target"),
+		URL:         charStr(m, "url"),
+		InReplyTo:   charStr(m, "inReplyTo"),
+		ChannelType: ChannelType(charStr(m, "channelType")),
 	}
 	if list, ok := m["attachments"].([]any); ok {
 		c.Attachments = make([]Media, len(list))
 		for i, a := range list {
 			am := a.(map[string]any)
 			c.Attachments[i] = Media{
-				ID: str(am, "id"), URL: str(am, "url"), Title: str(am, "title"), Source: str(am, "source"),
-				Description: str(am, "description"), Text: str(am, "text"), ContentType: str(am, "contentType"),
+				ID: charStr(am, "id"), URL: charStr(am, "url"), Title: charStr(am, "title"), Source: charStr(am, "source"),
+				Description: charStr(am, "description"), Text: charStr(am, "text"), ContentType: charStr(am, "contentType"),
 			}
 		}
 	}

@@ -375,7 +375,7 @@ func (s *pluginServer) HandleEvent(ctx context.Context, req *pb.HandleEventReque
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, toStatus(fmt.Errorf("event %s: %w", req.GetType(), err))
+		return nil, toStatus(err)
 	}
 	return &pb.HandleEventResponse{}, nil
 }

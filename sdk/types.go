@@ -113,18 +113,26 @@ func (c Content) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads the named fields and keeps every other key in Extra.
+// Keys match exactly, as in JavaScript: "Text" is an extra key, not text.
 func (c *Content) UnmarshalJSON(b []byte) error {
-	var f contentFields
-	if err := json.Unmarshal(b, &f); err != nil {
-		return err
-	}
 	var all map[string]json.RawMessage
 	if err := json.Unmarshal(b, &all); err != nil {
 		return err
 	}
-	*c = Content(f)
+	*c = Content{}
+	fields := map[string]any{
+		"text": &c.Text, "thought": &c.Thought, "actions": &c.Actions, "providers": &c.Providers,
+		"source": &c.Source, "target": &c.Target, "url": &c.URL, "inReplyTo": &c.InReplyTo,
+		"attachments": &c.Attachments, "channelType": &c.ChannelType,
+	}
 	for k, raw := range all {
-		if contentKeys[k] {
+		if dst, ok := fields[k]; ok {
+			if string(raw) == "null" {
+				continue
+			}
+			if err := json.Unmarshal(raw, dst); err != nil {
+				return fmt.Errorf("content key %q: %w", k, err)
+			}
 			continue
 		}
 		var v any
