@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,49 @@ func (a *Agent) useModel(ctx context.Context, req *pb.ModelRequest) (*pb.ModelRe
 	res.Provider = p.Name()
 	a.recordModel(req, res, p.Name(), took, nil)
 	return res, nil
+}
+
+// streamModel is useModel with the text passed to send as the model makes
+// it; the last chunk carries the whole response.
+func (a *Agent) streamModel(ctx context.Context, req *pb.ModelRequest, send func(*pb.ModelChunk) error) error {
+	p, err := a.reg.model(req.GetType(), req.GetProvider())
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", a.Name, err)
+	}
+	c, err := p.conn(ctx)
+	if err != nil {
+		return err
+	}
+	req.AgentId = a.ID
+	start := time.Now()
+	ctx, cancel := ensureDeadline(ctx, sdk.DefaultRunTimeout)
+	defer cancel()
+	stream, err := c.plugin.StreamModel(ctx, req)
+	if err != nil {
+		err = p.callErr(c, "StreamModel "+req.GetType(), err)
+		a.recordModel(req, nil, p.Name(), time.Since(start), err)
+		return err
+	}
+	for {
+		chunk, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = fmt.Errorf("plugin %s ended the %s stream without a final answer", p.Name(), req.GetType())
+			} else {
+				err = p.callErr(c, "StreamModel "+req.GetType(), err)
+			}
+			a.recordModel(req, nil, p.Name(), time.Since(start), err)
+			return err
+		}
+		if f := chunk.GetFinal(); f != nil {
+			f.Provider = p.Name()
+			a.recordModel(req, f, p.Name(), time.Since(start), nil)
+			return send(chunk)
+		}
+		if err := send(chunk); err != nil {
+			return err
+		}
+	}
 }
 
 // recordModel writes the model call to the timeline without holding up the

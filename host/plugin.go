@@ -219,12 +219,12 @@ func (p *Plugin) launch(ctx context.Context) (*pluginConn, error) {
 		SkipHostEnv:      true,
 		// go-plugin's own stderr parser can be crashed by a plugin; ours
 		// cannot, so go-plugin's logger stays off.
-		Logger:       hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: os.Stderr}),
-		Stderr:       newStderrLog(p.log),
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: os.Stderr}),
+		Stderr: newStderrLog(p.log),
 		// What the plugin writes to os.Stdout/os.Stderr after its handshake
 		// arrives over go-plugin's stdio stream; it is logged, not lost.
-		SyncStdout: newStderrLog(p.log.Named("stdout")),
-		SyncStderr: newStderrLog(p.log),
+		SyncStdout:   newStderrLog(p.log.Named("stdout")),
+		SyncStderr:   newStderrLog(p.log),
 		StartTimeout: p.mgr.cfg.StartTimeout,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize))},

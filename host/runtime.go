@@ -78,6 +78,14 @@ func (s *runtimeServer) UseModel(ctx context.Context, req *pb.ModelRequest) (*pb
 	return res, grpcErr(err)
 }
 
+func (s *runtimeServer) StreamModel(req *pb.ModelRequest, stream pb.Runtime_StreamModelServer) error {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return err
+	}
+	return grpcErr(a.streamModel(stream.Context(), req, stream.Send))
+}
+
 func (s *runtimeServer) ComposeState(ctx context.Context, req *pb.ComposeStateRequest) (*pb.State, error) {
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
@@ -94,6 +95,38 @@ func (a *Agent) UseModel(ctx context.Context, req ModelRequest) (*ModelResponse,
 		return nil, callErr("UseModel "+req.Type, err)
 	}
 	return modelResponseFromProto(res), nil
+}
+
+// StreamModel is UseModel with the text handed to onText as the model makes
+// it. The returned response holds the whole answer.
+func (a *Agent) StreamModel(ctx context.Context, req ModelRequest, onText func(text string) error) (*ModelResponse, error) {
+	rt, err := a.client()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := withDeadline(ctx, DefaultRunTimeout)
+	defer cancel()
+	stream, err := rt.StreamModel(ctx, modelRequestToProto(a.ID, &req))
+	if err != nil {
+		return nil, callErr("StreamModel "+req.Type, err)
+	}
+	for {
+		chunk, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("runtime StreamModel %s: the stream ended without a final answer", req.Type)
+			}
+			return nil, callErr("StreamModel "+req.Type, err)
+		}
+		if f := chunk.GetFinal(); f != nil {
+			return modelResponseFromProto(f), nil
+		}
+		if onText != nil && chunk.GetText() != "" {
+			if err := onText(chunk.GetText()); err != nil {
+				return nil, err
+			}
+		}
+	}
 }
 
 // GenerateText asks a text model (TEXT_SMALL, TEXT_LARGE) for a completion.

@@ -129,6 +129,10 @@ type Model struct {
 	// Priority decides between plugins serving the same type; higher wins.
 	Priority int
 	Handler  func(ctx context.Context, a *Agent, req *ModelRequest) (*ModelResponse, error)
+	// Stream, if set, answers streamed calls: it calls emit with each piece
+	// of text as it is made and returns the whole response at the end.
+	// Without it a streamed call gets Handler's answer in one piece.
+	Stream func(ctx context.Context, a *Agent, req *ModelRequest, emit func(text string) error) (*ModelResponse, error)
 }
 
 // EventHandler handles one event type.

@@ -396,6 +396,42 @@ func (s *pluginServer) UseModel(ctx context.Context, req *pb.ModelRequest) (*pb.
 	return modelResponseToProto(res), nil
 }
 
+func (s *pluginServer) StreamModel(req *pb.ModelRequest, stream pb.Plugin_StreamModelServer) (err error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return err
+	}
+	m := s.models[req.GetType()]
+	if m == nil || (m.Handler == nil && m.Stream == nil) {
+		return status.Errorf(codes.NotFound, "plugin %s has no model of type %s", s.p.Name, req.GetType())
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("model stream panicked", "type", req.GetType(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = status.Errorf(codes.Internal, "plugin panicked in model %s: %v", req.GetType(), r)
+		}
+	}()
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	stop := context.AfterFunc(s.stopCtx, cancel)
+	defer stop()
+	var res *ModelResponse
+	if m.Stream != nil {
+		res, err = m.Stream(ctx, a, modelRequestFromProto(req), func(text string) error {
+			return stream.Send(&pb.ModelChunk{Text: validUTF8(text)})
+		})
+	} else {
+		res, err = m.Handler(ctx, a, modelRequestFromProto(req))
+		if err == nil && res != nil && res.Text != "" {
+			err = stream.Send(&pb.ModelChunk{Text: validUTF8(res.Text)})
+		}
+	}
+	if err != nil {
+		return toStatus(fmt.Errorf("model %s: %w", req.GetType(), err))
+	}
+	return stream.Send(&pb.ModelChunk{Final: modelResponseToProto(res)})
+}
+
 func (s *pluginServer) SendMessage(ctx context.Context, req *pb.SendMessageRequest) (*pb.SendMessageResponse, error) {
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {

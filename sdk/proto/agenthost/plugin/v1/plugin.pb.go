@@ -2135,7 +2135,7 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\vmessage_ids\x18\x01 \x03(\tR\n" +
 	"messageIds\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\xeb\b\n" +
+	"\x10ShutdownResponse2\xc0\t\n" +
 	"\x06Plugin\x12O\n" +
 	"\bDescribe\x12$.agenthost.plugin.v1.DescribeRequest\x1a\x1d.agenthost.plugin.v1.Manifest\x12K\n" +
 	"\x04Init\x12 .agenthost.plugin.v1.InitRequest\x1a!.agenthost.plugin.v1.InitResponse\x12Z\n" +
@@ -2146,7 +2146,8 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\tRunAction\x12%.agenthost.plugin.v1.RunActionRequest\x1a&.agenthost.plugin.v1.RunActionResponse\x12f\n" +
 	"\rRunEvaluators\x12).agenthost.plugin.v1.RunEvaluatorsRequest\x1a*.agenthost.plugin.v1.RunEvaluatorsResponse\x12`\n" +
 	"\vHandleEvent\x12'.agenthost.plugin.v1.HandleEventRequest\x1a(.agenthost.plugin.v1.HandleEventResponse\x12Q\n" +
-	"\bUseModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\".agenthost.plugin.v1.ModelResponse\x12`\n" +
+	"\bUseModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\".agenthost.plugin.v1.ModelResponse\x12S\n" +
+	"\vStreamModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\x1f.agenthost.plugin.v1.ModelChunk0\x01\x12`\n" +
 	"\vSendMessage\x12'.agenthost.plugin.v1.SendMessageRequest\x1a(.agenthost.plugin.v1.SendMessageResponse\x12W\n" +
 	"\bShutdown\x12$.agenthost.plugin.v1.ShutdownRequest\x1a%.agenthost.plugin.v1.ShutdownResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
 
@@ -2205,6 +2206,7 @@ var file_agenthost_plugin_v1_plugin_proto_goTypes = []any{
 	(*Target)(nil),                  // 38: agenthost.plugin.v1.Target
 	(*ModelRequest)(nil),            // 39: agenthost.plugin.v1.ModelRequest
 	(*ModelResponse)(nil),           // 40: agenthost.plugin.v1.ModelResponse
+	(*ModelChunk)(nil),              // 41: agenthost.plugin.v1.ModelChunk
 }
 var file_agenthost_plugin_v1_plugin_proto_depIdxs = []int32{
 	2,  // 0: agenthost.plugin.v1.Manifest.actions:type_name -> agenthost.plugin.v1.ActionSpec
@@ -2245,22 +2247,24 @@ var file_agenthost_plugin_v1_plugin_proto_depIdxs = []int32{
 	23, // 35: agenthost.plugin.v1.Plugin.RunEvaluators:input_type -> agenthost.plugin.v1.RunEvaluatorsRequest
 	26, // 36: agenthost.plugin.v1.Plugin.HandleEvent:input_type -> agenthost.plugin.v1.HandleEventRequest
 	39, // 37: agenthost.plugin.v1.Plugin.UseModel:input_type -> agenthost.plugin.v1.ModelRequest
-	28, // 38: agenthost.plugin.v1.Plugin.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
-	30, // 39: agenthost.plugin.v1.Plugin.Shutdown:input_type -> agenthost.plugin.v1.ShutdownRequest
-	1,  // 40: agenthost.plugin.v1.Plugin.Describe:output_type -> agenthost.plugin.v1.Manifest
-	10, // 41: agenthost.plugin.v1.Plugin.Init:output_type -> agenthost.plugin.v1.InitResponse
-	12, // 42: agenthost.plugin.v1.Plugin.Configure:output_type -> agenthost.plugin.v1.ConfigureResponse
-	14, // 43: agenthost.plugin.v1.Plugin.Unconfigure:output_type -> agenthost.plugin.v1.UnconfigureResponse
-	17, // 44: agenthost.plugin.v1.Plugin.GetProviders:output_type -> agenthost.plugin.v1.GetProvidersResponse
-	19, // 45: agenthost.plugin.v1.Plugin.ValidateActions:output_type -> agenthost.plugin.v1.ValidateActionsResponse
-	22, // 46: agenthost.plugin.v1.Plugin.RunAction:output_type -> agenthost.plugin.v1.RunActionResponse
-	25, // 47: agenthost.plugin.v1.Plugin.RunEvaluators:output_type -> agenthost.plugin.v1.RunEvaluatorsResponse
-	27, // 48: agenthost.plugin.v1.Plugin.HandleEvent:output_type -> agenthost.plugin.v1.HandleEventResponse
-	40, // 49: agenthost.plugin.v1.Plugin.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
-	29, // 50: agenthost.plugin.v1.Plugin.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
-	31, // 51: agenthost.plugin.v1.Plugin.Shutdown:output_type -> agenthost.plugin.v1.ShutdownResponse
-	40, // [40:52] is the sub-list for method output_type
-	28, // [28:40] is the sub-list for method input_type
+	39, // 38: agenthost.plugin.v1.Plugin.StreamModel:input_type -> agenthost.plugin.v1.ModelRequest
+	28, // 39: agenthost.plugin.v1.Plugin.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
+	30, // 40: agenthost.plugin.v1.Plugin.Shutdown:input_type -> agenthost.plugin.v1.ShutdownRequest
+	1,  // 41: agenthost.plugin.v1.Plugin.Describe:output_type -> agenthost.plugin.v1.Manifest
+	10, // 42: agenthost.plugin.v1.Plugin.Init:output_type -> agenthost.plugin.v1.InitResponse
+	12, // 43: agenthost.plugin.v1.Plugin.Configure:output_type -> agenthost.plugin.v1.ConfigureResponse
+	14, // 44: agenthost.plugin.v1.Plugin.Unconfigure:output_type -> agenthost.plugin.v1.UnconfigureResponse
+	17, // 45: agenthost.plugin.v1.Plugin.GetProviders:output_type -> agenthost.plugin.v1.GetProvidersResponse
+	19, // 46: agenthost.plugin.v1.Plugin.ValidateActions:output_type -> agenthost.plugin.v1.ValidateActionsResponse
+	22, // 47: agenthost.plugin.v1.Plugin.RunAction:output_type -> agenthost.plugin.v1.RunActionResponse
+	25, // 48: agenthost.plugin.v1.Plugin.RunEvaluators:output_type -> agenthost.plugin.v1.RunEvaluatorsResponse
+	27, // 49: agenthost.plugin.v1.Plugin.HandleEvent:output_type -> agenthost.plugin.v1.HandleEventResponse
+	40, // 50: agenthost.plugin.v1.Plugin.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
+	41, // 51: agenthost.plugin.v1.Plugin.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
+	29, // 52: agenthost.plugin.v1.Plugin.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
+	31, // 53: agenthost.plugin.v1.Plugin.Shutdown:output_type -> agenthost.plugin.v1.ShutdownResponse
+	41, // [41:54] is the sub-list for method output_type
+	28, // [28:41] is the sub-list for method input_type
 	28, // [28:28] is the sub-list for extension type_name
 	28, // [28:28] is the sub-list for extension extendee
 	0,  // [0:28] is the sub-list for field type_name

@@ -35,6 +35,7 @@ const (
 	Plugin_RunEvaluators_FullMethodName   = "/agenthost.plugin.v1.Plugin/RunEvaluators"
 	Plugin_HandleEvent_FullMethodName     = "/agenthost.plugin.v1.Plugin/HandleEvent"
 	Plugin_UseModel_FullMethodName        = "/agenthost.plugin.v1.Plugin/UseModel"
+	Plugin_StreamModel_FullMethodName     = "/agenthost.plugin.v1.Plugin/StreamModel"
 	Plugin_SendMessage_FullMethodName     = "/agenthost.plugin.v1.Plugin/SendMessage"
 	Plugin_Shutdown_FullMethodName        = "/agenthost.plugin.v1.Plugin/Shutdown"
 )
@@ -63,6 +64,8 @@ type PluginClient interface {
 	RunEvaluators(ctx context.Context, in *RunEvaluatorsRequest, opts ...grpc.CallOption) (*RunEvaluatorsResponse, error)
 	HandleEvent(ctx context.Context, in *HandleEventRequest, opts ...grpc.CallOption) (*HandleEventResponse, error)
 	UseModel(ctx context.Context, in *ModelRequest, opts ...grpc.CallOption) (*ModelResponse, error)
+	// StreamModel answers like UseModel, sending the text as it is made.
+	StreamModel(ctx context.Context, in *ModelRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ModelChunk], error)
 	// SendMessage delivers content to the plugin's platform.
 	SendMessage(ctx context.Context, in *SendMessageRequest, opts ...grpc.CallOption) (*SendMessageResponse, error)
 	// Shutdown cancels every call in flight; the process exits soon after.
@@ -177,6 +180,25 @@ func (c *pluginClient) UseModel(ctx context.Context, in *ModelRequest, opts ...g
 	return out, nil
 }
 
+func (c *pluginClient) StreamModel(ctx context.Context, in *ModelRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ModelChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Plugin_ServiceDesc.Streams[0], Plugin_StreamModel_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ModelRequest, ModelChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_StreamModelClient = grpc.ServerStreamingClient[ModelChunk]
+
 func (c *pluginClient) SendMessage(ctx context.Context, in *SendMessageRequest, opts ...grpc.CallOption) (*SendMessageResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(SendMessageResponse)
@@ -221,6 +243,8 @@ type PluginServer interface {
 	RunEvaluators(context.Context, *RunEvaluatorsRequest) (*RunEvaluatorsResponse, error)
 	HandleEvent(context.Context, *HandleEventRequest) (*HandleEventResponse, error)
 	UseModel(context.Context, *ModelRequest) (*ModelResponse, error)
+	// StreamModel answers like UseModel, sending the text as it is made.
+	StreamModel(*ModelRequest, grpc.ServerStreamingServer[ModelChunk]) error
 	// SendMessage delivers content to the plugin's platform.
 	SendMessage(context.Context, *SendMessageRequest) (*SendMessageResponse, error)
 	// Shutdown cancels every call in flight; the process exits soon after.
@@ -264,6 +288,9 @@ func (UnimplementedPluginServer) HandleEvent(context.Context, *HandleEventReques
 }
 func (UnimplementedPluginServer) UseModel(context.Context, *ModelRequest) (*ModelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UseModel not implemented")
+}
+func (UnimplementedPluginServer) StreamModel(*ModelRequest, grpc.ServerStreamingServer[ModelChunk]) error {
+	return status.Error(codes.Unimplemented, "method StreamModel not implemented")
 }
 func (UnimplementedPluginServer) SendMessage(context.Context, *SendMessageRequest) (*SendMessageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SendMessage not implemented")
@@ -472,6 +499,17 @@ func _Plugin_UseModel_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_StreamModel_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ModelRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(PluginServer).StreamModel(m, &grpc.GenericServerStream[ModelRequest, ModelChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Plugin_StreamModelServer = grpc.ServerStreamingServer[ModelChunk]
+
 func _Plugin_SendMessage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(SendMessageRequest)
 	if err := dec(in); err != nil {
@@ -564,6 +602,12 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Plugin_Shutdown_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamModel",
+			Handler:       _Plugin_StreamModel_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "agenthost/plugin/v1/plugin.proto",
 }

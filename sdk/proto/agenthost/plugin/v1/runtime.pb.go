@@ -1031,9 +1031,10 @@ const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
 	"\bsettings\x18\x01 \x03(\v26.agenthost.plugin.v1.GetSettingsResponse.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xe6\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xbb\x15\n" +
 	"\aRuntime\x12Q\n" +
-	"\bUseModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\".agenthost.plugin.v1.ModelResponse\x12T\n" +
+	"\bUseModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\".agenthost.plugin.v1.ModelResponse\x12S\n" +
+	"\vStreamModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\x1f.agenthost.plugin.v1.ModelChunk0\x01\x12T\n" +
 	"\fComposeState\x12(.agenthost.plugin.v1.ComposeStateRequest\x1a\x1a.agenthost.plugin.v1.State\x12i\n" +
 	"\x0eProcessActions\x12*.agenthost.plugin.v1.ProcessActionsRequest\x1a+.agenthost.plugin.v1.ProcessActionsResponse\x12W\n" +
 	"\bEvaluate\x12$.agenthost.plugin.v1.EvaluateRequest\x1a%.agenthost.plugin.v1.EvaluateResponse\x12Z\n" +
@@ -1114,22 +1115,23 @@ var file_agenthost_plugin_v1_runtime_proto_goTypes = []any{
 	(*GetCacheRequest)(nil),          // 36: agenthost.plugin.v1.GetCacheRequest
 	(*SetCacheRequest)(nil),          // 37: agenthost.plugin.v1.SetCacheRequest
 	(*ModelResponse)(nil),            // 38: agenthost.plugin.v1.ModelResponse
-	(*SendMessageResponse)(nil),      // 39: agenthost.plugin.v1.SendMessageResponse
-	(*CreateMemoryResponse)(nil),     // 40: agenthost.plugin.v1.CreateMemoryResponse
-	(*MemoriesResponse)(nil),         // 41: agenthost.plugin.v1.MemoriesResponse
-	(*DeleteMemoryResponse)(nil),     // 42: agenthost.plugin.v1.DeleteMemoryResponse
-	(*CountMemoriesResponse)(nil),    // 43: agenthost.plugin.v1.CountMemoriesResponse
-	(*EnsureConnectionResponse)(nil), // 44: agenthost.plugin.v1.EnsureConnectionResponse
-	(*GetEntitiesResponse)(nil),      // 45: agenthost.plugin.v1.GetEntitiesResponse
-	(*UpsertEntitiesResponse)(nil),   // 46: agenthost.plugin.v1.UpsertEntitiesResponse
-	(*GetRoomsResponse)(nil),         // 47: agenthost.plugin.v1.GetRoomsResponse
-	(*GetWorldsResponse)(nil),        // 48: agenthost.plugin.v1.GetWorldsResponse
-	(*UpsertWorldResponse)(nil),      // 49: agenthost.plugin.v1.UpsertWorldResponse
-	(*GetParticipantsResponse)(nil),  // 50: agenthost.plugin.v1.GetParticipantsResponse
-	(*ParticipantStateResponse)(nil), // 51: agenthost.plugin.v1.ParticipantStateResponse
-	(*AddLogResponse)(nil),           // 52: agenthost.plugin.v1.AddLogResponse
-	(*GetCacheResponse)(nil),         // 53: agenthost.plugin.v1.GetCacheResponse
-	(*SetCacheResponse)(nil),         // 54: agenthost.plugin.v1.SetCacheResponse
+	(*ModelChunk)(nil),               // 39: agenthost.plugin.v1.ModelChunk
+	(*SendMessageResponse)(nil),      // 40: agenthost.plugin.v1.SendMessageResponse
+	(*CreateMemoryResponse)(nil),     // 41: agenthost.plugin.v1.CreateMemoryResponse
+	(*MemoriesResponse)(nil),         // 42: agenthost.plugin.v1.MemoriesResponse
+	(*DeleteMemoryResponse)(nil),     // 43: agenthost.plugin.v1.DeleteMemoryResponse
+	(*CountMemoriesResponse)(nil),    // 44: agenthost.plugin.v1.CountMemoriesResponse
+	(*EnsureConnectionResponse)(nil), // 45: agenthost.plugin.v1.EnsureConnectionResponse
+	(*GetEntitiesResponse)(nil),      // 46: agenthost.plugin.v1.GetEntitiesResponse
+	(*UpsertEntitiesResponse)(nil),   // 47: agenthost.plugin.v1.UpsertEntitiesResponse
+	(*GetRoomsResponse)(nil),         // 48: agenthost.plugin.v1.GetRoomsResponse
+	(*GetWorldsResponse)(nil),        // 49: agenthost.plugin.v1.GetWorldsResponse
+	(*UpsertWorldResponse)(nil),      // 50: agenthost.plugin.v1.UpsertWorldResponse
+	(*GetParticipantsResponse)(nil),  // 51: agenthost.plugin.v1.GetParticipantsResponse
+	(*ParticipantStateResponse)(nil), // 52: agenthost.plugin.v1.ParticipantStateResponse
+	(*AddLogResponse)(nil),           // 53: agenthost.plugin.v1.AddLogResponse
+	(*GetCacheResponse)(nil),         // 54: agenthost.plugin.v1.GetCacheResponse
+	(*SetCacheResponse)(nil),         // 55: agenthost.plugin.v1.SetCacheResponse
 }
 var file_agenthost_plugin_v1_runtime_proto_depIdxs = []int32{
 	14, // 0: agenthost.plugin.v1.ComposeStateRequest.message:type_name -> agenthost.plugin.v1.Memory
@@ -1147,61 +1149,63 @@ var file_agenthost_plugin_v1_runtime_proto_depIdxs = []int32{
 	18, // 12: agenthost.plugin.v1.RespondRequest.content:type_name -> agenthost.plugin.v1.Content
 	13, // 13: agenthost.plugin.v1.GetSettingsResponse.settings:type_name -> agenthost.plugin.v1.GetSettingsResponse.SettingsEntry
 	19, // 14: agenthost.plugin.v1.Runtime.UseModel:input_type -> agenthost.plugin.v1.ModelRequest
-	0,  // 15: agenthost.plugin.v1.Runtime.ComposeState:input_type -> agenthost.plugin.v1.ComposeStateRequest
-	1,  // 16: agenthost.plugin.v1.Runtime.ProcessActions:input_type -> agenthost.plugin.v1.ProcessActionsRequest
-	3,  // 17: agenthost.plugin.v1.Runtime.Evaluate:input_type -> agenthost.plugin.v1.EvaluateRequest
-	5,  // 18: agenthost.plugin.v1.Runtime.EmitEvent:input_type -> agenthost.plugin.v1.EmitEventRequest
-	7,  // 19: agenthost.plugin.v1.Runtime.ReceiveMessage:input_type -> agenthost.plugin.v1.ReceiveMessageRequest
-	9,  // 20: agenthost.plugin.v1.Runtime.Respond:input_type -> agenthost.plugin.v1.RespondRequest
-	20, // 21: agenthost.plugin.v1.Runtime.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
-	11, // 22: agenthost.plugin.v1.Runtime.GetSettings:input_type -> agenthost.plugin.v1.GetSettingsRequest
-	21, // 23: agenthost.plugin.v1.Runtime.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
-	22, // 24: agenthost.plugin.v1.Runtime.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
-	23, // 25: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
-	24, // 26: agenthost.plugin.v1.Runtime.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
-	25, // 27: agenthost.plugin.v1.Runtime.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
-	26, // 28: agenthost.plugin.v1.Runtime.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
-	27, // 29: agenthost.plugin.v1.Runtime.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
-	28, // 30: agenthost.plugin.v1.Runtime.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
-	29, // 31: agenthost.plugin.v1.Runtime.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
-	30, // 32: agenthost.plugin.v1.Runtime.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
-	31, // 33: agenthost.plugin.v1.Runtime.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
-	32, // 34: agenthost.plugin.v1.Runtime.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
-	33, // 35: agenthost.plugin.v1.Runtime.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
-	34, // 36: agenthost.plugin.v1.Runtime.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	34, // 37: agenthost.plugin.v1.Runtime.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	35, // 38: agenthost.plugin.v1.Runtime.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
-	36, // 39: agenthost.plugin.v1.Runtime.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
-	37, // 40: agenthost.plugin.v1.Runtime.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
-	38, // 41: agenthost.plugin.v1.Runtime.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
-	15, // 42: agenthost.plugin.v1.Runtime.ComposeState:output_type -> agenthost.plugin.v1.State
-	2,  // 43: agenthost.plugin.v1.Runtime.ProcessActions:output_type -> agenthost.plugin.v1.ProcessActionsResponse
-	4,  // 44: agenthost.plugin.v1.Runtime.Evaluate:output_type -> agenthost.plugin.v1.EvaluateResponse
-	6,  // 45: agenthost.plugin.v1.Runtime.EmitEvent:output_type -> agenthost.plugin.v1.EmitEventResponse
-	8,  // 46: agenthost.plugin.v1.Runtime.ReceiveMessage:output_type -> agenthost.plugin.v1.ReceiveMessageResponse
-	10, // 47: agenthost.plugin.v1.Runtime.Respond:output_type -> agenthost.plugin.v1.RespondResponse
-	39, // 48: agenthost.plugin.v1.Runtime.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
-	12, // 49: agenthost.plugin.v1.Runtime.GetSettings:output_type -> agenthost.plugin.v1.GetSettingsResponse
-	40, // 50: agenthost.plugin.v1.Runtime.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
-	41, // 51: agenthost.plugin.v1.Runtime.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	41, // 52: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
-	41, // 53: agenthost.plugin.v1.Runtime.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	42, // 54: agenthost.plugin.v1.Runtime.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	43, // 55: agenthost.plugin.v1.Runtime.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
-	44, // 56: agenthost.plugin.v1.Runtime.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
-	45, // 57: agenthost.plugin.v1.Runtime.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
-	46, // 58: agenthost.plugin.v1.Runtime.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
-	47, // 59: agenthost.plugin.v1.Runtime.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
-	48, // 60: agenthost.plugin.v1.Runtime.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
-	49, // 61: agenthost.plugin.v1.Runtime.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
-	50, // 62: agenthost.plugin.v1.Runtime.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
-	51, // 63: agenthost.plugin.v1.Runtime.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	51, // 64: agenthost.plugin.v1.Runtime.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	52, // 65: agenthost.plugin.v1.Runtime.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
-	53, // 66: agenthost.plugin.v1.Runtime.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
-	54, // 67: agenthost.plugin.v1.Runtime.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	41, // [41:68] is the sub-list for method output_type
-	14, // [14:41] is the sub-list for method input_type
+	19, // 15: agenthost.plugin.v1.Runtime.StreamModel:input_type -> agenthost.plugin.v1.ModelRequest
+	0,  // 16: agenthost.plugin.v1.Runtime.ComposeState:input_type -> agenthost.plugin.v1.ComposeStateRequest
+	1,  // 17: agenthost.plugin.v1.Runtime.ProcessActions:input_type -> agenthost.plugin.v1.ProcessActionsRequest
+	3,  // 18: agenthost.plugin.v1.Runtime.Evaluate:input_type -> agenthost.plugin.v1.EvaluateRequest
+	5,  // 19: agenthost.plugin.v1.Runtime.EmitEvent:input_type -> agenthost.plugin.v1.EmitEventRequest
+	7,  // 20: agenthost.plugin.v1.Runtime.ReceiveMessage:input_type -> agenthost.plugin.v1.ReceiveMessageRequest
+	9,  // 21: agenthost.plugin.v1.Runtime.Respond:input_type -> agenthost.plugin.v1.RespondRequest
+	20, // 22: agenthost.plugin.v1.Runtime.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
+	11, // 23: agenthost.plugin.v1.Runtime.GetSettings:input_type -> agenthost.plugin.v1.GetSettingsRequest
+	21, // 24: agenthost.plugin.v1.Runtime.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
+	22, // 25: agenthost.plugin.v1.Runtime.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
+	23, // 26: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
+	24, // 27: agenthost.plugin.v1.Runtime.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
+	25, // 28: agenthost.plugin.v1.Runtime.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
+	26, // 29: agenthost.plugin.v1.Runtime.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
+	27, // 30: agenthost.plugin.v1.Runtime.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
+	28, // 31: agenthost.plugin.v1.Runtime.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
+	29, // 32: agenthost.plugin.v1.Runtime.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
+	30, // 33: agenthost.plugin.v1.Runtime.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
+	31, // 34: agenthost.plugin.v1.Runtime.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
+	32, // 35: agenthost.plugin.v1.Runtime.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
+	33, // 36: agenthost.plugin.v1.Runtime.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
+	34, // 37: agenthost.plugin.v1.Runtime.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	34, // 38: agenthost.plugin.v1.Runtime.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	35, // 39: agenthost.plugin.v1.Runtime.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
+	36, // 40: agenthost.plugin.v1.Runtime.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
+	37, // 41: agenthost.plugin.v1.Runtime.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
+	38, // 42: agenthost.plugin.v1.Runtime.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
+	39, // 43: agenthost.plugin.v1.Runtime.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
+	15, // 44: agenthost.plugin.v1.Runtime.ComposeState:output_type -> agenthost.plugin.v1.State
+	2,  // 45: agenthost.plugin.v1.Runtime.ProcessActions:output_type -> agenthost.plugin.v1.ProcessActionsResponse
+	4,  // 46: agenthost.plugin.v1.Runtime.Evaluate:output_type -> agenthost.plugin.v1.EvaluateResponse
+	6,  // 47: agenthost.plugin.v1.Runtime.EmitEvent:output_type -> agenthost.plugin.v1.EmitEventResponse
+	8,  // 48: agenthost.plugin.v1.Runtime.ReceiveMessage:output_type -> agenthost.plugin.v1.ReceiveMessageResponse
+	10, // 49: agenthost.plugin.v1.Runtime.Respond:output_type -> agenthost.plugin.v1.RespondResponse
+	40, // 50: agenthost.plugin.v1.Runtime.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
+	12, // 51: agenthost.plugin.v1.Runtime.GetSettings:output_type -> agenthost.plugin.v1.GetSettingsResponse
+	41, // 52: agenthost.plugin.v1.Runtime.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
+	42, // 53: agenthost.plugin.v1.Runtime.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	42, // 54: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
+	42, // 55: agenthost.plugin.v1.Runtime.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	43, // 56: agenthost.plugin.v1.Runtime.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	44, // 57: agenthost.plugin.v1.Runtime.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
+	45, // 58: agenthost.plugin.v1.Runtime.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
+	46, // 59: agenthost.plugin.v1.Runtime.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	47, // 60: agenthost.plugin.v1.Runtime.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
+	48, // 61: agenthost.plugin.v1.Runtime.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
+	49, // 62: agenthost.plugin.v1.Runtime.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
+	50, // 63: agenthost.plugin.v1.Runtime.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
+	51, // 64: agenthost.plugin.v1.Runtime.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
+	52, // 65: agenthost.plugin.v1.Runtime.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	52, // 66: agenthost.plugin.v1.Runtime.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	53, // 67: agenthost.plugin.v1.Runtime.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
+	54, // 68: agenthost.plugin.v1.Runtime.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
+	55, // 69: agenthost.plugin.v1.Runtime.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	42, // [42:70] is the sub-list for method output_type
+	14, // [14:42] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name

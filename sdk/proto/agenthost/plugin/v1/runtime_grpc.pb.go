@@ -27,6 +27,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Runtime_UseModel_FullMethodName            = "/agenthost.plugin.v1.Runtime/UseModel"
+	Runtime_StreamModel_FullMethodName         = "/agenthost.plugin.v1.Runtime/StreamModel"
 	Runtime_ComposeState_FullMethodName        = "/agenthost.plugin.v1.Runtime/ComposeState"
 	Runtime_ProcessActions_FullMethodName      = "/agenthost.plugin.v1.Runtime/ProcessActions"
 	Runtime_Evaluate_FullMethodName            = "/agenthost.plugin.v1.Runtime/Evaluate"
@@ -62,6 +63,8 @@ type RuntimeClient interface {
 	// UseModel picks the handler of the type with the highest priority among
 	// the agent's plugins (or the named provider) and calls it.
 	UseModel(ctx context.Context, in *ModelRequest, opts ...grpc.CallOption) (*ModelResponse, error)
+	// StreamModel is UseModel with the text sent as it is made.
+	StreamModel(ctx context.Context, in *ModelRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ModelChunk], error)
 	// ComposeState runs the agent's providers, batched per plugin.
 	ComposeState(ctx context.Context, in *ComposeStateRequest, opts ...grpc.CallOption) (*State, error)
 	// ProcessActions runs the actions named in the responses, in order.
@@ -113,6 +116,25 @@ func (c *runtimeClient) UseModel(ctx context.Context, in *ModelRequest, opts ...
 	}
 	return out, nil
 }
+
+func (c *runtimeClient) StreamModel(ctx context.Context, in *ModelRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ModelChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Runtime_ServiceDesc.Streams[0], Runtime_StreamModel_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ModelRequest, ModelChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_StreamModelClient = grpc.ServerStreamingClient[ModelChunk]
 
 func (c *runtimeClient) ComposeState(ctx context.Context, in *ComposeStateRequest, opts ...grpc.CallOption) (*State, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -381,6 +403,8 @@ type RuntimeServer interface {
 	// UseModel picks the handler of the type with the highest priority among
 	// the agent's plugins (or the named provider) and calls it.
 	UseModel(context.Context, *ModelRequest) (*ModelResponse, error)
+	// StreamModel is UseModel with the text sent as it is made.
+	StreamModel(*ModelRequest, grpc.ServerStreamingServer[ModelChunk]) error
 	// ComposeState runs the agent's providers, batched per plugin.
 	ComposeState(context.Context, *ComposeStateRequest) (*State, error)
 	// ProcessActions runs the actions named in the responses, in order.
@@ -425,6 +449,9 @@ type UnimplementedRuntimeServer struct{}
 
 func (UnimplementedRuntimeServer) UseModel(context.Context, *ModelRequest) (*ModelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UseModel not implemented")
+}
+func (UnimplementedRuntimeServer) StreamModel(*ModelRequest, grpc.ServerStreamingServer[ModelChunk]) error {
+	return status.Error(codes.Unimplemented, "method StreamModel not implemented")
 }
 func (UnimplementedRuntimeServer) ComposeState(context.Context, *ComposeStateRequest) (*State, error) {
 	return nil, status.Error(codes.Unimplemented, "method ComposeState not implemented")
@@ -542,6 +569,17 @@ func _Runtime_UseModel_Handler(srv interface{}, ctx context.Context, dec func(in
 	}
 	return interceptor(ctx, in, info, handler)
 }
+
+func _Runtime_StreamModel_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ModelRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RuntimeServer).StreamModel(m, &grpc.GenericServerStream[ModelRequest, ModelChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Runtime_StreamModelServer = grpc.ServerStreamingServer[ModelChunk]
 
 func _Runtime_ComposeState_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ComposeStateRequest)
@@ -1127,6 +1165,12 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Runtime_SetCache_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamModel",
+			Handler:       _Runtime_StreamModel_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "agenthost/plugin/v1/runtime.proto",
 }

@@ -1193,6 +1193,60 @@ func (x *ModelResponse) GetProvider() string {
 	return ""
 }
 
+// ModelChunk is one piece of a streamed model answer: text deltas, then a
+// last chunk whose final field holds the whole response.
+type ModelChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Text          string                 `protobuf:"bytes,1,opt,name=text,proto3" json:"text,omitempty"`
+	Final         *ModelResponse         `protobuf:"bytes,2,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ModelChunk) Reset() {
+	*x = ModelChunk{}
+	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ModelChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ModelChunk) ProtoMessage() {}
+
+func (x *ModelChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ModelChunk.ProtoReflect.Descriptor instead.
+func (*ModelChunk) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_types_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ModelChunk) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *ModelChunk) GetFinal() *ModelResponse {
+	if x != nil {
+		return x.Final
+	}
+	return nil
+}
+
 // Agent is a stored agent record.
 type Agent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1209,7 +1263,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[12]
+	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1275,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[12]
+	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1288,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_types_proto_rawDescGZIP(), []int{12}
+	return file_agenthost_plugin_v1_types_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Agent) GetId() string {
@@ -1297,7 +1351,7 @@ type LogEntry struct {
 
 func (x *LogEntry) Reset() {
 	*x = LogEntry{}
-	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[13]
+	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1363,7 @@ func (x *LogEntry) String() string {
 func (*LogEntry) ProtoMessage() {}
 
 func (x *LogEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[13]
+	mi := &file_agenthost_plugin_v1_types_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1376,7 @@ func (x *LogEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogEntry.ProtoReflect.Descriptor instead.
 func (*LogEntry) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_types_proto_rawDescGZIP(), []int{13}
+	return file_agenthost_plugin_v1_types_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LogEntry) GetId() string {
@@ -1493,7 +1547,11 @@ const file_agenthost_plugin_v1_types_proto_rawDesc = "" +
 	"\fcontent_type\x18\x05 \x01(\tR\vcontentType\x120\n" +
 	"\x05usage\x18\x06 \x01(\v2\x1a.agenthost.plugin.v1.UsageR\x05usage\x12\x14\n" +
 	"\x05model\x18\a \x01(\tR\x05model\x12\x1a\n" +
-	"\bprovider\x18\b \x01(\tR\bprovider\"\xaa\x01\n" +
+	"\bprovider\x18\b \x01(\tR\bprovider\"Z\n" +
+	"\n" +
+	"ModelChunk\x12\x12\n" +
+	"\x04text\x18\x01 \x01(\tR\x04text\x128\n" +
+	"\x05final\x18\x02 \x01(\v2\".agenthost.plugin.v1.ModelResponseR\x05final\"\xaa\x01\n" +
 	"\x05Agent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
@@ -1525,7 +1583,7 @@ func file_agenthost_plugin_v1_types_proto_rawDescGZIP() []byte {
 	return file_agenthost_plugin_v1_types_proto_rawDescData
 }
 
-var file_agenthost_plugin_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_agenthost_plugin_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_agenthost_plugin_v1_types_proto_goTypes = []any{
 	(*Media)(nil),         // 0: agenthost.plugin.v1.Media
 	(*Content)(nil),       // 1: agenthost.plugin.v1.Content
@@ -1539,18 +1597,20 @@ var file_agenthost_plugin_v1_types_proto_goTypes = []any{
 	(*Usage)(nil),         // 9: agenthost.plugin.v1.Usage
 	(*ModelRequest)(nil),  // 10: agenthost.plugin.v1.ModelRequest
 	(*ModelResponse)(nil), // 11: agenthost.plugin.v1.ModelResponse
-	(*Agent)(nil),         // 12: agenthost.plugin.v1.Agent
-	(*LogEntry)(nil),      // 13: agenthost.plugin.v1.LogEntry
+	(*ModelChunk)(nil),    // 12: agenthost.plugin.v1.ModelChunk
+	(*Agent)(nil),         // 13: agenthost.plugin.v1.Agent
+	(*LogEntry)(nil),      // 14: agenthost.plugin.v1.LogEntry
 }
 var file_agenthost_plugin_v1_types_proto_depIdxs = []int32{
-	0, // 0: agenthost.plugin.v1.Content.attachments:type_name -> agenthost.plugin.v1.Media
-	1, // 1: agenthost.plugin.v1.Memory.content:type_name -> agenthost.plugin.v1.Content
-	9, // 2: agenthost.plugin.v1.ModelResponse.usage:type_name -> agenthost.plugin.v1.Usage
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	0,  // 0: agenthost.plugin.v1.Content.attachments:type_name -> agenthost.plugin.v1.Media
+	1,  // 1: agenthost.plugin.v1.Memory.content:type_name -> agenthost.plugin.v1.Content
+	9,  // 2: agenthost.plugin.v1.ModelResponse.usage:type_name -> agenthost.plugin.v1.Usage
+	11, // 3: agenthost.plugin.v1.ModelChunk.final:type_name -> agenthost.plugin.v1.ModelResponse
+	4,  // [4:4] is the sub-list for method output_type
+	4,  // [4:4] is the sub-list for method input_type
+	4,  // [4:4] is the sub-list for extension type_name
+	4,  // [4:4] is the sub-list for extension extendee
+	0,  // [0:4] is the sub-list for field type_name
 }
 
 func init() { file_agenthost_plugin_v1_types_proto_init() }
@@ -1565,7 +1625,7 @@ func file_agenthost_plugin_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agenthost_plugin_v1_types_proto_rawDesc), len(file_agenthost_plugin_v1_types_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
