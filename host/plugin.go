@@ -18,6 +18,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
@@ -597,6 +598,8 @@ func (m *Manager) runtimeAddress(p *Plugin) (string, error) {
 	s := grpc.NewServer(grpc.MaxRecvMsgSize(sdk.MaxMessageSize), grpc.MaxSendMsgSize(sdk.MaxMessageSize),
 		grpc.ChainUnaryInterceptor(recoverUnary(m.log)))
 	pb.RegisterRuntimeServer(s, m.cfg.Runtime(p))
+	// Plugins in any language can check that the host is there.
+	healthpb.RegisterHealthServer(s, health.NewServer())
 	m.servers[p.spec.Name] = s
 	go func() { _ = s.Serve(lis) }()
 	return "unix://" + path, nil

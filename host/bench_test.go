@@ -1,0 +1,150 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/agenthost/agenthost/sdk"
+	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// benchDaemon runs the default agent (sql, bootstrap, offline as real
+// child processes) in this process's host.
+func benchDaemon(tb testing.TB) (*Daemon, *Agent) {
+	tb.Helper()
+	ch := sdk.DefaultCharacter()
+	d, err := New(Config{
+		Version: "bench", DataDir: tb.TempDir(), Characters: []*sdk.Character{ch}, Env: map[string]string{},
+		Self: agenthostBin, Bundled: []string{"bootstrap", "sql", "offline"}, DefaultPlugins: []string{"sql", "bootstrap", "offline"},
+		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn}),
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := d.Start(context.Background()); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(d.Stop)
+	return d, d.Agents()[0]
+}
+
+// BenchmarkPluginRoundTrip compares one host→plugin call (a provider of the
+// bootstrap plugin, through our shim) with a plain gRPC call on the very
+// same connection (go-plugin's health service): the difference is what
+// agenthost adds to the transport.
+func BenchmarkPluginRoundTrip(b *testing.B) {
+	d, a := benchDaemon(b)
+	p := d.mgr.Plugin("bootstrap")
+	c, err := p.conn(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	msg := &pb.Memory{Id: "00000000-0000-0000-0000-000000000001", RoomId: a.ID, EntityId: a.ID, Content: &pb.Content{Text: "hi"}}
+	b.Run("plain-grpc-health", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := c.health.Check(ctx, &healthpb.HealthCheckRequest{Service: "plugin"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("plugin-provider-TIME", func(b *testing.B) {
+		req := &pb.GetProvidersRequest{AgentId: a.ID, Names: []string{"TIME"}, Message: msg}
+		for b.Loop() {
+			if _, err := c.plugin.GetProviders(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("plugin-model-TEXT_EMBEDDING", func(b *testing.B) {
+		req := &pb.ModelRequest{AgentId: a.ID, Type: sdk.ModelTextEmbedding, Text: "a short sentence to embed"}
+		oc, err := d.mgr.Plugin("offline").conn(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := oc.plugin.UseModel(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkRuntimeCall measures a plugin→host call: a client dials the
+// Runtime socket the host handed a plugin, as the plugin does, and calls
+// GetSettings; the baseline is a health check served on the same socket.
+func BenchmarkRuntimeCall(b *testing.B) {
+	d, a := benchDaemon(b)
+	addr, err := d.mgr.runtimeAddress(d.mgr.Plugin("bootstrap"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	rt := pb.NewRuntimeClient(conn)
+	health := healthpb.NewHealthClient(conn)
+	b.Run("plain-grpc-health", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := health.Check(ctx, &healthpb.HealthCheckRequest{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("runtime-GetSettings", func(b *testing.B) {
+		req := &pb.GetSettingsRequest{AgentId: a.ID}
+		for b.Loop() {
+			if _, err := rt.GetSettings(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("runtime-GetMemories-via-sql", func(b *testing.B) {
+		req := &pb.GetMemoriesRequest{AgentId: a.ID, RoomId: a.ID, Table: sdk.TableMessages, Count: 10}
+		for b.Loop() {
+			if _, err := rt.GetMemories(ctx, req); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkMessage is one message end to end through the HTTP handler:
+// bootstrap stores it, composes state, asks the offline model, stores and
+// returns the reply, all across real plugin processes.
+func BenchmarkMessage(b *testing.B) {
+	d, _ := benchDaemon(b)
+	h := d.Handler()
+	body := []byte(`{"text":"I am feeling sad about my job","userName":"bench"}`)
+	send := func() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/api/agents/Eliza/messages", bytes.NewReader(body)))
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"text"`) {
+			b.Fatalf("message: %d %s", rec.Code, rec.Body.String())
+		}
+	}
+	b.Run("sequential", func(b *testing.B) {
+		for b.Loop() {
+			send()
+		}
+	})
+	b.Run("10-concurrent-senders", func(b *testing.B) {
+		b.SetParallelism(5) // 5 × GOMAXPROCS(2) = 10 senders here
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				send()
+			}
+		})
+	})
+}
