@@ -345,7 +345,7 @@ loop:
 			fails++
 			if fails >= healthMaxFails {
 				p.log.Error("plugin stopped answering; killing it", "pid", c.pid, "error", statusText(err))
-				killConn(c)
+				killConn(c, false)
 				break loop
 			}
 		}
@@ -360,7 +360,7 @@ loop:
 	p.mu.Unlock()
 	// go-plugin kills and reaps what is left; the group kill takes any
 	// children the plugin started.
-	killConn(c)
+	killConn(c, false)
 	p.log.Error("plugin exited; restarting it", "pid", c.pid)
 	p.restart()
 }
@@ -398,7 +398,7 @@ func (p *Plugin) restart() {
 		if p.stopping {
 			p.mu.Unlock()
 			if c != nil {
-				killConn(c)
+				killConn(c, true)
 			}
 			return
 		}
@@ -444,11 +444,30 @@ func (p *Plugin) Stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_, _ = c.plugin.Shutdown(ctx, &pb.ShutdownRequest{})
 	cancel()
-	killConn(c)
+	killConn(c, true)
 }
 
-func killConn(c *pluginConn) {
-	c.client.Kill()
+// killConn ends a plugin process. Graceful asks it to exit first (go-plugin
+// waits two seconds, then kills); otherwise, for a process that stopped
+// answering, it is killed at once, since asking would hang.
+func killConn(c *pluginConn, graceful bool) {
+	if !graceful && c.pid > 0 {
+		killGroup(c.pid)
+	}
+	done := make(chan struct{})
+	go func() {
+		c.client.Kill()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		// Still not gone: a wedged process ignores the polite request.
+		if c.pid > 0 {
+			killGroup(c.pid)
+		}
+		<-done
+	}
 	if c.pid > 0 {
 		killGroup(c.pid)
 	}
@@ -537,6 +556,9 @@ func NewManager(cfg ManagerConfig, specs []PluginSpec, log hclog.Logger) *Manage
 	}
 	if cfg.EnvAllow == nil {
 		cfg.EnvAllow = DefaultEnvAllow
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
 	}
 	m := &Manager{cfg: cfg, log: log, plugins: map[string]*Plugin{}, specs: specs, servers: map[string]*grpc.Server{}}
 	for _, s := range specs {

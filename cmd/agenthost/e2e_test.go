@@ -726,3 +726,49 @@ func TestTypeScriptPlugin(t *testing.T) {
 		t.Errorf("the TypeScript action's message = %q, want %q", m.Messages[1].Text, want)
 	}
 }
+
+// TestHungPluginIsRestarted freezes a plugin with SIGSTOP: it stops
+// answering without exiting. The message in flight must fail rather than
+// hang, and the host must replace the plugin.
+func TestHungPluginIsRestarted(t *testing.T) {
+	d := startDaemon(t, daemonOpts{})
+	var offlinePID int
+	for _, p := range children(d.cmd.Process.Pid) {
+		if strings.Contains(cmdline(p), "__plugin offline") {
+			offlinePID = p
+		}
+	}
+	if offlinePID == 0 {
+		t.Fatal("no offline plugin process")
+	}
+	if err := syscall.Kill(offlinePID, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Kill(offlinePID, syscall.SIGKILL)
+	done := make(chan int, 1)
+	go func() {
+		code, _ := d.post("/api/agents/Eliza/messages", map[string]string{"text": "anyone home?"})
+		done <- code
+	}()
+	select {
+	case code := <-done:
+		if code == http.StatusOK {
+			t.Fatal("a frozen model plugin cannot have answered")
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("the message hung on a frozen plugin")
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		code, _ := d.post("/api/agents/Eliza/messages", map[string]string{"text": "and now?"})
+		if code == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not recover from a frozen plugin: %d", code)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if alive(offlinePID) {
+		t.Error("the frozen plugin process was not killed")
+	}
+}

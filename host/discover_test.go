@@ -1,0 +1,71 @@
+package host
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestDiscover(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	write := func(dir, name string, mode os.FileMode) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(a, "agenthost-plugin-weather", 0o755)
+	write(a, "agenthost-plugin-notexec", 0o644)
+	write(a, "unrelated-tool", 0o755)
+	write(b, "agenthost-plugin-weather", 0o755) // shadowed by a
+	write(b, "agenthost-plugin-sql", 0o755)     // shadowed by the bundled one
+	specs, warnings, err := Discover("/self", []string{"sql"}, []string{a, filepath.Join(a, "missing"), b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range specs {
+		names = append(names, s.Name)
+	}
+	if got := strings.Join(names, ","); got != "sql,weather" {
+		t.Fatalf("specs = %s, want sql,weather", got)
+	}
+	if !specs[0].Bundled || specs[0].Path != "/self" || strings.Join(specs[0].Args, " ") != "__plugin sql" {
+		t.Errorf("bundled spec = %+v", specs[0])
+	}
+	if specs[1].Path != filepath.Join(a, "agenthost-plugin-weather") {
+		t.Errorf("the first folder must win: %s", specs[1].Path)
+	}
+	joined := strings.Join(warnings, "\n")
+	for _, want := range []string{"notexec", "not executable", "shadowed"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("warnings lack %q: %s", want, joined)
+		}
+	}
+}
+
+func TestResolvePluginNames(t *testing.T) {
+	m := NewManager(ManagerConfig{}, []PluginSpec{{Name: "sql", Bundled: true}, {Name: "telegram", Path: "/p/agenthost-plugin-telegram"}}, nil)
+	for _, name := range []string{"sql", "@elizaos/plugin-sql", "plugin-sql", "agenthost-plugin-sql", "telegram", "@elizaos/plugin-telegram"} {
+		if _, err := resolvePlugin(m, name); err != nil {
+			t.Errorf("resolve %q: %v", name, err)
+		}
+	}
+	_, err := resolvePlugin(m, "@elizaos/plugin-twitter")
+	if err == nil || !strings.Contains(err.Error(), `unknown plugin "@elizaos/plugin-twitter"`) || !strings.Contains(err.Error(), "sql, telegram") {
+		t.Errorf("want an error listing the plugins found, got %v", err)
+	}
+}
+
+func TestPluginEnvIsAllowListed(t *testing.T) {
+	t.Setenv("OPENAI_API_KEY", "sk-secret")
+	t.Setenv("PATH", "/usr/bin")
+	m := NewManager(ManagerConfig{}, nil, nil)
+	env := strings.Join(m.pluginEnv(), "\n")
+	if strings.Contains(env, "sk-secret") {
+		t.Error("a host secret leaked into a plugin's environment")
+	}
+	if !strings.Contains(env, "PATH=/usr/bin") {
+		t.Error("PATH should reach plugins")
+	}
+}
