@@ -1,0 +1,172 @@
+package sql
+
+import (
+	"context"
+	dbsql "database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/agenthost/agenthost/sdk"
+)
+
+const agentColumns = `id, name, character, enabled, created_at, updated_at`
+
+// EnsureAgent stores the agent, or updates the stored one with the same id
+// or, failing that, the same name (elizaOS finds an agent by name). The
+// returned record is the stored one: its id is the stored agent's, which
+// differs from a.ID when a.ID was empty or another id holds the name. An
+// empty a.ID becomes sdk.StringToUUID(a.Name), as in elizaOS. created is
+// true when no agent was stored before. Empty CharacterJSON is stored as {}.
+func (s *Store) EnsureAgent(ctx context.Context, a sdk.AgentRecord) (sdk.AgentRecord, bool, error) {
+	fail := func(err error) (sdk.AgentRecord, bool, error) {
+		return sdk.AgentRecord{}, false, fmt.Errorf("ensure agent %q: %w", truncate(a.Name), err)
+	}
+	if err := checkID("agent.id", a.ID, false); err != nil {
+		return fail(err)
+	}
+	if err := s.checkKey("agent.name", a.Name); err != nil {
+		return fail(err)
+	}
+	character := a.CharacterJSON
+	if len(character) == 0 {
+		character = []byte("{}")
+	}
+	if err := s.checkJSON("agent.character", character); err != nil {
+		return fail(err)
+	}
+	var out sdk.AgentRecord
+	created := false
+	var err error
+	// Two processes that store the same new agent at once both find no row;
+	// the loser's insert fails on the unique key and its second attempt
+	// finds the winner's row.
+	for attempt := 0; attempt < 2; attempt++ {
+		err = s.write(ctx, func(r runner) error {
+			created = false
+			t := now()
+			var storedID string
+			if a.ID != "" {
+				err := r.queryRow(ctx, `SELECT id FROM agents WHERE id = ?`, a.ID).Scan(&storedID)
+				if err != nil && !errors.Is(err, dbsql.ErrNoRows) {
+					return err
+				}
+			}
+			if storedID == "" {
+				err := r.queryRow(ctx, `SELECT id FROM agents WHERE name = ?`, a.Name).Scan(&storedID)
+				if err != nil && !errors.Is(err, dbsql.ErrNoRows) {
+					return err
+				}
+			}
+			if storedID == "" {
+				id := a.ID
+				if id == "" {
+					id = sdk.StringToUUID(a.Name)
+				}
+				_, err := r.exec(ctx, `INSERT INTO agents (`+agentColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
+					id, a.Name, string(character), a.Enabled, t, t)
+				if err != nil {
+					if s.d.uniqueViolation(err) {
+						return fmt.Errorf("agent id %s is taken: %w", id, err)
+					}
+					return err
+				}
+				created = true
+				storedID = id
+			} else {
+				_, err := r.exec(ctx, `UPDATE agents SET name = ?, character = ?, enabled = ?, updated_at = ? WHERE id = ?`,
+					a.Name, string(character), a.Enabled, t, storedID)
+				if err != nil {
+					if s.d.uniqueViolation(err) {
+						return fmt.Errorf("another agent is named %q: %w", truncate(a.Name), err)
+					}
+					return err
+				}
+			}
+			var err error
+			out, err = scanAgent(r.queryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE id = ?`, storedID))
+			return err
+		})
+		if err == nil || !s.d.uniqueViolation(err) {
+			break
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return out, created, nil
+}
+
+// GetAgents returns every stored agent, oldest first.
+func (s *Store) GetAgents(ctx context.Context) ([]sdk.AgentRecord, error) {
+	rows, err := s.read().query(ctx, `SELECT `+agentColumns+` FROM agents ORDER BY created_at, name`)
+	if err != nil {
+		return nil, fmt.Errorf("get agents: %w", err)
+	}
+	defer rows.Close()
+	var out []sdk.AgentRecord
+	for rows.Next() {
+		a, err := scanAgent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("get agents: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("get agents: %w", err)
+	}
+	return out, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanAgent(sc scanner) (sdk.AgentRecord, error) {
+	var a sdk.AgentRecord
+	var character []byte
+	err := sc.Scan(&a.ID, &a.Name, &character, &a.Enabled, &a.CreatedAt, &a.UpdatedAt)
+	a.CharacterJSON = character
+	return a, err
+}
+
+// EnsureEmbeddingDimension fixes the agent's embedding size on first use and
+// returns the size stored before (0 if none). Asking for another size than
+// the stored one switches the agent to it while it has no memory with an
+// embedding; afterwards the call fails with an error naming both sizes
+// (delete those memories first), and the stored size stays.
+func (s *Store) EnsureEmbeddingDimension(ctx context.Context, agentID string, dim int) (int, error) {
+	fail := func(err error) (int, error) {
+		return 0, fmt.Errorf("ensure embedding dimension of agent %s: %w", agentID, err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if dim <= 0 {
+		return fail(invalid("dimension", "is %d; it must be positive", dim))
+	}
+	prev := 0
+	err := s.write(ctx, func(r runner) error {
+		err := r.queryRow(ctx, `SELECT embedding_dimension FROM agents WHERE id = ?`+s.d.forUpdate, agentID).Scan(&prev)
+		if errors.Is(err, dbsql.ErrNoRows) {
+			return errAgentNotFound(agentID)
+		}
+		if err != nil || prev == dim {
+			return err
+		}
+		if prev != 0 {
+			var n int64
+			err := r.queryRow(ctx, `SELECT count(*) FROM memories WHERE agent_id = ? AND embedding_dim > 0`, agentID).Scan(&n)
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return invalid("dimension", "is %d but the agent stores %d and has %d memories with embeddings of that size; delete them before switching",
+					dim, prev, n)
+			}
+		}
+		_, err = r.exec(ctx, `UPDATE agents SET embedding_dimension = ? WHERE id = ?`, dim, agentID)
+		return err
+	})
+	if err != nil {
+		return prev, fmt.Errorf("ensure embedding dimension of agent %s: %w", agentID, err)
+	}
+	return prev, nil
+}

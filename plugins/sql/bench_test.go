@@ -1,0 +1,124 @@
+package sql
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/agenthost/agenthost/sdk"
+	"github.com/google/uuid"
+)
+
+// benchBackends runs fn once per backend on a fresh, migrated store; fn
+// measures with b.Loop, so its setup runs once.
+func benchBackends(b *testing.B, fn func(b *testing.B, s *Store)) {
+	for _, be := range backends() {
+		b.Run(be.name, func(b *testing.B) {
+			fn(b, migrated(b, be.open(b)))
+		})
+	}
+}
+
+func randomVector(r *rand.Rand, dim int) []float32 {
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+// seed stores n messages spread over rooms, in transactions of 1000, with
+// embeddings of dim values when dim > 0.
+func seed(tb testing.TB, s *Store, agent string, rooms []string, n, dim int) {
+	tb.Helper()
+	if dim > 0 {
+		if _, err := s.EnsureEmbeddingDimension(ctx, agent, dim); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	user := uuid.NewString()
+	for start := 0; start < n; start += 1000 {
+		err := s.write(ctx, func(q runner) error {
+			for i := start; i < min(start+1000, n); i++ {
+				var emb any
+				if dim > 0 {
+					emb = encodeVector(randomVector(r, dim))
+				}
+				content := fmt.Sprintf(`{"text":"message %d","source":"bench"}`, i)
+				_, err := q.exec(ctx, `INSERT INTO memories (id, agent_id, type, room_id, world_id, entity_id, created_at,
+					content, metadata, is_unique, embedding, embedding_dim) VALUES (?, ?, ?, ?, '', ?, ?, ?, 'null', ?, ?, ?)`,
+					uuid.NewString(), agent, sdk.TableMessages, rooms[i%len(rooms)], user, int64(1_700_000_000_000+i),
+					content, false, emb, dim)
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCreateMemory stores one message with a 384-value embedding per
+// operation, each in its own transaction.
+func BenchmarkCreateMemory(b *testing.B) {
+	benchBackends(b, func(b *testing.B, s *Store) {
+		agent := newAgent(b, s)
+		room, user := uuid.NewString(), uuid.NewString()
+		r := rand.New(rand.NewPCG(3, 4))
+		vectors := make([][]float32, 64)
+		for i := range vectors {
+			vectors[i] = randomVector(r, 384)
+		}
+		i := 0
+		for b.Loop() {
+			m := message(room, user, "a message of ordinary length, about as long as a chat line is")
+			m.Embedding = vectors[i%len(vectors)]
+			i++
+			if _, _, err := s.CreateMemory(ctx, agent, m, sdk.TableMessages, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkRecentMessages reads the 20 newest messages of a room among 10
+// rooms holding 10,000 messages.
+func BenchmarkRecentMessages(b *testing.B) {
+	benchBackends(b, func(b *testing.B, s *Store) {
+		agent := newAgent(b, s)
+		rooms := make([]string, 10)
+		for i := range rooms {
+			rooms[i] = uuid.NewString()
+		}
+		seed(b, s, agent, rooms, 10_000, 0)
+		i := 0
+		for b.Loop() {
+			got, err := s.GetMemories(ctx, agent, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: rooms[i%len(rooms)]})
+			i++
+			if err != nil || len(got) != DefaultMemoryCount {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+}
+
+// BenchmarkSearch10k ranks 10,000 memories with 384-value embeddings
+// against a query and loads the 10 most similar.
+func BenchmarkSearch10k(b *testing.B) {
+	benchBackends(b, func(b *testing.B, s *Store) {
+		agent := newAgent(b, s)
+		rooms := []string{uuid.NewString(), uuid.NewString()}
+		seed(b, s, agent, rooms, 10_000, 384)
+		r := rand.New(rand.NewPCG(5, 6))
+		for b.Loop() {
+			got, err := s.SearchMemories(ctx, agent, sdk.SearchQuery{Table: sdk.TableMessages, Embedding: randomVector(r, 384)})
+			if err != nil || len(got) != DefaultSearchCount {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+}

@@ -1,0 +1,68 @@
+// Package sql is the storage of agenthost: an implementation of
+// [sdk.DatabaseAdapter] over SQLite (embedded, the default) or PostgreSQL.
+//
+// # Backends
+//
+// [Open] picks the backend from [Config]: a postgres:// or postgresql:// URL
+// selects PostgreSQL (through sqlx and lib/pq); otherwise the store is the
+// SQLite file <DataDir>/agenthost.db, opened with modernc.org/sqlite (pure Go,
+// no cgo). Both backends run the same SQL: statements are written once with
+// '?' placeholders and portable syntax (INSERT … ON CONFLICT, which both
+// engines understand), and a small dialect value supplies what differs:
+// the placeholder style, the column types of the migrations, row locks,
+// the migration lock and which characters a text column can hold.
+//
+// # SQLite durability
+//
+// The SQLite file runs in WAL mode with synchronous=NORMAL, foreign keys on,
+// a busy timeout and reads through a memory map. In WAL mode a commit appends the transaction to the
+// write-ahead log with write(2) before it returns, so an acknowledged write
+// survives the death of the process (SIGKILL, a panic, an OOM kill): the
+// operating system already holds the bytes. What NORMAL gives up, compared
+// with FULL, is an fsync of the log at every commit; only a power loss or a
+// kernel crash can lose the last transactions, and the database file never
+// becomes corrupt. That trade is the one SQLite recommends for WAL and what
+// keeps CreateMemory cheap; the test TestSurvivesSIGKILL checks the first half
+// of the claim. Writes from one process are serialized by a mutex (SQLite
+// has one writer at a time anyway) and transactions begin IMMEDIATE, so two
+// processes sharing a file wait for each other instead of failing.
+//
+// # Data
+//
+// Migrations are numbered, each runs in its own transaction and is recorded
+// in schema_migrations(version, name, applied_at); on PostgreSQL they run
+// under an advisory lock so that several processes may call Migrate at once.
+// Every agent-scoped table references agents(id) with ON DELETE CASCADE
+// (participants through their room), so [Store.EnsureAgent] must come before
+// anything else of that agent; a write for an unknown agent fails with an
+// error matching sdk.ErrNotFound. Rows are
+// keyed by (agent_id, id): ids are agent-scoped already (see
+// sdk.CreateUniqueUUID), and two agents never see each other's rows even if
+// a caller reuses an id. Ids are stored exactly as given (any letter case)
+// and compared exactly.
+//
+// Memories of every logical table (messages, facts, documents, …) live in one
+// table, memories, whose type column holds the table name. An embedding is
+// stored as a little-endian float32 blob with its dimension; each agent has
+// one embedding dimension, fixed by [Store.EnsureEmbeddingDimension] or by its
+// first memory with an embedding, and a memory of another size is refused.
+// Vector search loads the candidate vectors of the filtered rows and ranks
+// them by cosine similarity in Go, so it works identically on both backends
+// and needs no extension.
+//
+// # Bad input
+//
+// Every id must be a UUID (36 characters, 8-4-4-4-12 hex groups); a bad one is
+// refused with an error naming the field, for example
+// `memory.roomId: "x" is not a UUID`. Every string, including the strings
+// inside content, metadata and names, must be valid UTF-8: encoding/json would
+// otherwise replace the bad bytes silently, and gRPC refuses such strings
+// anyway. NUL bytes round-trip on SQLite; PostgreSQL cannot hold them in text
+// or jsonb, so there they are refused with an error naming the field. Texts
+// that are index keys (an agent's name, a memory table, a log type, a cache
+// key) are limited to [MaxKeyLen] bytes on both backends; every other text
+// (message text, names, metadata, …) has no limit of its own. Everything
+// else round-trips exactly: quotes and SQL, emoji, right-to-left text,
+// control characters, megabytes. All such errors match [ErrInvalid] with
+// errors.Is; errors about a missing agent or room match sdk.ErrNotFound.
+package sql

@@ -1,0 +1,631 @@
+package sql
+
+import (
+	"container/heap"
+	"context"
+	dbsql "database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/agenthost/agenthost/sdk"
+	"github.com/google/uuid"
+)
+
+const (
+	// DefaultMemoryCount is what GetMemories returns when Count is 0.
+	DefaultMemoryCount = 20
+	// DefaultSearchCount is what SearchMemories returns when Count is 0.
+	DefaultSearchCount = 10
+	// DuplicateSimilarity is the cosine similarity from which a new memory
+	// counts as a near-duplicate of one in the same room and table (the
+	// threshold of elizaOS).
+	DuplicateSimilarity = 0.95
+)
+
+const memoryColumns = `id, type, room_id, world_id, entity_id, created_at, content, metadata, is_unique, embedding`
+
+// CreateMemory stores m in the logical table. A memory with m.ID already
+// stored is left as it is and reported with created=false, so a message
+// delivered twice is stored once. An empty m.ID gets a random UUID, a zero
+// CreatedAt the current time. An embedding must have the agent's embedding
+// dimension; the first embedding of an agent without one fixes it.
+//
+// With unique, the memory is flagged unique unless a memory of the same
+// agent, table and room has a cosine similarity of at least
+// DuplicateSimilarity to it (a memory without an embedding is unique);
+// without, m.Unique is stored as given. On success the id, agent id, table,
+// creation time and unique flag are written back into m.
+func (s *Store) CreateMemory(ctx context.Context, agentID string, m *sdk.Memory, table string, unique bool) (string, bool, error) {
+	if m == nil {
+		return "", false, fmt.Errorf("create memory: %w", invalid("memory", "is nil"))
+	}
+	id := m.ID
+	if id == "" {
+		id = uuid.NewString()
+	}
+	fail := func(err error) (string, bool, error) {
+		return "", false, fmt.Errorf("create memory %s: %w", truncate(id), err)
+	}
+	if err := s.checkMemory(agentID, m, table); err != nil {
+		return fail(err)
+	}
+	content, err := s.marshal("memory.content", m.Content)
+	if err != nil {
+		return fail(err)
+	}
+	metadata, err := s.marshal("memory.metadata", m.Metadata)
+	if err != nil {
+		return fail(err)
+	}
+	createdAt := m.CreatedAt
+	if createdAt == 0 {
+		createdAt = now()
+	}
+	var emb any // NULL without an embedding
+	if len(m.Embedding) > 0 {
+		emb = encodeVector(m.Embedding)
+	}
+	created, isUnique := false, m.Unique
+	err = s.write(ctx, func(r runner) error {
+		created, isUnique = false, m.Unique
+		var one int
+		err := r.queryRow(ctx, `SELECT 1 FROM memories WHERE agent_id = ? AND id = ?`, agentID, id).Scan(&one)
+		if err == nil {
+			return nil // stored before: leave it
+		}
+		if !errors.Is(err, dbsql.ErrNoRows) {
+			return err
+		}
+		dim, err := s.agentDimension(ctx, r, agentID, len(m.Embedding))
+		if err != nil {
+			return err
+		}
+		if len(m.Embedding) > 0 && dim != len(m.Embedding) {
+			return invalid("memory.embedding", "has %d dimensions but agent %s stores embeddings of %d", len(m.Embedding), agentID, dim)
+		}
+		if unique {
+			isUnique = true
+			if len(m.Embedding) > 0 {
+				dup, err := s.hasNearDuplicate(ctx, r, agentID, table, m.RoomID, m.Embedding)
+				if err != nil {
+					return err
+				}
+				isUnique = !dup
+			}
+		}
+		res, err := r.exec(ctx, `INSERT INTO memories (id, agent_id, type, room_id, world_id, entity_id, created_at,
+			content, metadata, is_unique, embedding, embedding_dim)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, id) DO NOTHING`,
+			id, agentID, table, m.RoomID, m.WorldID, m.EntityID, createdAt,
+			content, metadata, isUnique, emb, len(m.Embedding))
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		created = n == 1
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	if created {
+		m.ID, m.AgentID, m.Table, m.CreatedAt, m.Unique = id, agentID, table, createdAt, isUnique
+	}
+	return id, created, nil
+}
+
+func (s *Store) checkMemory(agentID string, m *sdk.Memory, table string) error {
+	if err := checkID("agentId", agentID, true); err != nil {
+		return err
+	}
+	if err := s.checkKey("table", table); err != nil {
+		return err
+	}
+	if err := checkID("memory.id", m.ID, false); err != nil {
+		return err
+	}
+	if err := checkID("memory.roomId", m.RoomID, true); err != nil {
+		return err
+	}
+	if err := checkID("memory.entityId", m.EntityID, true); err != nil {
+		return err
+	}
+	if err := checkID("memory.worldId", m.WorldID, false); err != nil {
+		return err
+	}
+	if err := checkOwner("memory.agentId", m.AgentID, agentID); err != nil {
+		return err
+	}
+	if m.Table != "" && m.Table != table {
+		return invalid("memory.table", "is %q but the memory is created in table %q", truncate(m.Table), truncate(table))
+	}
+	if m.CreatedAt < 0 {
+		return invalid("memory.createdAt", "is negative (%d)", m.CreatedAt)
+	}
+	return checkVector("memory.embedding", m.Embedding)
+}
+
+// agentDimension returns the agent's embedding dimension, fixing it to want
+// first if the agent has none and want > 0. When want > 0 the agent row
+// stays share-locked (PostgreSQL) until the transaction ends, so that
+// EnsureEmbeddingDimension cannot switch the dimension under a write that
+// relies on it.
+func (s *Store) agentDimension(ctx context.Context, r runner, agentID string, want int) (int, error) {
+	lock := ""
+	if want > 0 {
+		_, err := r.exec(ctx, `UPDATE agents SET embedding_dimension = ? WHERE id = ? AND embedding_dimension = 0`, want, agentID)
+		if err != nil {
+			return 0, err
+		}
+		lock = s.d.forShare
+	}
+	var dim int
+	err := r.queryRow(ctx, `SELECT embedding_dimension FROM agents WHERE id = ?`+lock, agentID).Scan(&dim)
+	if errors.Is(err, dbsql.ErrNoRows) {
+		return 0, errAgentNotFound(agentID)
+	}
+	return dim, err
+}
+
+// hasNearDuplicate reports a memory of the agent, table and room whose
+// embedding is at least DuplicateSimilarity close to v.
+func (s *Store) hasNearDuplicate(ctx context.Context, r runner, agentID, table, roomID string, v []float32) (bool, error) {
+	rows, err := r.query(ctx, `SELECT embedding FROM memories
+		WHERE agent_id = ? AND type = ? AND room_id = ? AND embedding_dim = ?`,
+		agentID, table, roomID, len(v))
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	qn := norm(v)
+	for rows.Next() {
+		var b dbsql.RawBytes
+		if err := rows.Scan(&b); err != nil {
+			return false, err
+		}
+		if cosineEncoded(v, qn, b) >= DuplicateSimilarity {
+			return true, nil
+		}
+	}
+	return false, rows.Err()
+}
+
+// where collects the conditions and arguments of a query.
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) String() string { return strings.Join(w.conds, " AND ") }
+
+// GetMemories returns the memories that q selects, newest first; memories
+// created in the same millisecond come latest-stored first. Every filter is
+// optional except the agent.
+func (s *Store) GetMemories(ctx context.Context, agentID string, q sdk.MemoryQuery) ([]sdk.Memory, error) {
+	fail := func(err error) ([]sdk.Memory, error) {
+		return nil, fmt.Errorf("get memories: %w", err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := s.checkOptionalKey("query.table", q.Table); err != nil {
+		return fail(err)
+	}
+	if err := checkID("query.roomId", q.RoomID, false); err != nil {
+		return fail(err)
+	}
+	if err := checkIDs("query.roomIds", q.RoomIDs); err != nil {
+		return fail(err)
+	}
+	if err := checkID("query.entityId", q.EntityID, false); err != nil {
+		return fail(err)
+	}
+	if err := checkID("query.worldId", q.WorldID, false); err != nil {
+		return fail(err)
+	}
+	if q.Count < 0 {
+		return fail(invalid("query.count", "is negative (%d)", q.Count))
+	}
+	count := q.Count
+	if count == 0 {
+		count = DefaultMemoryCount
+	}
+	w := &where{}
+	w.add("agent_id = ?", agentID)
+	if q.Table != "" {
+		w.add("type = ?", q.Table)
+	}
+	rooms := q.RoomIDs
+	if q.RoomID != "" {
+		rooms = append([]string{q.RoomID}, rooms...)
+	}
+	switch {
+	case len(rooms) == 1:
+		w.add("room_id = ?", rooms[0])
+	case len(rooms) > 1:
+		if len(rooms) > inChunk {
+			return fail(invalid("query.roomIds", "has %d rooms; at most %d", len(rooms), inChunk))
+		}
+		args := make([]any, len(rooms))
+		for i, r := range rooms {
+			args[i] = r
+		}
+		w.add("room_id IN ("+placeholders(len(rooms))+")", args...)
+	}
+	if q.EntityID != "" {
+		w.add("entity_id = ?", q.EntityID)
+	}
+	if q.WorldID != "" {
+		w.add("world_id = ?", q.WorldID)
+	}
+	if q.Unique {
+		w.add("is_unique = ?", true)
+	}
+	if q.Start != 0 {
+		w.add("created_at >= ?", q.Start)
+	}
+	if q.End != 0 {
+		w.add("created_at <= ?", q.End)
+	}
+	rows, err := s.read().query(ctx, `SELECT `+memoryColumns+` FROM memories WHERE `+w.String()+
+		` ORDER BY created_at DESC, seq DESC LIMIT ?`, append(w.args, count)...)
+	if err != nil {
+		return fail(err)
+	}
+	out, err := scanMemories(rows, agentID, nil)
+	if err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// GetMemoriesByIDs returns the stored memories among ids, in the order of
+// ids; ids not stored (or not in table, when table is set) are left out.
+func (s *Store) GetMemoriesByIDs(ctx context.Context, agentID string, ids []string, table string) ([]sdk.Memory, error) {
+	fail := func(err error) ([]sdk.Memory, error) {
+		return nil, fmt.Errorf("get memories by ids: %w", err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkIDs("ids", ids); err != nil {
+		return fail(err)
+	}
+	if err := s.checkOptionalKey("table", table); err != nil {
+		return fail(err)
+	}
+	byID := make(map[string]sdk.Memory, len(ids))
+	for start := 0; start < len(ids); start += inChunk {
+		chunk := ids[start:min(start+inChunk, len(ids))]
+		w := &where{}
+		w.add("agent_id = ?", agentID)
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		w.add("id IN ("+placeholders(len(chunk))+")", args...)
+		if table != "" {
+			w.add("type = ?", table)
+		}
+		rows, err := s.read().query(ctx, `SELECT `+memoryColumns+` FROM memories WHERE `+w.String(), w.args...)
+		if err != nil {
+			return fail(err)
+		}
+		ms, err := scanMemories(rows, agentID, nil)
+		if err != nil {
+			return fail(err)
+		}
+		for _, m := range ms {
+			byID[m.ID] = m
+		}
+	}
+	out := make([]sdk.Memory, 0, len(byID))
+	for _, id := range ids {
+		if m, ok := byID[id]; ok {
+			out = append(out, m)
+			delete(byID, id) // an id asked twice is returned once
+		}
+	}
+	return out, nil
+}
+
+// scanMemories reads rows of memoryColumns (plus seq first when seqs is not
+// nil) and closes them.
+func scanMemories(rows *dbsql.Rows, agentID string, seqs *[]int64) ([]sdk.Memory, error) {
+	defer rows.Close()
+	var out []sdk.Memory
+	for rows.Next() {
+		var (
+			m                 sdk.Memory
+			content, metadata []byte
+			emb               []byte
+			seq               int64
+		)
+		dest := []any{&m.ID, &m.Table, &m.RoomID, &m.WorldID, &m.EntityID, &m.CreatedAt, &content, &metadata, &m.Unique, &emb}
+		if seqs != nil {
+			dest = append([]any{&seq}, dest...)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(content, &m.Content); err != nil {
+			return nil, fmt.Errorf("memory %s: stored content: %w", m.ID, err)
+		}
+		if err := json.Unmarshal(metadata, &m.Metadata); err != nil {
+			return nil, fmt.Errorf("memory %s: stored metadata: %w", m.ID, err)
+		}
+		m.Embedding = decodeVector(emb)
+		m.AgentID = agentID
+		out = append(out, m)
+		if seqs != nil {
+			*seqs = append(*seqs, seq)
+		}
+	}
+	return out, rows.Err()
+}
+
+// SearchMemories ranks the agent's memories by cosine similarity to
+// q.Embedding and returns the q.Count most similar (DefaultSearchCount when
+// 0), most similar first, with Similarity set. Only memories whose
+// embedding has the query's size take part; filters on table, room, world,
+// entity and the unique flag narrow the candidates, and a non-zero
+// q.Threshold drops those less similar than it. The similarity is computed
+// in Go over the candidates' stored vectors, on both backends.
+func (s *Store) SearchMemories(ctx context.Context, agentID string, q sdk.SearchQuery) ([]sdk.Memory, error) {
+	fail := func(err error) ([]sdk.Memory, error) {
+		return nil, fmt.Errorf("search memories: %w", err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if len(q.Embedding) == 0 {
+		return fail(invalid("query.embedding", "is empty"))
+	}
+	if err := checkVector("query.embedding", q.Embedding); err != nil {
+		return fail(err)
+	}
+	if err := s.checkOptionalKey("query.table", q.Table); err != nil {
+		return fail(err)
+	}
+	if err := checkID("query.roomId", q.RoomID, false); err != nil {
+		return fail(err)
+	}
+	if err := checkID("query.worldId", q.WorldID, false); err != nil {
+		return fail(err)
+	}
+	if err := checkID("query.entityId", q.EntityID, false); err != nil {
+		return fail(err)
+	}
+	if q.Count < 0 {
+		return fail(invalid("query.count", "is negative (%d)", q.Count))
+	}
+	if math.IsNaN(q.Threshold) {
+		return fail(invalid("query.threshold", "is NaN"))
+	}
+	count := q.Count
+	if count == 0 {
+		count = DefaultSearchCount
+	}
+	r := s.read()
+	var dim int
+	err := r.queryRow(ctx, `SELECT embedding_dimension FROM agents WHERE id = ?`, agentID).Scan(&dim)
+	if errors.Is(err, dbsql.ErrNoRows) {
+		return fail(errAgentNotFound(agentID))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if dim != 0 && dim != len(q.Embedding) {
+		return fail(invalid("query.embedding", "has %d dimensions but agent %s stores embeddings of %d", len(q.Embedding), agentID, dim))
+	}
+
+	// Pass 1: rank the candidates' vectors, keeping the best count.
+	w := &where{}
+	w.add("agent_id = ?", agentID)
+	if q.Table != "" {
+		w.add("type = ?", q.Table)
+	}
+	if q.RoomID != "" {
+		w.add("room_id = ?", q.RoomID)
+	}
+	if q.WorldID != "" {
+		w.add("world_id = ?", q.WorldID)
+	}
+	if q.EntityID != "" {
+		w.add("entity_id = ?", q.EntityID)
+	}
+	if q.Unique {
+		w.add("is_unique = ?", true)
+	}
+	w.add("embedding_dim = ?", len(q.Embedding))
+	rows, err := r.query(ctx, `SELECT seq, embedding FROM memories WHERE `+w.String(), w.args...)
+	if err != nil {
+		return fail(err)
+	}
+	best := &rankHeap{}
+	qn := norm(q.Embedding)
+	for rows.Next() {
+		var seq int64
+		var b dbsql.RawBytes
+		if err := rows.Scan(&seq, &b); err != nil {
+			rows.Close()
+			return fail(err)
+		}
+		sim := cosineEncoded(q.Embedding, qn, b)
+		if q.Threshold != 0 && sim < q.Threshold {
+			continue
+		}
+		c := ranked{seq: seq, sim: sim}
+		if best.Len() < count {
+			heap.Push(best, c)
+		} else if c.better((*best)[0]) {
+			(*best)[0] = c
+			heap.Fix(best, 0)
+		}
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return fail(err)
+	}
+	if best.Len() == 0 {
+		return nil, nil
+	}
+
+	// Pass 2: load the winners.
+	ranks := make([]ranked, best.Len())
+	for i := len(ranks) - 1; i >= 0; i-- {
+		ranks[i] = heap.Pop(best).(ranked)
+	}
+	args := make([]any, 0, len(ranks)+1)
+	args = append(args, agentID)
+	for _, c := range ranks {
+		args = append(args, c.seq)
+	}
+	rows, err = r.query(ctx, `SELECT seq, `+memoryColumns+` FROM memories WHERE agent_id = ? AND seq IN (`+
+		placeholders(len(ranks))+`)`, args...)
+	if err != nil {
+		return fail(err)
+	}
+	var seqs []int64
+	ms, err := scanMemories(rows, agentID, &seqs)
+	if err != nil {
+		return fail(err)
+	}
+	bySeq := make(map[int64]sdk.Memory, len(ms))
+	for i, m := range ms {
+		bySeq[seqs[i]] = m
+	}
+	out := make([]sdk.Memory, 0, len(ranks))
+	for _, c := range ranks {
+		if m, ok := bySeq[c.seq]; ok { // gone if deleted in between
+			m.Similarity = c.sim
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
+
+// ranked is a search candidate.
+type ranked struct {
+	seq int64
+	sim float64
+}
+
+// better orders by similarity, then the later-stored first.
+func (a ranked) better(b ranked) bool {
+	if a.sim != b.sim {
+		return a.sim > b.sim
+	}
+	return a.seq > b.seq
+}
+
+// rankHeap is a min-heap: its root is the worst of the kept candidates.
+type rankHeap []ranked
+
+func (h rankHeap) Len() int           { return len(h) }
+func (h rankHeap) Less(i, j int) bool { return h[j].better(h[i]) }
+func (h rankHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *rankHeap) Push(x any)        { *h = append(*h, x.(ranked)) }
+func (h *rankHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// DeleteMemory deletes one memory and returns how many were deleted (0 or 1).
+func (s *Store) DeleteMemory(ctx context.Context, agentID, id string) (int64, error) {
+	if err := checkID("agentId", agentID, true); err != nil {
+		return 0, fmt.Errorf("delete memory %s: %w", truncate(id), err)
+	}
+	if err := checkID("id", id, true); err != nil {
+		return 0, fmt.Errorf("delete memory %s: %w", truncate(id), err)
+	}
+	n, err := s.deleteWhere(ctx, `DELETE FROM memories WHERE agent_id = ? AND id = ?`, agentID, id)
+	if err != nil {
+		return 0, fmt.Errorf("delete memory %s: %w", id, err)
+	}
+	return n, nil
+}
+
+// DeleteAllMemories deletes the memories of a room, of one table or (table
+// empty) of all, and returns how many it deleted. The room is required.
+func (s *Store) DeleteAllMemories(ctx context.Context, agentID, roomID, table string) (int64, error) {
+	fail := func(err error) (int64, error) {
+		return 0, fmt.Errorf("delete memories of room %s: %w", truncate(roomID), err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("roomId", roomID, true); err != nil {
+		return fail(err)
+	}
+	if err := s.checkOptionalKey("table", table); err != nil {
+		return fail(err)
+	}
+	q, args := `DELETE FROM memories WHERE agent_id = ? AND room_id = ?`, []any{agentID, roomID}
+	if table != "" {
+		q += ` AND type = ?`
+		args = append(args, table)
+	}
+	n, err := s.deleteWhere(ctx, q, args...)
+	if err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+func (s *Store) deleteWhere(ctx context.Context, q string, args ...any) (int64, error) {
+	var n int64
+	err := s.write(ctx, func(r runner) error {
+		res, err := r.exec(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return n, err
+}
+
+// CountMemories counts the agent's memories of a room (all rooms if roomID
+// is empty), of a table (all if empty), only the unique ones if unique.
+func (s *Store) CountMemories(ctx context.Context, agentID, roomID, table string, unique bool) (int64, error) {
+	fail := func(err error) (int64, error) {
+		return 0, fmt.Errorf("count memories: %w", err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("roomId", roomID, false); err != nil {
+		return fail(err)
+	}
+	if err := s.checkOptionalKey("table", table); err != nil {
+		return fail(err)
+	}
+	w := &where{}
+	w.add("agent_id = ?", agentID)
+	if roomID != "" {
+		w.add("room_id = ?", roomID)
+	}
+	if table != "" {
+		w.add("type = ?", table)
+	}
+	if unique {
+		w.add("is_unique = ?", true)
+	}
+	var n int64
+	if err := s.read().queryRow(ctx, `SELECT count(*) FROM memories WHERE `+w.String(), w.args...).Scan(&n); err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
