@@ -65,8 +65,8 @@ func mediaToProto(ms []Media) []*pb.Media {
 	}
 	out := make([]*pb.Media, len(ms))
 	for i, m := range ms {
-		out[i] = &pb.Media{Id: m.ID, Url: validUTF8(m.URL), Title: validUTF8(m.Title), Source: m.Source,
-			Description: validUTF8(m.Description), Text: validUTF8(m.Text), ContentType: m.ContentType}
+		out[i] = &pb.Media{Id: validUTF8(m.ID), Url: validUTF8(m.URL), Title: validUTF8(m.Title), Source: validUTF8(m.Source),
+			Description: validUTF8(m.Description), Text: validUTF8(m.Text), ContentType: validUTF8(m.ContentType)}
 	}
 	return out
 }
@@ -89,8 +89,8 @@ func contentToProto(c *Content) *pb.Content {
 	}
 	return &pb.Content{
 		Text: validUTF8(c.Text), Thought: validUTF8(c.Thought), Actions: validUTF8s(c.Actions),
-		Providers: validUTF8s(c.Providers), Source: c.Source, Target: c.Target, Url: validUTF8(c.URL),
-		InReplyTo: c.InReplyTo, Attachments: mediaToProto(c.Attachments), ChannelType: string(c.ChannelType),
+		Providers: validUTF8s(c.Providers), Source: validUTF8(c.Source), Target: validUTF8(c.Target), Url: validUTF8(c.URL),
+		InReplyTo: validUTF8(c.InReplyTo), Attachments: mediaToProto(c.Attachments), ChannelType: validUTF8(string(c.ChannelType)),
 		ExtraJson: encodeMap(c.Extra),
 	}
 }

@@ -175,8 +175,8 @@ func (p *Plugin) validate() error {
 		if err := check("model", m.Type); err != nil {
 			return err
 		}
-		if m.Handler == nil {
-			return fmt.Errorf("plugin %s: model %s has no Handler", p.Name, m.Type)
+		if m.Handler == nil && m.Stream == nil {
+			return fmt.Errorf("plugin %s: model %s has neither Handler nor Stream", p.Name, m.Type)
 		}
 	}
 	for _, e := range p.Events {

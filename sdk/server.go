@@ -178,7 +178,7 @@ func (s *pluginServer) Configure(ctx context.Context, req *pb.ConfigureRequest) 
 	s.mu.Lock()
 	s.agents[a.ID] = a
 	s.mu.Unlock()
-	return &pb.ConfigureResponse{Warnings: warnings}, nil
+	return &pb.ConfigureResponse{Warnings: validUTF8s(warnings)}, nil
 }
 
 func (s *pluginServer) Unconfigure(ctx context.Context, req *pb.UnconfigureRequest) (*pb.UnconfigureResponse, error) {
@@ -241,7 +241,7 @@ func (s *pluginServer) runProvider(ctx context.Context, a *Agent, name string, m
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("provider panicked", "provider", name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			res = &pb.ProviderResult{Name: name, Error: fmt.Sprintf("provider %s panicked: %v", name, r)}
+			res = &pb.ProviderResult{Name: name, Error: validUTF8(fmt.Sprintf("provider %s panicked: %v", name, r))}
 		}
 	}()
 	out, err := p.Get(ctx, a, msg, st)
@@ -286,7 +286,8 @@ func (s *pluginServer) safeValidate(ctx context.Context, kind, name string, f fu
 	return f()
 }
 
-func (s *pluginServer) RunAction(ctx context.Context, req *pb.RunActionRequest) (*pb.RunActionResponse, error) {
+func (s *pluginServer) RunAction(ctx context.Context, req *pb.RunActionRequest) (_ *pb.RunActionResponse, err error) {
+	defer s.recoverAs(&err, "action", req.GetName())
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {
 		return nil, err
@@ -347,7 +348,7 @@ func (s *pluginServer) runEvaluator(ctx context.Context, a *Agent, name string, 
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("evaluator panicked", "evaluator", name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			out = &pb.EvaluatorOutcome{Name: name, Ran: true, Error: fmt.Sprintf("evaluator %s panicked: %v", name, r)}
+			out = &pb.EvaluatorOutcome{Name: name, Ran: true, Error: validUTF8(fmt.Sprintf("evaluator %s panicked: %v", name, r))}
 		}
 	}()
 	out.Ran = true
@@ -370,17 +371,32 @@ func (s *pluginServer) HandleEvent(ctx context.Context, req *pb.HandleEventReque
 		Message: memoryFromProto(req.GetMessage()), Payload: decodeMap(req.GetPayloadJson())}
 	var errs []error
 	for _, h := range hs {
-		if err := h.Handle(ctx, a, ev); err != nil {
+		// One handler's panic must not skip the others.
+		if err := s.handleOne(ctx, h, a, ev); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(fmt.Errorf("%s: %w", req.GetType(), err))
 	}
 	return &pb.HandleEventResponse{}, nil
 }
 
-func (s *pluginServer) UseModel(ctx context.Context, req *pb.ModelRequest) (*pb.ModelResponse, error) {
+func (s *pluginServer) handleOne(ctx context.Context, h *EventHandler, a *Agent, ev *Event) (err error) {
+	defer s.recoverAs(&err, "event handler", ev.Type)
+	return h.Handle(ctx, a, ev)
+}
+
+// recoverAs turns a panic in a named handler into that call's error.
+func (s *pluginServer) recoverAs(err *error, kind, name string) {
+	if r := recover(); r != nil {
+		s.log.Error(kind+" panicked", "name", name, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+		*err = status.Error(codes.Internal, validUTF8(fmt.Sprintf("%s %s panicked: %v", kind, name, r)))
+	}
+}
+
+func (s *pluginServer) UseModel(ctx context.Context, req *pb.ModelRequest) (_ *pb.ModelResponse, err error) {
+	defer s.recoverAs(&err, "model", req.GetType())
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {
 		return nil, err
@@ -451,6 +467,12 @@ func (s *pluginServer) SendMessage(ctx context.Context, req *pb.SendMessageReque
 
 func (s *pluginServer) Shutdown(context.Context, *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
 	s.stopCancel()
+	s.mu.Lock()
+	if s.rtConn != nil {
+		_ = s.rtConn.Close()
+		s.rtConn, s.rt = nil, nil
+	}
+	s.mu.Unlock()
 	return &pb.ShutdownResponse{}, nil
 }
 

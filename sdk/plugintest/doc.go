@@ -1,0 +1,26 @@
+// Package plugintest runs a plugin over the real gRPC path inside a test,
+// without building a binary: the plugin is served by [sdk.NewGRPCServer]
+// on a unix socket, exactly as in production minus the process boundary,
+// and an in-memory [Runtime] plays the host.
+//
+//	func TestGreet(t *testing.T) {
+//		c := plugintest.Start(t, greet.New())
+//		ctx := context.Background()
+//		if _, err := c.Configure(ctx, "agent-1", &sdk.Character{Name: "Eliza"}, nil); err != nil {
+//			t.Fatal(err)
+//		}
+//		msg := &sdk.Memory{RoomID: "room-1", Content: sdk.Content{Text: "hello"}}
+//		res, err := c.RunAction(ctx, "agent-1", "GREET", msg, nil)
+//		if err != nil || !res.Success || len(c.Runtime().Responses()) != 1 {
+//			t.Fatalf("GREET: %+v, %v", res, err)
+//		}
+//	}
+//
+// The [Client] calls the plugin as the host would, with the SDK's plain
+// types; errors the plugin returns are gRPC status errors, so a test can
+// check their code with status.Code. The [Runtime] records what the plugin
+// sends to the host (responses, messages, events, logs, model calls), keeps
+// memories, entities and rooms in memory, and calls back into the plugin for
+// ComposeState, ProcessActions and Evaluate. Set [Runtime.Model] to answer
+// the plugin's model calls.
+package plugintest
