@@ -1,7 +1,10 @@
 // Package offline is a model provider that needs no network and no key: an
 // agent that uses it can hold a conversation on a machine with nothing else
-// installed. It serves TEXT_SMALL, TEXT_LARGE and TEXT_EMBEDDING at priority
-// 0, so any real model provider an agent also uses wins over it.
+// installed. It serves every model type the message pipeline uses —
+// TEXT_SMALL, TEXT_LARGE, OBJECT_SMALL, OBJECT_LARGE, TEXT_EMBEDDING and
+// TEXT_TOKENIZER_ENCODE/DECODE — at priority 0, so any real model provider
+// an agent also uses wins over it. Every answer is deterministic: the same
+// request always gets the same answer.
 //
 // # Text: an ELIZA engine
 //
@@ -38,6 +41,25 @@
 // dimension is 384 unless the agent sets OFFLINE_EMBEDDING_DIMENSIONS
 // (8..4096).
 //
+// # Objects
+//
+// OBJECT_SMALL and OBJECT_LARGE answer valid JSON of the shape asked for,
+// with no invented content: with params "output" = "enum", the first of
+// "enumValues"; with "array", []; with a JSON Schema in params "schema", the
+// least value of that schema (a const or the first enum value, listed
+// properties, empty strings and lists, 0, false); otherwise the shape of
+// the last JSON object in the prompt (its example answer) with its content
+// emptied, or {"thought", "text"} when there is none. Fields named thought,
+// text, message or reply carry the engine's answer.
+//
+// # Tokenizer
+//
+// TEXT_TOKENIZER_ENCODE turns Prompt into a JSON array of token ids and
+// TEXT_TOKENIZER_DECODE turns params "tokens" back into Text, with
+// tiktoken's o200k_base encoding (GPT-4o's), whose ranks are compiled into
+// the binary (github.com/tiktoken-go/tokenizer): token counts are those of
+// an OpenAI model, with no network.
+//
 // # Prompt conventions
 //
 // A text request carries a full prompt written by the bootstrap plugin. This
@@ -67,11 +89,19 @@
 // less a leading "Name: ". The engine's history is the user messages of the
 // conversation, without the final one when it is the message being answered.
 //
-// If the prompt contains "<response>" the reply is XML:
+// If the prompt contains "<response>" the reply is XML with the fields of
+// its last <response> template (the elements directly inside it, in
+// order), or of the message handler's when it lists none:
 //
 //	<response><thought>…</thought><actions>REPLY</actions><providers></providers><text>…</text></response>
 //
-// with &, < and > escaped in the text. If the prompt contains the upper-case
+// thought and reasoning get why the engine answered as it did; text,
+// message and reply its answer; actions REPLY; name the agent's name;
+// prompt (an image prompt) the received message; every other field (facts,
+// relationships, values to extract) is left empty, so nothing is made up.
+// &, < and > are escaped. A prompt without "<response>" that asks for
+// "<decision>" (a yes/no confirmation) gets <decision>NO</decision>. If the
+// prompt contains the upper-case
 // words RESPOND, IGNORE and STOP it is taken as the should-respond question,
 // and the answer is always
 //

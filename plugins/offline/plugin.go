@@ -47,7 +47,11 @@ func New() sdk.Plugin {
 		Models: []sdk.Model{
 			{Type: sdk.ModelTextSmall, Priority: 0, Handler: handleText},
 			{Type: sdk.ModelTextLarge, Priority: 0, Handler: handleText},
+			{Type: sdk.ModelObjectSmall, Priority: 0, Handler: handleObject},
+			{Type: sdk.ModelObjectLarge, Priority: 0, Handler: handleObject},
 			{Type: sdk.ModelTextEmbedding, Priority: 0, Handler: handleEmbedding},
+			{Type: sdk.ModelTokenizerEncode, Priority: 0, Handler: handleEncode},
+			{Type: sdk.ModelTokenizerDecode, Priority: 0, Handler: handleDecode},
 		},
 	}
 }
@@ -69,21 +73,17 @@ func handleText(ctx context.Context, a *sdk.Agent, req *sdk.ModelRequest) (*sdk.
 		// The bootstrap plugin asks this in group rooms. An offline model
 		// cannot judge relevance, and staying silent would look broken, so
 		// it always takes part.
-		name := p.agent
-		if name == "" && a != nil && a.Character != nil {
-			name = a.Character.Name
-		}
-		if name == "" {
-			name = "agent"
-		}
+		name := agentName(p, a)
 		text = "<response><name>" + escapeXML(name) + "</name>" +
 			"<reasoning>The offline model cannot judge relevance, so it always answers.</reasoning>" +
 			"<action>RESPOND</action></response>"
 	case p.wantsXML:
-		r := engine.respond(p.history, p.input)
-		text = "<response><thought>" + escapeXML(thought(r)) + "</thought>" +
-			"<actions>REPLY</actions><providers></providers>" +
-			"<text>" + escapeXML(r.text) + "</text></response>"
+		text = xmlAnswer(p, engine.respond(p.history, p.input), agentName(p, a))
+	case p.wantsDecision:
+		// A yes/no confirmation before a change of room state: the
+		// offline model cannot tell, and a wrong YES would mute or
+		// follow a room on a guess.
+		text = "<decision>NO</decision>"
 	default:
 		text = engine.Reply(p.history, p.input)
 	}
@@ -92,6 +92,55 @@ func handleText(ctx context.Context, a *sdk.Agent, req *sdk.ModelRequest) (*sdk.
 		Model: modelName,
 		Usage: usage(req.System+"\n"+req.Prompt, text),
 	}, nil
+}
+
+// agentName is the name from "# Agent:", else the character's, else
+// "agent".
+func agentName(p promptInfo, a *sdk.Agent) string {
+	name := p.agent
+	if name == "" && a != nil && a.Character != nil {
+		name = a.Character.Name
+	}
+	if name == "" {
+		name = "agent"
+	}
+	return name
+}
+
+// defaultResponseTags are the fields of the message handler's answer, used
+// when a prompt asks for <response> without listing its fields.
+var defaultResponseTags = []string{"thought", "actions", "providers", "text"}
+
+// xmlAnswer fills in the fields the prompt's <response> template asks for,
+// in its order: what the engine says for the reply fields, its reason for
+// the thought fields, REPLY for actions, the received message as an image
+// prompt, and nothing for fields the engine cannot know (facts,
+// relationships, extracted values), which parse as empty.
+func xmlAnswer(p promptInfo, r reply, name string) string {
+	tags := p.responseTags
+	if len(tags) == 0 {
+		tags = defaultResponseTags
+	}
+	var b strings.Builder
+	b.WriteString("<response>")
+	for _, tag := range tags {
+		var v string
+		switch strings.ToLower(tag) {
+		case "thought", "reasoning":
+			v = thought(r)
+		case "text", "message", "reply":
+			v = r.text
+		case "actions", "action":
+			v = "REPLY"
+		case "name":
+			v = name
+		case "prompt":
+			v = p.input
+		}
+		b.WriteString("<" + tag + ">" + escapeXML(v) + "</" + tag + ">")
+	}
+	b.WriteString("</response>")
+	return b.String()
 }
 
 // handleEmbedding serves TEXT_EMBEDDING. a may be nil.

@@ -26,6 +26,11 @@ type promptInfo struct {
 	input          string
 	wantsXML       bool
 	shouldRespondQ bool
+	// responseTags are the fields of the prompt's <response> template.
+	responseTags []string
+	// wantsDecision is set for a prompt that asks for
+	// <decision>YES or NO</decision> and no <response>.
+	wantsDecision bool
 }
 
 // parsePrompt reads a prompt as the package documentation describes.
@@ -46,6 +51,11 @@ func readPrompt(prompt string) promptInfo {
 	p.wantsXML = strings.Contains(prompt, "<response>")
 	p.shouldRespondQ = strings.Contains(prompt, "RESPOND") &&
 		strings.Contains(prompt, "IGNORE") && strings.Contains(prompt, "STOP")
+	if p.wantsXML {
+		p.responseTags = responseTags(prompt)
+	} else {
+		p.wantsDecision = strings.Contains(prompt, "<decision>")
+	}
 
 	prompt = strings.ReplaceAll(prompt, "\r\n", "\n")
 	for _, line := range strings.Split(prompt, "\n") {
@@ -142,4 +152,63 @@ func splitSpeaker(line string) (name, text string, ok bool) {
 		return "", "", false
 	}
 	return name, strings.TrimSpace(rest), true
+}
+
+// responseTags lists the fields of the last <response> template in a
+// prompt: the elements directly inside it, in order, each once.
+func responseTags(prompt string) []string {
+	i := strings.LastIndex(prompt, "<response>")
+	if i < 0 {
+		return nil
+	}
+	rest := prompt[i+len("<response>"):]
+	var tags []string
+	seen := map[string]bool{}
+	depth := 0
+	for {
+		j := strings.IndexByte(rest, '<')
+		if j < 0 {
+			return tags
+		}
+		rest = rest[j+1:]
+		closing := strings.HasPrefix(rest, "/")
+		if closing {
+			rest = rest[1:]
+		}
+		n := 0
+		for n < len(rest) && isTagByte(rest[n], n == 0) {
+			n++
+		}
+		if n == 0 || n >= len(rest) || (rest[n] != '>' && !(rest[n] == '/' && n+1 < len(rest) && rest[n+1] == '>')) {
+			continue // not a tag: a "<" in the text
+		}
+		name := rest[:n]
+		selfClosing := rest[n] == '/'
+		switch {
+		case closing && name == "response" && depth == 0:
+			return tags
+		case closing:
+			if depth > 0 {
+				depth--
+			}
+		default:
+			if depth == 0 && !seen[name] {
+				seen[name] = true
+				tags = append(tags, name)
+			}
+			if !selfClosing {
+				depth++
+			}
+		}
+	}
+}
+
+func isTagByte(c byte, first bool) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '_':
+		return true
+	case c >= '0' && c <= '9', c == '-', c == '.':
+		return !first
+	}
+	return false
 }
