@@ -14,6 +14,8 @@ import (
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/google/uuid"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // AgentStatus is where an agent is in its life.
@@ -175,6 +177,7 @@ func (a *Agent) recordModel(req *pb.ModelRequest, res *pb.ModelResponse, provide
 		body["error"] = err.Error()
 	}
 	a.d.logs.add(a, &pb.LogEntry{AgentId: a.ID, Type: "useModel:" + req.GetType(), BodyJson: mustJSON(body), CreatedAt: time.Now().UnixMilli()})
+	a.d.api.metrics.modelCall(provider, req.GetType(), res, err, took)
 }
 
 func mustJSON(v any) []byte {
@@ -310,40 +313,173 @@ func mergeState(cached *pb.State, selected []providerEntry, results map[string]*
 }
 
 // processActions runs the actions the responses name, in order, each
-// result handed to the next. An unknown or failing action is recorded and
-// the chain goes on.
+// result handed to the next: the state an action gets holds the plan, the
+// results so far (data.actionPlan, data.actionResults) and the values the
+// earlier actions returned, and so does the message's cached state, where
+// the ACTION_STATE provider finds them. Each action is announced
+// (ACTION_STARTED, ACTION_COMPLETED), logged, and recorded as an
+// action_result memory of the room. A name the model repeats in one
+// response runs once. An unknown or failing action is recorded and the
+// chain goes on.
 func (a *Agent) processActions(ctx context.Context, req *pb.ProcessActionsRequest) (*pb.ProcessActionsResponse, error) {
-	out := &pb.ProcessActionsResponse{}
-	var previous []*pb.ActionOutcome
+	type step struct {
+		name  string
+		entry *actionEntry
+		resp  *pb.Memory
+	}
+	var steps []step
 	for _, resp := range req.GetResponses() {
+		seen := map[string]bool{}
 		for _, name := range resp.GetContent().GetActions() {
 			entry := a.reg.resolveAction(name)
-			if entry == nil {
-				o := &pb.ActionOutcome{Name: name, Result: &pb.ActionResult{Success: false, Error: fmt.Sprintf("no action named %q among %d registered actions", name, len(a.reg.actions))}}
-				out.Results = append(out.Results, o)
-				previous = append(previous, o)
+			key := "?" + normalizeAction(name)
+			if entry != nil {
+				key, name = entry.spec.GetName(), entry.spec.GetName()
+			}
+			if seen[key] {
 				continue
 			}
-			start := time.Now()
-			res, err := a.runAction(ctx, entry, req, resp, previous)
+			seen[key] = true
+			steps = append(steps, step{name: name, entry: entry, resp: resp})
+		}
+	}
+	msg := req.GetMessage()
+	values, data := map[string]any{}, map[string]any{}
+	_ = json.Unmarshal(req.GetState().GetValuesJson(), &values)
+	_ = json.Unmarshal(req.GetState().GetDataJson(), &data)
+	planSteps := make([]map[string]any, len(steps))
+	for i, s := range steps {
+		planSteps[i] = map[string]any{"action": s.name, "status": "pending"}
+	}
+	thought := ""
+	if rs := req.GetResponses(); len(rs) > 0 {
+		thought = rs[0].GetContent().GetThought()
+	}
+	plan := map[string]any{"runId": req.GetRunId(), "totalSteps": len(steps), "currentStep": 0, "steps": planSteps,
+		"thought": thought, "startTime": time.Now().UnixMilli()}
+	out := &pb.ProcessActionsResponse{}
+	var previous []*pb.ActionOutcome
+	var results []any
+	for i, s := range steps {
+		plan["currentStep"] = i + 1
+		planSteps[i]["status"] = "running"
+		data["actionPlan"], data["actionResults"] = plan, results
+		a.states.merge(msg.GetId(), map[string]any{"actionPlan": plan, "actionResults": results})
+		start := time.Now()
+		ev := map[string]any{"actionId": uuid.NewString(), "actionName": s.name, "runId": req.GetRunId(), "messageId": msg.GetId(),
+			"roomId": msg.GetRoomId(), "startTime": start.UnixMilli(), "planStep": fmt.Sprintf("%d/%d", i+1, len(steps))}
+		a.hostEvent(ctx, sdk.EventActionStarted, req.GetRunId(), msg, ev)
+		var res *pb.ActionResult
+		plugin := ""
+		if s.entry == nil {
+			res = &pb.ActionResult{Success: false, Error: fmt.Sprintf("no action named %q among %d registered actions", s.name, len(a.reg.actions))}
+		} else {
+			plugin = s.entry.plugin.Name()
+			st := &pb.State{ValuesJson: mustJSON(values), DataJson: mustJSON(data), Text: req.GetState().GetText()}
+			opts := mustJSON(map[string]any{"actionPlan": plan, "context": map[string]any{"previousResults": results}})
+			var err error
+			res, err = a.runAction(ctx, s.entry, req, s.resp, previous, st, opts)
 			if err != nil {
 				res = &pb.ActionResult{Success: false, Error: err.Error()}
 			}
-			o := &pb.ActionOutcome{Name: entry.spec.GetName(), Result: res}
-			out.Results = append(out.Results, o)
-			previous = append(previous, o)
-			a.d.logs.add(a, &pb.LogEntry{AgentId: a.ID, RoomId: req.GetMessage().GetRoomId(), EntityId: req.GetMessage().GetEntityId(),
-				Type: "action", CreatedAt: time.Now().UnixMilli(), BodyJson: mustJSON(map[string]any{
-					"action": entry.spec.GetName(), "plugin": entry.plugin.Name(), "runId": req.GetRunId(),
-					"success": res.GetSuccess(), "error": res.GetError(), "durationMs": time.Since(start).Milliseconds(),
-					"messageId": req.GetMessage().GetId(),
-				})})
 		}
+		o := &pb.ActionOutcome{Name: s.name, Result: res}
+		out.Results = append(out.Results, o)
+		previous = append(previous, o)
+		results = append(results, outcomeJSON(o))
+		var v map[string]any
+		if json.Unmarshal(res.GetValuesJson(), &v) == nil {
+			for k, x := range v {
+				values[k] = x
+			}
+		}
+		planSteps[i]["status"] = "completed"
+		if !res.GetSuccess() {
+			planSteps[i]["status"] = "failed"
+			planSteps[i]["error"] = res.GetError()
+		}
+		took := time.Since(start)
+		a.storeActionResult(ctx, req, s.name, res, i+1, len(steps))
+		a.d.logs.add(a, &pb.LogEntry{AgentId: a.ID, RoomId: msg.GetRoomId(), EntityId: msg.GetEntityId(),
+			Type: "action", CreatedAt: time.Now().UnixMilli(), BodyJson: mustJSON(map[string]any{
+				"action": s.name, "plugin": plugin, "runId": req.GetRunId(),
+				"success": res.GetSuccess(), "error": res.GetError(), "durationMs": took.Milliseconds(),
+				"messageId": msg.GetId(), "planStep": fmt.Sprintf("%d/%d", i+1, len(steps)),
+			})})
+		ev["completed"], ev["success"], ev["durationMs"] = true, res.GetSuccess(), took.Milliseconds()
+		if res.GetError() != "" {
+			ev["error"] = res.GetError()
+		}
+		a.hostEvent(ctx, sdk.EventActionCompleted, req.GetRunId(), msg, ev)
+	}
+	if len(steps) > 0 {
+		a.states.merge(msg.GetId(), map[string]any{"actionPlan": plan, "actionResults": results})
 	}
 	return out, nil
 }
 
-func (a *Agent) runAction(ctx context.Context, e *actionEntry, req *pb.ProcessActionsRequest, resp *pb.Memory, previous []*pb.ActionOutcome) (*pb.ActionResult, error) {
+func outcomeJSON(o *pb.ActionOutcome) map[string]any {
+	r := o.GetResult()
+	res := map[string]any{"success": r.GetSuccess()}
+	if r.GetText() != "" {
+		res["text"] = r.GetText()
+	}
+	if r.GetError() != "" {
+		res["error"] = r.GetError()
+	}
+	var v map[string]any
+	if json.Unmarshal(r.GetValuesJson(), &v) == nil && len(v) > 0 {
+		res["values"] = v
+	}
+	return map[string]any{"name": o.GetName(), "result": res}
+}
+
+// storeActionResult records an action's outcome as an action_result memory
+// in the message's room, as elizaOS does, so later prompts can show what
+// the agent did.
+func (a *Agent) storeActionResult(ctx context.Context, req *pb.ProcessActionsRequest, name string, res *pb.ActionResult, step, total int) {
+	msg := req.GetMessage()
+	if msg.GetRoomId() == "" {
+		return
+	}
+	text := res.GetText()
+	if text == "" {
+		text = "Executed action: " + name
+		if !res.GetSuccess() {
+			text = fmt.Sprintf("Action %s failed: %s", name, res.GetError())
+		}
+	}
+	status := "completed"
+	if !res.GetSuccess() {
+		status = "failed"
+	}
+	result := map[string]any{"success": res.GetSuccess()}
+	if res.GetText() != "" {
+		result["text"] = res.GetText()
+	}
+	if res.GetError() != "" {
+		result["error"] = res.GetError()
+	}
+	extra := map[string]any{"type": "action_result", "actionName": name, "actionStatus": status, "actionResult": result,
+		"runId": req.GetRunId(), "planStep": fmt.Sprintf("%d/%d", step, total)}
+	m := &pb.Memory{Id: uuid.NewString(), EntityId: a.ID, AgentId: a.ID, RoomId: msg.GetRoomId(), WorldId: msg.GetWorldId(),
+		CreatedAt: time.Now().UnixMilli(), Table: sdk.TableMessages,
+		Content: &pb.Content{Text: text, Actions: []string{name}, Source: msg.GetContent().GetSource(), ExtraJson: mustJSON(extra)}}
+	p, c, err := a.db(ctx)
+	if err == nil {
+		dctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
+		_, err = c.db.CreateMemory(dctx, &pb.CreateMemoryRequest{AgentId: a.ID, Memory: m, Table: sdk.TableMessages})
+		cancel()
+		if err != nil {
+			err = p.callErr(c, "CreateMemory", err)
+		}
+	}
+	if err != nil {
+		a.log.Warn("could not store an action result", "action", name, "runId", req.GetRunId(), "error", err)
+	}
+}
+
+func (a *Agent) runAction(ctx context.Context, e *actionEntry, req *pb.ProcessActionsRequest, resp *pb.Memory, previous []*pb.ActionOutcome, st *pb.State, options []byte) (*pb.ActionResult, error) {
 	c, err := e.plugin.conn(ctx)
 	if err != nil {
 		return nil, err
@@ -351,7 +487,7 @@ func (a *Agent) runAction(ctx context.Context, e *actionEntry, req *pb.ProcessAc
 	ctx, cancel := ensureDeadline(ctx, sdk.DefaultRunTimeout)
 	defer cancel()
 	res, err := c.plugin.RunAction(ctx, &pb.RunActionRequest{AgentId: a.ID, Name: e.spec.GetName(), Message: req.GetMessage(),
-		State: req.GetState(), Responses: []*pb.Memory{resp}, RunId: req.GetRunId(), Previous: previous})
+		State: st, Responses: []*pb.Memory{resp}, RunId: req.GetRunId(), Previous: previous, OptionsJson: options})
 	if err != nil {
 		return nil, e.plugin.callErr(c, "action "+e.spec.GetName(), err)
 	}
@@ -359,6 +495,77 @@ func (a *Agent) runAction(ctx context.Context, e *actionEntry, req *pb.ProcessAc
 		return &pb.ActionResult{Success: true}, nil
 	}
 	return res.GetResult(), nil
+}
+
+// validateActions asks each plugin which of its actions may be offered for
+// the message, one call per plugin, and answers in the agent's order. A
+// plugin that does not implement validation offers all its actions; one
+// that fails offers none.
+func (a *Agent) validateActions(ctx context.Context, req *pb.ValidateActionsRequest) *pb.ValidateActionsResponse {
+	want := map[string]bool{}
+	for _, n := range req.GetNames() {
+		want[n] = true
+	}
+	byPlugin := map[*Plugin][]string{}
+	var order []*Plugin
+	for _, e := range a.reg.actions {
+		if len(want) > 0 && !want[e.spec.GetName()] {
+			continue
+		}
+		if _, ok := byPlugin[e.plugin]; !ok {
+			order = append(order, e.plugin)
+		}
+		byPlugin[e.plugin] = append(byPlugin[e.plugin], e.spec.GetName())
+	}
+	ctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
+	defer cancel()
+	valid := map[string]bool{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range order {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			names := byPlugin[p]
+			c, err := p.conn(ctx)
+			var res *pb.ValidateActionsResponse
+			if err == nil {
+				res, err = c.plugin.ValidateActions(ctx, &pb.ValidateActionsRequest{AgentId: a.ID, Names: names,
+					Message: req.GetMessage(), State: req.GetState()})
+				if status.Code(err) == codes.Unimplemented {
+					res, err = &pb.ValidateActionsResponse{Valid: names}, nil
+				} else if err != nil {
+					err = p.callErr(c, "ValidateActions", err)
+				}
+			}
+			if err != nil {
+				a.log.Warn("validating actions failed; they are not offered", "plugin", p.Name(), "error", err)
+				return
+			}
+			mu.Lock()
+			for _, n := range res.GetValid() {
+				valid[n] = true
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	out := &pb.ValidateActionsResponse{}
+	for _, e := range a.reg.actions {
+		if valid[e.spec.GetName()] && (len(want) == 0 || want[e.spec.GetName()]) {
+			out.Valid = append(out.Valid, e.spec.GetName())
+		}
+	}
+	return out
+}
+
+// hostEvent tells the plugins subscribed to an event the host raises
+// (ACTION_*, EVALUATOR_*). A failing subscriber is logged, never fatal.
+func (a *Agent) hostEvent(ctx context.Context, typ, runID string, msg *pb.Memory, payload map[string]any) {
+	if err := a.emit(ctx, &pb.HandleEventRequest{Type: typ, RunId: runID, Source: msg.GetContent().GetSource(),
+		Message: msg, PayloadJson: mustJSON(payload)}); err != nil {
+		a.log.Warn("event handler failed", "event", typ, "runId", runID, "error", err)
+	}
 }
 
 // evaluate runs the agent's evaluators, one call per plugin.
@@ -379,6 +586,25 @@ func (a *Agent) evaluate(ctx context.Context, req *pb.EvaluateRequest) (*pb.Eval
 	var wg sync.WaitGroup
 	ctx, cancel := ensureDeadline(ctx, sdk.DefaultRunTimeout)
 	defer cancel()
+	defer a.d.recordEvaluators(a, req, out, time.Now())
+	ids := map[string]string{}
+	for _, p := range order {
+		for _, n := range byPlugin[p] {
+			ids[n] = uuid.NewString()
+			a.hostEvent(ctx, sdk.EventEvaluatorStarted, req.GetRunId(), req.GetMessage(), map[string]any{"evaluatorId": ids[n],
+				"evaluatorName": n, "runId": req.GetRunId(), "messageId": req.GetMessage().GetId(), "startTime": time.Now().UnixMilli()})
+		}
+	}
+	defer func() {
+		for _, o := range out.GetOutcomes() {
+			p := map[string]any{"evaluatorId": ids[o.GetName()], "evaluatorName": o.GetName(), "runId": req.GetRunId(),
+				"messageId": req.GetMessage().GetId(), "completed": true, "ran": o.GetRan()}
+			if o.GetError() != "" {
+				p["error"] = o.GetError()
+			}
+			a.hostEvent(ctx, sdk.EventEvaluatorCompleted, req.GetRunId(), req.GetMessage(), p)
+		}
+	}()
 	for _, p := range order {
 		wg.Add(1)
 		go func() {
@@ -411,6 +637,9 @@ func (a *Agent) evaluate(ctx context.Context, req *pb.EvaluateRequest) (*pb.Eval
 // emit hands an event to every plugin of the agent subscribed to it and
 // waits for them.
 func (a *Agent) emit(ctx context.Context, req *pb.HandleEventRequest) error {
+	if a.log.IsDebug() {
+		a.log.Debug("event", "type", req.GetType(), "runId", req.GetRunId(), "payload", string(req.GetPayloadJson()))
+	}
 	subs := a.reg.events[req.GetType()]
 	if len(subs) == 0 {
 		return nil
@@ -487,16 +716,24 @@ func (a *Agent) receive(ctx context.Context, in *incoming) (*pb.ReceiveMessageRe
 	}
 	msg := &pb.Memory{Id: in.messageID, EntityId: in.entityID, AgentId: a.ID, RoomId: in.roomID, WorldId: in.worldID,
 		CreatedAt: in.createdAt, Content: content, Table: sdk.TableMessages}
+	if in.authorIsBot {
+		// Handlers see who wrote it: agents do not answer bots by default.
+		msg.MetadataJson = mustJSON(map[string]any{"authorIsBot": true})
+	}
 	r := &run{id: uuid.NewString(), agent: a, source: in.source, message: msg,
 		target: &pb.Target{Source: in.source, RoomId: in.roomID, ChannelId: in.channelID, ServerId: in.serverID, EntityId: in.entityID, ThreadId: in.threadID}}
 	a.d.runs.put(r)
 	defer a.d.runs.remove(r.id)
+	var runErr error
+	finish := a.d.runStarted(r)
+	defer func() { finish(runErr) }()
 	res := &pb.ReceiveMessageResponse{MemoryId: msg.GetId(), RoomId: in.roomID, WorldId: in.worldID, EntityId: in.entityID, RunId: r.id}
 	if len(a.reg.events[sdk.EventMessageReceived]) == 0 {
 		a.log.Warn("no plugin of this agent handles MESSAGE_RECEIVED; the message is ignored (add the bootstrap plugin)")
 		return res, nil, nil
 	}
 	if err := a.emit(ctx, &pb.HandleEventRequest{Type: sdk.EventMessageReceived, RunId: r.id, Source: in.source, Message: msg}); err != nil {
+		runErr = err
 		return nil, nil, fmt.Errorf("handle message: %w", err)
 	}
 	r.mu.Lock()
@@ -548,15 +785,11 @@ func (a *Agent) sendMessage(ctx context.Context, req *pb.SendMessageRequest) (*p
 }
 
 func (a *Agent) send(ctx context.Context, p *Plugin, t *pb.Target, content *pb.Content) ([]string, error) {
-	c, err := p.conn(ctx)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
 	defer cancel()
-	res, err := c.plugin.SendMessage(ctx, &pb.SendMessageRequest{AgentId: a.ID, Target: t, Content: content})
+	res, err := p.sendOnce(ctx, &pb.SendMessageRequest{AgentId: a.ID, Target: t, Content: content, DeliveryId: uuid.NewString()})
 	if err != nil {
-		return nil, p.callErr(c, "SendMessage", err)
+		return nil, err
 	}
 	return res.GetMessageIds(), nil
 }
@@ -570,6 +803,8 @@ type incoming struct {
 	roomName, worldName, channelType             string
 	createdAt                                    int64
 	content                                      *pb.Content
+	// authorIsBot: the platform says a bot or another agent wrote it.
+	authorIsBot bool
 }
 
 // mapIncoming turns a connector's platform ids into the agent's ids with
@@ -609,8 +844,13 @@ func (a *Agent) mapIncoming(req *pb.ReceiveMessageRequest) *incoming {
 	}
 	meta := map[string]any{}
 	if req.GetSource() != "" {
-		meta[req.GetSource()] = map[string]any{"id": req.GetUserId(), "userName": req.GetUserName(), "name": req.GetDisplayName()}
+		m := map[string]any{"id": req.GetUserId(), "userName": req.GetUserName(), "name": req.GetDisplayName()}
+		if req.GetAuthorIsBot() {
+			m["isBot"] = true
+		}
+		meta[req.GetSource()] = m
 	}
+	in.authorIsBot = req.GetAuthorIsBot()
 	in.entityMeta = mustJSON(meta)
 	if in.createdAt == 0 {
 		in.createdAt = time.Now().UnixMilli()
@@ -667,6 +907,29 @@ func (c *stateCache) put(id string, st *pb.State) {
 		delete(c.m, c.order[0])
 		c.order = c.order[1:]
 	}
+}
+
+// merge sets keys of the data of a message's cached state (creating the
+// entry if there is none), so providers composed later for the message see
+// them.
+func (c *stateCache) merge(id string, data map[string]any) {
+	if id == "" {
+		return
+	}
+	c.mu.Lock()
+	st := c.m[id]
+	c.mu.Unlock()
+	d := map[string]any{}
+	var values []byte
+	text := ""
+	if st != nil {
+		_ = json.Unmarshal(st.GetDataJson(), &d)
+		values, text = st.GetValuesJson(), st.GetText()
+	}
+	for k, v := range data {
+		d[k] = v
+	}
+	c.put(id, &pb.State{ValuesJson: values, DataJson: mustJSON(d), Text: text})
 }
 
 // Len reports how many states are cached.

@@ -30,14 +30,20 @@ type Config struct {
 	// agent's settings.
 	Env map[string]string
 	// Self is the agenthost executable; bundled plugins run as its children.
-	Self       string
-	Bundled    []string
-	PluginDirs []string
+	Self    string
+	Bundled []string
+	// BundledAliases are the aliases of bundled plugins, by name.
+	BundledAliases map[string][]string
+	PluginDirs     []string
 	// DefaultPlugins are added to every agent whose character lists no
 	// plugins (the built-in default character).
 	DefaultPlugins []string
 	StartTimeout   time.Duration
 	Logger         hclog.Logger
+	// SkipEmbeddingCheck starts agents without fixing their embedding size
+	// in the database: `agenthost db reembed` starts an agent whose model
+	// changed size, to re-embed its memories.
+	SkipEmbeddingCheck bool
 }
 
 // Daemon runs agents and their plugins and serves the HTTP API.
@@ -57,6 +63,9 @@ type Daemon struct {
 	listener net.Listener
 
 	migrated sync.Map // *Plugin → struct{}: migrations run for this process
+
+	// api is the state of the HTTP API, the WebSocket and the metrics.
+	api *apiState
 }
 
 // New discovers plugins and prepares the daemon; Start runs it.
@@ -82,8 +91,16 @@ func New(cfg Config) (*Daemon, error) {
 	for _, w := range warnings {
 		cfg.Logger.Warn(w)
 	}
+	for i := range specs {
+		if specs[i].Bundled {
+			specs[i].Aliases = cfg.BundledAliases[specs[i].Name]
+		}
+	}
 	d := &Daemon{cfg: cfg, log: cfg.Logger, byID: map[string]*Agent{}, runs: &runRegistry{m: map[string]*run{}}}
+	d.api = newAPIState(d)
+	d.log = d.api.teeLogger(d.log)
 	d.logs = newLogWriter(d.log)
+	d.logs.onAdd = d.api.timelineEntry
 	wd, _ := os.Getwd()
 	hostSettings := map[string]string{}
 	for _, k := range []string{"POSTGRES_URL", "PGLITE_DATA_DIR", "DATABASE_URL"} {
@@ -95,6 +112,7 @@ func New(cfg Config) (*Daemon, error) {
 		Version: cfg.Version, DataDir: cfg.DataDir, WorkDir: wd, HostSettings: hostSettings,
 		StartTimeout: cfg.StartTimeout,
 		Runtime:      func(p *Plugin) pb.RuntimeServer { return &runtimeServer{d: d, plugin: p} },
+		DialOptions:  d.api.metrics.pluginDialOptions,
 	}, specs, d.log)
 	d.mgr.onRestart = d.pluginRestarted
 	return d, nil
@@ -144,6 +162,7 @@ func (d *Daemon) Stop() {
 		_ = d.httpSrv.Shutdown(ctx)
 		cancel()
 	}
+	d.api.close()
 	d.logs.close()
 	d.mgr.Stop()
 }
@@ -199,11 +218,13 @@ func resolvePlugin(m *Manager, name string) (*Plugin, error) {
 		return p, nil
 	}
 	for _, p := range m.Plugins() {
+		aliases := p.Spec().Aliases
 		if man := p.Manifest(); man != nil {
-			for _, al := range man.GetAliases() {
-				if al == n {
-					return p, nil
-				}
+			aliases = append(aliases[:len(aliases):len(aliases)], man.GetAliases()...)
+		}
+		for _, al := range aliases {
+			if al == n {
+				return p, nil
 			}
 		}
 	}
@@ -248,7 +269,7 @@ func (d *Daemon) pluginNames(ch *sdk.Character) []string {
 // marks the agent running.
 func (d *Daemon) StartAgent(ctx context.Context, ch *sdk.Character) (*Agent, error) {
 	id := ch.AgentID()
-	if d.agentByID(id) != nil {
+	if old := d.agentByID(id); old != nil && !old.idle() {
 		return nil, fmt.Errorf("agent %s (%s) is already running", ch.Name, id)
 	}
 	charJSON, err := jsonMarshal(ch)
@@ -260,16 +281,11 @@ func (d *Daemon) StartAgent(ctx context.Context, ch *sdk.Character) (*Agent, err
 		settings: ch.ResolvedSettings(d.cfg.Env)}
 	if err := d.startAgent(ctx, a); err != nil {
 		a.setStatus(AgentFailed, err)
-		d.mu.Lock()
-		delete(d.byID, a.ID)
-		d.mu.Unlock()
+		d.dropAgent(a, err)
 		return nil, fmt.Errorf("start agent %s: %w", ch.Name, err)
 	}
 	a.setStatus(AgentRunning, nil)
-	d.mu.Lock()
-	d.agents = append(d.agents, a)
-	d.byID[a.ID] = a
-	d.mu.Unlock()
+	d.addAgent(a)
 	a.log.Info("agent running", "id", a.ID, "plugins", strings.Join(a.Plugins(), ","))
 	return a, nil
 }
@@ -360,7 +376,7 @@ func (d *Daemon) startAgent(ctx context.Context, a *Agent) error {
 	d.byID[a.ID] = a
 	d.mu.Unlock()
 	a.setStatus(AgentRunning, nil)
-	if len(reg.models[sdk.ModelTextEmbedding]) > 0 {
+	if len(reg.models[sdk.ModelTextEmbedding]) > 0 && !d.cfg.SkipEmbeddingCheck {
 		res, err := a.useModel(ctx, &pb.ModelRequest{Type: sdk.ModelTextEmbedding, Probe: true})
 		if err != nil {
 			return fmt.Errorf("probe the embedding size: %w", err)
@@ -368,7 +384,8 @@ func (d *Daemon) startAgent(ctx context.Context, a *Agent) error {
 		if dim := len(res.GetEmbedding()); dim > 0 {
 			prev, err := c.db.EnsureEmbeddingDimension(cctx, &pb.EnsureEmbeddingDimensionRequest{AgentId: a.ID, Dimension: int32(dim)})
 			if err != nil {
-				return fmt.Errorf("set the embedding size: %w", reg.db.callErr(c, "EnsureEmbeddingDimension", err))
+				return fmt.Errorf("set the embedding size: %w (after a change of embedding model, `agenthost db reembed --agent %s` re-embeds the stored memories)",
+					reg.db.callErr(c, "EnsureEmbeddingDimension", err), a.Name)
 			}
 			if p := prev.GetPrevious(); p != 0 && int(p) != dim {
 				a.log.Warn("the embedding model changed size; run `agenthost db reembed` for this agent", "stored", p, "model", dim)
@@ -433,15 +450,15 @@ func (d *Daemon) pluginRestarted(p *Plugin) {
 func (d *Daemon) Healthy() bool {
 	agents := d.Agents()
 	for _, a := range agents {
-		if st, _ := a.Status(); st != AgentRunning {
+		if st, _ := a.Status(); st != AgentRunning && st != AgentStopped {
 			return false
 		}
 	}
 	return len(agents) > 0 || len(d.cfg.Characters) == 0
 }
 
-// publish is where live listeners (the WebSocket) will hear replies.
-func (d *Daemon) publish(a *Agent, r *run, c *pb.Content) {}
+// publish is where live listeners (the WebSocket) hear replies.
+func (d *Daemon) publish(a *Agent, r *run, c *pb.Content) { d.api.reply(a, r, c) }
 
 // runRegistry holds the runs in flight, so Respond finds where to send.
 type runRegistry struct {
@@ -471,10 +488,12 @@ func (r *runRegistry) remove(id string) {
 // model call never adds a database round trip to the message's path. The
 // queue is bounded: when it is full, writers wait rather than drop.
 type logWriter struct {
-	log  hclog.Logger
-	ch   chan logJob
-	done chan struct{}
-	once sync.Once
+	log hclog.Logger
+	// onAdd hears every entry as it is written (the live log stream).
+	onAdd func(*Agent, *pb.LogEntry)
+	ch    chan logJob
+	done  chan struct{}
+	once  sync.Once
 }
 
 type logJob struct {
@@ -489,6 +508,9 @@ func newLogWriter(log hclog.Logger) *logWriter {
 }
 
 func (w *logWriter) add(a *Agent, l *pb.LogEntry) {
+	if w.onAdd != nil {
+		w.onAdd(a, l)
+	}
 	defer func() { _ = recover() }() // a send after close during shutdown is dropped
 	w.ch <- logJob{a: a, l: l}
 }
@@ -517,4 +539,57 @@ func (w *logWriter) close() {
 	case <-w.done:
 	case <-time.After(5 * time.Second):
 	}
+}
+
+// Database starts the database plugin as agents use it (the sql plugin,
+// with the data dir and POSTGRES_URL of the daemon's configuration) and
+// returns its Database client. It does not migrate. The `agenthost db`
+// commands use it.
+func (d *Daemon) Database(ctx context.Context) (pb.DatabaseClient, error) {
+	p, err := d.ResolvePlugin("sql")
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Start(ctx); err != nil {
+		return nil, err
+	}
+	c, err := p.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.db, nil
+}
+
+// Database returns the Database client of the agent's database plugin.
+func (a *Agent) Database(ctx context.Context) (pb.DatabaseClient, error) {
+	_, c, err := a.db(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.db, nil
+}
+
+// Embed returns the vector of text from the agent's TEXT_EMBEDDING model
+// (its size only, when probe is set). Unlike the model calls of a run, it
+// is not recorded in the agent's timeline: `agenthost db reembed` makes one
+// per stored memory.
+func (a *Agent) Embed(ctx context.Context, text string, probe bool) ([]float32, error) {
+	if a.reg == nil {
+		return nil, fmt.Errorf("agent %s is not started", a.Name)
+	}
+	p, err := a.reg.model(sdk.ModelTextEmbedding, "")
+	if err != nil {
+		return nil, fmt.Errorf("agent %s: %w", a.Name, err)
+	}
+	c, err := p.conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
+	defer cancel()
+	res, err := c.plugin.UseModel(ctx, &pb.ModelRequest{AgentId: a.ID, Type: sdk.ModelTextEmbedding, Text: text, Probe: probe})
+	if err != nil {
+		return nil, p.callErr(c, "UseModel "+sdk.ModelTextEmbedding, err)
+	}
+	return res.GetEmbedding(), nil
 }

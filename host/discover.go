@@ -20,6 +20,9 @@ type PluginSpec struct {
 	Args []string
 	// Bundled plugins run as a child process of the agenthost executable.
 	Bundled bool
+	// Aliases are other names a character may use for the plugin, known
+	// before it starts (e.g. "@elizaos/plugin-ollama" for openai).
+	Aliases []string
 }
 
 // PluginDirs are the folders searched for plugin executables, in order:

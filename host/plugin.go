@@ -227,8 +227,9 @@ func (p *Plugin) launch(ctx context.Context) (*pluginConn, error) {
 		SyncStdout:   newStderrLog(p.log.Named("stdout")),
 		SyncStderr:   newStderrLog(p.log),
 		StartTimeout: p.mgr.cfg.StartTimeout,
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+		GRPCDialOptions: append([]grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize))},
+			p.mgr.dialOptions(p.spec.Name)...),
 	})
 	fail := func(err error) (*pluginConn, error) {
 		client.Kill()
@@ -537,6 +538,16 @@ type ManagerConfig struct {
 	Runtime func(p *Plugin) pb.RuntimeServer
 	// DescribeOnly starts plugins only to read their manifests.
 	DescribeOnly bool
+	// DialOptions adds options to the connection to a plugin, e.g. the
+	// interceptors that measure its calls.
+	DialOptions func(plugin string) []grpc.DialOption
+}
+
+func (m *Manager) dialOptions(plugin string) []grpc.DialOption {
+	if m.cfg.DialOptions == nil {
+		return nil
+	}
+	return m.cfg.DialOptions(plugin)
 }
 
 // DefaultEnvAllow is what a plugin inherits from the host's environment.

@@ -2,9 +2,11 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime/debug"
+	"time"
 
 	"github.com/agenthost/agenthost/sdk"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
@@ -30,6 +32,9 @@ func (s *runtimeServer) agent(id string) (*Agent, error) {
 	}
 	if !a.reg.has(s.plugin) {
 		return nil, status.Errorf(codes.PermissionDenied, "plugin %s is not one of agent %s's plugins", s.plugin.Name(), a.Name)
+	}
+	if a.idle() {
+		return nil, status.Errorf(codes.FailedPrecondition, "agent %s is stopped", a.Name)
 	}
 	return a, nil
 }
@@ -118,6 +123,13 @@ func (s *runtimeServer) EmitEvent(ctx context.Context, req *pb.EmitEventRequest)
 	if err != nil {
 		return nil, err
 	}
+	// The timeline keeps what plugins announce (RUN_STARTED, RUN_ENDED with
+	// why a run stopped, ...) next to the runs, model calls and actions.
+	body := map[string]any{}
+	_ = json.Unmarshal(req.GetPayloadJson(), &body)
+	body["event"], body["runId"], body["source"], body["plugin"] = req.GetType(), req.GetRunId(), req.GetSource(), s.plugin.Name()
+	a.d.logs.add(a, &pb.LogEntry{AgentId: a.ID, RoomId: req.GetMessage().GetRoomId(), EntityId: req.GetMessage().GetEntityId(),
+		Type: "event", BodyJson: mustJSON(body), CreatedAt: time.Now().UnixMilli()})
 	err = a.emit(ctx, &pb.HandleEventRequest{Type: req.GetType(), RunId: req.GetRunId(), Source: req.GetSource(),
 		Message: req.GetMessage(), PayloadJson: req.GetPayloadJson()})
 	if err != nil {
@@ -173,6 +185,28 @@ func (s *runtimeServer) GetSettings(ctx context.Context, req *pb.GetSettingsRequ
 		return nil, err
 	}
 	return &pb.GetSettingsResponse{Settings: a.settings}, nil
+}
+
+func (s *runtimeServer) DescribeAgent(ctx context.Context, req *pb.DescribeAgentRequest) (*pb.DescribeAgentResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	out := &pb.DescribeAgentResponse{AgentId: a.ID, Name: a.Name}
+	for _, p := range a.reg.plugins {
+		if m := p.Manifest(); m != nil {
+			out.Plugins = append(out.Plugins, m)
+		}
+	}
+	return out, nil
+}
+
+func (s *runtimeServer) ValidateActions(ctx context.Context, req *pb.ValidateActionsRequest) (*pb.ValidateActionsResponse, error) {
+	a, err := s.agent(req.GetAgentId())
+	if err != nil {
+		return nil, err
+	}
+	return a.validateActions(ctx, req), nil
 }
 
 // The storage calls below check the agent and forward to the database
@@ -346,4 +380,152 @@ func (s *runtimeServer) SetCache(ctx context.Context, req *pb.SetCacheRequest) (
 		return e
 	})
 	return res, err
+}
+
+func (s *runtimeServer) DeleteCache(ctx context.Context, req *pb.GetCacheRequest) (res *pb.SetCacheResponse, err error) {
+	err = s.dbCall(ctx, req.GetAgentId(), "DeleteCache", func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = db.DeleteCache(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+// forward checks the agent and hands req to the database plugin's method
+// of the same name (the storage calls added with components, relationships
+// and tasks).
+func forward[Req any, Res any](s *runtimeServer, ctx context.Context, agentID, method string, req Req,
+	call func(pb.DatabaseClient) func(context.Context, Req, ...grpc.CallOption) (Res, error)) (res Res, err error) {
+	err = s.dbCall(ctx, agentID, method, func(ctx context.Context, db pb.DatabaseClient) (e error) {
+		res, e = call(db)(ctx, req)
+		return e
+	})
+	return res, err
+}
+
+func (s *runtimeServer) UpdateMemory(ctx context.Context, req *pb.UpdateMemoryRequest) (*pb.UpdateMemoryResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "UpdateMemory", req, func(db pb.DatabaseClient) func(context.Context, *pb.UpdateMemoryRequest, ...grpc.CallOption) (*pb.UpdateMemoryResponse, error) {
+		return db.UpdateMemory
+	})
+}
+
+func (s *runtimeServer) DeleteManyMemories(ctx context.Context, req *pb.DeleteManyMemoriesRequest) (*pb.DeleteMemoryResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "DeleteManyMemories", req, func(db pb.DatabaseClient) func(context.Context, *pb.DeleteManyMemoriesRequest, ...grpc.CallOption) (*pb.DeleteMemoryResponse, error) {
+		return db.DeleteManyMemories
+	})
+}
+
+func (s *runtimeServer) DeleteAllMemories(ctx context.Context, req *pb.DeleteAllMemoriesRequest) (*pb.DeleteMemoryResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "DeleteAllMemories", req, func(db pb.DatabaseClient) func(context.Context, *pb.DeleteAllMemoriesRequest, ...grpc.CallOption) (*pb.DeleteMemoryResponse, error) {
+		return db.DeleteAllMemories
+	})
+}
+
+func (s *runtimeServer) GetEntitiesForRoom(ctx context.Context, req *pb.GetEntitiesForRoomRequest) (*pb.GetEntitiesResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "GetEntitiesForRoom", req, func(db pb.DatabaseClient) func(context.Context, *pb.GetEntitiesForRoomRequest, ...grpc.CallOption) (*pb.GetEntitiesResponse, error) {
+		return db.GetEntitiesForRoom
+	})
+}
+
+func (s *runtimeServer) UpsertRoom(ctx context.Context, req *pb.UpsertRoomRequest) (*pb.UpsertRoomResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "UpsertRoom", req, func(db pb.DatabaseClient) func(context.Context, *pb.UpsertRoomRequest, ...grpc.CallOption) (*pb.UpsertRoomResponse, error) {
+		return db.UpsertRoom
+	})
+}
+
+func (s *runtimeServer) RemoveParticipant(ctx context.Context, req *pb.RemoveParticipantRequest) (*pb.RemoveParticipantResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "RemoveParticipant", req, func(db pb.DatabaseClient) func(context.Context, *pb.RemoveParticipantRequest, ...grpc.CallOption) (*pb.RemoveParticipantResponse, error) {
+		return db.RemoveParticipant
+	})
+}
+
+type deleteByIDCall = func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error)
+
+func (s *runtimeServer) DeleteEntity(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "DeleteEntity", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteEntity })
+}
+
+func (s *runtimeServer) DeleteRoom(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "DeleteRoom", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteRoom })
+}
+
+func (s *runtimeServer) DeleteWorld(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "DeleteWorld", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteWorld })
+}
+
+func (s *runtimeServer) DeleteComponent(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "DeleteComponent", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteComponent })
+}
+
+func (s *runtimeServer) DeleteTask(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "DeleteTask", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteTask })
+}
+
+func (s *runtimeServer) DeleteLog(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "DeleteLog", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteLog })
+}
+
+func (s *runtimeServer) CreateComponent(ctx context.Context, req *pb.ComponentRequest) (*pb.CreateComponentResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "CreateComponent", req, func(db pb.DatabaseClient) func(context.Context, *pb.ComponentRequest, ...grpc.CallOption) (*pb.CreateComponentResponse, error) {
+		return db.CreateComponent
+	})
+}
+
+func (s *runtimeServer) UpdateComponent(ctx context.Context, req *pb.ComponentRequest) (*pb.UpdateComponentResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "UpdateComponent", req, func(db pb.DatabaseClient) func(context.Context, *pb.ComponentRequest, ...grpc.CallOption) (*pb.UpdateComponentResponse, error) {
+		return db.UpdateComponent
+	})
+}
+
+func (s *runtimeServer) GetComponents(ctx context.Context, req *pb.GetComponentsRequest) (*pb.GetComponentsResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "GetComponents", req, func(db pb.DatabaseClient) func(context.Context, *pb.GetComponentsRequest, ...grpc.CallOption) (*pb.GetComponentsResponse, error) {
+		return db.GetComponents
+	})
+}
+
+func (s *runtimeServer) CreateRelationship(ctx context.Context, req *pb.RelationshipRequest) (*pb.CreateRelationshipResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "CreateRelationship", req, func(db pb.DatabaseClient) func(context.Context, *pb.RelationshipRequest, ...grpc.CallOption) (*pb.CreateRelationshipResponse, error) {
+		return db.CreateRelationship
+	})
+}
+
+func (s *runtimeServer) UpdateRelationship(ctx context.Context, req *pb.RelationshipRequest) (*pb.UpdateRelationshipResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "UpdateRelationship", req, func(db pb.DatabaseClient) func(context.Context, *pb.RelationshipRequest, ...grpc.CallOption) (*pb.UpdateRelationshipResponse, error) {
+		return db.UpdateRelationship
+	})
+}
+
+func (s *runtimeServer) GetRelationships(ctx context.Context, req *pb.GetRelationshipsRequest) (*pb.GetRelationshipsResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "GetRelationships", req, func(db pb.DatabaseClient) func(context.Context, *pb.GetRelationshipsRequest, ...grpc.CallOption) (*pb.GetRelationshipsResponse, error) {
+		return db.GetRelationships
+	})
+}
+
+func (s *runtimeServer) CreateTask(ctx context.Context, req *pb.CreateTaskRequest) (*pb.CreateTaskResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "CreateTask", req, func(db pb.DatabaseClient) func(context.Context, *pb.CreateTaskRequest, ...grpc.CallOption) (*pb.CreateTaskResponse, error) {
+		return db.CreateTask
+	})
+}
+
+func (s *runtimeServer) GetTask(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.TaskResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "GetTask", req, func(db pb.DatabaseClient) func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.TaskResponse, error) {
+		return db.GetTask
+	})
+}
+
+func (s *runtimeServer) GetTasks(ctx context.Context, req *pb.GetTasksRequest) (*pb.GetTasksResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "GetTasks", req, func(db pb.DatabaseClient) func(context.Context, *pb.GetTasksRequest, ...grpc.CallOption) (*pb.GetTasksResponse, error) {
+		return db.GetTasks
+	})
+}
+
+func (s *runtimeServer) UpdateTask(ctx context.Context, req *pb.UpdateTaskRequest) (*pb.UpdateTaskResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "UpdateTask", req, func(db pb.DatabaseClient) func(context.Context, *pb.UpdateTaskRequest, ...grpc.CallOption) (*pb.UpdateTaskResponse, error) {
+		return db.UpdateTask
+	})
+}
+
+func (s *runtimeServer) GetLogs(ctx context.Context, req *pb.GetLogsRequest) (*pb.GetLogsResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "GetLogs", req, func(db pb.DatabaseClient) func(context.Context, *pb.GetLogsRequest, ...grpc.CallOption) (*pb.GetLogsResponse, error) {
+		return db.GetLogs
+	})
 }

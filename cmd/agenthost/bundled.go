@@ -6,6 +6,7 @@ import (
 
 	"github.com/agenthost/agenthost/plugins/bootstrap"
 	"github.com/agenthost/agenthost/plugins/offline"
+	"github.com/agenthost/agenthost/plugins/openai"
 	"github.com/agenthost/agenthost/plugins/sql"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/spf13/cobra"
@@ -18,6 +19,17 @@ var bundled = map[string]func() sdk.Plugin{
 	"bootstrap": bootstrap.New,
 	"sql":       sql.New,
 	"offline":   offline.New,
+	"openai":    openai.New,
+}
+
+// bundledAliases lets characters name bundled plugins by their other names
+// before any of them has started.
+func bundledAliases() map[string][]string {
+	out := map[string][]string{}
+	for name, newPlugin := range bundled {
+		out[name] = newPlugin().Aliases
+	}
+	return out
 }
 
 func bundledNames() []string {

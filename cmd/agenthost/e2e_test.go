@@ -602,7 +602,7 @@ func TestUnknownPluginIsAnError(t *testing.T) {
 	char := writeCharacter(t, map[string]any{"name": "Lost", "bio": "x", "plugins": []string{"@elizaos/plugin-sql", "nonexistent"}})
 	d := launch(t, daemonOpts{characters: []string{char}})
 	code, out := d.waitExit(30 * time.Second)
-	if code == 0 || !strings.Contains(out, `unknown plugin "nonexistent"`) || !strings.Contains(out, "bootstrap, offline, sql") {
+	if code == 0 || !strings.Contains(out, `unknown plugin "nonexistent"`) || !strings.Contains(out, "bootstrap, offline, openai, sql") {
 		t.Fatalf("want an error naming the plugin and listing those found, got exit %d:\n%s", code, out)
 	}
 }
@@ -770,5 +770,27 @@ func TestHungPluginIsRestarted(t *testing.T) {
 	}
 	if alive(offlinePID) {
 		t.Error("the frozen plugin process was not killed")
+	}
+}
+
+// TestPluginProcessesAreShared runs two agents on the same plugins: one
+// process per plugin serves both, and each agent keeps its own memories.
+func TestPluginProcessesAreShared(t *testing.T) {
+	a := writeCharacter(t, map[string]any{"name": "Ada", "bio": "first", "plugins": []string{"sql", "bootstrap", "offline"}})
+	b := writeCharacter(t, map[string]any{"name": "Bob", "bio": "second", "plugins": []string{"@elizaos/plugin-sql", "@elizaos/plugin-bootstrap", "offline"}})
+	d := startDaemon(t, daemonOpts{characters: []string{a, b}})
+	if n := len(children(d.cmd.Process.Pid)); n != 3 {
+		t.Errorf("two agents on three plugins should cost three processes, got %d", n)
+	}
+	ma := d.say("Ada", "I dream about the sea")
+	mb := d.say("Bob", "I dream about the sea")
+	if ma.RoomID == mb.RoomID {
+		t.Error("each agent must map the same user to its own room")
+	}
+	if n := len(d.memories("Ada", ma.RoomID)); n != 2 {
+		t.Errorf("Ada has %d memories in her room, want 2", n)
+	}
+	if n := len(d.memories("Bob", ma.RoomID)); n != 0 {
+		t.Errorf("Bob must not see Ada's room, got %d memories", n)
 	}
 }

@@ -24,6 +24,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(startCmd(), pluginsCmd(), versionCmd(), servePluginCmd())
+	root.AddCommand(startCmd(), pluginsCmd(), versionCmd(), servePluginCmd(), agentCmd(), chatCmd(), dbCmd())
 	return root
 }

@@ -70,7 +70,7 @@ with the model plugin chosen from the environment (offline when no model key is 
 			}
 			d, err := host.New(host.Config{
 				Version: versionString(), Addr: net.JoinHostPort(hostAddr, strconv.Itoa(port)), DataDir: dataDir,
-				Characters: chars, Env: env, Self: self, Bundled: bundledNames(),
+				Characters: chars, Env: env, Self: self, Bundled: bundledNames(), BundledAliases: bundledAliases(),
 				PluginDirs: host.PluginDirs(func(k string) string { return env[k] }), DefaultPlugins: defaults,
 				Logger: log,
 			})
@@ -96,10 +96,10 @@ func chooseModelPlugin(env map[string]string) (string, string) {
 	}
 	if env["OLLAMA_API_ENDPOINT"] != "" {
 		if _, ok := bundled["openai"]; ok {
-			return "openai", "OLLAMA_API_ENDPOINT is set"
+			return "openai", "OLLAMA_API_ENDPOINT is set (the openai plugin speaks Ollama's OpenAI-compatible API)"
 		}
 	}
-	return "offline", "no model API key is set"
+	return "offline", "no model API key is set (neither OPENAI_API_KEY nor OLLAMA_API_ENDPOINT)"
 }
 
 func run(d *host.Daemon, log hclog.Logger) error {

@@ -1,0 +1,356 @@
+package host
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agenthost/agenthost/sdk"
+)
+
+func TestAPIAgentLifecycle(t *testing.T) {
+	td := startTestDaemon(t, daemonOpt{})
+
+	var list struct {
+		Agents []agentJSON `json:"agents"`
+	}
+	td.ok(200, "GET", "/api/agents", nil, &list)
+	if len(list.Agents) != 1 || list.Agents[0].Name != "Eliza" || list.Agents[0].Status != "running" {
+		t.Fatalf("agents = %+v", list.Agents)
+	}
+	if want := []string{"sql", "bootstrap", "offline"}; strings.Join(list.Agents[0].Plugins, ",") != strings.Join(want, ",") {
+		t.Errorf("plugins = %v, want %v", list.Agents[0].Plugins, want)
+	}
+
+	// Create from a character JSON, not started.
+	char := map[string]any{"name": "Ada", "bio": []string{"A careful tester."}, "plugins": []string{"sql", "bootstrap", "offline"},
+		"secrets": map[string]any{"TOKEN": "s3cret"}, "settings": map[string]any{"mood": "calm"}}
+	var created struct {
+		ID        string         `json:"id"`
+		Name      string         `json:"name"`
+		Status    string         `json:"status"`
+		Character map[string]any `json:"character"`
+	}
+	td.ok(201, "POST", "/api/agents", map[string]any{"characterJson": char}, &created)
+	if created.Name != "Ada" || created.Status != "stopped" || created.ID != sdk.StringToUUID("Ada") {
+		t.Fatalf("created = %+v", created)
+	}
+	if sec := created.Character["secrets"].(map[string]any); sec["TOKEN"] != redacted {
+		t.Errorf("secrets must be redacted, got %v", sec)
+	}
+	td.fails(409, "AGENT_EXISTS", "POST", "/api/agents", map[string]any{"characterJson": char})
+	td.fails(409, "AGENT_EXISTS", "POST", "/api/agents", map[string]any{"character": map[string]any{"name": "ada", "bio": "x", "id": "5f4f0a40-2c1e-4c5b-9d7e-1a2b3c4d5e6f"}})
+
+	// A stopped agent does not answer; the daemon stays healthy.
+	td.fails(503, "AGENT_NOT_RUNNING", "POST", "/api/agents/Ada/messages", map[string]string{"text": "hi"})
+	td.ok(200, "GET", "/healthz", nil, nil)
+
+	// Start it and talk.
+	var st agentJSON
+	td.ok(200, "POST", "/api/agents/Ada/start", nil, &st)
+	if st.Status != "running" {
+		t.Fatalf("after start: %+v", st)
+	}
+	r := td.say("Ada", "tester", "I am feeling sad about my job")
+	if !strings.Contains(strings.ToLower(r.Messages[0].Text), "your job") {
+		t.Errorf("reply = %q", r.Messages[0].Text)
+	}
+	// Starting a running agent is a no-op.
+	td.ok(200, "POST", "/api/agents/Ada/start", nil, &st)
+
+	// Update: the bio changes, the secret stays, the agent restarts.
+	var upd struct {
+		Status    string         `json:"status"`
+		Character map[string]any `json:"character"`
+	}
+	td.ok(200, "PATCH", "/api/agents/Ada", map[string]any{"bio": "A changed tester.", "secrets": map[string]any{"TOKEN": redacted, "OTHER": "x"}}, &upd)
+	if upd.Status != "running" || fmt.Sprint(upd.Character["bio"]) != "[A changed tester.]" {
+		t.Fatalf("after update: %+v", upd)
+	}
+	a := td.d.Agent("Ada")
+	if v, _ := a.Character.Setting("TOKEN", nil); v != "s3cret" {
+		t.Errorf("a redacted secret sent back must keep its value, got %q", v)
+	}
+	if v, _ := a.Character.Setting("OTHER", nil); v != "x" {
+		t.Errorf("new secret = %q", v)
+	}
+	td.fails(400, "INVALID_CHARACTER", "PATCH", "/api/agents/Ada", map[string]any{"bio": 42})
+	td.fails(400, "INVALID_CHARACTER", "PATCH", "/api/agents/Ada", map[string]any{"id": "5f4f0a40-2c1e-4c5b-9d7e-1a2b3c4d5e6f"})
+	td.fails(409, "AGENT_EXISTS", "PATCH", "/api/agents/Ada", map[string]any{"name": "Eliza"})
+	// Its memories survive the restart.
+	if mems := td.memories("Ada", "roomId="+r.RoomID); len(mems) != 2 {
+		t.Errorf("after the update, want the 2 memories of the first exchange, got %d", len(mems))
+	}
+
+	// Stop: listed as stopped, refuses messages.
+	td.ok(200, "POST", "/api/agents/Ada/stop", nil, &st)
+	if st.Status != "stopped" {
+		t.Fatalf("after stop: %+v", st)
+	}
+	td.fails(503, "AGENT_NOT_RUNNING", "POST", "/api/agents/Ada/messages", map[string]string{"text": "hi"})
+	// A stopped agent's stored data still reads.
+	if mems := td.memories("Ada", "roomId="+r.RoomID); len(mems) != 2 {
+		t.Errorf("a stopped agent's memories: got %d", len(mems))
+	}
+	td.ok(200, "POST", "/api/agents/Ada/start", nil, &st)
+	td.say("Ada", "tester", "hello again")
+
+	// Get by id and by name.
+	var got struct {
+		ID      string   `json:"id"`
+		Plugins []string `json:"plugins"`
+	}
+	td.ok(200, "GET", "/api/agents/"+created.ID, nil, &got)
+	if got.ID != created.ID || len(got.Plugins) != 3 {
+		t.Errorf("get = %+v", got)
+	}
+
+	// Delete.
+	td.ok(200, "DELETE", "/api/agents/Ada", nil, nil)
+	td.fails(404, "AGENT_NOT_FOUND", "GET", "/api/agents/Ada", nil)
+	td.ok(200, "GET", "/api/agents", nil, &list)
+	if len(list.Agents) != 1 {
+		t.Errorf("after delete: %+v", list.Agents)
+	}
+	// Created and started in one call.
+	td.ok(201, "POST", "/api/agents", map[string]any{"agent": map[string]any{"name": "Bea", "bio": "x", "plugins": []string{"offline"}}, "start": true}, &created)
+	if created.Status != "running" {
+		t.Fatalf("start=true: %+v", created)
+	}
+	td.say("Bea", "u", "hello")
+}
+
+func TestAPIMemoriesRoomsWorlds(t *testing.T) {
+	td := startTestDaemon(t, daemonOpt{})
+	r1 := td.say("Eliza", "alice", "I like green tea")
+	r2 := td.say("Eliza", "alice", "and also black tea")
+	if r1.RoomID != r2.RoomID || r1.RoomID != UserRoomID(sdk.StringToUUID("Eliza"), "alice") {
+		t.Fatalf("one user, one room: %s %s", r1.RoomID, r2.RoomID)
+	}
+	rb := td.say("Eliza", "bob", "hello from bob")
+
+	mems := td.memories("Eliza", "roomId="+r1.RoomID)
+	if len(mems) != 4 {
+		t.Fatalf("alice's room: want 4 memories, got %d", len(mems))
+	}
+	// The room path form, count and before.
+	var byRoom struct {
+		Memories []memoryOut `json:"memories"`
+	}
+	td.ok(200, "GET", "/api/memory/Eliza/rooms/"+r1.RoomID+"/memories?count=2", nil, &byRoom)
+	if len(byRoom.Memories) != 2 || byRoom.Memories[0].ID != mems[0].ID {
+		t.Fatalf("count=2: %+v", byRoom.Memories)
+	}
+	// Every memory of the agent, any room.
+	if all := td.memories("Eliza", "count=100"); len(all) < 6 {
+		t.Errorf("all rooms: got %d memories", len(all))
+	}
+
+	// Delete one.
+	td.ok(200, "DELETE", "/api/memory/Eliza/memories/"+mems[0].ID, nil, nil)
+	td.fails(404, "MEMORY_NOT_FOUND", "DELETE", "/api/memory/Eliza/memories/"+mems[0].ID, nil)
+	if n := len(td.memories("Eliza", "roomId="+r1.RoomID)); n != 3 {
+		t.Errorf("after deleting one: %d", n)
+	}
+
+	// Rooms and worlds.
+	var rooms struct {
+		Rooms []map[string]any `json:"rooms"`
+	}
+	td.ok(200, "GET", "/api/agents/Eliza/rooms", nil, &rooms)
+	ids := map[string]bool{}
+	for _, r := range rooms.Rooms {
+		ids[r["id"].(string)] = true
+	}
+	if !ids[r1.RoomID] || !ids[rb.RoomID] {
+		t.Errorf("rooms %v lack alice's or bob's", ids)
+	}
+	var room map[string]any
+	td.ok(200, "GET", "/api/agents/Eliza/rooms/"+r1.RoomID, nil, &room)
+	if room["type"] != "DM" || len(room["participants"].([]any)) != 2 {
+		t.Errorf("room = %v", room)
+	}
+	td.fails(404, "ROOM_NOT_FOUND", "GET", "/api/agents/Eliza/rooms/"+"00000000-0000-0000-0000-000000000001", nil)
+	var worlds struct {
+		Worlds []map[string]any `json:"worlds"`
+	}
+	td.ok(200, "GET", "/api/agents/Eliza/worlds", nil, &worlds)
+	found := false
+	for _, w := range worlds.Worlds {
+		found = found || w["name"] == "API"
+	}
+	if !found {
+		t.Errorf("worlds = %v", worlds.Worlds)
+	}
+	td.ok(200, "GET", "/api/agents/Eliza/rooms?worldId="+room["worldId"].(string), &rooms, &rooms)
+
+	// Clear a room: bob's stays.
+	var del struct {
+		Deleted int64 `json:"deleted"`
+	}
+	td.ok(200, "DELETE", "/api/memory/Eliza/memories/all/"+r1.RoomID, nil, &del)
+	if del.Deleted != 3 || len(td.memories("Eliza", "roomId="+r1.RoomID)) != 0 {
+		t.Errorf("clear room: deleted %d", del.Deleted)
+	}
+	if n := len(td.memories("Eliza", "roomId="+rb.RoomID)); n != 2 {
+		t.Errorf("bob's room after clearing alice's: %d", n)
+	}
+	// Clear everything.
+	td.ok(200, "DELETE", "/api/memory/Eliza/memories", nil, &del)
+	if del.Deleted < 2 || len(td.memories("Eliza", "count=100")) != 0 {
+		t.Errorf("clear all: deleted %d", del.Deleted)
+	}
+}
+
+func TestAPIRunsAndLogs(t *testing.T) {
+	td := startTestDaemon(t, daemonOpt{})
+	r := td.say("Eliza", "carol", "Why do I always forget my keys?")
+	var runs struct {
+		Runs []runJSON `json:"runs"`
+	}
+	eventually(t, 10*time.Second, func() string {
+		td.ok(200, "GET", "/api/agents/Eliza/runs?roomId="+r.RoomID, nil, &runs)
+		if len(runs.Runs) != 1 {
+			return fmt.Sprintf("want 1 run, got %d", len(runs.Runs))
+		}
+		if len(runs.Runs[0].ModelCalls) == 0 {
+			return fmt.Sprintf("run without its steps yet: %+v", runs.Runs[0])
+		}
+		return ""
+	})
+	run := runs.Runs[0]
+	if run.Status != "completed" || run.MessageID != r.MessageID || run.Replies != 1 || run.Source != "api" {
+		t.Errorf("run = %+v", run)
+	}
+	if d := run.EndedAt - run.StartedAt - run.DurationMs; run.EndedAt < run.StartedAt || d < -1 || d > 1 {
+		t.Errorf("timings: start %d end %d duration %d", run.StartedAt, run.EndedAt, run.DurationMs)
+	}
+	types := map[string]bool{}
+	for _, m := range run.ModelCalls {
+		types[fmt.Sprint(m["modelType"])] = true
+		if m["provider"] != "offline" || m["durationMs"] == nil {
+			t.Errorf("model call = %v", m)
+		}
+		if _, ok := m["prompt"]; ok {
+			t.Error("the run list must not carry prompts")
+		}
+	}
+	if !types["TEXT_LARGE"] && !types["TEXT_SMALL"] {
+		t.Errorf("model calls = %v", run.ModelCalls)
+	}
+	for _, a := range run.Actions {
+		if a["action"] == "" || a["success"] == nil || a["durationMs"] == nil {
+			t.Errorf("action = %v", a)
+		}
+	}
+
+	// One run in full: prompts included.
+	var one runJSON
+	td.ok(200, "GET", "/api/agents/Eliza/runs/"+run.RunID, nil, &one)
+	if one.RunID != run.RunID || len(one.ModelCalls) == 0 {
+		t.Fatalf("run = %+v", one)
+	}
+	hasPrompt := false
+	for _, m := range one.ModelCalls {
+		if p, _ := m["prompt"].(string); strings.Contains(p, "forget my keys") {
+			hasPrompt = true
+		}
+	}
+	if !hasPrompt {
+		t.Errorf("the full run should carry the prompt with the message: %v", one.ModelCalls)
+	}
+	td.fails(404, "RUN_NOT_FOUND", "GET", "/api/agents/Eliza/runs/00000000-0000-0000-0000-000000000009", nil)
+
+	// Logs, by type and excluding types.
+	var logs struct {
+		Logs []map[string]any `json:"logs"`
+	}
+	td.ok(200, "GET", "/api/agents/Eliza/logs?type=run", nil, &logs)
+	if len(logs.Logs) != 1 || logs.Logs[0]["type"] != "run" || logs.Logs[0]["roomId"] != r.RoomID {
+		t.Fatalf("run logs = %v", logs.Logs)
+	}
+	td.ok(200, "GET", "/api/agents/Eliza/logs?count=200&excludeTypes=action,run", nil, &logs)
+	for _, l := range logs.Logs {
+		if ty := l["type"].(string); ty == "action" || ty == "run" {
+			t.Errorf("excluded type listed: %v", ty)
+		}
+	}
+}
+
+func TestAPIServerAndPlugins(t *testing.T) {
+	td := startTestDaemon(t, daemonOpt{})
+	var health map[string]any
+	td.ok(200, "GET", "/api/health", nil, &health)
+	if health["status"] != "ok" {
+		t.Errorf("health = %v", health)
+	}
+	var status map[string]any
+	td.ok(200, "GET", "/api/status", nil, &status)
+	if status["agentCount"] != float64(1) || status["version"] != "test" || status["authRequired"] != false {
+		t.Errorf("status = %v", status)
+	}
+	var version map[string]any
+	td.ok(200, "GET", "/api/version", nil, &version)
+	if version["protocol"] != "agenthost.plugin.v1."+fmt.Sprint(sdk.ProtocolMinor) {
+		t.Errorf("version = %v", version)
+	}
+	var plugins struct {
+		Plugins []struct {
+			Name     string          `json:"name"`
+			State    string          `json:"state"`
+			PID      int             `json:"pid"`
+			Restarts int             `json:"restarts"`
+			Agents   []string        `json:"agents"`
+			Manifest json.RawMessage `json:"manifest"`
+		} `json:"plugins"`
+	}
+	td.ok(200, "GET", "/api/plugins", nil, &plugins)
+	if len(plugins.Plugins) != 3 {
+		t.Fatalf("plugins = %+v", plugins.Plugins)
+	}
+	for _, p := range plugins.Plugins {
+		if p.State != "running" || p.PID == 0 || len(p.Agents) != 1 || p.Agents[0] != "Eliza" {
+			t.Errorf("plugin %+v", p)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(p.Manifest, &m); err != nil || m["name"] != p.Name {
+			t.Errorf("plugin %s manifest %s", p.Name, p.Manifest)
+		}
+	}
+	var one map[string]any
+	td.ok(200, "GET", "/api/plugins/@elizaos%2Fplugin-sql", nil, &one)
+	if one["name"] != "sql" {
+		t.Errorf("by alias: %v", one)
+	}
+	td.fails(404, "PLUGIN_NOT_FOUND", "GET", "/api/plugins/nope", nil)
+	td.fails(404, "NOT_FOUND", "GET", "/api/nothing/here", nil)
+	msg := td.fails(405, "METHOD_NOT_ALLOWED", "PUT", "/api/agents", "{}")
+	if !strings.Contains(msg, "GET, POST") {
+		t.Errorf("405 should list the methods: %s", msg)
+	}
+}
+
+func TestPluginRestartShowsInAPI(t *testing.T) {
+	td := startTestDaemon(t, daemonOpt{})
+	p := td.d.Manager().Plugin("offline")
+	pid := p.PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, func() string {
+		var one struct {
+			State    string `json:"state"`
+			Restarts int    `json:"restarts"`
+			PID      int    `json:"pid"`
+		}
+		td.ok(200, "GET", "/api/plugins/offline", nil, &one)
+		if one.State != "running" || one.Restarts != 1 || one.PID == pid {
+			return fmt.Sprintf("after a kill: %+v", one)
+		}
+		return ""
+	})
+	td.say("Eliza", "dave", "are you back?")
+}
