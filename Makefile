@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 VERSION ?= 0.1.0-dev
 LDFLAGS := -X main.version=$(VERSION)
-PLUGINS := bootstrap sql offline
+PLUGINS := bootstrap sql offline openai
 
 TOOLS            := $(CURDIR)/.tools
 BUF_VERSION      := v1.75.0
