@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -246,6 +247,10 @@ type IncomingMessage struct {
 	// Wait makes ReceiveMessage return only after the agent has handled
 	// the message, with its replies.
 	Wait bool
+	// AuthorIsBot says the author is a bot or another agent. Agents do not
+	// answer such messages unless configured to, so two agents in one room
+	// never talk to each other in an endless loop.
+	AuthorIsBot bool
 }
 
 // Received is what the host made of an incoming message.
@@ -274,6 +279,7 @@ func (a *Agent) ReceiveMessage(ctx context.Context, in IncomingMessage) (*Receiv
 		UserId: in.UserID, UserName: validUTF8(in.UserName), DisplayName: validUTF8(in.DisplayName), ThreadId: in.ThreadID,
 		InReplyTo: in.InReplyTo, Content: contentToProto(&in.Content), ChannelType: string(in.ChannelType),
 		RoomName: validUTF8(in.RoomName), WorldName: validUTF8(in.WorldName), CreatedAt: in.CreatedAt, Wait: in.Wait,
+		AuthorIsBot: in.AuthorIsBot,
 	})
 	if err != nil {
 		return nil, callErr("ReceiveMessage", err)
@@ -461,7 +467,8 @@ func (a *Agent) GetRooms(ctx context.Context, q RoomQuery) ([]Room, error) {
 	}
 	ctx, cancel := withDeadline(ctx, DefaultCallTimeout)
 	defer cancel()
-	res, err := rt.GetRooms(ctx, &pb.GetRoomsRequest{AgentId: a.ID, Ids: q.IDs, ParticipantId: q.ParticipantID, WorldId: q.WorldID})
+	res, err := rt.GetRooms(ctx, &pb.GetRoomsRequest{AgentId: a.ID, Ids: q.IDs, ParticipantId: q.ParticipantID,
+		ParticipantIds: q.ParticipantIDs, WorldId: q.WorldID})
 	if err != nil {
 		return nil, callErr("GetRooms", err)
 	}
@@ -615,4 +622,241 @@ func searchQueryToProto(agentID string, q *SearchQuery) *pb.SearchMemoriesReques
 func searchQueryFromProto(q *pb.SearchMemoriesRequest) SearchQuery {
 	return SearchQuery{Table: q.GetTable(), Embedding: q.GetEmbedding(), Threshold: q.GetThreshold(), Count: int(q.GetCount()),
 		Unique: q.GetUnique(), RoomID: q.GetRoomId(), WorldID: q.GetWorldId(), EntityID: q.GetEntityId()}
+}
+
+// storageCall runs one storage call on the Runtime with the default
+// deadline.
+func storageCall[T any](a *Agent, ctx context.Context, method string, call func(context.Context, pb.RuntimeClient) (T, error)) (T, error) {
+	var zero T
+	rt, err := a.client()
+	if err != nil {
+		return zero, err
+	}
+	ctx, cancel := withDeadline(ctx, DefaultCallTimeout)
+	defer cancel()
+	res, err := call(ctx, rt)
+	if err != nil {
+		return zero, callErr(method, err)
+	}
+	return res, nil
+}
+
+// UpdateMemory changes what u sets of a stored memory: the content, the
+// metadata (merged key by key; a nil value deletes the key), the embedding.
+// found is false when no memory has u.ID.
+func (a *Agent) UpdateMemory(ctx context.Context, u MemoryUpdate) (found bool, err error) {
+	res, err := storageCall(a, ctx, "UpdateMemory", func(ctx context.Context, rt pb.RuntimeClient) (*pb.UpdateMemoryResponse, error) {
+		return rt.UpdateMemory(ctx, memoryUpdateToProto(a.ID, &u))
+	})
+	return res.GetFound(), err
+}
+
+// DeleteManyMemories deletes the memories among ids in one transaction.
+func (a *Agent) DeleteManyMemories(ctx context.Context, ids []string) (int64, error) {
+	res, err := storageCall(a, ctx, "DeleteManyMemories", func(ctx context.Context, rt pb.RuntimeClient) (*pb.DeleteMemoryResponse, error) {
+		return rt.DeleteManyMemories(ctx, &pb.DeleteManyMemoriesRequest{AgentId: a.ID, Ids: ids})
+	})
+	return res.GetDeleted(), err
+}
+
+// DeleteAllMemories deletes a room's memories of a table (all tables when
+// table is empty).
+func (a *Agent) DeleteAllMemories(ctx context.Context, roomID, table string) (int64, error) {
+	res, err := storageCall(a, ctx, "DeleteAllMemories", func(ctx context.Context, rt pb.RuntimeClient) (*pb.DeleteMemoryResponse, error) {
+		return rt.DeleteAllMemories(ctx, &pb.DeleteAllMemoriesRequest{AgentId: a.ID, RoomId: roomID, Table: table})
+	})
+	return res.GetDeleted(), err
+}
+
+// GetEntitiesForRoom returns the entities that take part in a room.
+func (a *Agent) GetEntitiesForRoom(ctx context.Context, roomID string) ([]Entity, error) {
+	res, err := storageCall(a, ctx, "GetEntitiesForRoom", func(ctx context.Context, rt pb.RuntimeClient) (*pb.GetEntitiesResponse, error) {
+		return rt.GetEntitiesForRoom(ctx, &pb.GetEntitiesForRoomRequest{AgentId: a.ID, RoomId: roomID})
+	})
+	out := make([]Entity, len(res.GetEntities()))
+	for i, e := range res.GetEntities() {
+		out[i] = entityFromProto(e)
+	}
+	return out, err
+}
+
+// deleteByID runs one of the Runtime's delete-by-id calls.
+func (a *Agent) deleteByID(ctx context.Context, method, id string, call func(pb.RuntimeClient) func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error)) (int64, error) {
+	res, err := storageCall(a, ctx, method, func(ctx context.Context, rt pb.RuntimeClient) (*pb.DeleteByIDResponse, error) {
+		return call(rt)(ctx, &pb.DeleteByIDRequest{AgentId: a.ID, Id: id})
+	})
+	return res.GetDeleted(), err
+}
+
+// DeleteEntity deletes an entity with its components, relationships and
+// participations.
+func (a *Agent) DeleteEntity(ctx context.Context, id string) (int64, error) {
+	return a.deleteByID(ctx, "DeleteEntity", id, func(rt pb.RuntimeClient) func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error) {
+		return rt.DeleteEntity
+	})
+}
+
+// UpsertRoom creates or replaces a room.
+func (a *Agent) UpsertRoom(ctx context.Context, r Room) error {
+	_, err := storageCall(a, ctx, "UpsertRoom", func(ctx context.Context, rt pb.RuntimeClient) (*pb.UpsertRoomResponse, error) {
+		return rt.UpsertRoom(ctx, &pb.UpsertRoomRequest{AgentId: a.ID, Room: roomToProto(&r)})
+	})
+	return err
+}
+
+// DeleteRoom deletes a room with its participants, memories and logs.
+func (a *Agent) DeleteRoom(ctx context.Context, id string) (int64, error) {
+	return a.deleteByID(ctx, "DeleteRoom", id, func(rt pb.RuntimeClient) func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error) {
+		return rt.DeleteRoom
+	})
+}
+
+// DeleteWorld deletes a world and its rooms.
+func (a *Agent) DeleteWorld(ctx context.Context, id string) (int64, error) {
+	return a.deleteByID(ctx, "DeleteWorld", id, func(rt pb.RuntimeClient) func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error) {
+		return rt.DeleteWorld
+	})
+}
+
+// RemoveParticipant takes an entity out of a room.
+func (a *Agent) RemoveParticipant(ctx context.Context, roomID, entityID string) (bool, error) {
+	res, err := storageCall(a, ctx, "RemoveParticipant", func(ctx context.Context, rt pb.RuntimeClient) (*pb.RemoveParticipantResponse, error) {
+		return rt.RemoveParticipant(ctx, &pb.RemoveParticipantRequest{AgentId: a.ID, RoomId: roomID, EntityId: entityID})
+	})
+	return res.GetRemoved(), err
+}
+
+// CreateComponent stores a component of an entity; created is false when
+// its id was stored already.
+func (a *Agent) CreateComponent(ctx context.Context, c Component) (id string, created bool, err error) {
+	res, err := storageCall(a, ctx, "CreateComponent", func(ctx context.Context, rt pb.RuntimeClient) (*pb.CreateComponentResponse, error) {
+		return rt.CreateComponent(ctx, &pb.ComponentRequest{AgentId: a.ID, Component: componentToProto(&c)})
+	})
+	return res.GetId(), res.GetCreated(), err
+}
+
+// UpdateComponent replaces a stored component.
+func (a *Agent) UpdateComponent(ctx context.Context, c Component) error {
+	_, err := storageCall(a, ctx, "UpdateComponent", func(ctx context.Context, rt pb.RuntimeClient) (*pb.UpdateComponentResponse, error) {
+		return rt.UpdateComponent(ctx, &pb.ComponentRequest{AgentId: a.ID, Component: componentToProto(&c)})
+	})
+	return err
+}
+
+// GetComponents returns the components of entities.
+func (a *Agent) GetComponents(ctx context.Context, q ComponentQuery) ([]Component, error) {
+	res, err := storageCall(a, ctx, "GetComponents", func(ctx context.Context, rt pb.RuntimeClient) (*pb.GetComponentsResponse, error) {
+		return rt.GetComponents(ctx, &pb.GetComponentsRequest{AgentId: a.ID, EntityIds: q.EntityIDs, Type: q.Type,
+			WorldId: q.WorldID, SourceEntityId: q.SourceEntityID})
+	})
+	out := make([]Component, len(res.GetComponents()))
+	for i, c := range res.GetComponents() {
+		out[i] = componentFromProto(c)
+	}
+	return out, err
+}
+
+// DeleteComponent deletes a component.
+func (a *Agent) DeleteComponent(ctx context.Context, id string) (int64, error) {
+	return a.deleteByID(ctx, "DeleteComponent", id, func(rt pb.RuntimeClient) func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error) {
+		return rt.DeleteComponent
+	})
+}
+
+// CreateRelationship stores a relationship between two entities; created
+// is false when one from the same source to the same target was stored.
+func (a *Agent) CreateRelationship(ctx context.Context, r Relationship) (id string, created bool, err error) {
+	res, err := storageCall(a, ctx, "CreateRelationship", func(ctx context.Context, rt pb.RuntimeClient) (*pb.CreateRelationshipResponse, error) {
+		return rt.CreateRelationship(ctx, &pb.RelationshipRequest{AgentId: a.ID, Relationship: relationshipToProto(&r)})
+	})
+	return res.GetId(), res.GetCreated(), err
+}
+
+// UpdateRelationship replaces the tags and metadata of the relationship
+// from r.SourceEntityID to r.TargetEntityID.
+func (a *Agent) UpdateRelationship(ctx context.Context, r Relationship) error {
+	_, err := storageCall(a, ctx, "UpdateRelationship", func(ctx context.Context, rt pb.RuntimeClient) (*pb.UpdateRelationshipResponse, error) {
+		return rt.UpdateRelationship(ctx, &pb.RelationshipRequest{AgentId: a.ID, Relationship: relationshipToProto(&r)})
+	})
+	return err
+}
+
+// GetRelationships returns relationships by entity and tags (any of them).
+func (a *Agent) GetRelationships(ctx context.Context, q RelationshipQuery) ([]Relationship, error) {
+	res, err := storageCall(a, ctx, "GetRelationships", func(ctx context.Context, rt pb.RuntimeClient) (*pb.GetRelationshipsResponse, error) {
+		return rt.GetRelationships(ctx, &pb.GetRelationshipsRequest{AgentId: a.ID, EntityId: q.EntityID,
+			SourceEntityId: q.SourceEntityID, TargetEntityId: q.TargetEntityID, Tags: q.Tags})
+	})
+	out := make([]Relationship, len(res.GetRelationships()))
+	for i, r := range res.GetRelationships() {
+		out[i] = relationshipFromProto(r)
+	}
+	return out, err
+}
+
+// CreateTask stores a task and returns its id.
+func (a *Agent) CreateTask(ctx context.Context, t Task) (string, error) {
+	res, err := storageCall(a, ctx, "CreateTask", func(ctx context.Context, rt pb.RuntimeClient) (*pb.CreateTaskResponse, error) {
+		return rt.CreateTask(ctx, &pb.CreateTaskRequest{AgentId: a.ID, Task: taskToProto(&t)})
+	})
+	return res.GetId(), err
+}
+
+// GetTask returns one task, or an error wrapping ErrNotFound.
+func (a *Agent) GetTask(ctx context.Context, id string) (Task, error) {
+	res, err := storageCall(a, ctx, "GetTask", func(ctx context.Context, rt pb.RuntimeClient) (*pb.TaskResponse, error) {
+		return rt.GetTask(ctx, &pb.DeleteByIDRequest{AgentId: a.ID, Id: id})
+	})
+	if err != nil {
+		return Task{}, err
+	}
+	return taskFromProto(res.GetTask()), nil
+}
+
+// GetTasks returns tasks by room, entity, world, name and tags (all of them).
+func (a *Agent) GetTasks(ctx context.Context, q TaskQuery) ([]Task, error) {
+	res, err := storageCall(a, ctx, "GetTasks", func(ctx context.Context, rt pb.RuntimeClient) (*pb.GetTasksResponse, error) {
+		return rt.GetTasks(ctx, &pb.GetTasksRequest{AgentId: a.ID, RoomId: q.RoomID, EntityId: q.EntityID, WorldId: q.WorldID,
+			Name: q.Name, Tags: q.Tags})
+	})
+	out := make([]Task, len(res.GetTasks()))
+	for i, t := range res.GetTasks() {
+		out[i] = taskFromProto(t)
+	}
+	return out, err
+}
+
+// UpdateTask changes what u sets of a task.
+func (a *Agent) UpdateTask(ctx context.Context, id string, u TaskUpdate) error {
+	_, err := storageCall(a, ctx, "UpdateTask", func(ctx context.Context, rt pb.RuntimeClient) (*pb.UpdateTaskResponse, error) {
+		return rt.UpdateTask(ctx, taskUpdateToProto(a.ID, id, &u))
+	})
+	return err
+}
+
+// DeleteTask deletes a task.
+func (a *Agent) DeleteTask(ctx context.Context, id string) (int64, error) {
+	return a.deleteByID(ctx, "DeleteTask", id, func(rt pb.RuntimeClient) func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error) {
+		return rt.DeleteTask
+	})
+}
+
+// GetLogs returns the agent's log entries, newest first.
+func (a *Agent) GetLogs(ctx context.Context, q LogQuery) ([]LogEntry, error) {
+	res, err := storageCall(a, ctx, "GetLogs", func(ctx context.Context, rt pb.RuntimeClient) (*pb.GetLogsResponse, error) {
+		return rt.GetLogs(ctx, &pb.GetLogsRequest{AgentId: a.ID, RoomId: q.RoomID, EntityId: q.EntityID, Type: q.Type,
+			Count: int32(q.Count), Offset: int32(q.Offset)})
+	})
+	out := make([]LogEntry, len(res.GetLogs()))
+	for i, l := range res.GetLogs() {
+		out[i] = logFromProto(l)
+	}
+	return out, err
+}
+
+// DeleteLog deletes a log entry.
+func (a *Agent) DeleteLog(ctx context.Context, id string) (int64, error) {
+	return a.deleteByID(ctx, "DeleteLog", id, func(rt pb.RuntimeClient) func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error) {
+		return rt.DeleteLog
+	})
 }

@@ -25,6 +25,11 @@ type Plugin struct {
 	// sets it.
 	Database DatabaseAdapter
 
+	// HTTP answers the requests the daemon receives for this plugin at
+	// /hooks/{plugin}/{agentId}[/{path}], e.g. a platform's webhook calls.
+	// The daemon checks no API key there: authenticate the caller yourself.
+	HTTP func(ctx context.Context, a *Agent, req *HTTPRequest) (*HTTPResponse, error)
+
 	// Init runs once per process, before any agent is configured.
 	Init func(ctx context.Context, host Host) error
 	// Configure runs once per agent that uses the plugin (and again after a

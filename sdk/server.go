@@ -82,7 +82,7 @@ func newPluginServer(p *Plugin, log hclog.Logger) *pluginServer {
 func (s *pluginServer) manifest() *pb.Manifest {
 	p := s.p
 	m := &pb.Manifest{Name: p.Name, Version: p.Version, Description: p.Description,
-		ProtocolMinor: ProtocolMinor, Database: p.Database != nil, Aliases: p.Aliases}
+		ProtocolMinor: ProtocolMinor, Database: p.Database != nil, Aliases: p.Aliases, Http: p.HTTP != nil}
 	for _, a := range p.Actions {
 		spec := &pb.ActionSpec{Name: a.Name, Description: a.Description, Similes: a.Similes}
 		for _, conv := range a.Examples {
@@ -457,6 +457,9 @@ func (s *pluginServer) SendMessage(ctx context.Context, req *pb.SendMessageReque
 	src := s.sources[t.Source]
 	if src == nil || src.Send == nil {
 		return nil, status.Errorf(codes.NotFound, "plugin %s cannot send to source %q", s.p.Name, t.Source)
+	}
+	if id := req.GetDeliveryId(); id != "" {
+		ctx = context.WithValue(ctx, deliveryKey{}, id)
 	}
 	ids, err := src.Send(ctx, a, t, contentFromProto(req.GetContent()))
 	if err != nil {

@@ -49,6 +49,11 @@ const (
 	EventRunEnded         = "RUN_ENDED"
 	EventRunTimeout       = "RUN_TIMEOUT"
 	EventModelUsed        = "MODEL_USED"
+
+	EventActionStarted      = "ACTION_STARTED"
+	EventActionCompleted    = "ACTION_COMPLETED"
+	EventEvaluatorStarted   = "EVALUATOR_STARTED"
+	EventEvaluatorCompleted = "EVALUATOR_COMPLETED"
 )
 
 // Memory tables used by the pipeline.

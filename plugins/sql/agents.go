@@ -3,6 +3,7 @@ package sql
 import (
 	"context"
 	dbsql "database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -158,7 +159,7 @@ func (s *Store) EnsureEmbeddingDimension(ctx context.Context, agentID string, di
 				return err
 			}
 			if n > 0 {
-				return invalid("dimension", "is %d but the agent stores %d and has %d memories with embeddings of that size; delete them before switching",
+				return invalid("dimension", "is %d but the agent stores %d and has %d memories with embeddings of that size; run `agenthost db reembed --agent NAME` to re-embed them with the current model",
 					dim, prev, n)
 			}
 		}
@@ -169,4 +170,172 @@ func (s *Store) EnsureEmbeddingDimension(ctx context.Context, agentID string, di
 		return prev, fmt.Errorf("ensure embedding dimension of agent %s: %w", agentID, err)
 	}
 	return prev, nil
+}
+
+// SetEmbeddingDimension switches the agent's embedding size even when it has
+// memories with embeddings of the old size. Those stay stored but take no
+// part in search or duplicate detection until UpdateMemory gives them a new
+// embedding; GetMemoriesToReembed lists them. It returns the size stored
+// before and how many memories now hold an embedding of another size.
+func (s *Store) SetEmbeddingDimension(ctx context.Context, agentID string, dim int) (int, int64, error) {
+	fail := func(err error) (int, int64, error) {
+		return 0, 0, fmt.Errorf("set embedding dimension of agent %s: %w", truncate(agentID), err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if dim <= 0 {
+		return fail(invalid("dimension", "is %d; it must be positive", dim))
+	}
+	prev := 0
+	var stale int64
+	err := s.write(ctx, func(r runner) error {
+		err := r.queryRow(ctx, `SELECT embedding_dimension FROM agents WHERE id = ?`+s.d.forUpdate, agentID).Scan(&prev)
+		if errors.Is(err, dbsql.ErrNoRows) {
+			return errAgentNotFound(agentID)
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := r.exec(ctx, `UPDATE agents SET embedding_dimension = ? WHERE id = ?`, dim, agentID); err != nil {
+			return err
+		}
+		return r.queryRow(ctx, `SELECT count(*) FROM memories WHERE agent_id = ? AND embedding_dim > 0 AND embedding_dim <> ?`,
+			agentID, dim).Scan(&stale)
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return prev, stale, nil
+}
+
+// GetAgent returns the agent with id, or an error matching sdk.ErrNotFound.
+func (s *Store) GetAgent(ctx context.Context, id string) (sdk.AgentRecord, error) {
+	if err := checkID("id", id, true); err != nil {
+		return sdk.AgentRecord{}, fmt.Errorf("get agent %s: %w", truncate(id), err)
+	}
+	a, err := scanAgent(s.read().queryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE id = ?`, id))
+	if errors.Is(err, dbsql.ErrNoRows) {
+		return a, fmt.Errorf("get agent: %w", errAgentNotFound(id))
+	}
+	if err != nil {
+		return a, fmt.Errorf("get agent %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// UpdateAgent changes what u sets, in one transaction, and returns the
+// stored record. The character takes u.CharacterPatch as a JSON merge patch
+// (RFC 7396): objects merge deeply, a null deletes the key, any other value
+// replaces it; the settings of elizaOS's updateAgent merge the same way.
+// The agent's name and the character's "name" stay equal: a new u.Name is
+// written into the character, and a patch that renames the character
+// renames the agent. An unknown id is an error matching sdk.ErrNotFound.
+func (s *Store) UpdateAgent(ctx context.Context, id string, u sdk.AgentUpdate) (sdk.AgentRecord, error) {
+	fail := func(err error) (sdk.AgentRecord, error) {
+		return sdk.AgentRecord{}, fmt.Errorf("update agent %s: %w", truncate(id), err)
+	}
+	if err := checkID("id", id, true); err != nil {
+		return fail(err)
+	}
+	if u.Name != nil {
+		if err := s.checkKey("agent.name", *u.Name); err != nil {
+			return fail(err)
+		}
+	}
+	var patch any
+	if len(u.CharacterPatch) > 0 {
+		if err := s.checkJSON("characterPatch", u.CharacterPatch); err != nil {
+			return fail(err)
+		}
+		if err := json.Unmarshal(u.CharacterPatch, &patch); err != nil {
+			return fail(invalid("characterPatch", "is not valid JSON: %v", err))
+		}
+	}
+	var out sdk.AgentRecord
+	err := s.write(ctx, func(r runner) error {
+		old, err := scanAgent(r.queryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE id = ?`+s.d.forUpdate, id))
+		if errors.Is(err, dbsql.ErrNoRows) {
+			return errAgentNotFound(id)
+		}
+		if err != nil {
+			return err
+		}
+		var character any
+		if err := json.Unmarshal(old.CharacterJSON, &character); err != nil {
+			return fmt.Errorf("stored character: %w", err)
+		}
+		if patch != nil {
+			character = mergePatch(character, patch)
+		}
+		name, enabled := old.Name, old.Enabled
+		obj, isObj := character.(map[string]any)
+		if n, ok := obj["name"].(string); ok && isObj && n != "" && n != old.Name && u.Name == nil {
+			name = n
+		}
+		if u.Name != nil {
+			name = *u.Name
+			if isObj {
+				obj["name"] = name
+			}
+		}
+		if u.Enabled != nil {
+			enabled = *u.Enabled
+		}
+		if err := s.checkKey("agent.name", name); err != nil {
+			return err
+		}
+		charJSON, err := s.marshal("agent.character", character)
+		if err != nil {
+			return err
+		}
+		_, err = r.exec(ctx, `UPDATE agents SET name = ?, character = ?, enabled = ?, updated_at = ? WHERE id = ?`,
+			name, charJSON, enabled, now(), id)
+		if err != nil {
+			if s.d.uniqueViolation(err) {
+				return invalid("agent.name", "another agent is named %q", truncate(name))
+			}
+			return err
+		}
+		out, err = scanAgent(r.queryRow(ctx, `SELECT `+agentColumns+` FROM agents WHERE id = ?`, id))
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// mergePatch applies a JSON merge patch (RFC 7396) to target.
+func mergePatch(target, patch any) any {
+	p, ok := patch.(map[string]any)
+	if !ok {
+		return patch
+	}
+	t, ok := target.(map[string]any)
+	if !ok {
+		t = map[string]any{}
+	}
+	for k, v := range p {
+		if v == nil {
+			delete(t, k)
+			continue
+		}
+		t[k] = mergePatch(t[k], v)
+	}
+	return t
+}
+
+// DeleteAgent deletes the agent and, in the same transaction, everything
+// it stores (entities, rooms, worlds, memories, components, relationships,
+// tasks, logs, cache). It reports whether the agent existed.
+func (s *Store) DeleteAgent(ctx context.Context, id string) (bool, error) {
+	if err := checkID("id", id, true); err != nil {
+		return false, fmt.Errorf("delete agent %s: %w", truncate(id), err)
+	}
+	n, err := s.deleteWhere(ctx, `DELETE FROM agents WHERE id = ?`, id)
+	if err != nil {
+		return false, fmt.Errorf("delete agent %s: %w", id, err)
+	}
+	return n > 0, nil
 }

@@ -3,6 +3,7 @@ package sql
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/agenthost/agenthost/sdk"
@@ -27,7 +28,7 @@ func randomVector(r *rand.Rand, dim int) []float32 {
 	return v
 }
 
-// seed stores n messages spread over rooms, in transactions of 1000, with
+// seed stores n messages spread over rooms, all in one transaction, with
 // embeddings of dim values when dim > 0.
 func seed(tb testing.TB, s *Store, agent string, rooms []string, n, dim int) {
 	tb.Helper()
@@ -38,25 +39,37 @@ func seed(tb testing.TB, s *Store, agent string, rooms []string, n, dim int) {
 	}
 	r := rand.New(rand.NewPCG(1, 2))
 	user := uuid.NewString()
-	for start := 0; start < n; start += 1000 {
-		err := s.write(ctx, func(q runner) error {
-			for i := start; i < min(start+1000, n); i++ {
-				var emb any
-				if dim > 0 {
-					emb = encodeVector(randomVector(r, dim))
-				}
-				content := fmt.Sprintf(`{"text":"message %d","source":"bench"}`, i)
-				_, err := q.exec(ctx, `INSERT INTO memories (id, agent_id, type, room_id, world_id, entity_id, created_at,
-					content, metadata, is_unique, embedding, embedding_dim) VALUES (?, ?, ?, ?, '', ?, ?, ?, 'null', ?, ?, ?)`,
-					uuid.NewString(), agent, sdk.TableMessages, rooms[i%len(rooms)], user, int64(1_700_000_000_000+i),
-					content, false, emb, dim)
-				if err != nil {
-					return err
-				}
+	vs := s.vectors()
+	cols, vals := "", ""
+	if vs.write {
+		cols, vals = ", embedding_vec", ", ?::"+vs.typ
+	}
+	err := s.write(ctx, func(q runner) error {
+		for i := 0; i < n; i++ {
+			var emb, vec any
+			if dim > 0 {
+				v := randomVector(r, dim)
+				emb, vec = encodeVector(v), vectorText(v)
 			}
-			return nil
-		})
-		if err != nil {
+			content := fmt.Sprintf(`{"text":"message %d","source":"bench"}`, i)
+			args := []any{uuid.NewString(), agent, sdk.TableMessages, rooms[i%len(rooms)], user, int64(1_700_000_000_000 + i),
+				content, false, emb, dim}
+			if vs.write {
+				args = append(args, vec)
+			}
+			_, err := q.exec(ctx, `INSERT INTO memories (id, agent_id, type, room_id, world_id, entity_id, created_at,
+				content, metadata, is_unique, embedding, embedding_dim`+cols+`) VALUES (?, ?, ?, ?, '', ?, ?, ?, 'null', ?, ?, ?`+vals+`)`, args...)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if s.d.name == "postgres" {
+		if _, err := s.db.ExecContext(ctx, `ANALYZE memories`); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -107,18 +120,44 @@ func BenchmarkRecentMessages(b *testing.B) {
 }
 
 // BenchmarkSearch10k ranks 10,000 memories with 384-value embeddings
-// against a query and loads the 10 most similar.
-func BenchmarkSearch10k(b *testing.B) {
-	benchBackends(b, func(b *testing.B, s *Store) {
-		agent := newAgent(b, s)
-		rooms := []string{uuid.NewString(), uuid.NewString()}
-		seed(b, s, agent, rooms, 10_000, 384)
+// against a query and loads the 10 most similar: on SQLite (in Go), on
+// PostgreSQL with pgvector when the server has it, and on PostgreSQL in Go.
+func BenchmarkSearch10k(b *testing.B) { benchSearch(b, 10_000) }
+
+// BenchmarkSearch100k is BenchmarkSearch10k over 100,000 memories.
+func BenchmarkSearch100k(b *testing.B) { benchSearch(b, 100_000) }
+
+func benchSearch(b *testing.B, n int) {
+	run := func(b *testing.B, s *Store, agent string) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for b.Loop() {
 			got, err := s.SearchMemories(ctx, agent, sdk.SearchQuery{Table: sdk.TableMessages, Embedding: randomVector(r, 384)})
 			if err != nil || len(got) != DefaultSearchCount {
 				b.Fatal(len(got), err)
 			}
+		}
+	}
+	b.Run("sqlite", func(b *testing.B) {
+		s := migrated(b, openSQLiteTB(b))
+		agent := newAgent(b, s)
+		seed(b, s, agent, []string{uuid.NewString(), uuid.NewString()}, n, 384)
+		run(b, s, agent)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		s := migrated(b, openPostgresTB(b))
+		agent := newAgent(b, s)
+		seed(b, s, agent, []string{uuid.NewString(), uuid.NewString()}, n, 384)
+		b.Run(strings.ReplaceAll(s.VectorSearch(), " ", "_"), func(b *testing.B) { run(b, s, agent) })
+		if s.vectors().search {
+			dbMu.Lock()
+			u := pgURLs[b]
+			dbMu.Unlock()
+			g, err := Open(ctx, Config{URL: u, NoPGVector: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.Close()
+			b.Run("in_Go", func(b *testing.B) { run(b, g, agent) })
 		}
 	})
 }

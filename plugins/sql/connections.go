@@ -474,6 +474,12 @@ func (s *Store) GetRooms(ctx context.Context, agentID string, q sdk.RoomQuery) (
 	if err := checkID("query.participantId", q.ParticipantID, false); err != nil {
 		return fail(err)
 	}
+	if err := checkIDs("query.participantIds", q.ParticipantIDs); err != nil {
+		return fail(err)
+	}
+	if len(q.ParticipantIDs) > inChunk {
+		return fail(invalid("query.participantIds", "has %d ids; at most %d", len(q.ParticipantIDs), inChunk))
+	}
 	if err := checkID("query.worldId", q.WorldID, false); err != nil {
 		return fail(err)
 	}
@@ -495,6 +501,14 @@ func (s *Store) GetRooms(ctx context.Context, agentID string, q sdk.RoomQuery) (
 	if q.ParticipantID != "" {
 		w.add(`EXISTS (SELECT 1 FROM participants p
 			WHERE p.agent_id = r.agent_id AND p.room_id = r.id AND p.entity_id = ?)`, q.ParticipantID)
+	}
+	if len(q.ParticipantIDs) > 0 {
+		args := make([]any, len(q.ParticipantIDs))
+		for i, id := range q.ParticipantIDs {
+			args[i] = id
+		}
+		w.add(`EXISTS (SELECT 1 FROM participants p
+			WHERE p.agent_id = r.agent_id AND p.room_id = r.id AND p.entity_id IN (`+placeholders(len(args))+`))`, args...)
 	}
 	rows, err := s.read().query(ctx, `SELECT r.id, r.name, r.source, r.type, r.channel_id, r.server_id, r.world_id, r.metadata
 		FROM rooms r WHERE `+w.String()+` ORDER BY r.seq`, w.args...)
@@ -745,4 +759,160 @@ func (s *Store) SetParticipantState(ctx context.Context, agentID, roomID, entity
 		return fail(err)
 	}
 	return nil
+}
+
+// GetEntitiesForRoom returns the stored entities that take part in the
+// room, in the order they joined (elizaOS's getEntitiesForRoom; the
+// components of each come from GetComponents).
+func (s *Store) GetEntitiesForRoom(ctx context.Context, agentID, roomID string) ([]sdk.Entity, error) {
+	fail := func(err error) ([]sdk.Entity, error) {
+		return nil, fmt.Errorf("get entities of room %s: %w", truncate(roomID), err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("roomId", roomID, true); err != nil {
+		return fail(err)
+	}
+	rows, err := s.read().query(ctx, `SELECT e.id, e.names, e.metadata FROM participants p
+		JOIN entities e ON e.agent_id = p.agent_id AND e.id = p.entity_id
+		WHERE p.agent_id = ? AND p.room_id = ? ORDER BY p.seq`, agentID, roomID)
+	if err != nil {
+		return fail(err)
+	}
+	defer rows.Close()
+	var out []sdk.Entity
+	for rows.Next() {
+		e, err := scanEntity(rows)
+		if err != nil {
+			return fail(err)
+		}
+		e.AgentID = agentID
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return fail(err)
+	}
+	return out, nil
+}
+
+// DeleteEntity deletes the entity, its components and relationships, and
+// its participation in every room, in one transaction. The memories it
+// wrote stay. It returns how many entities it deleted (0 or 1).
+func (s *Store) DeleteEntity(ctx context.Context, agentID, id string) (int64, error) {
+	fail := func(err error) (int64, error) { return 0, fmt.Errorf("delete entity %s: %w", truncate(id), err) }
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("id", id, true); err != nil {
+		return fail(err)
+	}
+	var n int64
+	err := s.write(ctx, func(r runner) error {
+		if _, err := r.exec(ctx, `DELETE FROM participants WHERE agent_id = ? AND entity_id = ?`, agentID, id); err != nil {
+			return err
+		}
+		// Components and relationships go with it (ON DELETE CASCADE).
+		res, err := r.exec(ctx, `DELETE FROM entities WHERE agent_id = ? AND id = ?`, agentID, id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+// DeleteRoom deletes the room with its participants, memories and logs, in
+// one transaction, and returns how many rooms it deleted (0 or 1).
+func (s *Store) DeleteRoom(ctx context.Context, agentID, id string) (int64, error) {
+	fail := func(err error) (int64, error) { return 0, fmt.Errorf("delete room %s: %w", truncate(id), err) }
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("id", id, true); err != nil {
+		return fail(err)
+	}
+	var n int64
+	err := s.write(ctx, func(r runner) error {
+		var err error
+		n, err = deleteRooms(ctx, r, agentID, `id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+// deleteRooms deletes the agent's rooms that cond selects (a condition on
+// the rooms table), with their memories and logs; participants go with
+// their room (ON DELETE CASCADE).
+func deleteRooms(ctx context.Context, r runner, agentID, cond string, args ...any) (int64, error) {
+	sel := `SELECT id FROM rooms WHERE agent_id = ? AND ` + cond
+	all := append([]any{agentID, agentID}, args...)
+	if _, err := r.exec(ctx, `DELETE FROM memories WHERE agent_id = ? AND room_id IN (`+sel+`)`, all...); err != nil {
+		return 0, err
+	}
+	if _, err := r.exec(ctx, `DELETE FROM logs WHERE agent_id = ? AND room_id IN (`+sel+`)`, all...); err != nil {
+		return 0, err
+	}
+	res, err := r.exec(ctx, `DELETE FROM rooms WHERE agent_id = ? AND `+cond, append([]any{agentID}, args...)...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// DeleteWorld deletes the world and its rooms (each as DeleteRoom does), in
+// one transaction, and returns how many worlds it deleted (0 or 1).
+func (s *Store) DeleteWorld(ctx context.Context, agentID, id string) (int64, error) {
+	fail := func(err error) (int64, error) { return 0, fmt.Errorf("delete world %s: %w", truncate(id), err) }
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("id", id, true); err != nil {
+		return fail(err)
+	}
+	var n int64
+	err := s.write(ctx, func(r runner) error {
+		if _, err := deleteRooms(ctx, r, agentID, `world_id = ?`, id); err != nil {
+			return err
+		}
+		res, err := r.exec(ctx, `DELETE FROM worlds WHERE agent_id = ? AND id = ?`, agentID, id)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+// RemoveParticipant takes the entity out of the room and reports whether it
+// took part.
+func (s *Store) RemoveParticipant(ctx context.Context, agentID, roomID, entityID string) (bool, error) {
+	fail := func(err error) (bool, error) {
+		return false, fmt.Errorf("remove participant %s from room %s: %w", truncate(entityID), truncate(roomID), err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("roomId", roomID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("entityId", entityID, true); err != nil {
+		return fail(err)
+	}
+	n, err := s.deleteWhere(ctx, `DELETE FROM participants WHERE agent_id = ? AND room_id = ? AND entity_id = ?`, agentID, roomID, entityID)
+	if err != nil {
+		return fail(err)
+	}
+	return n > 0, nil
 }

@@ -41,14 +41,53 @@
 // a caller reuses an id. Ids are stored exactly as given (any letter case)
 // and compared exactly.
 //
+// Migration 5 alters a table that earlier versions created (it adds
+// memories.updated_at and memories.embedded_at and fills them from the
+// stored rows), which elizaOS's create-if-missing migrator cannot do;
+// [Store.Migrate] is tested on a database left at version 4 with rows in it.
+//
 // Memories of every logical table (messages, facts, documents, …) live in one
 // table, memories, whose type column holds the table name. An embedding is
 // stored as a little-endian float32 blob with its dimension; each agent has
 // one embedding dimension, fixed by [Store.EnsureEmbeddingDimension] or by its
-// first memory with an embedding, and a memory of another size is refused.
-// Vector search loads the candidate vectors of the filtered rows and ranks
-// them by cosine similarity in Go, so it works identically on both backends
-// and needs no extension.
+// first memory with an embedding, and a memory of another size is refused
+// with an error naming both sizes. After a change of embedding model,
+// [Store.SetEmbeddingDimension] switches the size on purpose, and
+// [Store.GetMemoriesToReembed] with [Store.UpdateMemory] re-embeds the stored
+// memories (`agenthost db reembed`); until then the memories of the old
+// size take no part in search.
+//
+// Components, relationships (one per direction, with tags) and tasks have
+// tables of their own; world roles and settings live in the world's
+// metadata, as in elizaOS. Tag filters follow elizaOS: a relationship
+// matches any of the tags asked for, a task all of them.
+//
+// # Vector search
+//
+// Search ranks the filtered memories by cosine similarity. On SQLite, and on
+// PostgreSQL without the vector extension, it reads the candidates' blobs
+// and ranks them in Go. On a PostgreSQL server that has pgvector, Migrate
+// creates the extension (in the schema public, shared by every schema of
+// the database), adds memories.embedding_vec and fills it; every write keeps
+// it equal to the blob. The server then picks the best candidates with
+// pgvector's exact cosine distance (no approximate index, so nothing is
+// missed), a few more than asked for, and their similarity is computed in
+// Go from the blobs exactly as the Go path computes it: ordering, threshold
+// and filters give the same memories with the same similarities on every
+// path (TestSearchSameEverywhere). [Store.VectorSearch] and the migration
+// report say which path runs and why. Near-duplicate detection (the unique
+// flag, similarity ≥ 0.95 within a table and room, as elizaOS) uses the
+// same two steps.
+//
+// # A database that goes away
+//
+// An error that says the database cannot be reached (a refused or broken
+// connection, a terminated session) matches sdk.ErrUnavailable
+// ([Store.ClassifyError]) and reads "the postgres database is unreachable:
+// …". A write transaction that met a dead session before its COMMIT did not
+// happen and runs again on a fresh connection; a failed COMMIT is never
+// repeated. The pool replaces broken connections, so calls work again as
+// soon as the server is back.
 //
 // # Bad input
 //

@@ -76,11 +76,17 @@ func (s *Store) GetLogs(ctx context.Context, agentID string, q sdk.LogQuery) ([]
 	if err := checkID("query.roomId", q.RoomID, false); err != nil {
 		return fail(err)
 	}
+	if err := checkID("query.entityId", q.EntityID, false); err != nil {
+		return fail(err)
+	}
 	if err := s.checkOptionalKey("query.type", q.Type); err != nil {
 		return fail(err)
 	}
 	if q.Count < 0 {
 		return fail(invalid("query.count", "is negative (%d)", q.Count))
+	}
+	if q.Offset < 0 {
+		return fail(invalid("query.offset", "is negative (%d)", q.Offset))
 	}
 	count := q.Count
 	if count == 0 {
@@ -91,11 +97,14 @@ func (s *Store) GetLogs(ctx context.Context, agentID string, q sdk.LogQuery) ([]
 	if q.RoomID != "" {
 		w.add("room_id = ?", q.RoomID)
 	}
+	if q.EntityID != "" {
+		w.add("entity_id = ?", q.EntityID)
+	}
 	if q.Type != "" {
 		w.add("type = ?", q.Type)
 	}
 	rows, err := s.read().query(ctx, `SELECT id, entity_id, room_id, type, body, created_at FROM logs WHERE `+
-		w.String()+` ORDER BY created_at DESC, seq DESC LIMIT ?`, append(w.args, count)...)
+		w.String()+` ORDER BY created_at DESC, seq DESC LIMIT ? OFFSET ?`, append(w.args, count, q.Offset)...)
 	if err != nil {
 		return fail(err)
 	}
@@ -116,6 +125,22 @@ func (s *Store) GetLogs(ctx context.Context, agentID string, q sdk.LogQuery) ([]
 		return fail(err)
 	}
 	return out, nil
+}
+
+// DeleteLog deletes one log entry and returns how many it deleted (0 or 1).
+func (s *Store) DeleteLog(ctx context.Context, agentID, id string) (int64, error) {
+	fail := func(err error) (int64, error) { return 0, fmt.Errorf("delete log %s: %w", truncate(id), err) }
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("id", id, true); err != nil {
+		return fail(err)
+	}
+	n, err := s.deleteWhere(ctx, `DELETE FROM logs WHERE agent_id = ? AND id = ?`, agentID, id)
+	if err != nil {
+		return fail(err)
+	}
+	return n, nil
 }
 
 // GetCache returns the value stored under key, unless it has expired.

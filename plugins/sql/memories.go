@@ -64,10 +64,12 @@ func (s *Store) CreateMemory(ctx context.Context, agentID string, m *sdk.Memory,
 	if createdAt == 0 {
 		createdAt = now()
 	}
-	var emb any // NULL without an embedding
+	var emb, vecText any // NULL without an embedding
 	if len(m.Embedding) > 0 {
 		emb = encodeVector(m.Embedding)
+		vecText = vectorText(m.Embedding)
 	}
+	vs := s.vectors()
 	created, isUnique := false, m.Unique
 	err = s.write(ctx, func(r runner) error {
 		created, isUnique = false, m.Unique
@@ -96,11 +98,21 @@ func (s *Store) CreateMemory(ctx context.Context, agentID string, m *sdk.Memory,
 				isUnique = !dup
 			}
 		}
+		t := now()
+		var embeddedAt int64
+		if len(m.Embedding) > 0 {
+			embeddedAt = t
+		}
+		cols, vals := "", ""
+		args := []any{id, agentID, table, m.RoomID, m.WorldID, m.EntityID, createdAt,
+			content, metadata, isUnique, emb, len(m.Embedding), t, embeddedAt}
+		if vs.write {
+			cols, vals = ", embedding_vec", ", ?::"+vs.typ
+			args = append(args, vecText)
+		}
 		res, err := r.exec(ctx, `INSERT INTO memories (id, agent_id, type, room_id, world_id, entity_id, created_at,
-			content, metadata, is_unique, embedding, embedding_dim)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, id) DO NOTHING`,
-			id, agentID, table, m.RoomID, m.WorldID, m.EntityID, createdAt,
-			content, metadata, isUnique, emb, len(m.Embedding))
+			content, metadata, is_unique, embedding, embedding_dim, updated_at, embedded_at`+cols+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?`+vals+`) ON CONFLICT (agent_id, id) DO NOTHING`, args...)
 		if err != nil {
 			return err
 		}
@@ -171,11 +183,21 @@ func (s *Store) agentDimension(ctx context.Context, r runner, agentID string, wa
 }
 
 // hasNearDuplicate reports a memory of the agent, table and room whose
-// embedding is at least DuplicateSimilarity close to v.
+// embedding is at least DuplicateSimilarity close to v. With pgvector the
+// server picks the few closest candidates; the verdict is always the exact
+// similarity computed here, so both paths agree.
 func (s *Store) hasNearDuplicate(ctx context.Context, r runner, agentID, table, roomID string, v []float32) (bool, error) {
-	rows, err := r.query(ctx, `SELECT embedding FROM memories
-		WHERE agent_id = ? AND type = ? AND room_id = ? AND embedding_dim = ?`,
-		agentID, table, roomID, len(v))
+	q := `SELECT embedding FROM memories
+		WHERE agent_id = ? AND type = ? AND room_id = ? AND embedding_dim = ?`
+	args := []any{agentID, table, roomID, len(v)}
+	if vs := s.vectors(); vs.search && norm(v) > 0 {
+		d := vs.distance()
+		q = `SELECT embedding FROM (SELECT embedding, ` + d + ` AS d FROM memories
+			WHERE agent_id = ? AND type = ? AND room_id = ? AND embedding_dim = ? AND embedding_vec IS NOT NULL OFFSET 0) c
+			WHERE d <= ? ORDER BY d LIMIT ?`
+		args = []any{vectorText(v), agentID, table, roomID, len(v), 1 - DuplicateSimilarity + vectorSlack, 8}
+	}
+	rows, err := r.query(ctx, q, args...)
 	if err != nil {
 		return false, err
 	}
@@ -427,25 +449,16 @@ func (s *Store) SearchMemories(ctx context.Context, agentID string, q sdk.Search
 		return fail(invalid("query.embedding", "has %d dimensions but agent %s stores embeddings of %d", len(q.Embedding), agentID, dim))
 	}
 
+	if vs := s.vectors(); vs.search && norm(q.Embedding) > 0 {
+		out, err := s.searchPG(ctx, r, vs, agentID, q, count)
+		if err != nil {
+			return fail(err)
+		}
+		return out, nil
+	}
+
 	// Pass 1: rank the candidates' vectors, keeping the best count.
-	w := &where{}
-	w.add("agent_id = ?", agentID)
-	if q.Table != "" {
-		w.add("type = ?", q.Table)
-	}
-	if q.RoomID != "" {
-		w.add("room_id = ?", q.RoomID)
-	}
-	if q.WorldID != "" {
-		w.add("world_id = ?", q.WorldID)
-	}
-	if q.EntityID != "" {
-		w.add("entity_id = ?", q.EntityID)
-	}
-	if q.Unique {
-		w.add("is_unique = ?", true)
-	}
-	w.add("embedding_dim = ?", len(q.Embedding))
+	w := searchFilters(agentID, q)
 	rows, err := r.query(ctx, `SELECT seq, embedding FROM memories WHERE `+w.String(), w.args...)
 	if err != nil {
 		return fail(err)
@@ -479,30 +492,46 @@ func (s *Store) SearchMemories(ctx context.Context, agentID string, q sdk.Search
 	if best.Len() == 0 {
 		return nil, nil
 	}
-
-	// Pass 2: load the winners.
 	ranks := make([]ranked, best.Len())
 	for i := len(ranks) - 1; i >= 0; i-- {
 		ranks[i] = heap.Pop(best).(ranked)
 	}
-	args := make([]any, 0, len(ranks)+1)
-	args = append(args, agentID)
-	for _, c := range ranks {
-		args = append(args, c.seq)
-	}
-	rows, err = r.query(ctx, `SELECT seq, `+memoryColumns+` FROM memories WHERE agent_id = ? AND seq IN (`+
-		placeholders(len(ranks))+`)`, args...)
+	out, err := s.loadRanked(ctx, r, agentID, ranks)
 	if err != nil {
 		return fail(err)
 	}
-	var seqs []int64
-	ms, err := scanMemories(rows, agentID, &seqs)
-	if err != nil {
-		return fail(err)
+	return out, nil
+}
+
+// searchFilters are the conditions of a search other than the vector.
+func searchFilters(agentID string, q sdk.SearchQuery) *where {
+	w := &where{}
+	w.add("agent_id = ?", agentID)
+	if q.Table != "" {
+		w.add("type = ?", q.Table)
 	}
-	bySeq := make(map[int64]sdk.Memory, len(ms))
-	for i, m := range ms {
-		bySeq[seqs[i]] = m
+	if q.RoomID != "" {
+		w.add("room_id = ?", q.RoomID)
+	}
+	if q.WorldID != "" {
+		w.add("world_id = ?", q.WorldID)
+	}
+	if q.EntityID != "" {
+		w.add("entity_id = ?", q.EntityID)
+	}
+	if q.Unique {
+		w.add("is_unique = ?", true)
+	}
+	w.add("embedding_dim = ?", len(q.Embedding))
+	return w
+}
+
+// loadRanked loads the memories of ranks (pass 2 of a search), in the
+// order of ranks, with Similarity set.
+func (s *Store) loadRanked(ctx context.Context, r runner, agentID string, ranks []ranked) ([]sdk.Memory, error) {
+	bySeq, err := s.loadSeqs(ctx, r, agentID, ranks)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]sdk.Memory, 0, len(ranks))
 	for _, c := range ranks {
@@ -512,6 +541,30 @@ func (s *Store) SearchMemories(ctx context.Context, agentID string, q sdk.Search
 		}
 	}
 	return out, nil
+}
+
+// loadSeqs loads the memories of ranks by their seq.
+func (s *Store) loadSeqs(ctx context.Context, r runner, agentID string, ranks []ranked) (map[int64]sdk.Memory, error) {
+	args := make([]any, 0, len(ranks)+1)
+	args = append(args, agentID)
+	for _, c := range ranks {
+		args = append(args, c.seq)
+	}
+	rows, err := r.query(ctx, `SELECT seq, `+memoryColumns+` FROM memories WHERE agent_id = ? AND seq IN (`+
+		placeholders(len(ranks))+`)`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var seqs []int64
+	ms, err := scanMemories(rows, agentID, &seqs)
+	if err != nil {
+		return nil, err
+	}
+	bySeq := make(map[int64]sdk.Memory, len(ms))
+	for i, m := range ms {
+		bySeq[seqs[i]] = m
+	}
+	return bySeq, nil
 }
 
 // ranked is a search candidate.
@@ -628,4 +681,186 @@ func (s *Store) CountMemories(ctx context.Context, agentID, roomID, table string
 		return fail(err)
 	}
 	return n, nil
+}
+
+// UpdateMemory changes what u sets of a stored memory, in one transaction,
+// and reports whether the memory exists: the content is replaced, the
+// metadata merged key by key (a nil value deletes the key), the embedding
+// replaced (it must have the agent's embedding size; the first embedding of
+// an agent without one fixes it) or cleared. The unique flag and the
+// creation time stay.
+func (s *Store) UpdateMemory(ctx context.Context, agentID string, u sdk.MemoryUpdate) (bool, error) {
+	fail := func(err error) (bool, error) {
+		return false, fmt.Errorf("update memory %s: %w", truncate(u.ID), err)
+	}
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("memory.id", u.ID, true); err != nil {
+		return fail(err)
+	}
+	var content any
+	if u.Content != nil {
+		c, err := s.marshal("memory.content", u.Content)
+		if err != nil {
+			return fail(err)
+		}
+		content = c
+	}
+	if err := s.checkValue("memory.metadata", u.Metadata); err != nil {
+		return fail(err)
+	}
+	if len(u.Embedding) > 0 && u.ClearEmbedding {
+		return fail(invalid("memory.embedding", "is set and ClearEmbedding too"))
+	}
+	if err := checkVector("memory.embedding", u.Embedding); err != nil {
+		return fail(err)
+	}
+	vs := s.vectors()
+	found := false
+	err := s.write(ctx, func(r runner) error {
+		found = false
+		var oldMeta []byte
+		err := r.queryRow(ctx, `SELECT metadata FROM memories WHERE agent_id = ? AND id = ?`+s.d.forUpdate, agentID, u.ID).Scan(&oldMeta)
+		if errors.Is(err, dbsql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		found = true
+		t := now()
+		sets := []string{"updated_at = ?"}
+		args := []any{t}
+		if content != nil {
+			sets = append(sets, "content = ?")
+			args = append(args, content)
+		}
+		if len(u.Metadata) > 0 {
+			var old map[string]any
+			if err := json.Unmarshal(oldMeta, &old); err != nil {
+				return fmt.Errorf("stored metadata: %w", err)
+			}
+			merged := make(map[string]any, len(old)+len(u.Metadata))
+			for k, v := range old {
+				merged[k] = v
+			}
+			for k, v := range u.Metadata {
+				if v == nil {
+					delete(merged, k)
+				} else {
+					merged[k] = v
+				}
+			}
+			b, err := s.marshal("memory.metadata", merged)
+			if err != nil {
+				return err
+			}
+			sets = append(sets, "metadata = ?")
+			args = append(args, b)
+		}
+		switch {
+		case len(u.Embedding) > 0:
+			dim, err := s.agentDimension(ctx, r, agentID, len(u.Embedding))
+			if err != nil {
+				return err
+			}
+			if dim != len(u.Embedding) {
+				return invalid("memory.embedding", "has %d dimensions but agent %s stores embeddings of %d", len(u.Embedding), agentID, dim)
+			}
+			sets = append(sets, "embedding = ?", "embedding_dim = ?", "embedded_at = ?")
+			args = append(args, encodeVector(u.Embedding), len(u.Embedding), t)
+			if vs.write {
+				sets = append(sets, "embedding_vec = ?::"+vs.typ)
+				args = append(args, vectorText(u.Embedding))
+			}
+		case u.ClearEmbedding:
+			sets = append(sets, "embedding = NULL", "embedding_dim = 0", "embedded_at = 0")
+			if vs.write {
+				sets = append(sets, "embedding_vec = NULL")
+			}
+		}
+		args = append(args, agentID, u.ID)
+		_, err = r.exec(ctx, `UPDATE memories SET `+strings.Join(sets, ", ")+` WHERE agent_id = ? AND id = ?`, args...)
+		return err
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return found, nil
+}
+
+// DeleteManyMemories deletes the memories among ids, all in one
+// transaction, and returns how many it deleted.
+func (s *Store) DeleteManyMemories(ctx context.Context, agentID string, ids []string) (int64, error) {
+	fail := func(err error) (int64, error) { return 0, fmt.Errorf("delete memories: %w", err) }
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkIDs("ids", ids); err != nil {
+		return fail(err)
+	}
+	var n int64
+	err := s.write(ctx, func(r runner) error {
+		n = 0
+		for start := 0; start < len(ids); start += inChunk {
+			chunk := ids[start:min(start+inChunk, len(ids))]
+			args := []any{agentID}
+			for _, id := range chunk {
+				args = append(args, id)
+			}
+			res, err := r.exec(ctx, `DELETE FROM memories WHERE agent_id = ? AND id IN (`+placeholders(len(chunk))+`)`, args...)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		return nil
+	})
+	if err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+// MaxReembedBatch bounds the limit of GetMemoriesToReembed.
+const MaxReembedBatch = 1000
+
+// GetMemoriesToReembed returns up to limit memories of the agent that hold
+// an embedding made before the unix millisecond before, or one of another
+// size than the agent's, in the order they were stored. `agenthost db
+// reembed` walks through them: each memory given a new embedding
+// (UpdateMemory) leaves the list.
+func (s *Store) GetMemoriesToReembed(ctx context.Context, agentID string, before int64, limit int) ([]sdk.Memory, error) {
+	fail := func(err error) ([]sdk.Memory, error) { return nil, fmt.Errorf("get memories to re-embed: %w", err) }
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if limit <= 0 || limit > MaxReembedBatch {
+		return fail(invalid("limit", "is %d; it must be between 1 and %d", limit, MaxReembedBatch))
+	}
+	r := s.read()
+	var dim int
+	err := r.queryRow(ctx, `SELECT embedding_dimension FROM agents WHERE id = ?`, agentID).Scan(&dim)
+	if errors.Is(err, dbsql.ErrNoRows) {
+		return fail(errAgentNotFound(agentID))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	rows, err := r.query(ctx, `SELECT `+memoryColumns+` FROM memories
+		WHERE agent_id = ? AND embedding_dim > 0 AND (embedded_at < ? OR embedding_dim <> ?) ORDER BY seq LIMIT ?`,
+		agentID, before, dim, limit)
+	if err != nil {
+		return fail(err)
+	}
+	out, err := scanMemories(rows, agentID, nil)
+	if err != nil {
+		return fail(err)
+	}
+	return out, nil
 }

@@ -127,6 +127,69 @@ CREATE TABLE cache (
 ){{strict}}`,
 		`CREATE INDEX cache_expiry ON cache (agent_id, expires_at)`,
 	}},
+	// An existing table changes: elizaOS's migrator can only create the
+	// tables that are missing, so a column added to a released table never
+	// reaches its users' databases. Here the stored rows are kept and
+	// back-filled in the same transaction.
+	{5, "memories: updated_at, embedded_at", []string{
+		`ALTER TABLE memories ADD COLUMN updated_at {{bigint}} NOT NULL DEFAULT 0`,
+		`ALTER TABLE memories ADD COLUMN embedded_at {{bigint}} NOT NULL DEFAULT 0`,
+		`UPDATE memories SET updated_at = created_at`,
+		`UPDATE memories SET embedded_at = created_at WHERE embedding_dim > 0`,
+		// What `agenthost db reembed` walks through.
+		`CREATE INDEX memories_embedded ON memories (agent_id, embedded_at) WHERE embedding_dim > 0`,
+	}},
+	{6, "components, relationships, tasks", []string{`
+CREATE TABLE components (
+	seq              {{serial}},
+	agent_id         {{id}} NOT NULL,
+	id               {{id}} NOT NULL,
+	entity_id        {{id}} NOT NULL,
+	room_id          {{id}} NOT NULL DEFAULT '',
+	world_id         {{id}} NOT NULL DEFAULT '',
+	source_entity_id {{id}} NOT NULL DEFAULT '',
+	type             {{text}} NOT NULL,
+	data             {{json}} NOT NULL,
+	created_at       {{bigint}} NOT NULL,
+	updated_at       {{bigint}} NOT NULL,
+	UNIQUE (agent_id, id),
+	FOREIGN KEY (agent_id, entity_id) REFERENCES entities (agent_id, id) ON DELETE CASCADE
+){{strict}}`,
+		`CREATE INDEX components_entity ON components (agent_id, entity_id, type)`, `
+CREATE TABLE relationships (
+	seq              {{serial}},
+	agent_id         {{id}} NOT NULL,
+	id               {{id}} NOT NULL,
+	source_entity_id {{id}} NOT NULL,
+	target_entity_id {{id}} NOT NULL,
+	tags             {{json}} NOT NULL,
+	metadata         {{json}} NOT NULL,
+	created_at       {{bigint}} NOT NULL,
+	updated_at       {{bigint}} NOT NULL,
+	UNIQUE (agent_id, id),
+	UNIQUE (agent_id, source_entity_id, target_entity_id),
+	FOREIGN KEY (agent_id, source_entity_id) REFERENCES entities (agent_id, id) ON DELETE CASCADE,
+	FOREIGN KEY (agent_id, target_entity_id) REFERENCES entities (agent_id, id) ON DELETE CASCADE
+){{strict}}`,
+		`CREATE INDEX relationships_target ON relationships (agent_id, target_entity_id)`, `
+CREATE TABLE tasks (
+	seq         {{serial}},
+	agent_id    {{id}} NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+	id          {{id}} NOT NULL,
+	name        {{text}} NOT NULL,
+	description {{text}} NOT NULL DEFAULT '',
+	room_id     {{id}} NOT NULL DEFAULT '',
+	world_id    {{id}} NOT NULL DEFAULT '',
+	entity_id   {{id}} NOT NULL DEFAULT '',
+	tags        {{json}} NOT NULL,
+	metadata    {{json}} NOT NULL,
+	created_at  {{bigint}} NOT NULL,
+	updated_at  {{bigint}} NOT NULL,
+	UNIQUE (agent_id, id)
+){{strict}}`,
+		`CREATE INDEX tasks_room ON tasks (agent_id, room_id)`,
+		`CREATE INDEX tasks_name ON tasks (agent_id, name)`,
+	}},
 }
 
 const createMigrationsTable = `
@@ -142,6 +205,11 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 // SQLite on the database's write lock, and each migration is re-checked
 // inside its transaction.
 func (s *Store) Migrate(ctx context.Context) (sdk.MigrationReport, error) {
+	return s.migrateTo(ctx, 0)
+}
+
+// migrateTo applies the pending migrations up to version upTo (all when 0).
+func (s *Store) migrateTo(ctx context.Context, upTo int) (sdk.MigrationReport, error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
 		return sdk.MigrationReport{}, fmt.Errorf("migrate: %w", err)
@@ -162,6 +230,9 @@ func (s *Store) Migrate(ctx context.Context) (sdk.MigrationReport, error) {
 	}
 	applied := 0
 	for _, m := range migrations {
+		if upTo > 0 && m.version > upTo {
+			break
+		}
 		ran := false
 		err := s.writeOn(ctx, conn, func(r runner) error {
 			ran = false
@@ -190,6 +261,9 @@ func (s *Store) Migrate(ctx context.Context) (sdk.MigrationReport, error) {
 			applied++
 		}
 	}
+	if err := s.afterMigrate(ctx, conn); err != nil {
+		return sdk.MigrationReport{}, fmt.Errorf("migrate: %w", err)
+	}
 	rep, err := s.status(ctx, runner{q: conn, d: s.d})
 	if err != nil {
 		return sdk.MigrationReport{}, fmt.Errorf("migrate: %w", err)
@@ -209,7 +283,7 @@ func (s *Store) MigrationStatus(ctx context.Context) (sdk.MigrationReport, error
 }
 
 func (s *Store) status(ctx context.Context, r runner) (sdk.MigrationReport, error) {
-	rep := sdk.MigrationReport{Backend: s.d.name}
+	rep := sdk.MigrationReport{Backend: s.d.name, VectorSearch: s.VectorSearch()}
 	byVersion := map[int]*sdk.MigrationInfo{}
 	for _, m := range migrations {
 		rep.Migrations = append(rep.Migrations, sdk.MigrationInfo{Version: m.version, Name: m.name})

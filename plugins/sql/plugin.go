@@ -17,6 +17,15 @@ type lazyStore struct {
 	sdk.DatabaseAdapter
 }
 
+// ClassifyError lets the Database service tell a database that went away
+// from a bad call (see Store.ClassifyError).
+func (l *lazyStore) ClassifyError(err error) error {
+	if c, ok := l.DatabaseAdapter.(interface{ ClassifyError(error) error }); ok {
+		return c.ClassifyError(err)
+	}
+	return err
+}
+
 // New returns the sql plugin. It opens SQLite under the host's data dir, or
 // PostgreSQL when the host passes POSTGRES_URL.
 func New() sdk.Plugin {

@@ -27,6 +27,12 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childDirEnv); dir != "" {
 		os.Exit(sigkillChild(dir, os.Getenv(childAgentEnv), os.Getenv(childRoomEnv)))
 	}
+	if u := os.Getenv(migrateChildEnv); u != "" {
+		if u == "sqlite" {
+			u = ""
+		}
+		os.Exit(migrateChild(u))
+	}
 	os.Exit(m.Run())
 }
 

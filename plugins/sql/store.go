@@ -3,14 +3,19 @@ package sql
 import (
 	"context"
 	dbsql "database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
@@ -37,6 +42,10 @@ type Config struct {
 	// URL, when it is a postgres:// or postgresql:// URL, selects
 	// PostgreSQL. Empty means SQLite in DataDir.
 	URL string
+	// NoPGVector makes search rank in Go even where pgvector is installed
+	// (writes still keep its column current). For comparisons and
+	// benchmarks.
+	NoPGVector bool
 }
 
 // Store is the database of every agent. It implements sdk.DatabaseAdapter
@@ -46,6 +55,10 @@ type Store struct {
 	d  *dialect
 	// writeMu serializes write transactions when d.serializeWrites.
 	writeMu sync.Mutex
+	// vec is how vector search runs (see vector_pg.go); noPGVector turns
+	// pgvector's ranking off.
+	vec        atomic.Pointer[vectorSupport]
+	noPGVector bool
 }
 
 var _ sdk.DatabaseAdapter = (*Store)(nil)
@@ -55,7 +68,7 @@ var _ sdk.DatabaseAdapter = (*Store)(nil)
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	switch {
 	case isPostgresURL(cfg.URL):
-		return openPostgres(ctx, cfg.URL)
+		return openPostgres(ctx, cfg.URL, cfg.NoPGVector)
 	case cfg.URL != "":
 		return nil, fmt.Errorf("open database: URL must be a postgres:// or postgresql:// URL (leave it empty for SQLite in DataDir)")
 	default:
@@ -113,10 +126,11 @@ func openSQLite(ctx context.Context, dir string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: journal mode is %q, not WAL", path, mode)
 	}
+	_ = s.detectVectors(ctx, s.read())
 	return s, nil
 }
 
-func openPostgres(ctx context.Context, u string) (*Store, error) {
+func openPostgres(ctx context.Context, u string, noPGVector bool) (*Store, error) {
 	db, err := sqlx.Open("postgres", u)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres: %w", err)
@@ -124,8 +138,12 @@ func openPostgres(ctx context.Context, u string) (*Store, error) {
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(5 * time.Minute)
-	s := &Store{db: db.DB, d: postgresDialect}
+	s := &Store{db: db.DB, d: postgresDialect, noPGVector: noPGVector}
 	if err := s.ping(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres %s: %w", redactURL(u), err)
+	}
+	if err := s.detectVectors(ctx, s.read()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open postgres %s: %w", redactURL(u), err)
 	}
@@ -203,7 +221,12 @@ func (s *Store) writeOn(ctx context.Context, b txBeginner, fn func(r runner) err
 	}
 	for attempt := 1; ; attempt++ {
 		err := s.tryTx(ctx, b, fn)
-		if err == nil || attempt == maxAttempts || !s.d.retryable(err) || ctx.Err() != nil {
+		// A transaction that met a dead session before its COMMIT did not
+		// happen and runs again on a fresh one; a failed COMMIT is never
+		// run again, since it may have been applied.
+		var ce *commitError
+		again := s.d.retryable(err) || (unreachable(err) && !errors.As(err, &ce))
+		if err == nil || attempt == maxAttempts || !again || ctx.Err() != nil {
 			return err
 		}
 		select {
@@ -228,10 +251,17 @@ func (s *Store) tryTx(ctx context.Context, b txBeginner, fn func(r runner) error
 		return err
 	}
 	if err = tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		return &commitError{err}
 	}
 	return nil
 }
+
+// commitError is a failed COMMIT: whether the transaction was applied is
+// unknown.
+type commitError struct{ err error }
+
+func (e *commitError) Error() string { return "commit: " + e.err.Error() }
+func (e *commitError) Unwrap() error { return e.err }
 
 func now() int64 { return time.Now().UnixMilli() }
 
@@ -259,4 +289,47 @@ func requireAgent(ctx context.Context, r runner, agentID string) error {
 
 func errAgentNotFound(agentID string) error {
 	return fmt.Errorf("agent %s: %w (EnsureAgent stores it)", agentID, sdk.ErrNotFound)
+}
+
+// ClassifyError marks an error that says the database cannot be reached (a
+// refused or broken connection, a server shutting down or terminating the
+// session) with sdk.ErrUnavailable, so that the caller learns the database
+// is down for now, not that its call was wrong; the connection pool
+// replaces broken connections, so calls work again once it is back. Other
+// errors are returned as they are. The Database service applies it to
+// every error it returns.
+func (s *Store) ClassifyError(err error) error {
+	if err == nil || errors.Is(err, sdk.ErrUnavailable) || !unreachable(err) {
+		return err
+	}
+	return &unreachableError{backend: s.d.name, err: err}
+}
+
+// unreachableError is an error of a database that cannot be reached; it
+// matches sdk.ErrUnavailable and the driver's error.
+type unreachableError struct {
+	backend string
+	err     error
+}
+
+func (e *unreachableError) Error() string {
+	return "the " + e.backend + " database is unreachable: " + e.err.Error()
+}
+
+func (e *unreachableError) Unwrap() []error { return []error{e.err, sdk.ErrUnavailable} }
+
+func unreachable(err error) bool {
+	var ne net.Error
+	switch {
+	case err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return false // the caller's deadline, not the database
+	case errors.Is(err, driver.ErrBadConn), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE),
+		errors.Is(err, net.ErrClosed), errors.As(err, &ne):
+		return true
+	}
+	c := sqlState(err)
+	// 08: connection exception; 57P01-57P03: admin shutdown, crash
+	// shutdown, cannot connect now.
+	return strings.HasPrefix(c, "08") || c == "57P01" || c == "57P02" || c == "57P03"
 }

@@ -1,9 +1,18 @@
 package sql
 
 import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
 	"math"
+	"net"
 	"reflect"
+	"syscall"
 	"testing"
+
+	"github.com/lib/pq"
 )
 
 func TestVectorEncoding(t *testing.T) {
@@ -98,6 +107,27 @@ func TestKeyPath(t *testing.T) {
 	} {
 		if got := keyPath("m", key); got != want {
 			t.Errorf("keyPath(%q) = %s, want %s", key, got, want)
+		}
+	}
+}
+
+func TestUnreachable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{driver.ErrBadConn, true},
+		{fmt.Errorf("begin: %w", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}), true},
+		{io.ErrUnexpectedEOF, true},
+		{&pq.Error{Code: "57P01"}, true},
+		{&pq.Error{Code: "08006"}, true},
+		{&pq.Error{Code: "23505"}, false},
+		{context.DeadlineExceeded, false},
+		{fmt.Errorf("x: %w", context.Canceled), false},
+		{errors.New("syntax error"), false},
+	} {
+		if got := unreachable(tc.err); got != tc.want {
+			t.Errorf("unreachable(%v) = %v", tc.err, got)
 		}
 	}
 }

@@ -165,7 +165,9 @@ type MigrateResponse struct {
 	Backend    string                 `protobuf:"bytes,1,opt,name=backend,proto3" json:"backend,omitempty"`
 	Migrations []*MigrationInfo       `protobuf:"bytes,2,rep,name=migrations,proto3" json:"migrations,omitempty"`
 	// Migrations applied by this call.
-	Applied       int32 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	Applied int32 `protobuf:"varint,3,opt,name=applied,proto3" json:"applied,omitempty"`
+	// How similarity search runs: "pgvector VERSION", or "in Go" and why.
+	VectorSearch  string `protobuf:"bytes,4,opt,name=vector_search,json=vectorSearch,proto3" json:"vector_search,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -219,6 +221,13 @@ func (x *MigrateResponse) GetApplied() int32 {
 		return x.Applied
 	}
 	return 0
+}
+
+func (x *MigrateResponse) GetVectorSearch() string {
+	if x != nil {
+		return x.VectorSearch
+	}
+	return ""
 }
 
 type EnsureAgentRequest struct {
@@ -1511,9 +1520,11 @@ type GetRoomsRequest struct {
 	// If set, the rooms this entity takes part in.
 	ParticipantId string `protobuf:"bytes,3,opt,name=participant_id,json=participantId,proto3" json:"participant_id,omitempty"`
 	// If set, the rooms of this world.
-	WorldId       string `protobuf:"bytes,4,opt,name=world_id,json=worldId,proto3" json:"world_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WorldId string `protobuf:"bytes,4,opt,name=world_id,json=worldId,proto3" json:"world_id,omitempty"`
+	// If set, the rooms any of these entities takes part in.
+	ParticipantIds []string `protobuf:"bytes,5,rep,name=participant_ids,json=participantIds,proto3" json:"participant_ids,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetRoomsRequest) Reset() {
@@ -1572,6 +1583,13 @@ func (x *GetRoomsRequest) GetWorldId() string {
 		return x.WorldId
 	}
 	return ""
+}
+
+func (x *GetRoomsRequest) GetParticipantIds() []string {
+	if x != nil {
+		return x.ParticipantIds
+	}
+	return nil
 }
 
 type GetRoomsResponse struct {
@@ -2188,11 +2206,14 @@ func (x *AddLogResponse) GetId() string {
 }
 
 type GetLogsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	RoomId        string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
-	Type          string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
-	Count         int32                  `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	RoomId   string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	Type     string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	Count    int32                  `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	EntityId string                 `protobuf:"bytes,5,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	// Skips that many of the newest entries.
+	Offset        int32 `protobuf:"varint,6,opt,name=offset,proto3" json:"offset,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2251,6 +2272,20 @@ func (x *GetLogsRequest) GetType() string {
 func (x *GetLogsRequest) GetCount() int32 {
 	if x != nil {
 		return x.Count
+	}
+	return 0
+}
+
+func (x *GetLogsRequest) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+func (x *GetLogsRequest) GetOffset() int32 {
+	if x != nil {
+		return x.Offset
 	}
 	return 0
 }
@@ -2508,6 +2543,2030 @@ func (*SetCacheResponse) Descriptor() ([]byte, []int) {
 	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{46}
 }
 
+type GetAgentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetAgentRequest) Reset() {
+	*x = GetAgentRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetAgentRequest) ProtoMessage() {}
+
+func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetAgentRequest.ProtoReflect.Descriptor instead.
+func (*GetAgentRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *GetAgentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type AgentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Agent         *Agent                 `protobuf:"bytes,1,opt,name=agent,proto3" json:"agent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentResponse) Reset() {
+	*x = AgentResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentResponse) ProtoMessage() {}
+
+func (x *AgentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentResponse.ProtoReflect.Descriptor instead.
+func (*AgentResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *AgentResponse) GetAgent() *Agent {
+	if x != nil {
+		return x.Agent
+	}
+	return nil
+}
+
+type UpdateAgentRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Id      string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name    *string                `protobuf:"bytes,2,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Enabled *bool                  `protobuf:"varint,3,opt,name=enabled,proto3,oneof" json:"enabled,omitempty"`
+	// A JSON merge patch (RFC 7396) of the character: objects merge deeply,
+	// null deletes a key. Empty: the character stays.
+	CharacterPatchJson []byte `protobuf:"bytes,4,opt,name=character_patch_json,json=characterPatchJson,proto3" json:"character_patch_json,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *UpdateAgentRequest) Reset() {
+	*x = UpdateAgentRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateAgentRequest) ProtoMessage() {}
+
+func (x *UpdateAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateAgentRequest.ProtoReflect.Descriptor instead.
+func (*UpdateAgentRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *UpdateAgentRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateAgentRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *UpdateAgentRequest) GetEnabled() bool {
+	if x != nil && x.Enabled != nil {
+		return *x.Enabled
+	}
+	return false
+}
+
+func (x *UpdateAgentRequest) GetCharacterPatchJson() []byte {
+	if x != nil {
+		return x.CharacterPatchJson
+	}
+	return nil
+}
+
+type DeleteAgentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deleted       bool                   `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteAgentResponse) Reset() {
+	*x = DeleteAgentResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteAgentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteAgentResponse) ProtoMessage() {}
+
+func (x *DeleteAgentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteAgentResponse.ProtoReflect.Descriptor instead.
+func (*DeleteAgentResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{50}
+}
+
+func (x *DeleteAgentResponse) GetDeleted() bool {
+	if x != nil {
+		return x.Deleted
+	}
+	return false
+}
+
+type SetEmbeddingDimensionResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Previous int32                  `protobuf:"varint,1,opt,name=previous,proto3" json:"previous,omitempty"`
+	// Memories that now hold an embedding of another size.
+	Stale         int64 `protobuf:"varint,2,opt,name=stale,proto3" json:"stale,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetEmbeddingDimensionResponse) Reset() {
+	*x = SetEmbeddingDimensionResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetEmbeddingDimensionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetEmbeddingDimensionResponse) ProtoMessage() {}
+
+func (x *SetEmbeddingDimensionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetEmbeddingDimensionResponse.ProtoReflect.Descriptor instead.
+func (*SetEmbeddingDimensionResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *SetEmbeddingDimensionResponse) GetPrevious() int32 {
+	if x != nil {
+		return x.Previous
+	}
+	return 0
+}
+
+func (x *SetEmbeddingDimensionResponse) GetStale() int64 {
+	if x != nil {
+		return x.Stale
+	}
+	return 0
+}
+
+type UpdateMemoryRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Id      string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	// Replaces the stored content when set.
+	Content *Content `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	// Merged into the stored metadata key by key; a null value deletes the key.
+	MetadataJson []byte `protobuf:"bytes,4,opt,name=metadata_json,json=metadataJson,proto3" json:"metadata_json,omitempty"`
+	// Replaces the stored embedding when not empty.
+	Embedding      []float32 `protobuf:"fixed32,5,rep,packed,name=embedding,proto3" json:"embedding,omitempty"`
+	ClearEmbedding bool      `protobuf:"varint,6,opt,name=clear_embedding,json=clearEmbedding,proto3" json:"clear_embedding,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *UpdateMemoryRequest) Reset() {
+	*x = UpdateMemoryRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMemoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMemoryRequest) ProtoMessage() {}
+
+func (x *UpdateMemoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMemoryRequest.ProtoReflect.Descriptor instead.
+func (*UpdateMemoryRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *UpdateMemoryRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *UpdateMemoryRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateMemoryRequest) GetContent() *Content {
+	if x != nil {
+		return x.Content
+	}
+	return nil
+}
+
+func (x *UpdateMemoryRequest) GetMetadataJson() []byte {
+	if x != nil {
+		return x.MetadataJson
+	}
+	return nil
+}
+
+func (x *UpdateMemoryRequest) GetEmbedding() []float32 {
+	if x != nil {
+		return x.Embedding
+	}
+	return nil
+}
+
+func (x *UpdateMemoryRequest) GetClearEmbedding() bool {
+	if x != nil {
+		return x.ClearEmbedding
+	}
+	return false
+}
+
+type UpdateMemoryResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// False when no memory has this id.
+	Found         bool `protobuf:"varint,1,opt,name=found,proto3" json:"found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMemoryResponse) Reset() {
+	*x = UpdateMemoryResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMemoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMemoryResponse) ProtoMessage() {}
+
+func (x *UpdateMemoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMemoryResponse.ProtoReflect.Descriptor instead.
+func (*UpdateMemoryResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *UpdateMemoryResponse) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+type DeleteManyMemoriesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Ids           []string               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteManyMemoriesRequest) Reset() {
+	*x = DeleteManyMemoriesRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteManyMemoriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteManyMemoriesRequest) ProtoMessage() {}
+
+func (x *DeleteManyMemoriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteManyMemoriesRequest.ProtoReflect.Descriptor instead.
+func (*DeleteManyMemoriesRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *DeleteManyMemoriesRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *DeleteManyMemoriesRequest) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
+type GetMemoriesToReembedRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// Unix milliseconds: memories embedded before this.
+	Before        int64 `protobuf:"varint,2,opt,name=before,proto3" json:"before,omitempty"`
+	Limit         int32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMemoriesToReembedRequest) Reset() {
+	*x = GetMemoriesToReembedRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMemoriesToReembedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMemoriesToReembedRequest) ProtoMessage() {}
+
+func (x *GetMemoriesToReembedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMemoriesToReembedRequest.ProtoReflect.Descriptor instead.
+func (*GetMemoriesToReembedRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *GetMemoriesToReembedRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *GetMemoriesToReembedRequest) GetBefore() int64 {
+	if x != nil {
+		return x.Before
+	}
+	return 0
+}
+
+func (x *GetMemoriesToReembedRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type GetEntitiesForRoomRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	RoomId        string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetEntitiesForRoomRequest) Reset() {
+	*x = GetEntitiesForRoomRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetEntitiesForRoomRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetEntitiesForRoomRequest) ProtoMessage() {}
+
+func (x *GetEntitiesForRoomRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetEntitiesForRoomRequest.ProtoReflect.Descriptor instead.
+func (*GetEntitiesForRoomRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *GetEntitiesForRoomRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *GetEntitiesForRoomRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+type DeleteByIDRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Id            string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteByIDRequest) Reset() {
+	*x = DeleteByIDRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteByIDRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteByIDRequest) ProtoMessage() {}
+
+func (x *DeleteByIDRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteByIDRequest.ProtoReflect.Descriptor instead.
+func (*DeleteByIDRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *DeleteByIDRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *DeleteByIDRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteByIDResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Deleted       int64                  `protobuf:"varint,1,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteByIDResponse) Reset() {
+	*x = DeleteByIDResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteByIDResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteByIDResponse) ProtoMessage() {}
+
+func (x *DeleteByIDResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteByIDResponse.ProtoReflect.Descriptor instead.
+func (*DeleteByIDResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *DeleteByIDResponse) GetDeleted() int64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+type RemoveParticipantRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	RoomId        string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	EntityId      string                 `protobuf:"bytes,3,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveParticipantRequest) Reset() {
+	*x = RemoveParticipantRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveParticipantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveParticipantRequest) ProtoMessage() {}
+
+func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveParticipantRequest.ProtoReflect.Descriptor instead.
+func (*RemoveParticipantRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *RemoveParticipantRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *RemoveParticipantRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *RemoveParticipantRequest) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+type RemoveParticipantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Removed       bool                   `protobuf:"varint,1,opt,name=removed,proto3" json:"removed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveParticipantResponse) Reset() {
+	*x = RemoveParticipantResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveParticipantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveParticipantResponse) ProtoMessage() {}
+
+func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveParticipantResponse.ProtoReflect.Descriptor instead.
+func (*RemoveParticipantResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *RemoveParticipantResponse) GetRemoved() bool {
+	if x != nil {
+		return x.Removed
+	}
+	return false
+}
+
+// Component is typed data about an entity, asserted by a source entity.
+type Component struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	EntityId       string                 `protobuf:"bytes,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	AgentId        string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	RoomId         string                 `protobuf:"bytes,4,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	WorldId        string                 `protobuf:"bytes,5,opt,name=world_id,json=worldId,proto3" json:"world_id,omitempty"`
+	SourceEntityId string                 `protobuf:"bytes,6,opt,name=source_entity_id,json=sourceEntityId,proto3" json:"source_entity_id,omitempty"`
+	Type           string                 `protobuf:"bytes,7,opt,name=type,proto3" json:"type,omitempty"`
+	DataJson       []byte                 `protobuf:"bytes,8,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`
+	CreatedAt      int64                  `protobuf:"varint,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Component) Reset() {
+	*x = Component{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Component) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Component) ProtoMessage() {}
+
+func (x *Component) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Component.ProtoReflect.Descriptor instead.
+func (*Component) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *Component) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Component) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+func (x *Component) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *Component) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *Component) GetWorldId() string {
+	if x != nil {
+		return x.WorldId
+	}
+	return ""
+}
+
+func (x *Component) GetSourceEntityId() string {
+	if x != nil {
+		return x.SourceEntityId
+	}
+	return ""
+}
+
+func (x *Component) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *Component) GetDataJson() []byte {
+	if x != nil {
+		return x.DataJson
+	}
+	return nil
+}
+
+func (x *Component) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+type ComponentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Component     *Component             `protobuf:"bytes,2,opt,name=component,proto3" json:"component,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ComponentRequest) Reset() {
+	*x = ComponentRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ComponentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ComponentRequest) ProtoMessage() {}
+
+func (x *ComponentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ComponentRequest.ProtoReflect.Descriptor instead.
+func (*ComponentRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ComponentRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *ComponentRequest) GetComponent() *Component {
+	if x != nil {
+		return x.Component
+	}
+	return nil
+}
+
+type CreateComponentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Created       bool                   `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateComponentResponse) Reset() {
+	*x = CreateComponentResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateComponentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateComponentResponse) ProtoMessage() {}
+
+func (x *CreateComponentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateComponentResponse.ProtoReflect.Descriptor instead.
+func (*CreateComponentResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *CreateComponentResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CreateComponentResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+type UpdateComponentResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateComponentResponse) Reset() {
+	*x = UpdateComponentResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateComponentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateComponentResponse) ProtoMessage() {}
+
+func (x *UpdateComponentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateComponentResponse.ProtoReflect.Descriptor instead.
+func (*UpdateComponentResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{64}
+}
+
+type GetComponentsRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	AgentId        string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	EntityIds      []string               `protobuf:"bytes,2,rep,name=entity_ids,json=entityIds,proto3" json:"entity_ids,omitempty"`
+	Type           string                 `protobuf:"bytes,3,opt,name=type,proto3" json:"type,omitempty"`
+	WorldId        string                 `protobuf:"bytes,4,opt,name=world_id,json=worldId,proto3" json:"world_id,omitempty"`
+	SourceEntityId string                 `protobuf:"bytes,5,opt,name=source_entity_id,json=sourceEntityId,proto3" json:"source_entity_id,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetComponentsRequest) Reset() {
+	*x = GetComponentsRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetComponentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetComponentsRequest) ProtoMessage() {}
+
+func (x *GetComponentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetComponentsRequest.ProtoReflect.Descriptor instead.
+func (*GetComponentsRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *GetComponentsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *GetComponentsRequest) GetEntityIds() []string {
+	if x != nil {
+		return x.EntityIds
+	}
+	return nil
+}
+
+func (x *GetComponentsRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *GetComponentsRequest) GetWorldId() string {
+	if x != nil {
+		return x.WorldId
+	}
+	return ""
+}
+
+func (x *GetComponentsRequest) GetSourceEntityId() string {
+	if x != nil {
+		return x.SourceEntityId
+	}
+	return ""
+}
+
+type GetComponentsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Components    []*Component           `protobuf:"bytes,1,rep,name=components,proto3" json:"components,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetComponentsResponse) Reset() {
+	*x = GetComponentsResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetComponentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetComponentsResponse) ProtoMessage() {}
+
+func (x *GetComponentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetComponentsResponse.ProtoReflect.Descriptor instead.
+func (*GetComponentsResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *GetComponentsResponse) GetComponents() []*Component {
+	if x != nil {
+		return x.Components
+	}
+	return nil
+}
+
+// Relationship links two entities.
+type Relationship struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Id             string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	SourceEntityId string                 `protobuf:"bytes,2,opt,name=source_entity_id,json=sourceEntityId,proto3" json:"source_entity_id,omitempty"`
+	TargetEntityId string                 `protobuf:"bytes,3,opt,name=target_entity_id,json=targetEntityId,proto3" json:"target_entity_id,omitempty"`
+	AgentId        string                 `protobuf:"bytes,4,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Tags           []string               `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
+	MetadataJson   []byte                 `protobuf:"bytes,6,opt,name=metadata_json,json=metadataJson,proto3" json:"metadata_json,omitempty"`
+	CreatedAt      int64                  `protobuf:"varint,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Relationship) Reset() {
+	*x = Relationship{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Relationship) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Relationship) ProtoMessage() {}
+
+func (x *Relationship) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Relationship.ProtoReflect.Descriptor instead.
+func (*Relationship) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *Relationship) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Relationship) GetSourceEntityId() string {
+	if x != nil {
+		return x.SourceEntityId
+	}
+	return ""
+}
+
+func (x *Relationship) GetTargetEntityId() string {
+	if x != nil {
+		return x.TargetEntityId
+	}
+	return ""
+}
+
+func (x *Relationship) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *Relationship) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Relationship) GetMetadataJson() []byte {
+	if x != nil {
+		return x.MetadataJson
+	}
+	return nil
+}
+
+func (x *Relationship) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+type RelationshipRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Relationship  *Relationship          `protobuf:"bytes,2,opt,name=relationship,proto3" json:"relationship,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelationshipRequest) Reset() {
+	*x = RelationshipRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelationshipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelationshipRequest) ProtoMessage() {}
+
+func (x *RelationshipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelationshipRequest.ProtoReflect.Descriptor instead.
+func (*RelationshipRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *RelationshipRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *RelationshipRequest) GetRelationship() *Relationship {
+	if x != nil {
+		return x.Relationship
+	}
+	return nil
+}
+
+type CreateRelationshipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Created       bool                   `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateRelationshipResponse) Reset() {
+	*x = CreateRelationshipResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateRelationshipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateRelationshipResponse) ProtoMessage() {}
+
+func (x *CreateRelationshipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateRelationshipResponse.ProtoReflect.Descriptor instead.
+func (*CreateRelationshipResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *CreateRelationshipResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CreateRelationshipResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+type UpdateRelationshipResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateRelationshipResponse) Reset() {
+	*x = UpdateRelationshipResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateRelationshipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateRelationshipResponse) ProtoMessage() {}
+
+func (x *UpdateRelationshipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateRelationshipResponse.ProtoReflect.Descriptor instead.
+func (*UpdateRelationshipResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{70}
+}
+
+type GetRelationshipsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// Either end.
+	EntityId       string `protobuf:"bytes,2,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	SourceEntityId string `protobuf:"bytes,3,opt,name=source_entity_id,json=sourceEntityId,proto3" json:"source_entity_id,omitempty"`
+	TargetEntityId string `protobuf:"bytes,4,opt,name=target_entity_id,json=targetEntityId,proto3" json:"target_entity_id,omitempty"`
+	// Any of them.
+	Tags          []string `protobuf:"bytes,5,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRelationshipsRequest) Reset() {
+	*x = GetRelationshipsRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRelationshipsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRelationshipsRequest) ProtoMessage() {}
+
+func (x *GetRelationshipsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRelationshipsRequest.ProtoReflect.Descriptor instead.
+func (*GetRelationshipsRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *GetRelationshipsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *GetRelationshipsRequest) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+func (x *GetRelationshipsRequest) GetSourceEntityId() string {
+	if x != nil {
+		return x.SourceEntityId
+	}
+	return ""
+}
+
+func (x *GetRelationshipsRequest) GetTargetEntityId() string {
+	if x != nil {
+		return x.TargetEntityId
+	}
+	return ""
+}
+
+func (x *GetRelationshipsRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+type GetRelationshipsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Relationships []*Relationship        `protobuf:"bytes,1,rep,name=relationships,proto3" json:"relationships,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRelationshipsResponse) Reset() {
+	*x = GetRelationshipsResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRelationshipsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRelationshipsResponse) ProtoMessage() {}
+
+func (x *GetRelationshipsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRelationshipsResponse.ProtoReflect.Descriptor instead.
+func (*GetRelationshipsResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *GetRelationshipsResponse) GetRelationships() []*Relationship {
+	if x != nil {
+		return x.Relationships
+	}
+	return nil
+}
+
+// Task is stored work for a task worker.
+type Task struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	RoomId        string                 `protobuf:"bytes,4,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	WorldId       string                 `protobuf:"bytes,5,opt,name=world_id,json=worldId,proto3" json:"world_id,omitempty"`
+	EntityId      string                 `protobuf:"bytes,6,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	AgentId       string                 `protobuf:"bytes,7,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Tags          []string               `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty"`
+	MetadataJson  []byte                 `protobuf:"bytes,9,opt,name=metadata_json,json=metadataJson,proto3" json:"metadata_json,omitempty"`
+	CreatedAt     int64                  `protobuf:"varint,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	UpdatedAt     int64                  `protobuf:"varint,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Task) Reset() {
+	*x = Task{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Task) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Task) ProtoMessage() {}
+
+func (x *Task) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Task.ProtoReflect.Descriptor instead.
+func (*Task) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *Task) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Task) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Task) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Task) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *Task) GetWorldId() string {
+	if x != nil {
+		return x.WorldId
+	}
+	return ""
+}
+
+func (x *Task) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+func (x *Task) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *Task) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *Task) GetMetadataJson() []byte {
+	if x != nil {
+		return x.MetadataJson
+	}
+	return nil
+}
+
+func (x *Task) GetCreatedAt() int64 {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return 0
+}
+
+func (x *Task) GetUpdatedAt() int64 {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return 0
+}
+
+type CreateTaskRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Task          *Task                  `protobuf:"bytes,2,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTaskRequest) Reset() {
+	*x = CreateTaskRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTaskRequest) ProtoMessage() {}
+
+func (x *CreateTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTaskRequest.ProtoReflect.Descriptor instead.
+func (*CreateTaskRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *CreateTaskRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *CreateTaskRequest) GetTask() *Task {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+type CreateTaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTaskResponse) Reset() {
+	*x = CreateTaskResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTaskResponse) ProtoMessage() {}
+
+func (x *CreateTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTaskResponse.ProtoReflect.Descriptor instead.
+func (*CreateTaskResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *CreateTaskResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type TaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Task          *Task                  `protobuf:"bytes,1,opt,name=task,proto3" json:"task,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TaskResponse) Reset() {
+	*x = TaskResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TaskResponse) ProtoMessage() {}
+
+func (x *TaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TaskResponse.ProtoReflect.Descriptor instead.
+func (*TaskResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *TaskResponse) GetTask() *Task {
+	if x != nil {
+		return x.Task
+	}
+	return nil
+}
+
+type GetTasksRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	RoomId   string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	EntityId string                 `protobuf:"bytes,3,opt,name=entity_id,json=entityId,proto3" json:"entity_id,omitempty"`
+	WorldId  string                 `protobuf:"bytes,4,opt,name=world_id,json=worldId,proto3" json:"world_id,omitempty"`
+	Name     string                 `protobuf:"bytes,5,opt,name=name,proto3" json:"name,omitempty"`
+	// Every one of them.
+	Tags          []string `protobuf:"bytes,6,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTasksRequest) Reset() {
+	*x = GetTasksRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTasksRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTasksRequest) ProtoMessage() {}
+
+func (x *GetTasksRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTasksRequest.ProtoReflect.Descriptor instead.
+func (*GetTasksRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *GetTasksRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *GetTasksRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *GetTasksRequest) GetEntityId() string {
+	if x != nil {
+		return x.EntityId
+	}
+	return ""
+}
+
+func (x *GetTasksRequest) GetWorldId() string {
+	if x != nil {
+		return x.WorldId
+	}
+	return ""
+}
+
+func (x *GetTasksRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetTasksRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+type GetTasksResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tasks         []*Task                `protobuf:"bytes,1,rep,name=tasks,proto3" json:"tasks,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetTasksResponse) Reset() {
+	*x = GetTasksResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetTasksResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetTasksResponse) ProtoMessage() {}
+
+func (x *GetTasksResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetTasksResponse.ProtoReflect.Descriptor instead.
+func (*GetTasksResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *GetTasksResponse) GetTasks() []*Task {
+	if x != nil {
+		return x.Tasks
+	}
+	return nil
+}
+
+type UpdateTaskRequest struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	AgentId     string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Id          string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	Name        *string                `protobuf:"bytes,3,opt,name=name,proto3,oneof" json:"name,omitempty"`
+	Description *string                `protobuf:"bytes,4,opt,name=description,proto3,oneof" json:"description,omitempty"`
+	RoomId      *string                `protobuf:"bytes,5,opt,name=room_id,json=roomId,proto3,oneof" json:"room_id,omitempty"`
+	WorldId     *string                `protobuf:"bytes,6,opt,name=world_id,json=worldId,proto3,oneof" json:"world_id,omitempty"`
+	EntityId    *string                `protobuf:"bytes,7,opt,name=entity_id,json=entityId,proto3,oneof" json:"entity_id,omitempty"`
+	// Replace the tags with tags (which may be empty).
+	ReplaceTags bool     `protobuf:"varint,8,opt,name=replace_tags,json=replaceTags,proto3" json:"replace_tags,omitempty"`
+	Tags        []string `protobuf:"bytes,9,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Replaces the metadata when not empty.
+	MetadataJson  []byte `protobuf:"bytes,10,opt,name=metadata_json,json=metadataJson,proto3" json:"metadata_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTaskRequest) Reset() {
+	*x = UpdateTaskRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTaskRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTaskRequest) ProtoMessage() {}
+
+func (x *UpdateTaskRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTaskRequest.ProtoReflect.Descriptor instead.
+func (*UpdateTaskRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *UpdateTaskRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *UpdateTaskRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *UpdateTaskRequest) GetName() string {
+	if x != nil && x.Name != nil {
+		return *x.Name
+	}
+	return ""
+}
+
+func (x *UpdateTaskRequest) GetDescription() string {
+	if x != nil && x.Description != nil {
+		return *x.Description
+	}
+	return ""
+}
+
+func (x *UpdateTaskRequest) GetRoomId() string {
+	if x != nil && x.RoomId != nil {
+		return *x.RoomId
+	}
+	return ""
+}
+
+func (x *UpdateTaskRequest) GetWorldId() string {
+	if x != nil && x.WorldId != nil {
+		return *x.WorldId
+	}
+	return ""
+}
+
+func (x *UpdateTaskRequest) GetEntityId() string {
+	if x != nil && x.EntityId != nil {
+		return *x.EntityId
+	}
+	return ""
+}
+
+func (x *UpdateTaskRequest) GetReplaceTags() bool {
+	if x != nil {
+		return x.ReplaceTags
+	}
+	return false
+}
+
+func (x *UpdateTaskRequest) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *UpdateTaskRequest) GetMetadataJson() []byte {
+	if x != nil {
+		return x.MetadataJson
+	}
+	return nil
+}
+
+type UpdateTaskResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateTaskResponse) Reset() {
+	*x = UpdateTaskResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateTaskResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateTaskResponse) ProtoMessage() {}
+
+func (x *UpdateTaskResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateTaskResponse.ProtoReflect.Descriptor instead.
+func (*UpdateTaskResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{80}
+}
+
 var File_agenthost_plugin_v1_database_proto protoreflect.FileDescriptor
 
 const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
@@ -2519,13 +4578,14 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\aversion\x18\x01 \x01(\x05R\aversion\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
-	"applied_at\x18\x03 \x01(\x03R\tappliedAt\"\x89\x01\n" +
+	"applied_at\x18\x03 \x01(\x03R\tappliedAt\"\xae\x01\n" +
 	"\x0fMigrateResponse\x12\x18\n" +
 	"\abackend\x18\x01 \x01(\tR\abackend\x12B\n" +
 	"\n" +
 	"migrations\x18\x02 \x03(\v2\".agenthost.plugin.v1.MigrationInfoR\n" +
 	"migrations\x12\x18\n" +
-	"\aapplied\x18\x03 \x01(\x05R\aapplied\"F\n" +
+	"\aapplied\x18\x03 \x01(\x05R\aapplied\x12#\n" +
+	"\rvector_search\x18\x04 \x01(\tR\fvectorSearch\"F\n" +
 	"\x12EnsureAgentRequest\x120\n" +
 	"\x05agent\x18\x01 \x01(\v2\x1a.agenthost.plugin.v1.AgentR\x05agent\"a\n" +
 	"\x13EnsureAgentResponse\x120\n" +
@@ -2605,12 +4665,13 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\x15UpsertEntitiesRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x127\n" +
 	"\bentities\x18\x02 \x03(\v2\x1b.agenthost.plugin.v1.EntityR\bentities\"\x18\n" +
-	"\x16UpsertEntitiesResponse\"\x80\x01\n" +
+	"\x16UpsertEntitiesResponse\"\xa9\x01\n" +
 	"\x0fGetRoomsRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\tR\x03ids\x12%\n" +
 	"\x0eparticipant_id\x18\x03 \x01(\tR\rparticipantId\x12\x19\n" +
-	"\bworld_id\x18\x04 \x01(\tR\aworldId\"C\n" +
+	"\bworld_id\x18\x04 \x01(\tR\aworldId\x12'\n" +
+	"\x0fparticipant_ids\x18\x05 \x03(\tR\x0eparticipantIds\"C\n" +
 	"\x10GetRoomsResponse\x12/\n" +
 	"\x05rooms\x18\x01 \x03(\v2\x19.agenthost.plugin.v1.RoomR\x05rooms\"]\n" +
 	"\x11UpsertRoomRequest\x12\x19\n" +
@@ -2642,12 +4703,14 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\rAddLogRequest\x12/\n" +
 	"\x03log\x18\x01 \x01(\v2\x1d.agenthost.plugin.v1.LogEntryR\x03log\" \n" +
 	"\x0eAddLogResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"n\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\xa3\x01\n" +
 	"\x0eGetLogsRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x12\n" +
 	"\x04type\x18\x03 \x01(\tR\x04type\x12\x14\n" +
-	"\x05count\x18\x04 \x01(\x05R\x05count\"D\n" +
+	"\x05count\x18\x04 \x01(\x05R\x05count\x12\x1b\n" +
+	"\tentity_id\x18\x05 \x01(\tR\bentityId\x12\x16\n" +
+	"\x06offset\x18\x06 \x01(\x05R\x06offset\"D\n" +
 	"\x0fGetLogsResponse\x121\n" +
 	"\x04logs\x18\x01 \x03(\v2\x1d.agenthost.plugin.v1.LogEntryR\x04logs\">\n" +
 	"\x0fGetCacheRequest\x12\x19\n" +
@@ -2661,7 +4724,158 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\x03key\x18\x02 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x03 \x01(\fR\x05value\x12\x15\n" +
 	"\x06ttl_ms\x18\x04 \x01(\x03R\x05ttlMs\"\x12\n" +
-	"\x10SetCacheResponse2\x9d\x15\n" +
+	"\x10SetCacheResponse\"!\n" +
+	"\x0fGetAgentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"A\n" +
+	"\rAgentResponse\x120\n" +
+	"\x05agent\x18\x01 \x01(\v2\x1a.agenthost.plugin.v1.AgentR\x05agent\"\xa3\x01\n" +
+	"\x12UpdateAgentRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
+	"\x04name\x18\x02 \x01(\tH\x00R\x04name\x88\x01\x01\x12\x1d\n" +
+	"\aenabled\x18\x03 \x01(\bH\x01R\aenabled\x88\x01\x01\x120\n" +
+	"\x14character_patch_json\x18\x04 \x01(\fR\x12characterPatchJsonB\a\n" +
+	"\x05_nameB\n" +
+	"\n" +
+	"\b_enabled\"/\n" +
+	"\x13DeleteAgentResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\bR\adeleted\"Q\n" +
+	"\x1dSetEmbeddingDimensionResponse\x12\x1a\n" +
+	"\bprevious\x18\x01 \x01(\x05R\bprevious\x12\x14\n" +
+	"\x05stale\x18\x02 \x01(\x03R\x05stale\"\xe4\x01\n" +
+	"\x13UpdateMemoryRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x126\n" +
+	"\acontent\x18\x03 \x01(\v2\x1c.agenthost.plugin.v1.ContentR\acontent\x12#\n" +
+	"\rmetadata_json\x18\x04 \x01(\fR\fmetadataJson\x12\x1c\n" +
+	"\tembedding\x18\x05 \x03(\x02R\tembedding\x12'\n" +
+	"\x0fclear_embedding\x18\x06 \x01(\bR\x0eclearEmbedding\",\n" +
+	"\x14UpdateMemoryResponse\x12\x14\n" +
+	"\x05found\x18\x01 \x01(\bR\x05found\"H\n" +
+	"\x19DeleteManyMemoriesRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x10\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\"f\n" +
+	"\x1bGetMemoriesToReembedRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
+	"\x06before\x18\x02 \x01(\x03R\x06before\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"O\n" +
+	"\x19GetEntitiesForRoomRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\">\n" +
+	"\x11DeleteByIDRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\".\n" +
+	"\x12DeleteByIDResponse\x12\x18\n" +
+	"\adeleted\x18\x01 \x01(\x03R\adeleted\"k\n" +
+	"\x18RemoveParticipantRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
+	"\tentity_id\x18\x03 \x01(\tR\bentityId\"5\n" +
+	"\x19RemoveParticipantResponse\x12\x18\n" +
+	"\aremoved\x18\x01 \x01(\bR\aremoved\"\x81\x02\n" +
+	"\tComponent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
+	"\tentity_id\x18\x02 \x01(\tR\bentityId\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x17\n" +
+	"\aroom_id\x18\x04 \x01(\tR\x06roomId\x12\x19\n" +
+	"\bworld_id\x18\x05 \x01(\tR\aworldId\x12(\n" +
+	"\x10source_entity_id\x18\x06 \x01(\tR\x0esourceEntityId\x12\x12\n" +
+	"\x04type\x18\a \x01(\tR\x04type\x12\x1b\n" +
+	"\tdata_json\x18\b \x01(\fR\bdataJson\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\t \x01(\x03R\tcreatedAt\"k\n" +
+	"\x10ComponentRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12<\n" +
+	"\tcomponent\x18\x02 \x01(\v2\x1e.agenthost.plugin.v1.ComponentR\tcomponent\"C\n" +
+	"\x17CreateComponentResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\x19\n" +
+	"\x17UpdateComponentResponse\"\xa9\x01\n" +
+	"\x14GetComponentsRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1d\n" +
+	"\n" +
+	"entity_ids\x18\x02 \x03(\tR\tentityIds\x12\x12\n" +
+	"\x04type\x18\x03 \x01(\tR\x04type\x12\x19\n" +
+	"\bworld_id\x18\x04 \x01(\tR\aworldId\x12(\n" +
+	"\x10source_entity_id\x18\x05 \x01(\tR\x0esourceEntityId\"W\n" +
+	"\x15GetComponentsResponse\x12>\n" +
+	"\n" +
+	"components\x18\x01 \x03(\v2\x1e.agenthost.plugin.v1.ComponentR\n" +
+	"components\"\xe5\x01\n" +
+	"\fRelationship\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12(\n" +
+	"\x10source_entity_id\x18\x02 \x01(\tR\x0esourceEntityId\x12(\n" +
+	"\x10target_entity_id\x18\x03 \x01(\tR\x0etargetEntityId\x12\x19\n" +
+	"\bagent_id\x18\x04 \x01(\tR\aagentId\x12\x12\n" +
+	"\x04tags\x18\x05 \x03(\tR\x04tags\x12#\n" +
+	"\rmetadata_json\x18\x06 \x01(\fR\fmetadataJson\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\a \x01(\x03R\tcreatedAt\"w\n" +
+	"\x13RelationshipRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12E\n" +
+	"\frelationship\x18\x02 \x01(\v2!.agenthost.plugin.v1.RelationshipR\frelationship\"F\n" +
+	"\x1aCreateRelationshipResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\x1c\n" +
+	"\x1aUpdateRelationshipResponse\"\xb9\x01\n" +
+	"\x17GetRelationshipsRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x1b\n" +
+	"\tentity_id\x18\x02 \x01(\tR\bentityId\x12(\n" +
+	"\x10source_entity_id\x18\x03 \x01(\tR\x0esourceEntityId\x12(\n" +
+	"\x10target_entity_id\x18\x04 \x01(\tR\x0etargetEntityId\x12\x12\n" +
+	"\x04tags\x18\x05 \x03(\tR\x04tags\"c\n" +
+	"\x18GetRelationshipsResponse\x12G\n" +
+	"\rrelationships\x18\x01 \x03(\v2!.agenthost.plugin.v1.RelationshipR\rrelationships\"\xaf\x02\n" +
+	"\x04Task\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x17\n" +
+	"\aroom_id\x18\x04 \x01(\tR\x06roomId\x12\x19\n" +
+	"\bworld_id\x18\x05 \x01(\tR\aworldId\x12\x1b\n" +
+	"\tentity_id\x18\x06 \x01(\tR\bentityId\x12\x19\n" +
+	"\bagent_id\x18\a \x01(\tR\aagentId\x12\x12\n" +
+	"\x04tags\x18\b \x03(\tR\x04tags\x12#\n" +
+	"\rmetadata_json\x18\t \x01(\fR\fmetadataJson\x12\x1d\n" +
+	"\n" +
+	"created_at\x18\n" +
+	" \x01(\x03R\tcreatedAt\x12\x1d\n" +
+	"\n" +
+	"updated_at\x18\v \x01(\x03R\tupdatedAt\"]\n" +
+	"\x11CreateTaskRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12-\n" +
+	"\x04task\x18\x02 \x01(\v2\x19.agenthost.plugin.v1.TaskR\x04task\"$\n" +
+	"\x12CreateTaskResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"=\n" +
+	"\fTaskResponse\x12-\n" +
+	"\x04task\x18\x01 \x01(\v2\x19.agenthost.plugin.v1.TaskR\x04task\"\xa5\x01\n" +
+	"\x0fGetTasksRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1b\n" +
+	"\tentity_id\x18\x03 \x01(\tR\bentityId\x12\x19\n" +
+	"\bworld_id\x18\x04 \x01(\tR\aworldId\x12\x12\n" +
+	"\x04name\x18\x05 \x01(\tR\x04name\x12\x12\n" +
+	"\x04tags\x18\x06 \x03(\tR\x04tags\"C\n" +
+	"\x10GetTasksResponse\x12/\n" +
+	"\x05tasks\x18\x01 \x03(\v2\x19.agenthost.plugin.v1.TaskR\x05tasks\"\xfa\x02\n" +
+	"\x11UpdateTaskRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12\x17\n" +
+	"\x04name\x18\x03 \x01(\tH\x00R\x04name\x88\x01\x01\x12%\n" +
+	"\vdescription\x18\x04 \x01(\tH\x01R\vdescription\x88\x01\x01\x12\x1c\n" +
+	"\aroom_id\x18\x05 \x01(\tH\x02R\x06roomId\x88\x01\x01\x12\x1e\n" +
+	"\bworld_id\x18\x06 \x01(\tH\x03R\aworldId\x88\x01\x01\x12 \n" +
+	"\tentity_id\x18\a \x01(\tH\x04R\bentityId\x88\x01\x01\x12!\n" +
+	"\freplace_tags\x18\b \x01(\bR\vreplaceTags\x12\x12\n" +
+	"\x04tags\x18\t \x03(\tR\x04tags\x12#\n" +
+	"\rmetadata_json\x18\n" +
+	" \x01(\fR\fmetadataJsonB\a\n" +
+	"\x05_nameB\x0e\n" +
+	"\f_descriptionB\n" +
+	"\n" +
+	"\b_room_idB\v\n" +
+	"\t_world_idB\f\n" +
+	"\n" +
+	"_entity_id\"\x14\n" +
+	"\x12UpdateTaskResponse2\x96)\n" +
 	"\bDatabase\x12T\n" +
 	"\aMigrate\x12#.agenthost.plugin.v1.MigrateRequest\x1a$.agenthost.plugin.v1.MigrateResponse\x12d\n" +
 	"\x0fMigrationStatus\x12+.agenthost.plugin.v1.MigrationStatusRequest\x1a$.agenthost.plugin.v1.MigrateResponse\x12`\n" +
@@ -2690,7 +4904,36 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\aGetLogs\x12#.agenthost.plugin.v1.GetLogsRequest\x1a$.agenthost.plugin.v1.GetLogsResponse\x12W\n" +
 	"\bGetCache\x12$.agenthost.plugin.v1.GetCacheRequest\x1a%.agenthost.plugin.v1.GetCacheResponse\x12W\n" +
 	"\bSetCache\x12$.agenthost.plugin.v1.SetCacheRequest\x1a%.agenthost.plugin.v1.SetCacheResponse\x12Z\n" +
-	"\vDeleteCache\x12$.agenthost.plugin.v1.GetCacheRequest\x1a%.agenthost.plugin.v1.SetCacheResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
+	"\vDeleteCache\x12$.agenthost.plugin.v1.GetCacheRequest\x1a%.agenthost.plugin.v1.SetCacheResponse\x12T\n" +
+	"\bGetAgent\x12$.agenthost.plugin.v1.GetAgentRequest\x1a\".agenthost.plugin.v1.AgentResponse\x12Z\n" +
+	"\vUpdateAgent\x12'.agenthost.plugin.v1.UpdateAgentRequest\x1a\".agenthost.plugin.v1.AgentResponse\x12]\n" +
+	"\vDeleteAgent\x12$.agenthost.plugin.v1.GetAgentRequest\x1a(.agenthost.plugin.v1.DeleteAgentResponse\x12\x81\x01\n" +
+	"\x15SetEmbeddingDimension\x124.agenthost.plugin.v1.EnsureEmbeddingDimensionRequest\x1a2.agenthost.plugin.v1.SetEmbeddingDimensionResponse\x12c\n" +
+	"\fUpdateMemory\x12(.agenthost.plugin.v1.UpdateMemoryRequest\x1a).agenthost.plugin.v1.UpdateMemoryResponse\x12o\n" +
+	"\x12DeleteManyMemories\x12..agenthost.plugin.v1.DeleteManyMemoriesRequest\x1a).agenthost.plugin.v1.DeleteMemoryResponse\x12o\n" +
+	"\x14GetMemoriesToReembed\x120.agenthost.plugin.v1.GetMemoriesToReembedRequest\x1a%.agenthost.plugin.v1.MemoriesResponse\x12n\n" +
+	"\x12GetEntitiesForRoom\x12..agenthost.plugin.v1.GetEntitiesForRoomRequest\x1a(.agenthost.plugin.v1.GetEntitiesResponse\x12_\n" +
+	"\fDeleteEntity\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12]\n" +
+	"\n" +
+	"DeleteRoom\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12^\n" +
+	"\vDeleteWorld\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12r\n" +
+	"\x11RemoveParticipant\x12-.agenthost.plugin.v1.RemoveParticipantRequest\x1a..agenthost.plugin.v1.RemoveParticipantResponse\x12f\n" +
+	"\x0fCreateComponent\x12%.agenthost.plugin.v1.ComponentRequest\x1a,.agenthost.plugin.v1.CreateComponentResponse\x12f\n" +
+	"\x0fUpdateComponent\x12%.agenthost.plugin.v1.ComponentRequest\x1a,.agenthost.plugin.v1.UpdateComponentResponse\x12f\n" +
+	"\rGetComponents\x12).agenthost.plugin.v1.GetComponentsRequest\x1a*.agenthost.plugin.v1.GetComponentsResponse\x12b\n" +
+	"\x0fDeleteComponent\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12o\n" +
+	"\x12CreateRelationship\x12(.agenthost.plugin.v1.RelationshipRequest\x1a/.agenthost.plugin.v1.CreateRelationshipResponse\x12o\n" +
+	"\x12UpdateRelationship\x12(.agenthost.plugin.v1.RelationshipRequest\x1a/.agenthost.plugin.v1.UpdateRelationshipResponse\x12o\n" +
+	"\x10GetRelationships\x12,.agenthost.plugin.v1.GetRelationshipsRequest\x1a-.agenthost.plugin.v1.GetRelationshipsResponse\x12]\n" +
+	"\n" +
+	"CreateTask\x12&.agenthost.plugin.v1.CreateTaskRequest\x1a'.agenthost.plugin.v1.CreateTaskResponse\x12T\n" +
+	"\aGetTask\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a!.agenthost.plugin.v1.TaskResponse\x12W\n" +
+	"\bGetTasks\x12$.agenthost.plugin.v1.GetTasksRequest\x1a%.agenthost.plugin.v1.GetTasksResponse\x12]\n" +
+	"\n" +
+	"UpdateTask\x12&.agenthost.plugin.v1.UpdateTaskRequest\x1a'.agenthost.plugin.v1.UpdateTaskResponse\x12]\n" +
+	"\n" +
+	"DeleteTask\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12\\\n" +
+	"\tDeleteLog\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_agenthost_plugin_v1_database_proto_rawDescOnce sync.Once
@@ -2704,7 +4947,7 @@ func file_agenthost_plugin_v1_database_proto_rawDescGZIP() []byte {
 	return file_agenthost_plugin_v1_database_proto_rawDescData
 }
 
-var file_agenthost_plugin_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_agenthost_plugin_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_agenthost_plugin_v1_database_proto_goTypes = []any{
 	(*MigrateRequest)(nil),                   // 0: agenthost.plugin.v1.MigrateRequest
 	(*MigrationStatusRequest)(nil),           // 1: agenthost.plugin.v1.MigrationStatusRequest
@@ -2753,90 +4996,184 @@ var file_agenthost_plugin_v1_database_proto_goTypes = []any{
 	(*GetCacheResponse)(nil),                 // 44: agenthost.plugin.v1.GetCacheResponse
 	(*SetCacheRequest)(nil),                  // 45: agenthost.plugin.v1.SetCacheRequest
 	(*SetCacheResponse)(nil),                 // 46: agenthost.plugin.v1.SetCacheResponse
-	(*Agent)(nil),                            // 47: agenthost.plugin.v1.Agent
-	(*Memory)(nil),                           // 48: agenthost.plugin.v1.Memory
-	(*Entity)(nil),                           // 49: agenthost.plugin.v1.Entity
-	(*Room)(nil),                             // 50: agenthost.plugin.v1.Room
-	(*World)(nil),                            // 51: agenthost.plugin.v1.World
-	(*LogEntry)(nil),                         // 52: agenthost.plugin.v1.LogEntry
+	(*GetAgentRequest)(nil),                  // 47: agenthost.plugin.v1.GetAgentRequest
+	(*AgentResponse)(nil),                    // 48: agenthost.plugin.v1.AgentResponse
+	(*UpdateAgentRequest)(nil),               // 49: agenthost.plugin.v1.UpdateAgentRequest
+	(*DeleteAgentResponse)(nil),              // 50: agenthost.plugin.v1.DeleteAgentResponse
+	(*SetEmbeddingDimensionResponse)(nil),    // 51: agenthost.plugin.v1.SetEmbeddingDimensionResponse
+	(*UpdateMemoryRequest)(nil),              // 52: agenthost.plugin.v1.UpdateMemoryRequest
+	(*UpdateMemoryResponse)(nil),             // 53: agenthost.plugin.v1.UpdateMemoryResponse
+	(*DeleteManyMemoriesRequest)(nil),        // 54: agenthost.plugin.v1.DeleteManyMemoriesRequest
+	(*GetMemoriesToReembedRequest)(nil),      // 55: agenthost.plugin.v1.GetMemoriesToReembedRequest
+	(*GetEntitiesForRoomRequest)(nil),        // 56: agenthost.plugin.v1.GetEntitiesForRoomRequest
+	(*DeleteByIDRequest)(nil),                // 57: agenthost.plugin.v1.DeleteByIDRequest
+	(*DeleteByIDResponse)(nil),               // 58: agenthost.plugin.v1.DeleteByIDResponse
+	(*RemoveParticipantRequest)(nil),         // 59: agenthost.plugin.v1.RemoveParticipantRequest
+	(*RemoveParticipantResponse)(nil),        // 60: agenthost.plugin.v1.RemoveParticipantResponse
+	(*Component)(nil),                        // 61: agenthost.plugin.v1.Component
+	(*ComponentRequest)(nil),                 // 62: agenthost.plugin.v1.ComponentRequest
+	(*CreateComponentResponse)(nil),          // 63: agenthost.plugin.v1.CreateComponentResponse
+	(*UpdateComponentResponse)(nil),          // 64: agenthost.plugin.v1.UpdateComponentResponse
+	(*GetComponentsRequest)(nil),             // 65: agenthost.plugin.v1.GetComponentsRequest
+	(*GetComponentsResponse)(nil),            // 66: agenthost.plugin.v1.GetComponentsResponse
+	(*Relationship)(nil),                     // 67: agenthost.plugin.v1.Relationship
+	(*RelationshipRequest)(nil),              // 68: agenthost.plugin.v1.RelationshipRequest
+	(*CreateRelationshipResponse)(nil),       // 69: agenthost.plugin.v1.CreateRelationshipResponse
+	(*UpdateRelationshipResponse)(nil),       // 70: agenthost.plugin.v1.UpdateRelationshipResponse
+	(*GetRelationshipsRequest)(nil),          // 71: agenthost.plugin.v1.GetRelationshipsRequest
+	(*GetRelationshipsResponse)(nil),         // 72: agenthost.plugin.v1.GetRelationshipsResponse
+	(*Task)(nil),                             // 73: agenthost.plugin.v1.Task
+	(*CreateTaskRequest)(nil),                // 74: agenthost.plugin.v1.CreateTaskRequest
+	(*CreateTaskResponse)(nil),               // 75: agenthost.plugin.v1.CreateTaskResponse
+	(*TaskResponse)(nil),                     // 76: agenthost.plugin.v1.TaskResponse
+	(*GetTasksRequest)(nil),                  // 77: agenthost.plugin.v1.GetTasksRequest
+	(*GetTasksResponse)(nil),                 // 78: agenthost.plugin.v1.GetTasksResponse
+	(*UpdateTaskRequest)(nil),                // 79: agenthost.plugin.v1.UpdateTaskRequest
+	(*UpdateTaskResponse)(nil),               // 80: agenthost.plugin.v1.UpdateTaskResponse
+	(*Agent)(nil),                            // 81: agenthost.plugin.v1.Agent
+	(*Memory)(nil),                           // 82: agenthost.plugin.v1.Memory
+	(*Entity)(nil),                           // 83: agenthost.plugin.v1.Entity
+	(*Room)(nil),                             // 84: agenthost.plugin.v1.Room
+	(*World)(nil),                            // 85: agenthost.plugin.v1.World
+	(*LogEntry)(nil),                         // 86: agenthost.plugin.v1.LogEntry
+	(*Content)(nil),                          // 87: agenthost.plugin.v1.Content
 }
 var file_agenthost_plugin_v1_database_proto_depIdxs = []int32{
 	2,  // 0: agenthost.plugin.v1.MigrateResponse.migrations:type_name -> agenthost.plugin.v1.MigrationInfo
-	47, // 1: agenthost.plugin.v1.EnsureAgentRequest.agent:type_name -> agenthost.plugin.v1.Agent
-	47, // 2: agenthost.plugin.v1.EnsureAgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
-	47, // 3: agenthost.plugin.v1.GetAgentsResponse.agents:type_name -> agenthost.plugin.v1.Agent
-	48, // 4: agenthost.plugin.v1.CreateMemoryRequest.memory:type_name -> agenthost.plugin.v1.Memory
-	48, // 5: agenthost.plugin.v1.MemoriesResponse.memories:type_name -> agenthost.plugin.v1.Memory
-	49, // 6: agenthost.plugin.v1.EnsureConnectionRequest.entity:type_name -> agenthost.plugin.v1.Entity
-	50, // 7: agenthost.plugin.v1.EnsureConnectionRequest.room:type_name -> agenthost.plugin.v1.Room
-	51, // 8: agenthost.plugin.v1.EnsureConnectionRequest.world:type_name -> agenthost.plugin.v1.World
-	49, // 9: agenthost.plugin.v1.GetEntitiesResponse.entities:type_name -> agenthost.plugin.v1.Entity
-	49, // 10: agenthost.plugin.v1.UpsertEntitiesRequest.entities:type_name -> agenthost.plugin.v1.Entity
-	50, // 11: agenthost.plugin.v1.GetRoomsResponse.rooms:type_name -> agenthost.plugin.v1.Room
-	50, // 12: agenthost.plugin.v1.UpsertRoomRequest.room:type_name -> agenthost.plugin.v1.Room
-	51, // 13: agenthost.plugin.v1.GetWorldsResponse.worlds:type_name -> agenthost.plugin.v1.World
-	51, // 14: agenthost.plugin.v1.UpsertWorldRequest.world:type_name -> agenthost.plugin.v1.World
-	52, // 15: agenthost.plugin.v1.AddLogRequest.log:type_name -> agenthost.plugin.v1.LogEntry
-	52, // 16: agenthost.plugin.v1.GetLogsResponse.logs:type_name -> agenthost.plugin.v1.LogEntry
-	0,  // 17: agenthost.plugin.v1.Database.Migrate:input_type -> agenthost.plugin.v1.MigrateRequest
-	1,  // 18: agenthost.plugin.v1.Database.MigrationStatus:input_type -> agenthost.plugin.v1.MigrationStatusRequest
-	4,  // 19: agenthost.plugin.v1.Database.EnsureAgent:input_type -> agenthost.plugin.v1.EnsureAgentRequest
-	6,  // 20: agenthost.plugin.v1.Database.GetAgents:input_type -> agenthost.plugin.v1.GetAgentsRequest
-	8,  // 21: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
-	10, // 22: agenthost.plugin.v1.Database.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
-	12, // 23: agenthost.plugin.v1.Database.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
-	13, // 24: agenthost.plugin.v1.Database.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
-	14, // 25: agenthost.plugin.v1.Database.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
-	16, // 26: agenthost.plugin.v1.Database.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
-	17, // 27: agenthost.plugin.v1.Database.DeleteAllMemories:input_type -> agenthost.plugin.v1.DeleteAllMemoriesRequest
-	19, // 28: agenthost.plugin.v1.Database.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
-	21, // 29: agenthost.plugin.v1.Database.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
-	23, // 30: agenthost.plugin.v1.Database.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
-	25, // 31: agenthost.plugin.v1.Database.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
-	27, // 32: agenthost.plugin.v1.Database.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
-	29, // 33: agenthost.plugin.v1.Database.UpsertRoom:input_type -> agenthost.plugin.v1.UpsertRoomRequest
-	31, // 34: agenthost.plugin.v1.Database.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
-	33, // 35: agenthost.plugin.v1.Database.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
-	35, // 36: agenthost.plugin.v1.Database.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
-	37, // 37: agenthost.plugin.v1.Database.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	37, // 38: agenthost.plugin.v1.Database.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	39, // 39: agenthost.plugin.v1.Database.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
-	41, // 40: agenthost.plugin.v1.Database.GetLogs:input_type -> agenthost.plugin.v1.GetLogsRequest
-	43, // 41: agenthost.plugin.v1.Database.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
-	45, // 42: agenthost.plugin.v1.Database.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
-	43, // 43: agenthost.plugin.v1.Database.DeleteCache:input_type -> agenthost.plugin.v1.GetCacheRequest
-	3,  // 44: agenthost.plugin.v1.Database.Migrate:output_type -> agenthost.plugin.v1.MigrateResponse
-	3,  // 45: agenthost.plugin.v1.Database.MigrationStatus:output_type -> agenthost.plugin.v1.MigrateResponse
-	5,  // 46: agenthost.plugin.v1.Database.EnsureAgent:output_type -> agenthost.plugin.v1.EnsureAgentResponse
-	7,  // 47: agenthost.plugin.v1.Database.GetAgents:output_type -> agenthost.plugin.v1.GetAgentsResponse
-	9,  // 48: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:output_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionResponse
-	11, // 49: agenthost.plugin.v1.Database.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
-	15, // 50: agenthost.plugin.v1.Database.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	15, // 51: agenthost.plugin.v1.Database.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
-	15, // 52: agenthost.plugin.v1.Database.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	18, // 53: agenthost.plugin.v1.Database.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	18, // 54: agenthost.plugin.v1.Database.DeleteAllMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	20, // 55: agenthost.plugin.v1.Database.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
-	22, // 56: agenthost.plugin.v1.Database.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
-	24, // 57: agenthost.plugin.v1.Database.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
-	26, // 58: agenthost.plugin.v1.Database.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
-	28, // 59: agenthost.plugin.v1.Database.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
-	30, // 60: agenthost.plugin.v1.Database.UpsertRoom:output_type -> agenthost.plugin.v1.UpsertRoomResponse
-	32, // 61: agenthost.plugin.v1.Database.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
-	34, // 62: agenthost.plugin.v1.Database.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
-	36, // 63: agenthost.plugin.v1.Database.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
-	38, // 64: agenthost.plugin.v1.Database.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	38, // 65: agenthost.plugin.v1.Database.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	40, // 66: agenthost.plugin.v1.Database.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
-	42, // 67: agenthost.plugin.v1.Database.GetLogs:output_type -> agenthost.plugin.v1.GetLogsResponse
-	44, // 68: agenthost.plugin.v1.Database.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
-	46, // 69: agenthost.plugin.v1.Database.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	46, // 70: agenthost.plugin.v1.Database.DeleteCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	44, // [44:71] is the sub-list for method output_type
-	17, // [17:44] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	81, // 1: agenthost.plugin.v1.EnsureAgentRequest.agent:type_name -> agenthost.plugin.v1.Agent
+	81, // 2: agenthost.plugin.v1.EnsureAgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
+	81, // 3: agenthost.plugin.v1.GetAgentsResponse.agents:type_name -> agenthost.plugin.v1.Agent
+	82, // 4: agenthost.plugin.v1.CreateMemoryRequest.memory:type_name -> agenthost.plugin.v1.Memory
+	82, // 5: agenthost.plugin.v1.MemoriesResponse.memories:type_name -> agenthost.plugin.v1.Memory
+	83, // 6: agenthost.plugin.v1.EnsureConnectionRequest.entity:type_name -> agenthost.plugin.v1.Entity
+	84, // 7: agenthost.plugin.v1.EnsureConnectionRequest.room:type_name -> agenthost.plugin.v1.Room
+	85, // 8: agenthost.plugin.v1.EnsureConnectionRequest.world:type_name -> agenthost.plugin.v1.World
+	83, // 9: agenthost.plugin.v1.GetEntitiesResponse.entities:type_name -> agenthost.plugin.v1.Entity
+	83, // 10: agenthost.plugin.v1.UpsertEntitiesRequest.entities:type_name -> agenthost.plugin.v1.Entity
+	84, // 11: agenthost.plugin.v1.GetRoomsResponse.rooms:type_name -> agenthost.plugin.v1.Room
+	84, // 12: agenthost.plugin.v1.UpsertRoomRequest.room:type_name -> agenthost.plugin.v1.Room
+	85, // 13: agenthost.plugin.v1.GetWorldsResponse.worlds:type_name -> agenthost.plugin.v1.World
+	85, // 14: agenthost.plugin.v1.UpsertWorldRequest.world:type_name -> agenthost.plugin.v1.World
+	86, // 15: agenthost.plugin.v1.AddLogRequest.log:type_name -> agenthost.plugin.v1.LogEntry
+	86, // 16: agenthost.plugin.v1.GetLogsResponse.logs:type_name -> agenthost.plugin.v1.LogEntry
+	81, // 17: agenthost.plugin.v1.AgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
+	87, // 18: agenthost.plugin.v1.UpdateMemoryRequest.content:type_name -> agenthost.plugin.v1.Content
+	61, // 19: agenthost.plugin.v1.ComponentRequest.component:type_name -> agenthost.plugin.v1.Component
+	61, // 20: agenthost.plugin.v1.GetComponentsResponse.components:type_name -> agenthost.plugin.v1.Component
+	67, // 21: agenthost.plugin.v1.RelationshipRequest.relationship:type_name -> agenthost.plugin.v1.Relationship
+	67, // 22: agenthost.plugin.v1.GetRelationshipsResponse.relationships:type_name -> agenthost.plugin.v1.Relationship
+	73, // 23: agenthost.plugin.v1.CreateTaskRequest.task:type_name -> agenthost.plugin.v1.Task
+	73, // 24: agenthost.plugin.v1.TaskResponse.task:type_name -> agenthost.plugin.v1.Task
+	73, // 25: agenthost.plugin.v1.GetTasksResponse.tasks:type_name -> agenthost.plugin.v1.Task
+	0,  // 26: agenthost.plugin.v1.Database.Migrate:input_type -> agenthost.plugin.v1.MigrateRequest
+	1,  // 27: agenthost.plugin.v1.Database.MigrationStatus:input_type -> agenthost.plugin.v1.MigrationStatusRequest
+	4,  // 28: agenthost.plugin.v1.Database.EnsureAgent:input_type -> agenthost.plugin.v1.EnsureAgentRequest
+	6,  // 29: agenthost.plugin.v1.Database.GetAgents:input_type -> agenthost.plugin.v1.GetAgentsRequest
+	8,  // 30: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
+	10, // 31: agenthost.plugin.v1.Database.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
+	12, // 32: agenthost.plugin.v1.Database.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
+	13, // 33: agenthost.plugin.v1.Database.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
+	14, // 34: agenthost.plugin.v1.Database.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
+	16, // 35: agenthost.plugin.v1.Database.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
+	17, // 36: agenthost.plugin.v1.Database.DeleteAllMemories:input_type -> agenthost.plugin.v1.DeleteAllMemoriesRequest
+	19, // 37: agenthost.plugin.v1.Database.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
+	21, // 38: agenthost.plugin.v1.Database.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
+	23, // 39: agenthost.plugin.v1.Database.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
+	25, // 40: agenthost.plugin.v1.Database.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
+	27, // 41: agenthost.plugin.v1.Database.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
+	29, // 42: agenthost.plugin.v1.Database.UpsertRoom:input_type -> agenthost.plugin.v1.UpsertRoomRequest
+	31, // 43: agenthost.plugin.v1.Database.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
+	33, // 44: agenthost.plugin.v1.Database.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
+	35, // 45: agenthost.plugin.v1.Database.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
+	37, // 46: agenthost.plugin.v1.Database.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	37, // 47: agenthost.plugin.v1.Database.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	39, // 48: agenthost.plugin.v1.Database.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
+	41, // 49: agenthost.plugin.v1.Database.GetLogs:input_type -> agenthost.plugin.v1.GetLogsRequest
+	43, // 50: agenthost.plugin.v1.Database.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
+	45, // 51: agenthost.plugin.v1.Database.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
+	43, // 52: agenthost.plugin.v1.Database.DeleteCache:input_type -> agenthost.plugin.v1.GetCacheRequest
+	47, // 53: agenthost.plugin.v1.Database.GetAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
+	49, // 54: agenthost.plugin.v1.Database.UpdateAgent:input_type -> agenthost.plugin.v1.UpdateAgentRequest
+	47, // 55: agenthost.plugin.v1.Database.DeleteAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
+	8,  // 56: agenthost.plugin.v1.Database.SetEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
+	52, // 57: agenthost.plugin.v1.Database.UpdateMemory:input_type -> agenthost.plugin.v1.UpdateMemoryRequest
+	54, // 58: agenthost.plugin.v1.Database.DeleteManyMemories:input_type -> agenthost.plugin.v1.DeleteManyMemoriesRequest
+	55, // 59: agenthost.plugin.v1.Database.GetMemoriesToReembed:input_type -> agenthost.plugin.v1.GetMemoriesToReembedRequest
+	56, // 60: agenthost.plugin.v1.Database.GetEntitiesForRoom:input_type -> agenthost.plugin.v1.GetEntitiesForRoomRequest
+	57, // 61: agenthost.plugin.v1.Database.DeleteEntity:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	57, // 62: agenthost.plugin.v1.Database.DeleteRoom:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	57, // 63: agenthost.plugin.v1.Database.DeleteWorld:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	59, // 64: agenthost.plugin.v1.Database.RemoveParticipant:input_type -> agenthost.plugin.v1.RemoveParticipantRequest
+	62, // 65: agenthost.plugin.v1.Database.CreateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
+	62, // 66: agenthost.plugin.v1.Database.UpdateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
+	65, // 67: agenthost.plugin.v1.Database.GetComponents:input_type -> agenthost.plugin.v1.GetComponentsRequest
+	57, // 68: agenthost.plugin.v1.Database.DeleteComponent:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	68, // 69: agenthost.plugin.v1.Database.CreateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
+	68, // 70: agenthost.plugin.v1.Database.UpdateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
+	71, // 71: agenthost.plugin.v1.Database.GetRelationships:input_type -> agenthost.plugin.v1.GetRelationshipsRequest
+	74, // 72: agenthost.plugin.v1.Database.CreateTask:input_type -> agenthost.plugin.v1.CreateTaskRequest
+	57, // 73: agenthost.plugin.v1.Database.GetTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	77, // 74: agenthost.plugin.v1.Database.GetTasks:input_type -> agenthost.plugin.v1.GetTasksRequest
+	79, // 75: agenthost.plugin.v1.Database.UpdateTask:input_type -> agenthost.plugin.v1.UpdateTaskRequest
+	57, // 76: agenthost.plugin.v1.Database.DeleteTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	57, // 77: agenthost.plugin.v1.Database.DeleteLog:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	3,  // 78: agenthost.plugin.v1.Database.Migrate:output_type -> agenthost.plugin.v1.MigrateResponse
+	3,  // 79: agenthost.plugin.v1.Database.MigrationStatus:output_type -> agenthost.plugin.v1.MigrateResponse
+	5,  // 80: agenthost.plugin.v1.Database.EnsureAgent:output_type -> agenthost.plugin.v1.EnsureAgentResponse
+	7,  // 81: agenthost.plugin.v1.Database.GetAgents:output_type -> agenthost.plugin.v1.GetAgentsResponse
+	9,  // 82: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:output_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionResponse
+	11, // 83: agenthost.plugin.v1.Database.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
+	15, // 84: agenthost.plugin.v1.Database.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	15, // 85: agenthost.plugin.v1.Database.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
+	15, // 86: agenthost.plugin.v1.Database.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	18, // 87: agenthost.plugin.v1.Database.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	18, // 88: agenthost.plugin.v1.Database.DeleteAllMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	20, // 89: agenthost.plugin.v1.Database.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
+	22, // 90: agenthost.plugin.v1.Database.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
+	24, // 91: agenthost.plugin.v1.Database.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	26, // 92: agenthost.plugin.v1.Database.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
+	28, // 93: agenthost.plugin.v1.Database.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
+	30, // 94: agenthost.plugin.v1.Database.UpsertRoom:output_type -> agenthost.plugin.v1.UpsertRoomResponse
+	32, // 95: agenthost.plugin.v1.Database.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
+	34, // 96: agenthost.plugin.v1.Database.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
+	36, // 97: agenthost.plugin.v1.Database.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
+	38, // 98: agenthost.plugin.v1.Database.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	38, // 99: agenthost.plugin.v1.Database.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	40, // 100: agenthost.plugin.v1.Database.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
+	42, // 101: agenthost.plugin.v1.Database.GetLogs:output_type -> agenthost.plugin.v1.GetLogsResponse
+	44, // 102: agenthost.plugin.v1.Database.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
+	46, // 103: agenthost.plugin.v1.Database.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	46, // 104: agenthost.plugin.v1.Database.DeleteCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	48, // 105: agenthost.plugin.v1.Database.GetAgent:output_type -> agenthost.plugin.v1.AgentResponse
+	48, // 106: agenthost.plugin.v1.Database.UpdateAgent:output_type -> agenthost.plugin.v1.AgentResponse
+	50, // 107: agenthost.plugin.v1.Database.DeleteAgent:output_type -> agenthost.plugin.v1.DeleteAgentResponse
+	51, // 108: agenthost.plugin.v1.Database.SetEmbeddingDimension:output_type -> agenthost.plugin.v1.SetEmbeddingDimensionResponse
+	53, // 109: agenthost.plugin.v1.Database.UpdateMemory:output_type -> agenthost.plugin.v1.UpdateMemoryResponse
+	18, // 110: agenthost.plugin.v1.Database.DeleteManyMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	15, // 111: agenthost.plugin.v1.Database.GetMemoriesToReembed:output_type -> agenthost.plugin.v1.MemoriesResponse
+	24, // 112: agenthost.plugin.v1.Database.GetEntitiesForRoom:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	58, // 113: agenthost.plugin.v1.Database.DeleteEntity:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	58, // 114: agenthost.plugin.v1.Database.DeleteRoom:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	58, // 115: agenthost.plugin.v1.Database.DeleteWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	60, // 116: agenthost.plugin.v1.Database.RemoveParticipant:output_type -> agenthost.plugin.v1.RemoveParticipantResponse
+	63, // 117: agenthost.plugin.v1.Database.CreateComponent:output_type -> agenthost.plugin.v1.CreateComponentResponse
+	64, // 118: agenthost.plugin.v1.Database.UpdateComponent:output_type -> agenthost.plugin.v1.UpdateComponentResponse
+	66, // 119: agenthost.plugin.v1.Database.GetComponents:output_type -> agenthost.plugin.v1.GetComponentsResponse
+	58, // 120: agenthost.plugin.v1.Database.DeleteComponent:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	69, // 121: agenthost.plugin.v1.Database.CreateRelationship:output_type -> agenthost.plugin.v1.CreateRelationshipResponse
+	70, // 122: agenthost.plugin.v1.Database.UpdateRelationship:output_type -> agenthost.plugin.v1.UpdateRelationshipResponse
+	72, // 123: agenthost.plugin.v1.Database.GetRelationships:output_type -> agenthost.plugin.v1.GetRelationshipsResponse
+	75, // 124: agenthost.plugin.v1.Database.CreateTask:output_type -> agenthost.plugin.v1.CreateTaskResponse
+	76, // 125: agenthost.plugin.v1.Database.GetTask:output_type -> agenthost.plugin.v1.TaskResponse
+	78, // 126: agenthost.plugin.v1.Database.GetTasks:output_type -> agenthost.plugin.v1.GetTasksResponse
+	80, // 127: agenthost.plugin.v1.Database.UpdateTask:output_type -> agenthost.plugin.v1.UpdateTaskResponse
+	58, // 128: agenthost.plugin.v1.Database.DeleteTask:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	58, // 129: agenthost.plugin.v1.Database.DeleteLog:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	78, // [78:130] is the sub-list for method output_type
+	26, // [26:78] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_agenthost_plugin_v1_database_proto_init() }
@@ -2845,13 +5182,15 @@ func file_agenthost_plugin_v1_database_proto_init() {
 		return
 	}
 	file_agenthost_plugin_v1_types_proto_init()
+	file_agenthost_plugin_v1_database_proto_msgTypes[49].OneofWrappers = []any{}
+	file_agenthost_plugin_v1_database_proto_msgTypes[79].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agenthost_plugin_v1_database_proto_rawDesc), len(file_agenthost_plugin_v1_database_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   47,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

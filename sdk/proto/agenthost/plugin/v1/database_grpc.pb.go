@@ -52,6 +52,31 @@ const (
 	Database_GetCache_FullMethodName                 = "/agenthost.plugin.v1.Database/GetCache"
 	Database_SetCache_FullMethodName                 = "/agenthost.plugin.v1.Database/SetCache"
 	Database_DeleteCache_FullMethodName              = "/agenthost.plugin.v1.Database/DeleteCache"
+	Database_GetAgent_FullMethodName                 = "/agenthost.plugin.v1.Database/GetAgent"
+	Database_UpdateAgent_FullMethodName              = "/agenthost.plugin.v1.Database/UpdateAgent"
+	Database_DeleteAgent_FullMethodName              = "/agenthost.plugin.v1.Database/DeleteAgent"
+	Database_SetEmbeddingDimension_FullMethodName    = "/agenthost.plugin.v1.Database/SetEmbeddingDimension"
+	Database_UpdateMemory_FullMethodName             = "/agenthost.plugin.v1.Database/UpdateMemory"
+	Database_DeleteManyMemories_FullMethodName       = "/agenthost.plugin.v1.Database/DeleteManyMemories"
+	Database_GetMemoriesToReembed_FullMethodName     = "/agenthost.plugin.v1.Database/GetMemoriesToReembed"
+	Database_GetEntitiesForRoom_FullMethodName       = "/agenthost.plugin.v1.Database/GetEntitiesForRoom"
+	Database_DeleteEntity_FullMethodName             = "/agenthost.plugin.v1.Database/DeleteEntity"
+	Database_DeleteRoom_FullMethodName               = "/agenthost.plugin.v1.Database/DeleteRoom"
+	Database_DeleteWorld_FullMethodName              = "/agenthost.plugin.v1.Database/DeleteWorld"
+	Database_RemoveParticipant_FullMethodName        = "/agenthost.plugin.v1.Database/RemoveParticipant"
+	Database_CreateComponent_FullMethodName          = "/agenthost.plugin.v1.Database/CreateComponent"
+	Database_UpdateComponent_FullMethodName          = "/agenthost.plugin.v1.Database/UpdateComponent"
+	Database_GetComponents_FullMethodName            = "/agenthost.plugin.v1.Database/GetComponents"
+	Database_DeleteComponent_FullMethodName          = "/agenthost.plugin.v1.Database/DeleteComponent"
+	Database_CreateRelationship_FullMethodName       = "/agenthost.plugin.v1.Database/CreateRelationship"
+	Database_UpdateRelationship_FullMethodName       = "/agenthost.plugin.v1.Database/UpdateRelationship"
+	Database_GetRelationships_FullMethodName         = "/agenthost.plugin.v1.Database/GetRelationships"
+	Database_CreateTask_FullMethodName               = "/agenthost.plugin.v1.Database/CreateTask"
+	Database_GetTask_FullMethodName                  = "/agenthost.plugin.v1.Database/GetTask"
+	Database_GetTasks_FullMethodName                 = "/agenthost.plugin.v1.Database/GetTasks"
+	Database_UpdateTask_FullMethodName               = "/agenthost.plugin.v1.Database/UpdateTask"
+	Database_DeleteTask_FullMethodName               = "/agenthost.plugin.v1.Database/DeleteTask"
+	Database_DeleteLog_FullMethodName                = "/agenthost.plugin.v1.Database/DeleteLog"
 )
 
 // DatabaseClient is the client API for Database service.
@@ -88,6 +113,38 @@ type DatabaseClient interface {
 	GetCache(ctx context.Context, in *GetCacheRequest, opts ...grpc.CallOption) (*GetCacheResponse, error)
 	SetCache(ctx context.Context, in *SetCacheRequest, opts ...grpc.CallOption) (*SetCacheResponse, error)
 	DeleteCache(ctx context.Context, in *GetCacheRequest, opts ...grpc.CallOption) (*SetCacheResponse, error)
+	GetAgent(ctx context.Context, in *GetAgentRequest, opts ...grpc.CallOption) (*AgentResponse, error)
+	// UpdateAgent changes the fields that are set; the character takes
+	// character_patch_json as a JSON merge patch (RFC 7396).
+	UpdateAgent(ctx context.Context, in *UpdateAgentRequest, opts ...grpc.CallOption) (*AgentResponse, error)
+	// DeleteAgent deletes the agent and everything it stores.
+	DeleteAgent(ctx context.Context, in *GetAgentRequest, opts ...grpc.CallOption) (*DeleteAgentResponse, error)
+	// SetEmbeddingDimension switches the agent's embedding size even when
+	// memories hold embeddings of the old size (they wait to be re-embedded).
+	SetEmbeddingDimension(ctx context.Context, in *EnsureEmbeddingDimensionRequest, opts ...grpc.CallOption) (*SetEmbeddingDimensionResponse, error)
+	UpdateMemory(ctx context.Context, in *UpdateMemoryRequest, opts ...grpc.CallOption) (*UpdateMemoryResponse, error)
+	DeleteManyMemories(ctx context.Context, in *DeleteManyMemoriesRequest, opts ...grpc.CallOption) (*DeleteMemoryResponse, error)
+	// GetMemoriesToReembed lists memories whose embedding was made before a
+	// time or has another size than the agent's, in the order they were stored.
+	GetMemoriesToReembed(ctx context.Context, in *GetMemoriesToReembedRequest, opts ...grpc.CallOption) (*MemoriesResponse, error)
+	GetEntitiesForRoom(ctx context.Context, in *GetEntitiesForRoomRequest, opts ...grpc.CallOption) (*GetEntitiesResponse, error)
+	DeleteEntity(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	DeleteRoom(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	DeleteWorld(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	RemoveParticipant(ctx context.Context, in *RemoveParticipantRequest, opts ...grpc.CallOption) (*RemoveParticipantResponse, error)
+	CreateComponent(ctx context.Context, in *ComponentRequest, opts ...grpc.CallOption) (*CreateComponentResponse, error)
+	UpdateComponent(ctx context.Context, in *ComponentRequest, opts ...grpc.CallOption) (*UpdateComponentResponse, error)
+	GetComponents(ctx context.Context, in *GetComponentsRequest, opts ...grpc.CallOption) (*GetComponentsResponse, error)
+	DeleteComponent(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	CreateRelationship(ctx context.Context, in *RelationshipRequest, opts ...grpc.CallOption) (*CreateRelationshipResponse, error)
+	UpdateRelationship(ctx context.Context, in *RelationshipRequest, opts ...grpc.CallOption) (*UpdateRelationshipResponse, error)
+	GetRelationships(ctx context.Context, in *GetRelationshipsRequest, opts ...grpc.CallOption) (*GetRelationshipsResponse, error)
+	CreateTask(ctx context.Context, in *CreateTaskRequest, opts ...grpc.CallOption) (*CreateTaskResponse, error)
+	GetTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*TaskResponse, error)
+	GetTasks(ctx context.Context, in *GetTasksRequest, opts ...grpc.CallOption) (*GetTasksResponse, error)
+	UpdateTask(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*UpdateTaskResponse, error)
+	DeleteTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	DeleteLog(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
 }
 
 type databaseClient struct {
@@ -368,6 +425,256 @@ func (c *databaseClient) DeleteCache(ctx context.Context, in *GetCacheRequest, o
 	return out, nil
 }
 
+func (c *databaseClient) GetAgent(ctx context.Context, in *GetAgentRequest, opts ...grpc.CallOption) (*AgentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AgentResponse)
+	err := c.cc.Invoke(ctx, Database_GetAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) UpdateAgent(ctx context.Context, in *UpdateAgentRequest, opts ...grpc.CallOption) (*AgentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AgentResponse)
+	err := c.cc.Invoke(ctx, Database_UpdateAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) DeleteAgent(ctx context.Context, in *GetAgentRequest, opts ...grpc.CallOption) (*DeleteAgentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteAgentResponse)
+	err := c.cc.Invoke(ctx, Database_DeleteAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) SetEmbeddingDimension(ctx context.Context, in *EnsureEmbeddingDimensionRequest, opts ...grpc.CallOption) (*SetEmbeddingDimensionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetEmbeddingDimensionResponse)
+	err := c.cc.Invoke(ctx, Database_SetEmbeddingDimension_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) UpdateMemory(ctx context.Context, in *UpdateMemoryRequest, opts ...grpc.CallOption) (*UpdateMemoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateMemoryResponse)
+	err := c.cc.Invoke(ctx, Database_UpdateMemory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) DeleteManyMemories(ctx context.Context, in *DeleteManyMemoriesRequest, opts ...grpc.CallOption) (*DeleteMemoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteMemoryResponse)
+	err := c.cc.Invoke(ctx, Database_DeleteManyMemories_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) GetMemoriesToReembed(ctx context.Context, in *GetMemoriesToReembedRequest, opts ...grpc.CallOption) (*MemoriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MemoriesResponse)
+	err := c.cc.Invoke(ctx, Database_GetMemoriesToReembed_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) GetEntitiesForRoom(ctx context.Context, in *GetEntitiesForRoomRequest, opts ...grpc.CallOption) (*GetEntitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEntitiesResponse)
+	err := c.cc.Invoke(ctx, Database_GetEntitiesForRoom_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) DeleteEntity(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Database_DeleteEntity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) DeleteRoom(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Database_DeleteRoom_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) DeleteWorld(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Database_DeleteWorld_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) RemoveParticipant(ctx context.Context, in *RemoveParticipantRequest, opts ...grpc.CallOption) (*RemoveParticipantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveParticipantResponse)
+	err := c.cc.Invoke(ctx, Database_RemoveParticipant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) CreateComponent(ctx context.Context, in *ComponentRequest, opts ...grpc.CallOption) (*CreateComponentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateComponentResponse)
+	err := c.cc.Invoke(ctx, Database_CreateComponent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) UpdateComponent(ctx context.Context, in *ComponentRequest, opts ...grpc.CallOption) (*UpdateComponentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateComponentResponse)
+	err := c.cc.Invoke(ctx, Database_UpdateComponent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) GetComponents(ctx context.Context, in *GetComponentsRequest, opts ...grpc.CallOption) (*GetComponentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetComponentsResponse)
+	err := c.cc.Invoke(ctx, Database_GetComponents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) DeleteComponent(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Database_DeleteComponent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) CreateRelationship(ctx context.Context, in *RelationshipRequest, opts ...grpc.CallOption) (*CreateRelationshipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateRelationshipResponse)
+	err := c.cc.Invoke(ctx, Database_CreateRelationship_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) UpdateRelationship(ctx context.Context, in *RelationshipRequest, opts ...grpc.CallOption) (*UpdateRelationshipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateRelationshipResponse)
+	err := c.cc.Invoke(ctx, Database_UpdateRelationship_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) GetRelationships(ctx context.Context, in *GetRelationshipsRequest, opts ...grpc.CallOption) (*GetRelationshipsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRelationshipsResponse)
+	err := c.cc.Invoke(ctx, Database_GetRelationships_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) CreateTask(ctx context.Context, in *CreateTaskRequest, opts ...grpc.CallOption) (*CreateTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTaskResponse)
+	err := c.cc.Invoke(ctx, Database_CreateTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) GetTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*TaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TaskResponse)
+	err := c.cc.Invoke(ctx, Database_GetTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) GetTasks(ctx context.Context, in *GetTasksRequest, opts ...grpc.CallOption) (*GetTasksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTasksResponse)
+	err := c.cc.Invoke(ctx, Database_GetTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) UpdateTask(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*UpdateTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTaskResponse)
+	err := c.cc.Invoke(ctx, Database_UpdateTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) DeleteTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Database_DeleteTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) DeleteLog(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Database_DeleteLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DatabaseServer is the server API for Database service.
 // All implementations must embed UnimplementedDatabaseServer
 // for forward compatibility.
@@ -402,6 +709,38 @@ type DatabaseServer interface {
 	GetCache(context.Context, *GetCacheRequest) (*GetCacheResponse, error)
 	SetCache(context.Context, *SetCacheRequest) (*SetCacheResponse, error)
 	DeleteCache(context.Context, *GetCacheRequest) (*SetCacheResponse, error)
+	GetAgent(context.Context, *GetAgentRequest) (*AgentResponse, error)
+	// UpdateAgent changes the fields that are set; the character takes
+	// character_patch_json as a JSON merge patch (RFC 7396).
+	UpdateAgent(context.Context, *UpdateAgentRequest) (*AgentResponse, error)
+	// DeleteAgent deletes the agent and everything it stores.
+	DeleteAgent(context.Context, *GetAgentRequest) (*DeleteAgentResponse, error)
+	// SetEmbeddingDimension switches the agent's embedding size even when
+	// memories hold embeddings of the old size (they wait to be re-embedded).
+	SetEmbeddingDimension(context.Context, *EnsureEmbeddingDimensionRequest) (*SetEmbeddingDimensionResponse, error)
+	UpdateMemory(context.Context, *UpdateMemoryRequest) (*UpdateMemoryResponse, error)
+	DeleteManyMemories(context.Context, *DeleteManyMemoriesRequest) (*DeleteMemoryResponse, error)
+	// GetMemoriesToReembed lists memories whose embedding was made before a
+	// time or has another size than the agent's, in the order they were stored.
+	GetMemoriesToReembed(context.Context, *GetMemoriesToReembedRequest) (*MemoriesResponse, error)
+	GetEntitiesForRoom(context.Context, *GetEntitiesForRoomRequest) (*GetEntitiesResponse, error)
+	DeleteEntity(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	DeleteRoom(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	DeleteWorld(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	RemoveParticipant(context.Context, *RemoveParticipantRequest) (*RemoveParticipantResponse, error)
+	CreateComponent(context.Context, *ComponentRequest) (*CreateComponentResponse, error)
+	UpdateComponent(context.Context, *ComponentRequest) (*UpdateComponentResponse, error)
+	GetComponents(context.Context, *GetComponentsRequest) (*GetComponentsResponse, error)
+	DeleteComponent(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	CreateRelationship(context.Context, *RelationshipRequest) (*CreateRelationshipResponse, error)
+	UpdateRelationship(context.Context, *RelationshipRequest) (*UpdateRelationshipResponse, error)
+	GetRelationships(context.Context, *GetRelationshipsRequest) (*GetRelationshipsResponse, error)
+	CreateTask(context.Context, *CreateTaskRequest) (*CreateTaskResponse, error)
+	GetTask(context.Context, *DeleteByIDRequest) (*TaskResponse, error)
+	GetTasks(context.Context, *GetTasksRequest) (*GetTasksResponse, error)
+	UpdateTask(context.Context, *UpdateTaskRequest) (*UpdateTaskResponse, error)
+	DeleteTask(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	DeleteLog(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
 	mustEmbedUnimplementedDatabaseServer()
 }
 
@@ -492,6 +831,81 @@ func (UnimplementedDatabaseServer) SetCache(context.Context, *SetCacheRequest) (
 }
 func (UnimplementedDatabaseServer) DeleteCache(context.Context, *GetCacheRequest) (*SetCacheResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteCache not implemented")
+}
+func (UnimplementedDatabaseServer) GetAgent(context.Context, *GetAgentRequest) (*AgentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetAgent not implemented")
+}
+func (UnimplementedDatabaseServer) UpdateAgent(context.Context, *UpdateAgentRequest) (*AgentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateAgent not implemented")
+}
+func (UnimplementedDatabaseServer) DeleteAgent(context.Context, *GetAgentRequest) (*DeleteAgentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAgent not implemented")
+}
+func (UnimplementedDatabaseServer) SetEmbeddingDimension(context.Context, *EnsureEmbeddingDimensionRequest) (*SetEmbeddingDimensionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetEmbeddingDimension not implemented")
+}
+func (UnimplementedDatabaseServer) UpdateMemory(context.Context, *UpdateMemoryRequest) (*UpdateMemoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateMemory not implemented")
+}
+func (UnimplementedDatabaseServer) DeleteManyMemories(context.Context, *DeleteManyMemoriesRequest) (*DeleteMemoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteManyMemories not implemented")
+}
+func (UnimplementedDatabaseServer) GetMemoriesToReembed(context.Context, *GetMemoriesToReembedRequest) (*MemoriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMemoriesToReembed not implemented")
+}
+func (UnimplementedDatabaseServer) GetEntitiesForRoom(context.Context, *GetEntitiesForRoomRequest) (*GetEntitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEntitiesForRoom not implemented")
+}
+func (UnimplementedDatabaseServer) DeleteEntity(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteEntity not implemented")
+}
+func (UnimplementedDatabaseServer) DeleteRoom(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteRoom not implemented")
+}
+func (UnimplementedDatabaseServer) DeleteWorld(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteWorld not implemented")
+}
+func (UnimplementedDatabaseServer) RemoveParticipant(context.Context, *RemoveParticipantRequest) (*RemoveParticipantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveParticipant not implemented")
+}
+func (UnimplementedDatabaseServer) CreateComponent(context.Context, *ComponentRequest) (*CreateComponentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateComponent not implemented")
+}
+func (UnimplementedDatabaseServer) UpdateComponent(context.Context, *ComponentRequest) (*UpdateComponentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateComponent not implemented")
+}
+func (UnimplementedDatabaseServer) GetComponents(context.Context, *GetComponentsRequest) (*GetComponentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetComponents not implemented")
+}
+func (UnimplementedDatabaseServer) DeleteComponent(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteComponent not implemented")
+}
+func (UnimplementedDatabaseServer) CreateRelationship(context.Context, *RelationshipRequest) (*CreateRelationshipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateRelationship not implemented")
+}
+func (UnimplementedDatabaseServer) UpdateRelationship(context.Context, *RelationshipRequest) (*UpdateRelationshipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateRelationship not implemented")
+}
+func (UnimplementedDatabaseServer) GetRelationships(context.Context, *GetRelationshipsRequest) (*GetRelationshipsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRelationships not implemented")
+}
+func (UnimplementedDatabaseServer) CreateTask(context.Context, *CreateTaskRequest) (*CreateTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTask not implemented")
+}
+func (UnimplementedDatabaseServer) GetTask(context.Context, *DeleteByIDRequest) (*TaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTask not implemented")
+}
+func (UnimplementedDatabaseServer) GetTasks(context.Context, *GetTasksRequest) (*GetTasksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTasks not implemented")
+}
+func (UnimplementedDatabaseServer) UpdateTask(context.Context, *UpdateTaskRequest) (*UpdateTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateTask not implemented")
+}
+func (UnimplementedDatabaseServer) DeleteTask(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteTask not implemented")
+}
+func (UnimplementedDatabaseServer) DeleteLog(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteLog not implemented")
 }
 func (UnimplementedDatabaseServer) mustEmbedUnimplementedDatabaseServer() {}
 func (UnimplementedDatabaseServer) testEmbeddedByValue()                  {}
@@ -1000,6 +1414,456 @@ func _Database_DeleteCache_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Database_GetAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).GetAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_GetAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).GetAgent(ctx, req.(*GetAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_UpdateAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).UpdateAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_UpdateAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).UpdateAgent(ctx, req.(*UpdateAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_DeleteAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).DeleteAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_DeleteAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).DeleteAgent(ctx, req.(*GetAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_SetEmbeddingDimension_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EnsureEmbeddingDimensionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).SetEmbeddingDimension(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_SetEmbeddingDimension_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).SetEmbeddingDimension(ctx, req.(*EnsureEmbeddingDimensionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_UpdateMemory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateMemoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).UpdateMemory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_UpdateMemory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).UpdateMemory(ctx, req.(*UpdateMemoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_DeleteManyMemories_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteManyMemoriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).DeleteManyMemories(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_DeleteManyMemories_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).DeleteManyMemories(ctx, req.(*DeleteManyMemoriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_GetMemoriesToReembed_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMemoriesToReembedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).GetMemoriesToReembed(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_GetMemoriesToReembed_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).GetMemoriesToReembed(ctx, req.(*GetMemoriesToReembedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_GetEntitiesForRoom_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEntitiesForRoomRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).GetEntitiesForRoom(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_GetEntitiesForRoom_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).GetEntitiesForRoom(ctx, req.(*GetEntitiesForRoomRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_DeleteEntity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).DeleteEntity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_DeleteEntity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).DeleteEntity(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_DeleteRoom_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).DeleteRoom(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_DeleteRoom_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).DeleteRoom(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_DeleteWorld_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).DeleteWorld(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_DeleteWorld_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).DeleteWorld(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_RemoveParticipant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveParticipantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).RemoveParticipant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_RemoveParticipant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).RemoveParticipant(ctx, req.(*RemoveParticipantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_CreateComponent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ComponentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).CreateComponent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_CreateComponent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).CreateComponent(ctx, req.(*ComponentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_UpdateComponent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ComponentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).UpdateComponent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_UpdateComponent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).UpdateComponent(ctx, req.(*ComponentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_GetComponents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetComponentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).GetComponents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_GetComponents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).GetComponents(ctx, req.(*GetComponentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_DeleteComponent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).DeleteComponent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_DeleteComponent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).DeleteComponent(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_CreateRelationship_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RelationshipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).CreateRelationship(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_CreateRelationship_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).CreateRelationship(ctx, req.(*RelationshipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_UpdateRelationship_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RelationshipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).UpdateRelationship(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_UpdateRelationship_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).UpdateRelationship(ctx, req.(*RelationshipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_GetRelationships_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRelationshipsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).GetRelationships(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_GetRelationships_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).GetRelationships(ctx, req.(*GetRelationshipsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_CreateTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).CreateTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_CreateTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).CreateTask(ctx, req.(*CreateTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_GetTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).GetTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_GetTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).GetTask(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_GetTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).GetTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_GetTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).GetTasks(ctx, req.(*GetTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_UpdateTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).UpdateTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_UpdateTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).UpdateTask(ctx, req.(*UpdateTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_DeleteTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).DeleteTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_DeleteTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).DeleteTask(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_DeleteLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).DeleteLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_DeleteLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).DeleteLog(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Database_ServiceDesc is the grpc.ServiceDesc for Database service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1114,6 +1978,106 @@ var Database_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteCache",
 			Handler:    _Database_DeleteCache_Handler,
+		},
+		{
+			MethodName: "GetAgent",
+			Handler:    _Database_GetAgent_Handler,
+		},
+		{
+			MethodName: "UpdateAgent",
+			Handler:    _Database_UpdateAgent_Handler,
+		},
+		{
+			MethodName: "DeleteAgent",
+			Handler:    _Database_DeleteAgent_Handler,
+		},
+		{
+			MethodName: "SetEmbeddingDimension",
+			Handler:    _Database_SetEmbeddingDimension_Handler,
+		},
+		{
+			MethodName: "UpdateMemory",
+			Handler:    _Database_UpdateMemory_Handler,
+		},
+		{
+			MethodName: "DeleteManyMemories",
+			Handler:    _Database_DeleteManyMemories_Handler,
+		},
+		{
+			MethodName: "GetMemoriesToReembed",
+			Handler:    _Database_GetMemoriesToReembed_Handler,
+		},
+		{
+			MethodName: "GetEntitiesForRoom",
+			Handler:    _Database_GetEntitiesForRoom_Handler,
+		},
+		{
+			MethodName: "DeleteEntity",
+			Handler:    _Database_DeleteEntity_Handler,
+		},
+		{
+			MethodName: "DeleteRoom",
+			Handler:    _Database_DeleteRoom_Handler,
+		},
+		{
+			MethodName: "DeleteWorld",
+			Handler:    _Database_DeleteWorld_Handler,
+		},
+		{
+			MethodName: "RemoveParticipant",
+			Handler:    _Database_RemoveParticipant_Handler,
+		},
+		{
+			MethodName: "CreateComponent",
+			Handler:    _Database_CreateComponent_Handler,
+		},
+		{
+			MethodName: "UpdateComponent",
+			Handler:    _Database_UpdateComponent_Handler,
+		},
+		{
+			MethodName: "GetComponents",
+			Handler:    _Database_GetComponents_Handler,
+		},
+		{
+			MethodName: "DeleteComponent",
+			Handler:    _Database_DeleteComponent_Handler,
+		},
+		{
+			MethodName: "CreateRelationship",
+			Handler:    _Database_CreateRelationship_Handler,
+		},
+		{
+			MethodName: "UpdateRelationship",
+			Handler:    _Database_UpdateRelationship_Handler,
+		},
+		{
+			MethodName: "GetRelationships",
+			Handler:    _Database_GetRelationships_Handler,
+		},
+		{
+			MethodName: "CreateTask",
+			Handler:    _Database_CreateTask_Handler,
+		},
+		{
+			MethodName: "GetTask",
+			Handler:    _Database_GetTask_Handler,
+		},
+		{
+			MethodName: "GetTasks",
+			Handler:    _Database_GetTasks_Handler,
+		},
+		{
+			MethodName: "UpdateTask",
+			Handler:    _Database_UpdateTask_Handler,
+		},
+		{
+			MethodName: "DeleteTask",
+			Handler:    _Database_DeleteTask_Handler,
+		},
+		{
+			MethodName: "DeleteLog",
+			Handler:    _Database_DeleteLog_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -99,8 +99,10 @@ type Manifest struct {
 	Database bool           `protobuf:"varint,11,opt,name=database,proto3" json:"database,omitempty"`
 	Settings []*SettingSpec `protobuf:"bytes,12,rep,name=settings,proto3" json:"settings,omitempty"`
 	// Other names a character may use for the plugin, e.g. @elizaos/plugin-sql.
-	Aliases       []string `protobuf:"bytes,13,rep,name=aliases,proto3" json:"aliases,omitempty"`
-	Services      []string `protobuf:"bytes,14,rep,name=services,proto3" json:"services,omitempty"`
+	Aliases  []string `protobuf:"bytes,13,rep,name=aliases,proto3" json:"aliases,omitempty"`
+	Services []string `protobuf:"bytes,14,rep,name=services,proto3" json:"services,omitempty"`
+	// True if the plugin serves HandleHTTP.
+	Http          bool `protobuf:"varint,15,opt,name=http,proto3" json:"http,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -231,6 +233,13 @@ func (x *Manifest) GetServices() []string {
 		return x.Services
 	}
 	return nil
+}
+
+func (x *Manifest) GetHttp() bool {
+	if x != nil {
+		return x.Http
+	}
+	return false
 }
 
 type ActionSpec struct {
@@ -1811,10 +1820,14 @@ func (*HandleEventResponse) Descriptor() ([]byte, []int) {
 }
 
 type SendMessageRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	Target        *Target                `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
-	Content       *Content               `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Target  *Target                `protobuf:"bytes,2,opt,name=target,proto3" json:"target,omitempty"`
+	Content *Content               `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
+	// Names this delivery. The host sends it again, with the same id, when
+	// the plugin died with it in hand; a plugin that remembers the ids it
+	// delivered sends each message once.
+	DeliveryId    string `protobuf:"bytes,4,opt,name=delivery_id,json=deliveryId,proto3" json:"delivery_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1868,6 +1881,13 @@ func (x *SendMessageRequest) GetContent() *Content {
 		return x.Content
 	}
 	return nil
+}
+
+func (x *SendMessageRequest) GetDeliveryId() string {
+	if x != nil {
+		return x.DeliveryId
+	}
+	return ""
 }
 
 type SendMessageResponse struct {
@@ -1987,6 +2007,165 @@ func (*ShutdownResponse) Descriptor() ([]byte, []int) {
 	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
 }
 
+// HTTPRequest is a request the daemon received at
+// /hooks/{plugin}/{agent_id}[/{path}].
+type HTTPRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Method  string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	// What follows /hooks/{plugin}/{agent_id}, starting with "/"; "/" when
+	// nothing does.
+	Path string `protobuf:"bytes,3,opt,name=path,proto3" json:"path,omitempty"`
+	// The query string, without "?".
+	RawQuery string `protobuf:"bytes,4,opt,name=raw_query,json=rawQuery,proto3" json:"raw_query,omitempty"`
+	// Header values; several values of one header are joined with ", ".
+	Headers       map[string]string `protobuf:"bytes,5,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Body          []byte            `protobuf:"bytes,6,opt,name=body,proto3" json:"body,omitempty"`
+	RemoteAddr    string            `protobuf:"bytes,7,opt,name=remote_addr,json=remoteAddr,proto3" json:"remote_addr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPRequest) Reset() {
+	*x = HTTPRequest{}
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPRequest) ProtoMessage() {}
+
+func (x *HTTPRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPRequest.ProtoReflect.Descriptor instead.
+func (*HTTPRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *HTTPRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetRawQuery() string {
+	if x != nil {
+		return x.RawQuery
+	}
+	return ""
+}
+
+func (x *HTTPRequest) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *HTTPRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
+func (x *HTTPRequest) GetRemoteAddr() string {
+	if x != nil {
+		return x.RemoteAddr
+	}
+	return ""
+}
+
+type HTTPResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The HTTP status; 0 means 200.
+	Status        int32             `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
+	Headers       map[string]string `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Body          []byte            `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HTTPResponse) Reset() {
+	*x = HTTPResponse{}
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HTTPResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HTTPResponse) ProtoMessage() {}
+
+func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HTTPResponse.ProtoReflect.Descriptor instead.
+func (*HTTPResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *HTTPResponse) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *HTTPResponse) GetHeaders() map[string]string {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *HTTPResponse) GetBody() []byte {
+	if x != nil {
+		return x.Body
+	}
+	return nil
+}
+
 var File_agenthost_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
@@ -1994,7 +2173,7 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	" agenthost/plugin/v1/plugin.proto\x12\x13agenthost.plugin.v1\x1a\x1fagenthost/plugin/v1/types.proto\"d\n" +
 	"\x0fDescribeRequest\x12.\n" +
 	"\x13host_protocol_minor\x18\x01 \x01(\rR\x11hostProtocolMinor\x12!\n" +
-	"\fhost_version\x18\x02 \x01(\tR\vhostVersion\"\xca\x04\n" +
+	"\fhost_version\x18\x02 \x01(\tR\vhostVersion\"\xde\x04\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
@@ -2012,7 +2191,8 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\bdatabase\x18\v \x01(\bR\bdatabase\x12<\n" +
 	"\bsettings\x18\f \x03(\v2 .agenthost.plugin.v1.SettingSpecR\bsettings\x12\x18\n" +
 	"\aaliases\x18\r \x03(\tR\aaliases\x12\x1a\n" +
-	"\bservices\x18\x0e \x03(\tR\bservices\"\x9b\x01\n" +
+	"\bservices\x18\x0e \x03(\tR\bservices\x12\x12\n" +
+	"\x04http\x18\x0f \x01(\bR\x04http\"\x9b\x01\n" +
 	"\n" +
 	"ActionSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
@@ -2126,16 +2306,38 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x125\n" +
 	"\amessage\x18\x05 \x01(\v2\x1b.agenthost.plugin.v1.MemoryR\amessage\x12!\n" +
 	"\fpayload_json\x18\x06 \x01(\fR\vpayloadJson\"\x15\n" +
-	"\x13HandleEventResponse\"\x9c\x01\n" +
+	"\x13HandleEventResponse\"\xbd\x01\n" +
 	"\x12SendMessageRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x123\n" +
 	"\x06target\x18\x02 \x01(\v2\x1b.agenthost.plugin.v1.TargetR\x06target\x126\n" +
-	"\acontent\x18\x03 \x01(\v2\x1c.agenthost.plugin.v1.ContentR\acontent\"6\n" +
+	"\acontent\x18\x03 \x01(\v2\x1c.agenthost.plugin.v1.ContentR\acontent\x12\x1f\n" +
+	"\vdelivery_id\x18\x04 \x01(\tR\n" +
+	"deliveryId\"6\n" +
 	"\x13SendMessageResponse\x12\x1f\n" +
 	"\vmessage_ids\x18\x01 \x03(\tR\n" +
 	"messageIds\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse2\xc0\t\n" +
+	"\x10ShutdownResponse\"\xab\x02\n" +
+	"\vHTTPRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
+	"\x04path\x18\x03 \x01(\tR\x04path\x12\x1b\n" +
+	"\traw_query\x18\x04 \x01(\tR\brawQuery\x12G\n" +
+	"\aheaders\x18\x05 \x03(\v2-.agenthost.plugin.v1.HTTPRequest.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04body\x18\x06 \x01(\fR\x04body\x12\x1f\n" +
+	"\vremote_addr\x18\a \x01(\tR\n" +
+	"remoteAddr\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc0\x01\n" +
+	"\fHTTPResponse\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x12H\n" +
+	"\aheaders\x18\x02 \x03(\v2..agenthost.plugin.v1.HTTPResponse.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x1a:\n" +
+	"\fHeadersEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\x93\n" +
+	"\n" +
 	"\x06Plugin\x12O\n" +
 	"\bDescribe\x12$.agenthost.plugin.v1.DescribeRequest\x1a\x1d.agenthost.plugin.v1.Manifest\x12K\n" +
 	"\x04Init\x12 .agenthost.plugin.v1.InitRequest\x1a!.agenthost.plugin.v1.InitResponse\x12Z\n" +
@@ -2149,7 +2351,9 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\bUseModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\".agenthost.plugin.v1.ModelResponse\x12S\n" +
 	"\vStreamModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\x1f.agenthost.plugin.v1.ModelChunk0\x01\x12`\n" +
 	"\vSendMessage\x12'.agenthost.plugin.v1.SendMessageRequest\x1a(.agenthost.plugin.v1.SendMessageResponse\x12W\n" +
-	"\bShutdown\x12$.agenthost.plugin.v1.ShutdownRequest\x1a%.agenthost.plugin.v1.ShutdownResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
+	"\bShutdown\x12$.agenthost.plugin.v1.ShutdownRequest\x1a%.agenthost.plugin.v1.ShutdownResponse\x12Q\n" +
+	"\n" +
+	"HandleHTTP\x12 .agenthost.plugin.v1.HTTPRequest\x1a!.agenthost.plugin.v1.HTTPResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_agenthost_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -2163,7 +2367,7 @@ func file_agenthost_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_agenthost_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_agenthost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_agenthost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_agenthost_plugin_v1_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),         // 0: agenthost.plugin.v1.DescribeRequest
 	(*Manifest)(nil),                // 1: agenthost.plugin.v1.Manifest
@@ -2197,16 +2401,20 @@ var file_agenthost_plugin_v1_plugin_proto_goTypes = []any{
 	(*SendMessageResponse)(nil),     // 29: agenthost.plugin.v1.SendMessageResponse
 	(*ShutdownRequest)(nil),         // 30: agenthost.plugin.v1.ShutdownRequest
 	(*ShutdownResponse)(nil),        // 31: agenthost.plugin.v1.ShutdownResponse
-	nil,                             // 32: agenthost.plugin.v1.InitRequest.SettingsEntry
-	nil,                             // 33: agenthost.plugin.v1.ConfigureRequest.SettingsEntry
-	(*Content)(nil),                 // 34: agenthost.plugin.v1.Content
-	(*Memory)(nil),                  // 35: agenthost.plugin.v1.Memory
-	(*State)(nil),                   // 36: agenthost.plugin.v1.State
-	(*ActionResult)(nil),            // 37: agenthost.plugin.v1.ActionResult
-	(*Target)(nil),                  // 38: agenthost.plugin.v1.Target
-	(*ModelRequest)(nil),            // 39: agenthost.plugin.v1.ModelRequest
-	(*ModelResponse)(nil),           // 40: agenthost.plugin.v1.ModelResponse
-	(*ModelChunk)(nil),              // 41: agenthost.plugin.v1.ModelChunk
+	(*HTTPRequest)(nil),             // 32: agenthost.plugin.v1.HTTPRequest
+	(*HTTPResponse)(nil),            // 33: agenthost.plugin.v1.HTTPResponse
+	nil,                             // 34: agenthost.plugin.v1.InitRequest.SettingsEntry
+	nil,                             // 35: agenthost.plugin.v1.ConfigureRequest.SettingsEntry
+	nil,                             // 36: agenthost.plugin.v1.HTTPRequest.HeadersEntry
+	nil,                             // 37: agenthost.plugin.v1.HTTPResponse.HeadersEntry
+	(*Content)(nil),                 // 38: agenthost.plugin.v1.Content
+	(*Memory)(nil),                  // 39: agenthost.plugin.v1.Memory
+	(*State)(nil),                   // 40: agenthost.plugin.v1.State
+	(*ActionResult)(nil),            // 41: agenthost.plugin.v1.ActionResult
+	(*Target)(nil),                  // 42: agenthost.plugin.v1.Target
+	(*ModelRequest)(nil),            // 43: agenthost.plugin.v1.ModelRequest
+	(*ModelResponse)(nil),           // 44: agenthost.plugin.v1.ModelResponse
+	(*ModelChunk)(nil),              // 45: agenthost.plugin.v1.ModelChunk
 }
 var file_agenthost_plugin_v1_plugin_proto_depIdxs = []int32{
 	2,  // 0: agenthost.plugin.v1.Manifest.actions:type_name -> agenthost.plugin.v1.ActionSpec
@@ -2216,58 +2424,62 @@ var file_agenthost_plugin_v1_plugin_proto_depIdxs = []int32{
 	8,  // 4: agenthost.plugin.v1.Manifest.settings:type_name -> agenthost.plugin.v1.SettingSpec
 	3,  // 5: agenthost.plugin.v1.ActionSpec.examples:type_name -> agenthost.plugin.v1.Conversation
 	4,  // 6: agenthost.plugin.v1.Conversation.messages:type_name -> agenthost.plugin.v1.ExampleMessage
-	34, // 7: agenthost.plugin.v1.ExampleMessage.content:type_name -> agenthost.plugin.v1.Content
-	32, // 8: agenthost.plugin.v1.InitRequest.settings:type_name -> agenthost.plugin.v1.InitRequest.SettingsEntry
-	33, // 9: agenthost.plugin.v1.ConfigureRequest.settings:type_name -> agenthost.plugin.v1.ConfigureRequest.SettingsEntry
-	35, // 10: agenthost.plugin.v1.GetProvidersRequest.message:type_name -> agenthost.plugin.v1.Memory
-	36, // 11: agenthost.plugin.v1.GetProvidersRequest.state:type_name -> agenthost.plugin.v1.State
+	38, // 7: agenthost.plugin.v1.ExampleMessage.content:type_name -> agenthost.plugin.v1.Content
+	34, // 8: agenthost.plugin.v1.InitRequest.settings:type_name -> agenthost.plugin.v1.InitRequest.SettingsEntry
+	35, // 9: agenthost.plugin.v1.ConfigureRequest.settings:type_name -> agenthost.plugin.v1.ConfigureRequest.SettingsEntry
+	39, // 10: agenthost.plugin.v1.GetProvidersRequest.message:type_name -> agenthost.plugin.v1.Memory
+	40, // 11: agenthost.plugin.v1.GetProvidersRequest.state:type_name -> agenthost.plugin.v1.State
 	16, // 12: agenthost.plugin.v1.GetProvidersResponse.results:type_name -> agenthost.plugin.v1.ProviderResult
-	35, // 13: agenthost.plugin.v1.ValidateActionsRequest.message:type_name -> agenthost.plugin.v1.Memory
-	36, // 14: agenthost.plugin.v1.ValidateActionsRequest.state:type_name -> agenthost.plugin.v1.State
-	35, // 15: agenthost.plugin.v1.RunActionRequest.message:type_name -> agenthost.plugin.v1.Memory
-	36, // 16: agenthost.plugin.v1.RunActionRequest.state:type_name -> agenthost.plugin.v1.State
-	35, // 17: agenthost.plugin.v1.RunActionRequest.responses:type_name -> agenthost.plugin.v1.Memory
+	39, // 13: agenthost.plugin.v1.ValidateActionsRequest.message:type_name -> agenthost.plugin.v1.Memory
+	40, // 14: agenthost.plugin.v1.ValidateActionsRequest.state:type_name -> agenthost.plugin.v1.State
+	39, // 15: agenthost.plugin.v1.RunActionRequest.message:type_name -> agenthost.plugin.v1.Memory
+	40, // 16: agenthost.plugin.v1.RunActionRequest.state:type_name -> agenthost.plugin.v1.State
+	39, // 17: agenthost.plugin.v1.RunActionRequest.responses:type_name -> agenthost.plugin.v1.Memory
 	21, // 18: agenthost.plugin.v1.RunActionRequest.previous:type_name -> agenthost.plugin.v1.ActionOutcome
-	37, // 19: agenthost.plugin.v1.ActionOutcome.result:type_name -> agenthost.plugin.v1.ActionResult
-	37, // 20: agenthost.plugin.v1.RunActionResponse.result:type_name -> agenthost.plugin.v1.ActionResult
-	35, // 21: agenthost.plugin.v1.RunEvaluatorsRequest.message:type_name -> agenthost.plugin.v1.Memory
-	36, // 22: agenthost.plugin.v1.RunEvaluatorsRequest.state:type_name -> agenthost.plugin.v1.State
-	35, // 23: agenthost.plugin.v1.RunEvaluatorsRequest.responses:type_name -> agenthost.plugin.v1.Memory
+	41, // 19: agenthost.plugin.v1.ActionOutcome.result:type_name -> agenthost.plugin.v1.ActionResult
+	41, // 20: agenthost.plugin.v1.RunActionResponse.result:type_name -> agenthost.plugin.v1.ActionResult
+	39, // 21: agenthost.plugin.v1.RunEvaluatorsRequest.message:type_name -> agenthost.plugin.v1.Memory
+	40, // 22: agenthost.plugin.v1.RunEvaluatorsRequest.state:type_name -> agenthost.plugin.v1.State
+	39, // 23: agenthost.plugin.v1.RunEvaluatorsRequest.responses:type_name -> agenthost.plugin.v1.Memory
 	24, // 24: agenthost.plugin.v1.RunEvaluatorsResponse.outcomes:type_name -> agenthost.plugin.v1.EvaluatorOutcome
-	35, // 25: agenthost.plugin.v1.HandleEventRequest.message:type_name -> agenthost.plugin.v1.Memory
-	38, // 26: agenthost.plugin.v1.SendMessageRequest.target:type_name -> agenthost.plugin.v1.Target
-	34, // 27: agenthost.plugin.v1.SendMessageRequest.content:type_name -> agenthost.plugin.v1.Content
-	0,  // 28: agenthost.plugin.v1.Plugin.Describe:input_type -> agenthost.plugin.v1.DescribeRequest
-	9,  // 29: agenthost.plugin.v1.Plugin.Init:input_type -> agenthost.plugin.v1.InitRequest
-	11, // 30: agenthost.plugin.v1.Plugin.Configure:input_type -> agenthost.plugin.v1.ConfigureRequest
-	13, // 31: agenthost.plugin.v1.Plugin.Unconfigure:input_type -> agenthost.plugin.v1.UnconfigureRequest
-	15, // 32: agenthost.plugin.v1.Plugin.GetProviders:input_type -> agenthost.plugin.v1.GetProvidersRequest
-	18, // 33: agenthost.plugin.v1.Plugin.ValidateActions:input_type -> agenthost.plugin.v1.ValidateActionsRequest
-	20, // 34: agenthost.plugin.v1.Plugin.RunAction:input_type -> agenthost.plugin.v1.RunActionRequest
-	23, // 35: agenthost.plugin.v1.Plugin.RunEvaluators:input_type -> agenthost.plugin.v1.RunEvaluatorsRequest
-	26, // 36: agenthost.plugin.v1.Plugin.HandleEvent:input_type -> agenthost.plugin.v1.HandleEventRequest
-	39, // 37: agenthost.plugin.v1.Plugin.UseModel:input_type -> agenthost.plugin.v1.ModelRequest
-	39, // 38: agenthost.plugin.v1.Plugin.StreamModel:input_type -> agenthost.plugin.v1.ModelRequest
-	28, // 39: agenthost.plugin.v1.Plugin.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
-	30, // 40: agenthost.plugin.v1.Plugin.Shutdown:input_type -> agenthost.plugin.v1.ShutdownRequest
-	1,  // 41: agenthost.plugin.v1.Plugin.Describe:output_type -> agenthost.plugin.v1.Manifest
-	10, // 42: agenthost.plugin.v1.Plugin.Init:output_type -> agenthost.plugin.v1.InitResponse
-	12, // 43: agenthost.plugin.v1.Plugin.Configure:output_type -> agenthost.plugin.v1.ConfigureResponse
-	14, // 44: agenthost.plugin.v1.Plugin.Unconfigure:output_type -> agenthost.plugin.v1.UnconfigureResponse
-	17, // 45: agenthost.plugin.v1.Plugin.GetProviders:output_type -> agenthost.plugin.v1.GetProvidersResponse
-	19, // 46: agenthost.plugin.v1.Plugin.ValidateActions:output_type -> agenthost.plugin.v1.ValidateActionsResponse
-	22, // 47: agenthost.plugin.v1.Plugin.RunAction:output_type -> agenthost.plugin.v1.RunActionResponse
-	25, // 48: agenthost.plugin.v1.Plugin.RunEvaluators:output_type -> agenthost.plugin.v1.RunEvaluatorsResponse
-	27, // 49: agenthost.plugin.v1.Plugin.HandleEvent:output_type -> agenthost.plugin.v1.HandleEventResponse
-	40, // 50: agenthost.plugin.v1.Plugin.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
-	41, // 51: agenthost.plugin.v1.Plugin.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
-	29, // 52: agenthost.plugin.v1.Plugin.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
-	31, // 53: agenthost.plugin.v1.Plugin.Shutdown:output_type -> agenthost.plugin.v1.ShutdownResponse
-	41, // [41:54] is the sub-list for method output_type
-	28, // [28:41] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	39, // 25: agenthost.plugin.v1.HandleEventRequest.message:type_name -> agenthost.plugin.v1.Memory
+	42, // 26: agenthost.plugin.v1.SendMessageRequest.target:type_name -> agenthost.plugin.v1.Target
+	38, // 27: agenthost.plugin.v1.SendMessageRequest.content:type_name -> agenthost.plugin.v1.Content
+	36, // 28: agenthost.plugin.v1.HTTPRequest.headers:type_name -> agenthost.plugin.v1.HTTPRequest.HeadersEntry
+	37, // 29: agenthost.plugin.v1.HTTPResponse.headers:type_name -> agenthost.plugin.v1.HTTPResponse.HeadersEntry
+	0,  // 30: agenthost.plugin.v1.Plugin.Describe:input_type -> agenthost.plugin.v1.DescribeRequest
+	9,  // 31: agenthost.plugin.v1.Plugin.Init:input_type -> agenthost.plugin.v1.InitRequest
+	11, // 32: agenthost.plugin.v1.Plugin.Configure:input_type -> agenthost.plugin.v1.ConfigureRequest
+	13, // 33: agenthost.plugin.v1.Plugin.Unconfigure:input_type -> agenthost.plugin.v1.UnconfigureRequest
+	15, // 34: agenthost.plugin.v1.Plugin.GetProviders:input_type -> agenthost.plugin.v1.GetProvidersRequest
+	18, // 35: agenthost.plugin.v1.Plugin.ValidateActions:input_type -> agenthost.plugin.v1.ValidateActionsRequest
+	20, // 36: agenthost.plugin.v1.Plugin.RunAction:input_type -> agenthost.plugin.v1.RunActionRequest
+	23, // 37: agenthost.plugin.v1.Plugin.RunEvaluators:input_type -> agenthost.plugin.v1.RunEvaluatorsRequest
+	26, // 38: agenthost.plugin.v1.Plugin.HandleEvent:input_type -> agenthost.plugin.v1.HandleEventRequest
+	43, // 39: agenthost.plugin.v1.Plugin.UseModel:input_type -> agenthost.plugin.v1.ModelRequest
+	43, // 40: agenthost.plugin.v1.Plugin.StreamModel:input_type -> agenthost.plugin.v1.ModelRequest
+	28, // 41: agenthost.plugin.v1.Plugin.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
+	30, // 42: agenthost.plugin.v1.Plugin.Shutdown:input_type -> agenthost.plugin.v1.ShutdownRequest
+	32, // 43: agenthost.plugin.v1.Plugin.HandleHTTP:input_type -> agenthost.plugin.v1.HTTPRequest
+	1,  // 44: agenthost.plugin.v1.Plugin.Describe:output_type -> agenthost.plugin.v1.Manifest
+	10, // 45: agenthost.plugin.v1.Plugin.Init:output_type -> agenthost.plugin.v1.InitResponse
+	12, // 46: agenthost.plugin.v1.Plugin.Configure:output_type -> agenthost.plugin.v1.ConfigureResponse
+	14, // 47: agenthost.plugin.v1.Plugin.Unconfigure:output_type -> agenthost.plugin.v1.UnconfigureResponse
+	17, // 48: agenthost.plugin.v1.Plugin.GetProviders:output_type -> agenthost.plugin.v1.GetProvidersResponse
+	19, // 49: agenthost.plugin.v1.Plugin.ValidateActions:output_type -> agenthost.plugin.v1.ValidateActionsResponse
+	22, // 50: agenthost.plugin.v1.Plugin.RunAction:output_type -> agenthost.plugin.v1.RunActionResponse
+	25, // 51: agenthost.plugin.v1.Plugin.RunEvaluators:output_type -> agenthost.plugin.v1.RunEvaluatorsResponse
+	27, // 52: agenthost.plugin.v1.Plugin.HandleEvent:output_type -> agenthost.plugin.v1.HandleEventResponse
+	44, // 53: agenthost.plugin.v1.Plugin.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
+	45, // 54: agenthost.plugin.v1.Plugin.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
+	29, // 55: agenthost.plugin.v1.Plugin.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
+	31, // 56: agenthost.plugin.v1.Plugin.Shutdown:output_type -> agenthost.plugin.v1.ShutdownResponse
+	33, // 57: agenthost.plugin.v1.Plugin.HandleHTTP:output_type -> agenthost.plugin.v1.HTTPResponse
+	44, // [44:58] is the sub-list for method output_type
+	30, // [30:44] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_agenthost_plugin_v1_plugin_proto_init() }
@@ -2282,7 +2494,7 @@ func file_agenthost_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agenthost_plugin_v1_plugin_proto_rawDesc), len(file_agenthost_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   34,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -38,6 +38,7 @@ const (
 	Plugin_StreamModel_FullMethodName     = "/agenthost.plugin.v1.Plugin/StreamModel"
 	Plugin_SendMessage_FullMethodName     = "/agenthost.plugin.v1.Plugin/SendMessage"
 	Plugin_Shutdown_FullMethodName        = "/agenthost.plugin.v1.Plugin/Shutdown"
+	Plugin_HandleHTTP_FullMethodName      = "/agenthost.plugin.v1.Plugin/HandleHTTP"
 )
 
 // PluginClient is the client API for Plugin service.
@@ -70,6 +71,11 @@ type PluginClient interface {
 	SendMessage(ctx context.Context, in *SendMessageRequest, opts ...grpc.CallOption) (*SendMessageResponse, error)
 	// Shutdown cancels every call in flight; the process exits soon after.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
+	// HandleHTTP answers an HTTP request the daemon received for the plugin
+	// at /hooks/{plugin}/{agent_id}[/{path}], e.g. a platform's webhook. The
+	// host calls it only for plugins whose manifest sets http, with no API key
+	// check: the plugin authenticates the request itself.
+	HandleHTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error)
 }
 
 type pluginClient struct {
@@ -219,6 +225,16 @@ func (c *pluginClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts .
 	return out, nil
 }
 
+func (c *pluginClient) HandleHTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HTTPResponse)
+	err := c.cc.Invoke(ctx, Plugin_HandleHTTP_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PluginServer is the server API for Plugin service.
 // All implementations must embed UnimplementedPluginServer
 // for forward compatibility.
@@ -249,6 +265,11 @@ type PluginServer interface {
 	SendMessage(context.Context, *SendMessageRequest) (*SendMessageResponse, error)
 	// Shutdown cancels every call in flight; the process exits soon after.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
+	// HandleHTTP answers an HTTP request the daemon received for the plugin
+	// at /hooks/{plugin}/{agent_id}[/{path}], e.g. a platform's webhook. The
+	// host calls it only for plugins whose manifest sets http, with no API key
+	// check: the plugin authenticates the request itself.
+	HandleHTTP(context.Context, *HTTPRequest) (*HTTPResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -297,6 +318,9 @@ func (UnimplementedPluginServer) SendMessage(context.Context, *SendMessageReques
 }
 func (UnimplementedPluginServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
+}
+func (UnimplementedPluginServer) HandleHTTP(context.Context, *HTTPRequest) (*HTTPResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method HandleHTTP not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
 func (UnimplementedPluginServer) testEmbeddedByValue()                {}
@@ -546,6 +570,24 @@ func _Plugin_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Plugin_HandleHTTP_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(HTTPRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PluginServer).HandleHTTP(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Plugin_HandleHTTP_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PluginServer).HandleHTTP(ctx, req.(*HTTPRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Plugin_ServiceDesc is the grpc.ServiceDesc for Plugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -600,6 +642,10 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Shutdown",
 			Handler:    _Plugin_Shutdown_Handler,
+		},
+		{
+			MethodName: "HandleHTTP",
+			Handler:    _Plugin_HandleHTTP_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

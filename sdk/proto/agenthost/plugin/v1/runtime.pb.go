@@ -506,7 +506,10 @@ type ReceiveMessageRequest struct {
 	// Unix milliseconds; 0 means now.
 	CreatedAt int64 `protobuf:"varint,15,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// Wait until the agent has handled the message and return its replies.
-	Wait          bool `protobuf:"varint,16,opt,name=wait,proto3" json:"wait,omitempty"`
+	Wait bool `protobuf:"varint,16,opt,name=wait,proto3" json:"wait,omitempty"`
+	// The author is a bot or another agent, as the platform says. Agents do
+	// not answer such messages unless configured to.
+	AuthorIsBot   bool `protobuf:"varint,17,opt,name=author_is_bot,json=authorIsBot,proto3" json:"author_is_bot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -649,6 +652,13 @@ func (x *ReceiveMessageRequest) GetCreatedAt() int64 {
 func (x *ReceiveMessageRequest) GetWait() bool {
 	if x != nil {
 		return x.Wait
+	}
+	return false
+}
+
+func (x *ReceiveMessageRequest) GetAuthorIsBot() bool {
+	if x != nil {
+		return x.AuthorIsBot
 	}
 	return false
 }
@@ -948,6 +958,112 @@ func (x *GetSettingsResponse) GetSettings() map[string]string {
 	return nil
 }
 
+type DescribeAgentRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeAgentRequest) Reset() {
+	*x = DescribeAgentRequest{}
+	mi := &file_agenthost_plugin_v1_runtime_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeAgentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeAgentRequest) ProtoMessage() {}
+
+func (x *DescribeAgentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_runtime_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeAgentRequest.ProtoReflect.Descriptor instead.
+func (*DescribeAgentRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_runtime_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *DescribeAgentRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+type DescribeAgentResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Name    string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The agent's plugins in its order. For an action name served by several
+	// plugins the first one wins.
+	Plugins       []*Manifest `protobuf:"bytes,3,rep,name=plugins,proto3" json:"plugins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DescribeAgentResponse) Reset() {
+	*x = DescribeAgentResponse{}
+	mi := &file_agenthost_plugin_v1_runtime_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DescribeAgentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DescribeAgentResponse) ProtoMessage() {}
+
+func (x *DescribeAgentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_runtime_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DescribeAgentResponse.ProtoReflect.Descriptor instead.
+func (*DescribeAgentResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_runtime_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *DescribeAgentResponse) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *DescribeAgentResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DescribeAgentResponse) GetPlugins() []*Manifest {
+	if x != nil {
+		return x.Plugins
+	}
+	return nil
+}
+
 var File_agenthost_plugin_v1_runtime_proto protoreflect.FileDescriptor
 
 const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
@@ -986,7 +1102,7 @@ const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\v2\x1b.agenthost.plugin.v1.MemoryR\amessage\x12!\n" +
 	"\fpayload_json\x18\x05 \x01(\fR\vpayloadJson\x12\x15\n" +
 	"\x06run_id\x18\x06 \x01(\tR\x05runId\"\x13\n" +
-	"\x11EmitEventResponse\"\x85\x04\n" +
+	"\x11EmitEventResponse\"\xa9\x04\n" +
 	"\x15ReceiveMessageRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1d\n" +
@@ -1008,7 +1124,8 @@ const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
 	"world_name\x18\x0e \x01(\tR\tworldName\x12\x1d\n" +
 	"\n" +
 	"created_at\x18\x0f \x01(\x03R\tcreatedAt\x12\x12\n" +
-	"\x04wait\x18\x10 \x01(\bR\x04wait\"\xf3\x01\n" +
+	"\x04wait\x18\x10 \x01(\bR\x04wait\x12\"\n" +
+	"\rauthor_is_bot\x18\x11 \x01(\bR\vauthorIsBot\"\xf3\x01\n" +
 	"\x16ReceiveMessageResponse\x12\x1b\n" +
 	"\tmemory_id\x18\x01 \x01(\tR\bmemoryId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x19\n" +
@@ -1031,7 +1148,13 @@ const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
 	"\bsettings\x18\x01 \x03(\v26.agenthost.plugin.v1.GetSettingsResponse.SettingsEntryR\bsettings\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xbb\x15\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"1\n" +
+	"\x14DescribeAgentRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\"\x7f\n" +
+	"\x15DescribeAgentResponse\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x127\n" +
+	"\aplugins\x18\x03 \x03(\v2\x1d.agenthost.plugin.v1.ManifestR\aplugins2\x84*\n" +
 	"\aRuntime\x12Q\n" +
 	"\bUseModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\".agenthost.plugin.v1.ModelResponse\x12S\n" +
 	"\vStreamModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\x1f.agenthost.plugin.v1.ModelChunk0\x01\x12T\n" +
@@ -1042,7 +1165,9 @@ const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
 	"\x0eReceiveMessage\x12*.agenthost.plugin.v1.ReceiveMessageRequest\x1a+.agenthost.plugin.v1.ReceiveMessageResponse\x12T\n" +
 	"\aRespond\x12#.agenthost.plugin.v1.RespondRequest\x1a$.agenthost.plugin.v1.RespondResponse\x12`\n" +
 	"\vSendMessage\x12'.agenthost.plugin.v1.SendMessageRequest\x1a(.agenthost.plugin.v1.SendMessageResponse\x12`\n" +
-	"\vGetSettings\x12'.agenthost.plugin.v1.GetSettingsRequest\x1a(.agenthost.plugin.v1.GetSettingsResponse\x12c\n" +
+	"\vGetSettings\x12'.agenthost.plugin.v1.GetSettingsRequest\x1a(.agenthost.plugin.v1.GetSettingsResponse\x12f\n" +
+	"\rDescribeAgent\x12).agenthost.plugin.v1.DescribeAgentRequest\x1a*.agenthost.plugin.v1.DescribeAgentResponse\x12l\n" +
+	"\x0fValidateActions\x12+.agenthost.plugin.v1.ValidateActionsRequest\x1a,.agenthost.plugin.v1.ValidateActionsResponse\x12c\n" +
 	"\fCreateMemory\x12(.agenthost.plugin.v1.CreateMemoryRequest\x1a).agenthost.plugin.v1.CreateMemoryResponse\x12]\n" +
 	"\vGetMemories\x12'.agenthost.plugin.v1.GetMemoriesRequest\x1a%.agenthost.plugin.v1.MemoriesResponse\x12g\n" +
 	"\x10GetMemoriesByIDs\x12,.agenthost.plugin.v1.GetMemoriesByIDsRequest\x1a%.agenthost.plugin.v1.MemoriesResponse\x12c\n" +
@@ -1060,7 +1185,36 @@ const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
 	"\x13SetParticipantState\x12,.agenthost.plugin.v1.ParticipantStateRequest\x1a-.agenthost.plugin.v1.ParticipantStateResponse\x12Q\n" +
 	"\x06AddLog\x12\".agenthost.plugin.v1.AddLogRequest\x1a#.agenthost.plugin.v1.AddLogResponse\x12W\n" +
 	"\bGetCache\x12$.agenthost.plugin.v1.GetCacheRequest\x1a%.agenthost.plugin.v1.GetCacheResponse\x12W\n" +
-	"\bSetCache\x12$.agenthost.plugin.v1.SetCacheRequest\x1a%.agenthost.plugin.v1.SetCacheResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
+	"\bSetCache\x12$.agenthost.plugin.v1.SetCacheRequest\x1a%.agenthost.plugin.v1.SetCacheResponse\x12Z\n" +
+	"\vDeleteCache\x12$.agenthost.plugin.v1.GetCacheRequest\x1a%.agenthost.plugin.v1.SetCacheResponse\x12c\n" +
+	"\fUpdateMemory\x12(.agenthost.plugin.v1.UpdateMemoryRequest\x1a).agenthost.plugin.v1.UpdateMemoryResponse\x12o\n" +
+	"\x12DeleteManyMemories\x12..agenthost.plugin.v1.DeleteManyMemoriesRequest\x1a).agenthost.plugin.v1.DeleteMemoryResponse\x12m\n" +
+	"\x11DeleteAllMemories\x12-.agenthost.plugin.v1.DeleteAllMemoriesRequest\x1a).agenthost.plugin.v1.DeleteMemoryResponse\x12n\n" +
+	"\x12GetEntitiesForRoom\x12..agenthost.plugin.v1.GetEntitiesForRoomRequest\x1a(.agenthost.plugin.v1.GetEntitiesResponse\x12_\n" +
+	"\fDeleteEntity\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12]\n" +
+	"\n" +
+	"UpsertRoom\x12&.agenthost.plugin.v1.UpsertRoomRequest\x1a'.agenthost.plugin.v1.UpsertRoomResponse\x12]\n" +
+	"\n" +
+	"DeleteRoom\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12^\n" +
+	"\vDeleteWorld\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12r\n" +
+	"\x11RemoveParticipant\x12-.agenthost.plugin.v1.RemoveParticipantRequest\x1a..agenthost.plugin.v1.RemoveParticipantResponse\x12f\n" +
+	"\x0fCreateComponent\x12%.agenthost.plugin.v1.ComponentRequest\x1a,.agenthost.plugin.v1.CreateComponentResponse\x12f\n" +
+	"\x0fUpdateComponent\x12%.agenthost.plugin.v1.ComponentRequest\x1a,.agenthost.plugin.v1.UpdateComponentResponse\x12f\n" +
+	"\rGetComponents\x12).agenthost.plugin.v1.GetComponentsRequest\x1a*.agenthost.plugin.v1.GetComponentsResponse\x12b\n" +
+	"\x0fDeleteComponent\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12o\n" +
+	"\x12CreateRelationship\x12(.agenthost.plugin.v1.RelationshipRequest\x1a/.agenthost.plugin.v1.CreateRelationshipResponse\x12o\n" +
+	"\x12UpdateRelationship\x12(.agenthost.plugin.v1.RelationshipRequest\x1a/.agenthost.plugin.v1.UpdateRelationshipResponse\x12o\n" +
+	"\x10GetRelationships\x12,.agenthost.plugin.v1.GetRelationshipsRequest\x1a-.agenthost.plugin.v1.GetRelationshipsResponse\x12]\n" +
+	"\n" +
+	"CreateTask\x12&.agenthost.plugin.v1.CreateTaskRequest\x1a'.agenthost.plugin.v1.CreateTaskResponse\x12T\n" +
+	"\aGetTask\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a!.agenthost.plugin.v1.TaskResponse\x12W\n" +
+	"\bGetTasks\x12$.agenthost.plugin.v1.GetTasksRequest\x1a%.agenthost.plugin.v1.GetTasksResponse\x12]\n" +
+	"\n" +
+	"UpdateTask\x12&.agenthost.plugin.v1.UpdateTaskRequest\x1a'.agenthost.plugin.v1.UpdateTaskResponse\x12]\n" +
+	"\n" +
+	"DeleteTask\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12T\n" +
+	"\aGetLogs\x12#.agenthost.plugin.v1.GetLogsRequest\x1a$.agenthost.plugin.v1.GetLogsResponse\x12\\\n" +
+	"\tDeleteLog\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_agenthost_plugin_v1_runtime_proto_rawDescOnce sync.Once
@@ -1074,141 +1228,229 @@ func file_agenthost_plugin_v1_runtime_proto_rawDescGZIP() []byte {
 	return file_agenthost_plugin_v1_runtime_proto_rawDescData
 }
 
-var file_agenthost_plugin_v1_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_agenthost_plugin_v1_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_agenthost_plugin_v1_runtime_proto_goTypes = []any{
-	(*ComposeStateRequest)(nil),      // 0: agenthost.plugin.v1.ComposeStateRequest
-	(*ProcessActionsRequest)(nil),    // 1: agenthost.plugin.v1.ProcessActionsRequest
-	(*ProcessActionsResponse)(nil),   // 2: agenthost.plugin.v1.ProcessActionsResponse
-	(*EvaluateRequest)(nil),          // 3: agenthost.plugin.v1.EvaluateRequest
-	(*EvaluateResponse)(nil),         // 4: agenthost.plugin.v1.EvaluateResponse
-	(*EmitEventRequest)(nil),         // 5: agenthost.plugin.v1.EmitEventRequest
-	(*EmitEventResponse)(nil),        // 6: agenthost.plugin.v1.EmitEventResponse
-	(*ReceiveMessageRequest)(nil),    // 7: agenthost.plugin.v1.ReceiveMessageRequest
-	(*ReceiveMessageResponse)(nil),   // 8: agenthost.plugin.v1.ReceiveMessageResponse
-	(*RespondRequest)(nil),           // 9: agenthost.plugin.v1.RespondRequest
-	(*RespondResponse)(nil),          // 10: agenthost.plugin.v1.RespondResponse
-	(*GetSettingsRequest)(nil),       // 11: agenthost.plugin.v1.GetSettingsRequest
-	(*GetSettingsResponse)(nil),      // 12: agenthost.plugin.v1.GetSettingsResponse
-	nil,                              // 13: agenthost.plugin.v1.GetSettingsResponse.SettingsEntry
-	(*Memory)(nil),                   // 14: agenthost.plugin.v1.Memory
-	(*State)(nil),                    // 15: agenthost.plugin.v1.State
-	(*ActionOutcome)(nil),            // 16: agenthost.plugin.v1.ActionOutcome
-	(*EvaluatorOutcome)(nil),         // 17: agenthost.plugin.v1.EvaluatorOutcome
-	(*Content)(nil),                  // 18: agenthost.plugin.v1.Content
-	(*ModelRequest)(nil),             // 19: agenthost.plugin.v1.ModelRequest
-	(*SendMessageRequest)(nil),       // 20: agenthost.plugin.v1.SendMessageRequest
-	(*CreateMemoryRequest)(nil),      // 21: agenthost.plugin.v1.CreateMemoryRequest
-	(*GetMemoriesRequest)(nil),       // 22: agenthost.plugin.v1.GetMemoriesRequest
-	(*GetMemoriesByIDsRequest)(nil),  // 23: agenthost.plugin.v1.GetMemoriesByIDsRequest
-	(*SearchMemoriesRequest)(nil),    // 24: agenthost.plugin.v1.SearchMemoriesRequest
-	(*DeleteMemoryRequest)(nil),      // 25: agenthost.plugin.v1.DeleteMemoryRequest
-	(*CountMemoriesRequest)(nil),     // 26: agenthost.plugin.v1.CountMemoriesRequest
-	(*EnsureConnectionRequest)(nil),  // 27: agenthost.plugin.v1.EnsureConnectionRequest
-	(*GetEntitiesRequest)(nil),       // 28: agenthost.plugin.v1.GetEntitiesRequest
-	(*UpsertEntitiesRequest)(nil),    // 29: agenthost.plugin.v1.UpsertEntitiesRequest
-	(*GetRoomsRequest)(nil),          // 30: agenthost.plugin.v1.GetRoomsRequest
-	(*GetWorldsRequest)(nil),         // 31: agenthost.plugin.v1.GetWorldsRequest
-	(*UpsertWorldRequest)(nil),       // 32: agenthost.plugin.v1.UpsertWorldRequest
-	(*GetParticipantsRequest)(nil),   // 33: agenthost.plugin.v1.GetParticipantsRequest
-	(*ParticipantStateRequest)(nil),  // 34: agenthost.plugin.v1.ParticipantStateRequest
-	(*AddLogRequest)(nil),            // 35: agenthost.plugin.v1.AddLogRequest
-	(*GetCacheRequest)(nil),          // 36: agenthost.plugin.v1.GetCacheRequest
-	(*SetCacheRequest)(nil),          // 37: agenthost.plugin.v1.SetCacheRequest
-	(*ModelResponse)(nil),            // 38: agenthost.plugin.v1.ModelResponse
-	(*ModelChunk)(nil),               // 39: agenthost.plugin.v1.ModelChunk
-	(*SendMessageResponse)(nil),      // 40: agenthost.plugin.v1.SendMessageResponse
-	(*CreateMemoryResponse)(nil),     // 41: agenthost.plugin.v1.CreateMemoryResponse
-	(*MemoriesResponse)(nil),         // 42: agenthost.plugin.v1.MemoriesResponse
-	(*DeleteMemoryResponse)(nil),     // 43: agenthost.plugin.v1.DeleteMemoryResponse
-	(*CountMemoriesResponse)(nil),    // 44: agenthost.plugin.v1.CountMemoriesResponse
-	(*EnsureConnectionResponse)(nil), // 45: agenthost.plugin.v1.EnsureConnectionResponse
-	(*GetEntitiesResponse)(nil),      // 46: agenthost.plugin.v1.GetEntitiesResponse
-	(*UpsertEntitiesResponse)(nil),   // 47: agenthost.plugin.v1.UpsertEntitiesResponse
-	(*GetRoomsResponse)(nil),         // 48: agenthost.plugin.v1.GetRoomsResponse
-	(*GetWorldsResponse)(nil),        // 49: agenthost.plugin.v1.GetWorldsResponse
-	(*UpsertWorldResponse)(nil),      // 50: agenthost.plugin.v1.UpsertWorldResponse
-	(*GetParticipantsResponse)(nil),  // 51: agenthost.plugin.v1.GetParticipantsResponse
-	(*ParticipantStateResponse)(nil), // 52: agenthost.plugin.v1.ParticipantStateResponse
-	(*AddLogResponse)(nil),           // 53: agenthost.plugin.v1.AddLogResponse
-	(*GetCacheResponse)(nil),         // 54: agenthost.plugin.v1.GetCacheResponse
-	(*SetCacheResponse)(nil),         // 55: agenthost.plugin.v1.SetCacheResponse
+	(*ComposeStateRequest)(nil),        // 0: agenthost.plugin.v1.ComposeStateRequest
+	(*ProcessActionsRequest)(nil),      // 1: agenthost.plugin.v1.ProcessActionsRequest
+	(*ProcessActionsResponse)(nil),     // 2: agenthost.plugin.v1.ProcessActionsResponse
+	(*EvaluateRequest)(nil),            // 3: agenthost.plugin.v1.EvaluateRequest
+	(*EvaluateResponse)(nil),           // 4: agenthost.plugin.v1.EvaluateResponse
+	(*EmitEventRequest)(nil),           // 5: agenthost.plugin.v1.EmitEventRequest
+	(*EmitEventResponse)(nil),          // 6: agenthost.plugin.v1.EmitEventResponse
+	(*ReceiveMessageRequest)(nil),      // 7: agenthost.plugin.v1.ReceiveMessageRequest
+	(*ReceiveMessageResponse)(nil),     // 8: agenthost.plugin.v1.ReceiveMessageResponse
+	(*RespondRequest)(nil),             // 9: agenthost.plugin.v1.RespondRequest
+	(*RespondResponse)(nil),            // 10: agenthost.plugin.v1.RespondResponse
+	(*GetSettingsRequest)(nil),         // 11: agenthost.plugin.v1.GetSettingsRequest
+	(*GetSettingsResponse)(nil),        // 12: agenthost.plugin.v1.GetSettingsResponse
+	(*DescribeAgentRequest)(nil),       // 13: agenthost.plugin.v1.DescribeAgentRequest
+	(*DescribeAgentResponse)(nil),      // 14: agenthost.plugin.v1.DescribeAgentResponse
+	nil,                                // 15: agenthost.plugin.v1.GetSettingsResponse.SettingsEntry
+	(*Memory)(nil),                     // 16: agenthost.plugin.v1.Memory
+	(*State)(nil),                      // 17: agenthost.plugin.v1.State
+	(*ActionOutcome)(nil),              // 18: agenthost.plugin.v1.ActionOutcome
+	(*EvaluatorOutcome)(nil),           // 19: agenthost.plugin.v1.EvaluatorOutcome
+	(*Content)(nil),                    // 20: agenthost.plugin.v1.Content
+	(*Manifest)(nil),                   // 21: agenthost.plugin.v1.Manifest
+	(*ModelRequest)(nil),               // 22: agenthost.plugin.v1.ModelRequest
+	(*SendMessageRequest)(nil),         // 23: agenthost.plugin.v1.SendMessageRequest
+	(*ValidateActionsRequest)(nil),     // 24: agenthost.plugin.v1.ValidateActionsRequest
+	(*CreateMemoryRequest)(nil),        // 25: agenthost.plugin.v1.CreateMemoryRequest
+	(*GetMemoriesRequest)(nil),         // 26: agenthost.plugin.v1.GetMemoriesRequest
+	(*GetMemoriesByIDsRequest)(nil),    // 27: agenthost.plugin.v1.GetMemoriesByIDsRequest
+	(*SearchMemoriesRequest)(nil),      // 28: agenthost.plugin.v1.SearchMemoriesRequest
+	(*DeleteMemoryRequest)(nil),        // 29: agenthost.plugin.v1.DeleteMemoryRequest
+	(*CountMemoriesRequest)(nil),       // 30: agenthost.plugin.v1.CountMemoriesRequest
+	(*EnsureConnectionRequest)(nil),    // 31: agenthost.plugin.v1.EnsureConnectionRequest
+	(*GetEntitiesRequest)(nil),         // 32: agenthost.plugin.v1.GetEntitiesRequest
+	(*UpsertEntitiesRequest)(nil),      // 33: agenthost.plugin.v1.UpsertEntitiesRequest
+	(*GetRoomsRequest)(nil),            // 34: agenthost.plugin.v1.GetRoomsRequest
+	(*GetWorldsRequest)(nil),           // 35: agenthost.plugin.v1.GetWorldsRequest
+	(*UpsertWorldRequest)(nil),         // 36: agenthost.plugin.v1.UpsertWorldRequest
+	(*GetParticipantsRequest)(nil),     // 37: agenthost.plugin.v1.GetParticipantsRequest
+	(*ParticipantStateRequest)(nil),    // 38: agenthost.plugin.v1.ParticipantStateRequest
+	(*AddLogRequest)(nil),              // 39: agenthost.plugin.v1.AddLogRequest
+	(*GetCacheRequest)(nil),            // 40: agenthost.plugin.v1.GetCacheRequest
+	(*SetCacheRequest)(nil),            // 41: agenthost.plugin.v1.SetCacheRequest
+	(*UpdateMemoryRequest)(nil),        // 42: agenthost.plugin.v1.UpdateMemoryRequest
+	(*DeleteManyMemoriesRequest)(nil),  // 43: agenthost.plugin.v1.DeleteManyMemoriesRequest
+	(*DeleteAllMemoriesRequest)(nil),   // 44: agenthost.plugin.v1.DeleteAllMemoriesRequest
+	(*GetEntitiesForRoomRequest)(nil),  // 45: agenthost.plugin.v1.GetEntitiesForRoomRequest
+	(*DeleteByIDRequest)(nil),          // 46: agenthost.plugin.v1.DeleteByIDRequest
+	(*UpsertRoomRequest)(nil),          // 47: agenthost.plugin.v1.UpsertRoomRequest
+	(*RemoveParticipantRequest)(nil),   // 48: agenthost.plugin.v1.RemoveParticipantRequest
+	(*ComponentRequest)(nil),           // 49: agenthost.plugin.v1.ComponentRequest
+	(*GetComponentsRequest)(nil),       // 50: agenthost.plugin.v1.GetComponentsRequest
+	(*RelationshipRequest)(nil),        // 51: agenthost.plugin.v1.RelationshipRequest
+	(*GetRelationshipsRequest)(nil),    // 52: agenthost.plugin.v1.GetRelationshipsRequest
+	(*CreateTaskRequest)(nil),          // 53: agenthost.plugin.v1.CreateTaskRequest
+	(*GetTasksRequest)(nil),            // 54: agenthost.plugin.v1.GetTasksRequest
+	(*UpdateTaskRequest)(nil),          // 55: agenthost.plugin.v1.UpdateTaskRequest
+	(*GetLogsRequest)(nil),             // 56: agenthost.plugin.v1.GetLogsRequest
+	(*ModelResponse)(nil),              // 57: agenthost.plugin.v1.ModelResponse
+	(*ModelChunk)(nil),                 // 58: agenthost.plugin.v1.ModelChunk
+	(*SendMessageResponse)(nil),        // 59: agenthost.plugin.v1.SendMessageResponse
+	(*ValidateActionsResponse)(nil),    // 60: agenthost.plugin.v1.ValidateActionsResponse
+	(*CreateMemoryResponse)(nil),       // 61: agenthost.plugin.v1.CreateMemoryResponse
+	(*MemoriesResponse)(nil),           // 62: agenthost.plugin.v1.MemoriesResponse
+	(*DeleteMemoryResponse)(nil),       // 63: agenthost.plugin.v1.DeleteMemoryResponse
+	(*CountMemoriesResponse)(nil),      // 64: agenthost.plugin.v1.CountMemoriesResponse
+	(*EnsureConnectionResponse)(nil),   // 65: agenthost.plugin.v1.EnsureConnectionResponse
+	(*GetEntitiesResponse)(nil),        // 66: agenthost.plugin.v1.GetEntitiesResponse
+	(*UpsertEntitiesResponse)(nil),     // 67: agenthost.plugin.v1.UpsertEntitiesResponse
+	(*GetRoomsResponse)(nil),           // 68: agenthost.plugin.v1.GetRoomsResponse
+	(*GetWorldsResponse)(nil),          // 69: agenthost.plugin.v1.GetWorldsResponse
+	(*UpsertWorldResponse)(nil),        // 70: agenthost.plugin.v1.UpsertWorldResponse
+	(*GetParticipantsResponse)(nil),    // 71: agenthost.plugin.v1.GetParticipantsResponse
+	(*ParticipantStateResponse)(nil),   // 72: agenthost.plugin.v1.ParticipantStateResponse
+	(*AddLogResponse)(nil),             // 73: agenthost.plugin.v1.AddLogResponse
+	(*GetCacheResponse)(nil),           // 74: agenthost.plugin.v1.GetCacheResponse
+	(*SetCacheResponse)(nil),           // 75: agenthost.plugin.v1.SetCacheResponse
+	(*UpdateMemoryResponse)(nil),       // 76: agenthost.plugin.v1.UpdateMemoryResponse
+	(*DeleteByIDResponse)(nil),         // 77: agenthost.plugin.v1.DeleteByIDResponse
+	(*UpsertRoomResponse)(nil),         // 78: agenthost.plugin.v1.UpsertRoomResponse
+	(*RemoveParticipantResponse)(nil),  // 79: agenthost.plugin.v1.RemoveParticipantResponse
+	(*CreateComponentResponse)(nil),    // 80: agenthost.plugin.v1.CreateComponentResponse
+	(*UpdateComponentResponse)(nil),    // 81: agenthost.plugin.v1.UpdateComponentResponse
+	(*GetComponentsResponse)(nil),      // 82: agenthost.plugin.v1.GetComponentsResponse
+	(*CreateRelationshipResponse)(nil), // 83: agenthost.plugin.v1.CreateRelationshipResponse
+	(*UpdateRelationshipResponse)(nil), // 84: agenthost.plugin.v1.UpdateRelationshipResponse
+	(*GetRelationshipsResponse)(nil),   // 85: agenthost.plugin.v1.GetRelationshipsResponse
+	(*CreateTaskResponse)(nil),         // 86: agenthost.plugin.v1.CreateTaskResponse
+	(*TaskResponse)(nil),               // 87: agenthost.plugin.v1.TaskResponse
+	(*GetTasksResponse)(nil),           // 88: agenthost.plugin.v1.GetTasksResponse
+	(*UpdateTaskResponse)(nil),         // 89: agenthost.plugin.v1.UpdateTaskResponse
+	(*GetLogsResponse)(nil),            // 90: agenthost.plugin.v1.GetLogsResponse
 }
 var file_agenthost_plugin_v1_runtime_proto_depIdxs = []int32{
-	14, // 0: agenthost.plugin.v1.ComposeStateRequest.message:type_name -> agenthost.plugin.v1.Memory
-	14, // 1: agenthost.plugin.v1.ProcessActionsRequest.message:type_name -> agenthost.plugin.v1.Memory
-	14, // 2: agenthost.plugin.v1.ProcessActionsRequest.responses:type_name -> agenthost.plugin.v1.Memory
-	15, // 3: agenthost.plugin.v1.ProcessActionsRequest.state:type_name -> agenthost.plugin.v1.State
-	16, // 4: agenthost.plugin.v1.ProcessActionsResponse.results:type_name -> agenthost.plugin.v1.ActionOutcome
-	14, // 5: agenthost.plugin.v1.EvaluateRequest.message:type_name -> agenthost.plugin.v1.Memory
-	15, // 6: agenthost.plugin.v1.EvaluateRequest.state:type_name -> agenthost.plugin.v1.State
-	14, // 7: agenthost.plugin.v1.EvaluateRequest.responses:type_name -> agenthost.plugin.v1.Memory
-	17, // 8: agenthost.plugin.v1.EvaluateResponse.outcomes:type_name -> agenthost.plugin.v1.EvaluatorOutcome
-	14, // 9: agenthost.plugin.v1.EmitEventRequest.message:type_name -> agenthost.plugin.v1.Memory
-	18, // 10: agenthost.plugin.v1.ReceiveMessageRequest.content:type_name -> agenthost.plugin.v1.Content
-	18, // 11: agenthost.plugin.v1.ReceiveMessageResponse.replies:type_name -> agenthost.plugin.v1.Content
-	18, // 12: agenthost.plugin.v1.RespondRequest.content:type_name -> agenthost.plugin.v1.Content
-	13, // 13: agenthost.plugin.v1.GetSettingsResponse.settings:type_name -> agenthost.plugin.v1.GetSettingsResponse.SettingsEntry
-	19, // 14: agenthost.plugin.v1.Runtime.UseModel:input_type -> agenthost.plugin.v1.ModelRequest
-	19, // 15: agenthost.plugin.v1.Runtime.StreamModel:input_type -> agenthost.plugin.v1.ModelRequest
-	0,  // 16: agenthost.plugin.v1.Runtime.ComposeState:input_type -> agenthost.plugin.v1.ComposeStateRequest
-	1,  // 17: agenthost.plugin.v1.Runtime.ProcessActions:input_type -> agenthost.plugin.v1.ProcessActionsRequest
-	3,  // 18: agenthost.plugin.v1.Runtime.Evaluate:input_type -> agenthost.plugin.v1.EvaluateRequest
-	5,  // 19: agenthost.plugin.v1.Runtime.EmitEvent:input_type -> agenthost.plugin.v1.EmitEventRequest
-	7,  // 20: agenthost.plugin.v1.Runtime.ReceiveMessage:input_type -> agenthost.plugin.v1.ReceiveMessageRequest
-	9,  // 21: agenthost.plugin.v1.Runtime.Respond:input_type -> agenthost.plugin.v1.RespondRequest
-	20, // 22: agenthost.plugin.v1.Runtime.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
-	11, // 23: agenthost.plugin.v1.Runtime.GetSettings:input_type -> agenthost.plugin.v1.GetSettingsRequest
-	21, // 24: agenthost.plugin.v1.Runtime.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
-	22, // 25: agenthost.plugin.v1.Runtime.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
-	23, // 26: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
-	24, // 27: agenthost.plugin.v1.Runtime.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
-	25, // 28: agenthost.plugin.v1.Runtime.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
-	26, // 29: agenthost.plugin.v1.Runtime.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
-	27, // 30: agenthost.plugin.v1.Runtime.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
-	28, // 31: agenthost.plugin.v1.Runtime.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
-	29, // 32: agenthost.plugin.v1.Runtime.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
-	30, // 33: agenthost.plugin.v1.Runtime.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
-	31, // 34: agenthost.plugin.v1.Runtime.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
-	32, // 35: agenthost.plugin.v1.Runtime.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
-	33, // 36: agenthost.plugin.v1.Runtime.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
-	34, // 37: agenthost.plugin.v1.Runtime.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	34, // 38: agenthost.plugin.v1.Runtime.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	35, // 39: agenthost.plugin.v1.Runtime.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
-	36, // 40: agenthost.plugin.v1.Runtime.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
-	37, // 41: agenthost.plugin.v1.Runtime.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
-	38, // 42: agenthost.plugin.v1.Runtime.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
-	39, // 43: agenthost.plugin.v1.Runtime.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
-	15, // 44: agenthost.plugin.v1.Runtime.ComposeState:output_type -> agenthost.plugin.v1.State
-	2,  // 45: agenthost.plugin.v1.Runtime.ProcessActions:output_type -> agenthost.plugin.v1.ProcessActionsResponse
-	4,  // 46: agenthost.plugin.v1.Runtime.Evaluate:output_type -> agenthost.plugin.v1.EvaluateResponse
-	6,  // 47: agenthost.plugin.v1.Runtime.EmitEvent:output_type -> agenthost.plugin.v1.EmitEventResponse
-	8,  // 48: agenthost.plugin.v1.Runtime.ReceiveMessage:output_type -> agenthost.plugin.v1.ReceiveMessageResponse
-	10, // 49: agenthost.plugin.v1.Runtime.Respond:output_type -> agenthost.plugin.v1.RespondResponse
-	40, // 50: agenthost.plugin.v1.Runtime.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
-	12, // 51: agenthost.plugin.v1.Runtime.GetSettings:output_type -> agenthost.plugin.v1.GetSettingsResponse
-	41, // 52: agenthost.plugin.v1.Runtime.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
-	42, // 53: agenthost.plugin.v1.Runtime.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	42, // 54: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
-	42, // 55: agenthost.plugin.v1.Runtime.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	43, // 56: agenthost.plugin.v1.Runtime.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	44, // 57: agenthost.plugin.v1.Runtime.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
-	45, // 58: agenthost.plugin.v1.Runtime.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
-	46, // 59: agenthost.plugin.v1.Runtime.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
-	47, // 60: agenthost.plugin.v1.Runtime.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
-	48, // 61: agenthost.plugin.v1.Runtime.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
-	49, // 62: agenthost.plugin.v1.Runtime.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
-	50, // 63: agenthost.plugin.v1.Runtime.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
-	51, // 64: agenthost.plugin.v1.Runtime.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
-	52, // 65: agenthost.plugin.v1.Runtime.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	52, // 66: agenthost.plugin.v1.Runtime.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	53, // 67: agenthost.plugin.v1.Runtime.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
-	54, // 68: agenthost.plugin.v1.Runtime.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
-	55, // 69: agenthost.plugin.v1.Runtime.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	42, // [42:70] is the sub-list for method output_type
-	14, // [14:42] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	16, // 0: agenthost.plugin.v1.ComposeStateRequest.message:type_name -> agenthost.plugin.v1.Memory
+	16, // 1: agenthost.plugin.v1.ProcessActionsRequest.message:type_name -> agenthost.plugin.v1.Memory
+	16, // 2: agenthost.plugin.v1.ProcessActionsRequest.responses:type_name -> agenthost.plugin.v1.Memory
+	17, // 3: agenthost.plugin.v1.ProcessActionsRequest.state:type_name -> agenthost.plugin.v1.State
+	18, // 4: agenthost.plugin.v1.ProcessActionsResponse.results:type_name -> agenthost.plugin.v1.ActionOutcome
+	16, // 5: agenthost.plugin.v1.EvaluateRequest.message:type_name -> agenthost.plugin.v1.Memory
+	17, // 6: agenthost.plugin.v1.EvaluateRequest.state:type_name -> agenthost.plugin.v1.State
+	16, // 7: agenthost.plugin.v1.EvaluateRequest.responses:type_name -> agenthost.plugin.v1.Memory
+	19, // 8: agenthost.plugin.v1.EvaluateResponse.outcomes:type_name -> agenthost.plugin.v1.EvaluatorOutcome
+	16, // 9: agenthost.plugin.v1.EmitEventRequest.message:type_name -> agenthost.plugin.v1.Memory
+	20, // 10: agenthost.plugin.v1.ReceiveMessageRequest.content:type_name -> agenthost.plugin.v1.Content
+	20, // 11: agenthost.plugin.v1.ReceiveMessageResponse.replies:type_name -> agenthost.plugin.v1.Content
+	20, // 12: agenthost.plugin.v1.RespondRequest.content:type_name -> agenthost.plugin.v1.Content
+	15, // 13: agenthost.plugin.v1.GetSettingsResponse.settings:type_name -> agenthost.plugin.v1.GetSettingsResponse.SettingsEntry
+	21, // 14: agenthost.plugin.v1.DescribeAgentResponse.plugins:type_name -> agenthost.plugin.v1.Manifest
+	22, // 15: agenthost.plugin.v1.Runtime.UseModel:input_type -> agenthost.plugin.v1.ModelRequest
+	22, // 16: agenthost.plugin.v1.Runtime.StreamModel:input_type -> agenthost.plugin.v1.ModelRequest
+	0,  // 17: agenthost.plugin.v1.Runtime.ComposeState:input_type -> agenthost.plugin.v1.ComposeStateRequest
+	1,  // 18: agenthost.plugin.v1.Runtime.ProcessActions:input_type -> agenthost.plugin.v1.ProcessActionsRequest
+	3,  // 19: agenthost.plugin.v1.Runtime.Evaluate:input_type -> agenthost.plugin.v1.EvaluateRequest
+	5,  // 20: agenthost.plugin.v1.Runtime.EmitEvent:input_type -> agenthost.plugin.v1.EmitEventRequest
+	7,  // 21: agenthost.plugin.v1.Runtime.ReceiveMessage:input_type -> agenthost.plugin.v1.ReceiveMessageRequest
+	9,  // 22: agenthost.plugin.v1.Runtime.Respond:input_type -> agenthost.plugin.v1.RespondRequest
+	23, // 23: agenthost.plugin.v1.Runtime.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
+	11, // 24: agenthost.plugin.v1.Runtime.GetSettings:input_type -> agenthost.plugin.v1.GetSettingsRequest
+	13, // 25: agenthost.plugin.v1.Runtime.DescribeAgent:input_type -> agenthost.plugin.v1.DescribeAgentRequest
+	24, // 26: agenthost.plugin.v1.Runtime.ValidateActions:input_type -> agenthost.plugin.v1.ValidateActionsRequest
+	25, // 27: agenthost.plugin.v1.Runtime.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
+	26, // 28: agenthost.plugin.v1.Runtime.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
+	27, // 29: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
+	28, // 30: agenthost.plugin.v1.Runtime.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
+	29, // 31: agenthost.plugin.v1.Runtime.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
+	30, // 32: agenthost.plugin.v1.Runtime.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
+	31, // 33: agenthost.plugin.v1.Runtime.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
+	32, // 34: agenthost.plugin.v1.Runtime.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
+	33, // 35: agenthost.plugin.v1.Runtime.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
+	34, // 36: agenthost.plugin.v1.Runtime.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
+	35, // 37: agenthost.plugin.v1.Runtime.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
+	36, // 38: agenthost.plugin.v1.Runtime.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
+	37, // 39: agenthost.plugin.v1.Runtime.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
+	38, // 40: agenthost.plugin.v1.Runtime.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	38, // 41: agenthost.plugin.v1.Runtime.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	39, // 42: agenthost.plugin.v1.Runtime.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
+	40, // 43: agenthost.plugin.v1.Runtime.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
+	41, // 44: agenthost.plugin.v1.Runtime.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
+	40, // 45: agenthost.plugin.v1.Runtime.DeleteCache:input_type -> agenthost.plugin.v1.GetCacheRequest
+	42, // 46: agenthost.plugin.v1.Runtime.UpdateMemory:input_type -> agenthost.plugin.v1.UpdateMemoryRequest
+	43, // 47: agenthost.plugin.v1.Runtime.DeleteManyMemories:input_type -> agenthost.plugin.v1.DeleteManyMemoriesRequest
+	44, // 48: agenthost.plugin.v1.Runtime.DeleteAllMemories:input_type -> agenthost.plugin.v1.DeleteAllMemoriesRequest
+	45, // 49: agenthost.plugin.v1.Runtime.GetEntitiesForRoom:input_type -> agenthost.plugin.v1.GetEntitiesForRoomRequest
+	46, // 50: agenthost.plugin.v1.Runtime.DeleteEntity:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	47, // 51: agenthost.plugin.v1.Runtime.UpsertRoom:input_type -> agenthost.plugin.v1.UpsertRoomRequest
+	46, // 52: agenthost.plugin.v1.Runtime.DeleteRoom:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	46, // 53: agenthost.plugin.v1.Runtime.DeleteWorld:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	48, // 54: agenthost.plugin.v1.Runtime.RemoveParticipant:input_type -> agenthost.plugin.v1.RemoveParticipantRequest
+	49, // 55: agenthost.plugin.v1.Runtime.CreateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
+	49, // 56: agenthost.plugin.v1.Runtime.UpdateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
+	50, // 57: agenthost.plugin.v1.Runtime.GetComponents:input_type -> agenthost.plugin.v1.GetComponentsRequest
+	46, // 58: agenthost.plugin.v1.Runtime.DeleteComponent:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	51, // 59: agenthost.plugin.v1.Runtime.CreateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
+	51, // 60: agenthost.plugin.v1.Runtime.UpdateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
+	52, // 61: agenthost.plugin.v1.Runtime.GetRelationships:input_type -> agenthost.plugin.v1.GetRelationshipsRequest
+	53, // 62: agenthost.plugin.v1.Runtime.CreateTask:input_type -> agenthost.plugin.v1.CreateTaskRequest
+	46, // 63: agenthost.plugin.v1.Runtime.GetTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	54, // 64: agenthost.plugin.v1.Runtime.GetTasks:input_type -> agenthost.plugin.v1.GetTasksRequest
+	55, // 65: agenthost.plugin.v1.Runtime.UpdateTask:input_type -> agenthost.plugin.v1.UpdateTaskRequest
+	46, // 66: agenthost.plugin.v1.Runtime.DeleteTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	56, // 67: agenthost.plugin.v1.Runtime.GetLogs:input_type -> agenthost.plugin.v1.GetLogsRequest
+	46, // 68: agenthost.plugin.v1.Runtime.DeleteLog:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	57, // 69: agenthost.plugin.v1.Runtime.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
+	58, // 70: agenthost.plugin.v1.Runtime.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
+	17, // 71: agenthost.plugin.v1.Runtime.ComposeState:output_type -> agenthost.plugin.v1.State
+	2,  // 72: agenthost.plugin.v1.Runtime.ProcessActions:output_type -> agenthost.plugin.v1.ProcessActionsResponse
+	4,  // 73: agenthost.plugin.v1.Runtime.Evaluate:output_type -> agenthost.plugin.v1.EvaluateResponse
+	6,  // 74: agenthost.plugin.v1.Runtime.EmitEvent:output_type -> agenthost.plugin.v1.EmitEventResponse
+	8,  // 75: agenthost.plugin.v1.Runtime.ReceiveMessage:output_type -> agenthost.plugin.v1.ReceiveMessageResponse
+	10, // 76: agenthost.plugin.v1.Runtime.Respond:output_type -> agenthost.plugin.v1.RespondResponse
+	59, // 77: agenthost.plugin.v1.Runtime.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
+	12, // 78: agenthost.plugin.v1.Runtime.GetSettings:output_type -> agenthost.plugin.v1.GetSettingsResponse
+	14, // 79: agenthost.plugin.v1.Runtime.DescribeAgent:output_type -> agenthost.plugin.v1.DescribeAgentResponse
+	60, // 80: agenthost.plugin.v1.Runtime.ValidateActions:output_type -> agenthost.plugin.v1.ValidateActionsResponse
+	61, // 81: agenthost.plugin.v1.Runtime.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
+	62, // 82: agenthost.plugin.v1.Runtime.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	62, // 83: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
+	62, // 84: agenthost.plugin.v1.Runtime.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	63, // 85: agenthost.plugin.v1.Runtime.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	64, // 86: agenthost.plugin.v1.Runtime.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
+	65, // 87: agenthost.plugin.v1.Runtime.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
+	66, // 88: agenthost.plugin.v1.Runtime.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	67, // 89: agenthost.plugin.v1.Runtime.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
+	68, // 90: agenthost.plugin.v1.Runtime.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
+	69, // 91: agenthost.plugin.v1.Runtime.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
+	70, // 92: agenthost.plugin.v1.Runtime.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
+	71, // 93: agenthost.plugin.v1.Runtime.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
+	72, // 94: agenthost.plugin.v1.Runtime.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	72, // 95: agenthost.plugin.v1.Runtime.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	73, // 96: agenthost.plugin.v1.Runtime.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
+	74, // 97: agenthost.plugin.v1.Runtime.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
+	75, // 98: agenthost.plugin.v1.Runtime.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	75, // 99: agenthost.plugin.v1.Runtime.DeleteCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	76, // 100: agenthost.plugin.v1.Runtime.UpdateMemory:output_type -> agenthost.plugin.v1.UpdateMemoryResponse
+	63, // 101: agenthost.plugin.v1.Runtime.DeleteManyMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	63, // 102: agenthost.plugin.v1.Runtime.DeleteAllMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	66, // 103: agenthost.plugin.v1.Runtime.GetEntitiesForRoom:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	77, // 104: agenthost.plugin.v1.Runtime.DeleteEntity:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	78, // 105: agenthost.plugin.v1.Runtime.UpsertRoom:output_type -> agenthost.plugin.v1.UpsertRoomResponse
+	77, // 106: agenthost.plugin.v1.Runtime.DeleteRoom:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	77, // 107: agenthost.plugin.v1.Runtime.DeleteWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	79, // 108: agenthost.plugin.v1.Runtime.RemoveParticipant:output_type -> agenthost.plugin.v1.RemoveParticipantResponse
+	80, // 109: agenthost.plugin.v1.Runtime.CreateComponent:output_type -> agenthost.plugin.v1.CreateComponentResponse
+	81, // 110: agenthost.plugin.v1.Runtime.UpdateComponent:output_type -> agenthost.plugin.v1.UpdateComponentResponse
+	82, // 111: agenthost.plugin.v1.Runtime.GetComponents:output_type -> agenthost.plugin.v1.GetComponentsResponse
+	77, // 112: agenthost.plugin.v1.Runtime.DeleteComponent:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	83, // 113: agenthost.plugin.v1.Runtime.CreateRelationship:output_type -> agenthost.plugin.v1.CreateRelationshipResponse
+	84, // 114: agenthost.plugin.v1.Runtime.UpdateRelationship:output_type -> agenthost.plugin.v1.UpdateRelationshipResponse
+	85, // 115: agenthost.plugin.v1.Runtime.GetRelationships:output_type -> agenthost.plugin.v1.GetRelationshipsResponse
+	86, // 116: agenthost.plugin.v1.Runtime.CreateTask:output_type -> agenthost.plugin.v1.CreateTaskResponse
+	87, // 117: agenthost.plugin.v1.Runtime.GetTask:output_type -> agenthost.plugin.v1.TaskResponse
+	88, // 118: agenthost.plugin.v1.Runtime.GetTasks:output_type -> agenthost.plugin.v1.GetTasksResponse
+	89, // 119: agenthost.plugin.v1.Runtime.UpdateTask:output_type -> agenthost.plugin.v1.UpdateTaskResponse
+	77, // 120: agenthost.plugin.v1.Runtime.DeleteTask:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	90, // 121: agenthost.plugin.v1.Runtime.GetLogs:output_type -> agenthost.plugin.v1.GetLogsResponse
+	77, // 122: agenthost.plugin.v1.Runtime.DeleteLog:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	69, // [69:123] is the sub-list for method output_type
+	15, // [15:69] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_agenthost_plugin_v1_runtime_proto_init() }
@@ -1225,7 +1467,7 @@ func file_agenthost_plugin_v1_runtime_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agenthost_plugin_v1_runtime_proto_rawDesc), len(file_agenthost_plugin_v1_runtime_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

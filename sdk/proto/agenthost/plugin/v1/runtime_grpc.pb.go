@@ -36,6 +36,8 @@ const (
 	Runtime_Respond_FullMethodName             = "/agenthost.plugin.v1.Runtime/Respond"
 	Runtime_SendMessage_FullMethodName         = "/agenthost.plugin.v1.Runtime/SendMessage"
 	Runtime_GetSettings_FullMethodName         = "/agenthost.plugin.v1.Runtime/GetSettings"
+	Runtime_DescribeAgent_FullMethodName       = "/agenthost.plugin.v1.Runtime/DescribeAgent"
+	Runtime_ValidateActions_FullMethodName     = "/agenthost.plugin.v1.Runtime/ValidateActions"
 	Runtime_CreateMemory_FullMethodName        = "/agenthost.plugin.v1.Runtime/CreateMemory"
 	Runtime_GetMemories_FullMethodName         = "/agenthost.plugin.v1.Runtime/GetMemories"
 	Runtime_GetMemoriesByIDs_FullMethodName    = "/agenthost.plugin.v1.Runtime/GetMemoriesByIDs"
@@ -54,6 +56,30 @@ const (
 	Runtime_AddLog_FullMethodName              = "/agenthost.plugin.v1.Runtime/AddLog"
 	Runtime_GetCache_FullMethodName            = "/agenthost.plugin.v1.Runtime/GetCache"
 	Runtime_SetCache_FullMethodName            = "/agenthost.plugin.v1.Runtime/SetCache"
+	Runtime_DeleteCache_FullMethodName         = "/agenthost.plugin.v1.Runtime/DeleteCache"
+	Runtime_UpdateMemory_FullMethodName        = "/agenthost.plugin.v1.Runtime/UpdateMemory"
+	Runtime_DeleteManyMemories_FullMethodName  = "/agenthost.plugin.v1.Runtime/DeleteManyMemories"
+	Runtime_DeleteAllMemories_FullMethodName   = "/agenthost.plugin.v1.Runtime/DeleteAllMemories"
+	Runtime_GetEntitiesForRoom_FullMethodName  = "/agenthost.plugin.v1.Runtime/GetEntitiesForRoom"
+	Runtime_DeleteEntity_FullMethodName        = "/agenthost.plugin.v1.Runtime/DeleteEntity"
+	Runtime_UpsertRoom_FullMethodName          = "/agenthost.plugin.v1.Runtime/UpsertRoom"
+	Runtime_DeleteRoom_FullMethodName          = "/agenthost.plugin.v1.Runtime/DeleteRoom"
+	Runtime_DeleteWorld_FullMethodName         = "/agenthost.plugin.v1.Runtime/DeleteWorld"
+	Runtime_RemoveParticipant_FullMethodName   = "/agenthost.plugin.v1.Runtime/RemoveParticipant"
+	Runtime_CreateComponent_FullMethodName     = "/agenthost.plugin.v1.Runtime/CreateComponent"
+	Runtime_UpdateComponent_FullMethodName     = "/agenthost.plugin.v1.Runtime/UpdateComponent"
+	Runtime_GetComponents_FullMethodName       = "/agenthost.plugin.v1.Runtime/GetComponents"
+	Runtime_DeleteComponent_FullMethodName     = "/agenthost.plugin.v1.Runtime/DeleteComponent"
+	Runtime_CreateRelationship_FullMethodName  = "/agenthost.plugin.v1.Runtime/CreateRelationship"
+	Runtime_UpdateRelationship_FullMethodName  = "/agenthost.plugin.v1.Runtime/UpdateRelationship"
+	Runtime_GetRelationships_FullMethodName    = "/agenthost.plugin.v1.Runtime/GetRelationships"
+	Runtime_CreateTask_FullMethodName          = "/agenthost.plugin.v1.Runtime/CreateTask"
+	Runtime_GetTask_FullMethodName             = "/agenthost.plugin.v1.Runtime/GetTask"
+	Runtime_GetTasks_FullMethodName            = "/agenthost.plugin.v1.Runtime/GetTasks"
+	Runtime_UpdateTask_FullMethodName          = "/agenthost.plugin.v1.Runtime/UpdateTask"
+	Runtime_DeleteTask_FullMethodName          = "/agenthost.plugin.v1.Runtime/DeleteTask"
+	Runtime_GetLogs_FullMethodName             = "/agenthost.plugin.v1.Runtime/GetLogs"
+	Runtime_DeleteLog_FullMethodName           = "/agenthost.plugin.v1.Runtime/DeleteLog"
 )
 
 // RuntimeClient is the client API for Runtime service.
@@ -79,6 +105,13 @@ type RuntimeClient interface {
 	// SendMessage sends content to a target, routed by its source.
 	SendMessage(ctx context.Context, in *SendMessageRequest, opts ...grpc.CallOption) (*SendMessageResponse, error)
 	GetSettings(ctx context.Context, in *GetSettingsRequest, opts ...grpc.CallOption) (*GetSettingsResponse, error)
+	// DescribeAgent returns the manifests of the agent's plugins, in the
+	// agent's order: its actions, providers, evaluators, models, sources and
+	// services, so a plugin can list them in prompts.
+	DescribeAgent(ctx context.Context, in *DescribeAgentRequest, opts ...grpc.CallOption) (*DescribeAgentResponse, error)
+	// ValidateActions asks the plugins of the agent which of their actions
+	// may be offered for a message; no names means every action.
+	ValidateActions(ctx context.Context, in *ValidateActionsRequest, opts ...grpc.CallOption) (*ValidateActionsResponse, error)
 	CreateMemory(ctx context.Context, in *CreateMemoryRequest, opts ...grpc.CallOption) (*CreateMemoryResponse, error)
 	GetMemories(ctx context.Context, in *GetMemoriesRequest, opts ...grpc.CallOption) (*MemoriesResponse, error)
 	GetMemoriesByIDs(ctx context.Context, in *GetMemoriesByIDsRequest, opts ...grpc.CallOption) (*MemoriesResponse, error)
@@ -97,6 +130,30 @@ type RuntimeClient interface {
 	AddLog(ctx context.Context, in *AddLogRequest, opts ...grpc.CallOption) (*AddLogResponse, error)
 	GetCache(ctx context.Context, in *GetCacheRequest, opts ...grpc.CallOption) (*GetCacheResponse, error)
 	SetCache(ctx context.Context, in *SetCacheRequest, opts ...grpc.CallOption) (*SetCacheResponse, error)
+	DeleteCache(ctx context.Context, in *GetCacheRequest, opts ...grpc.CallOption) (*SetCacheResponse, error)
+	UpdateMemory(ctx context.Context, in *UpdateMemoryRequest, opts ...grpc.CallOption) (*UpdateMemoryResponse, error)
+	DeleteManyMemories(ctx context.Context, in *DeleteManyMemoriesRequest, opts ...grpc.CallOption) (*DeleteMemoryResponse, error)
+	DeleteAllMemories(ctx context.Context, in *DeleteAllMemoriesRequest, opts ...grpc.CallOption) (*DeleteMemoryResponse, error)
+	GetEntitiesForRoom(ctx context.Context, in *GetEntitiesForRoomRequest, opts ...grpc.CallOption) (*GetEntitiesResponse, error)
+	DeleteEntity(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	UpsertRoom(ctx context.Context, in *UpsertRoomRequest, opts ...grpc.CallOption) (*UpsertRoomResponse, error)
+	DeleteRoom(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	DeleteWorld(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	RemoveParticipant(ctx context.Context, in *RemoveParticipantRequest, opts ...grpc.CallOption) (*RemoveParticipantResponse, error)
+	CreateComponent(ctx context.Context, in *ComponentRequest, opts ...grpc.CallOption) (*CreateComponentResponse, error)
+	UpdateComponent(ctx context.Context, in *ComponentRequest, opts ...grpc.CallOption) (*UpdateComponentResponse, error)
+	GetComponents(ctx context.Context, in *GetComponentsRequest, opts ...grpc.CallOption) (*GetComponentsResponse, error)
+	DeleteComponent(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	CreateRelationship(ctx context.Context, in *RelationshipRequest, opts ...grpc.CallOption) (*CreateRelationshipResponse, error)
+	UpdateRelationship(ctx context.Context, in *RelationshipRequest, opts ...grpc.CallOption) (*UpdateRelationshipResponse, error)
+	GetRelationships(ctx context.Context, in *GetRelationshipsRequest, opts ...grpc.CallOption) (*GetRelationshipsResponse, error)
+	CreateTask(ctx context.Context, in *CreateTaskRequest, opts ...grpc.CallOption) (*CreateTaskResponse, error)
+	GetTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*TaskResponse, error)
+	GetTasks(ctx context.Context, in *GetTasksRequest, opts ...grpc.CallOption) (*GetTasksResponse, error)
+	UpdateTask(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*UpdateTaskResponse, error)
+	DeleteTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	GetLogs(ctx context.Context, in *GetLogsRequest, opts ...grpc.CallOption) (*GetLogsResponse, error)
+	DeleteLog(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
 }
 
 type runtimeClient struct {
@@ -210,6 +267,26 @@ func (c *runtimeClient) GetSettings(ctx context.Context, in *GetSettingsRequest,
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetSettingsResponse)
 	err := c.cc.Invoke(ctx, Runtime_GetSettings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DescribeAgent(ctx context.Context, in *DescribeAgentRequest, opts ...grpc.CallOption) (*DescribeAgentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DescribeAgentResponse)
+	err := c.cc.Invoke(ctx, Runtime_DescribeAgent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) ValidateActions(ctx context.Context, in *ValidateActionsRequest, opts ...grpc.CallOption) (*ValidateActionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ValidateActionsResponse)
+	err := c.cc.Invoke(ctx, Runtime_ValidateActions_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -396,6 +473,246 @@ func (c *runtimeClient) SetCache(ctx context.Context, in *SetCacheRequest, opts 
 	return out, nil
 }
 
+func (c *runtimeClient) DeleteCache(ctx context.Context, in *GetCacheRequest, opts ...grpc.CallOption) (*SetCacheResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetCacheResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteCache_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) UpdateMemory(ctx context.Context, in *UpdateMemoryRequest, opts ...grpc.CallOption) (*UpdateMemoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateMemoryResponse)
+	err := c.cc.Invoke(ctx, Runtime_UpdateMemory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DeleteManyMemories(ctx context.Context, in *DeleteManyMemoriesRequest, opts ...grpc.CallOption) (*DeleteMemoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteMemoryResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteManyMemories_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DeleteAllMemories(ctx context.Context, in *DeleteAllMemoriesRequest, opts ...grpc.CallOption) (*DeleteMemoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteMemoryResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteAllMemories_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) GetEntitiesForRoom(ctx context.Context, in *GetEntitiesForRoomRequest, opts ...grpc.CallOption) (*GetEntitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEntitiesResponse)
+	err := c.cc.Invoke(ctx, Runtime_GetEntitiesForRoom_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DeleteEntity(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteEntity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) UpsertRoom(ctx context.Context, in *UpsertRoomRequest, opts ...grpc.CallOption) (*UpsertRoomResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpsertRoomResponse)
+	err := c.cc.Invoke(ctx, Runtime_UpsertRoom_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DeleteRoom(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteRoom_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DeleteWorld(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteWorld_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) RemoveParticipant(ctx context.Context, in *RemoveParticipantRequest, opts ...grpc.CallOption) (*RemoveParticipantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveParticipantResponse)
+	err := c.cc.Invoke(ctx, Runtime_RemoveParticipant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) CreateComponent(ctx context.Context, in *ComponentRequest, opts ...grpc.CallOption) (*CreateComponentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateComponentResponse)
+	err := c.cc.Invoke(ctx, Runtime_CreateComponent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) UpdateComponent(ctx context.Context, in *ComponentRequest, opts ...grpc.CallOption) (*UpdateComponentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateComponentResponse)
+	err := c.cc.Invoke(ctx, Runtime_UpdateComponent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) GetComponents(ctx context.Context, in *GetComponentsRequest, opts ...grpc.CallOption) (*GetComponentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetComponentsResponse)
+	err := c.cc.Invoke(ctx, Runtime_GetComponents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DeleteComponent(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteComponent_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) CreateRelationship(ctx context.Context, in *RelationshipRequest, opts ...grpc.CallOption) (*CreateRelationshipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateRelationshipResponse)
+	err := c.cc.Invoke(ctx, Runtime_CreateRelationship_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) UpdateRelationship(ctx context.Context, in *RelationshipRequest, opts ...grpc.CallOption) (*UpdateRelationshipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateRelationshipResponse)
+	err := c.cc.Invoke(ctx, Runtime_UpdateRelationship_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) GetRelationships(ctx context.Context, in *GetRelationshipsRequest, opts ...grpc.CallOption) (*GetRelationshipsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRelationshipsResponse)
+	err := c.cc.Invoke(ctx, Runtime_GetRelationships_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) CreateTask(ctx context.Context, in *CreateTaskRequest, opts ...grpc.CallOption) (*CreateTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTaskResponse)
+	err := c.cc.Invoke(ctx, Runtime_CreateTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) GetTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*TaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TaskResponse)
+	err := c.cc.Invoke(ctx, Runtime_GetTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) GetTasks(ctx context.Context, in *GetTasksRequest, opts ...grpc.CallOption) (*GetTasksResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetTasksResponse)
+	err := c.cc.Invoke(ctx, Runtime_GetTasks_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) UpdateTask(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*UpdateTaskResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateTaskResponse)
+	err := c.cc.Invoke(ctx, Runtime_UpdateTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DeleteTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteTask_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) GetLogs(ctx context.Context, in *GetLogsRequest, opts ...grpc.CallOption) (*GetLogsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLogsResponse)
+	err := c.cc.Invoke(ctx, Runtime_GetLogs_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DeleteLog(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RuntimeServer is the server API for Runtime service.
 // All implementations must embed UnimplementedRuntimeServer
 // for forward compatibility.
@@ -419,6 +736,13 @@ type RuntimeServer interface {
 	// SendMessage sends content to a target, routed by its source.
 	SendMessage(context.Context, *SendMessageRequest) (*SendMessageResponse, error)
 	GetSettings(context.Context, *GetSettingsRequest) (*GetSettingsResponse, error)
+	// DescribeAgent returns the manifests of the agent's plugins, in the
+	// agent's order: its actions, providers, evaluators, models, sources and
+	// services, so a plugin can list them in prompts.
+	DescribeAgent(context.Context, *DescribeAgentRequest) (*DescribeAgentResponse, error)
+	// ValidateActions asks the plugins of the agent which of their actions
+	// may be offered for a message; no names means every action.
+	ValidateActions(context.Context, *ValidateActionsRequest) (*ValidateActionsResponse, error)
 	CreateMemory(context.Context, *CreateMemoryRequest) (*CreateMemoryResponse, error)
 	GetMemories(context.Context, *GetMemoriesRequest) (*MemoriesResponse, error)
 	GetMemoriesByIDs(context.Context, *GetMemoriesByIDsRequest) (*MemoriesResponse, error)
@@ -437,6 +761,30 @@ type RuntimeServer interface {
 	AddLog(context.Context, *AddLogRequest) (*AddLogResponse, error)
 	GetCache(context.Context, *GetCacheRequest) (*GetCacheResponse, error)
 	SetCache(context.Context, *SetCacheRequest) (*SetCacheResponse, error)
+	DeleteCache(context.Context, *GetCacheRequest) (*SetCacheResponse, error)
+	UpdateMemory(context.Context, *UpdateMemoryRequest) (*UpdateMemoryResponse, error)
+	DeleteManyMemories(context.Context, *DeleteManyMemoriesRequest) (*DeleteMemoryResponse, error)
+	DeleteAllMemories(context.Context, *DeleteAllMemoriesRequest) (*DeleteMemoryResponse, error)
+	GetEntitiesForRoom(context.Context, *GetEntitiesForRoomRequest) (*GetEntitiesResponse, error)
+	DeleteEntity(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	UpsertRoom(context.Context, *UpsertRoomRequest) (*UpsertRoomResponse, error)
+	DeleteRoom(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	DeleteWorld(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	RemoveParticipant(context.Context, *RemoveParticipantRequest) (*RemoveParticipantResponse, error)
+	CreateComponent(context.Context, *ComponentRequest) (*CreateComponentResponse, error)
+	UpdateComponent(context.Context, *ComponentRequest) (*UpdateComponentResponse, error)
+	GetComponents(context.Context, *GetComponentsRequest) (*GetComponentsResponse, error)
+	DeleteComponent(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	CreateRelationship(context.Context, *RelationshipRequest) (*CreateRelationshipResponse, error)
+	UpdateRelationship(context.Context, *RelationshipRequest) (*UpdateRelationshipResponse, error)
+	GetRelationships(context.Context, *GetRelationshipsRequest) (*GetRelationshipsResponse, error)
+	CreateTask(context.Context, *CreateTaskRequest) (*CreateTaskResponse, error)
+	GetTask(context.Context, *DeleteByIDRequest) (*TaskResponse, error)
+	GetTasks(context.Context, *GetTasksRequest) (*GetTasksResponse, error)
+	UpdateTask(context.Context, *UpdateTaskRequest) (*UpdateTaskResponse, error)
+	DeleteTask(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	GetLogs(context.Context, *GetLogsRequest) (*GetLogsResponse, error)
+	DeleteLog(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
 	mustEmbedUnimplementedRuntimeServer()
 }
 
@@ -476,6 +824,12 @@ func (UnimplementedRuntimeServer) SendMessage(context.Context, *SendMessageReque
 }
 func (UnimplementedRuntimeServer) GetSettings(context.Context, *GetSettingsRequest) (*GetSettingsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetSettings not implemented")
+}
+func (UnimplementedRuntimeServer) DescribeAgent(context.Context, *DescribeAgentRequest) (*DescribeAgentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DescribeAgent not implemented")
+}
+func (UnimplementedRuntimeServer) ValidateActions(context.Context, *ValidateActionsRequest) (*ValidateActionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ValidateActions not implemented")
 }
 func (UnimplementedRuntimeServer) CreateMemory(context.Context, *CreateMemoryRequest) (*CreateMemoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateMemory not implemented")
@@ -530,6 +884,78 @@ func (UnimplementedRuntimeServer) GetCache(context.Context, *GetCacheRequest) (*
 }
 func (UnimplementedRuntimeServer) SetCache(context.Context, *SetCacheRequest) (*SetCacheResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetCache not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteCache(context.Context, *GetCacheRequest) (*SetCacheResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteCache not implemented")
+}
+func (UnimplementedRuntimeServer) UpdateMemory(context.Context, *UpdateMemoryRequest) (*UpdateMemoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateMemory not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteManyMemories(context.Context, *DeleteManyMemoriesRequest) (*DeleteMemoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteManyMemories not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteAllMemories(context.Context, *DeleteAllMemoriesRequest) (*DeleteMemoryResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteAllMemories not implemented")
+}
+func (UnimplementedRuntimeServer) GetEntitiesForRoom(context.Context, *GetEntitiesForRoomRequest) (*GetEntitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetEntitiesForRoom not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteEntity(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteEntity not implemented")
+}
+func (UnimplementedRuntimeServer) UpsertRoom(context.Context, *UpsertRoomRequest) (*UpsertRoomResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertRoom not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteRoom(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteRoom not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteWorld(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteWorld not implemented")
+}
+func (UnimplementedRuntimeServer) RemoveParticipant(context.Context, *RemoveParticipantRequest) (*RemoveParticipantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveParticipant not implemented")
+}
+func (UnimplementedRuntimeServer) CreateComponent(context.Context, *ComponentRequest) (*CreateComponentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateComponent not implemented")
+}
+func (UnimplementedRuntimeServer) UpdateComponent(context.Context, *ComponentRequest) (*UpdateComponentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateComponent not implemented")
+}
+func (UnimplementedRuntimeServer) GetComponents(context.Context, *GetComponentsRequest) (*GetComponentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetComponents not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteComponent(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteComponent not implemented")
+}
+func (UnimplementedRuntimeServer) CreateRelationship(context.Context, *RelationshipRequest) (*CreateRelationshipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateRelationship not implemented")
+}
+func (UnimplementedRuntimeServer) UpdateRelationship(context.Context, *RelationshipRequest) (*UpdateRelationshipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateRelationship not implemented")
+}
+func (UnimplementedRuntimeServer) GetRelationships(context.Context, *GetRelationshipsRequest) (*GetRelationshipsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRelationships not implemented")
+}
+func (UnimplementedRuntimeServer) CreateTask(context.Context, *CreateTaskRequest) (*CreateTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTask not implemented")
+}
+func (UnimplementedRuntimeServer) GetTask(context.Context, *DeleteByIDRequest) (*TaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTask not implemented")
+}
+func (UnimplementedRuntimeServer) GetTasks(context.Context, *GetTasksRequest) (*GetTasksResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetTasks not implemented")
+}
+func (UnimplementedRuntimeServer) UpdateTask(context.Context, *UpdateTaskRequest) (*UpdateTaskResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateTask not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteTask(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteTask not implemented")
+}
+func (UnimplementedRuntimeServer) GetLogs(context.Context, *GetLogsRequest) (*GetLogsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLogs not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteLog(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteLog not implemented")
 }
 func (UnimplementedRuntimeServer) mustEmbedUnimplementedRuntimeServer() {}
 func (UnimplementedRuntimeServer) testEmbeddedByValue()                 {}
@@ -721,6 +1147,42 @@ func _Runtime_GetSettings_Handler(srv interface{}, ctx context.Context, dec func
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(RuntimeServer).GetSettings(ctx, req.(*GetSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DescribeAgent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DescribeAgentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DescribeAgent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DescribeAgent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DescribeAgent(ctx, req.(*DescribeAgentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_ValidateActions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ValidateActionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).ValidateActions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_ValidateActions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).ValidateActions(ctx, req.(*ValidateActionsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1049,6 +1511,438 @@ func _Runtime_SetCache_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Runtime_DeleteCache_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCacheRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteCache(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteCache_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteCache(ctx, req.(*GetCacheRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_UpdateMemory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateMemoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).UpdateMemory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_UpdateMemory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).UpdateMemory(ctx, req.(*UpdateMemoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DeleteManyMemories_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteManyMemoriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteManyMemories(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteManyMemories_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteManyMemories(ctx, req.(*DeleteManyMemoriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DeleteAllMemories_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteAllMemoriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteAllMemories(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteAllMemories_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteAllMemories(ctx, req.(*DeleteAllMemoriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_GetEntitiesForRoom_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetEntitiesForRoomRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).GetEntitiesForRoom(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_GetEntitiesForRoom_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).GetEntitiesForRoom(ctx, req.(*GetEntitiesForRoomRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DeleteEntity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteEntity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteEntity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteEntity(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_UpsertRoom_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpsertRoomRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).UpsertRoom(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_UpsertRoom_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).UpsertRoom(ctx, req.(*UpsertRoomRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DeleteRoom_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteRoom(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteRoom_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteRoom(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DeleteWorld_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteWorld(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteWorld_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteWorld(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_RemoveParticipant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveParticipantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).RemoveParticipant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_RemoveParticipant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).RemoveParticipant(ctx, req.(*RemoveParticipantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_CreateComponent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ComponentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).CreateComponent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_CreateComponent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).CreateComponent(ctx, req.(*ComponentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_UpdateComponent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ComponentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).UpdateComponent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_UpdateComponent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).UpdateComponent(ctx, req.(*ComponentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_GetComponents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetComponentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).GetComponents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_GetComponents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).GetComponents(ctx, req.(*GetComponentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DeleteComponent_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteComponent(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteComponent_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteComponent(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_CreateRelationship_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RelationshipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).CreateRelationship(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_CreateRelationship_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).CreateRelationship(ctx, req.(*RelationshipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_UpdateRelationship_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RelationshipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).UpdateRelationship(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_UpdateRelationship_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).UpdateRelationship(ctx, req.(*RelationshipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_GetRelationships_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRelationshipsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).GetRelationships(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_GetRelationships_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).GetRelationships(ctx, req.(*GetRelationshipsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_CreateTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).CreateTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_CreateTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).CreateTask(ctx, req.(*CreateTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_GetTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).GetTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_GetTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).GetTask(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_GetTasks_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetTasksRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).GetTasks(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_GetTasks_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).GetTasks(ctx, req.(*GetTasksRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_UpdateTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateTaskRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).UpdateTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_UpdateTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).UpdateTask(ctx, req.(*UpdateTaskRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DeleteTask_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteTask(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteTask_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteTask(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_GetLogs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLogsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).GetLogs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_GetLogs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).GetLogs(ctx, req.(*GetLogsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DeleteLog_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteLog(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteLog_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteLog(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Runtime_ServiceDesc is the grpc.ServiceDesc for Runtime service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1091,6 +1985,14 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetSettings",
 			Handler:    _Runtime_GetSettings_Handler,
+		},
+		{
+			MethodName: "DescribeAgent",
+			Handler:    _Runtime_DescribeAgent_Handler,
+		},
+		{
+			MethodName: "ValidateActions",
+			Handler:    _Runtime_ValidateActions_Handler,
 		},
 		{
 			MethodName: "CreateMemory",
@@ -1163,6 +2065,102 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetCache",
 			Handler:    _Runtime_SetCache_Handler,
+		},
+		{
+			MethodName: "DeleteCache",
+			Handler:    _Runtime_DeleteCache_Handler,
+		},
+		{
+			MethodName: "UpdateMemory",
+			Handler:    _Runtime_UpdateMemory_Handler,
+		},
+		{
+			MethodName: "DeleteManyMemories",
+			Handler:    _Runtime_DeleteManyMemories_Handler,
+		},
+		{
+			MethodName: "DeleteAllMemories",
+			Handler:    _Runtime_DeleteAllMemories_Handler,
+		},
+		{
+			MethodName: "GetEntitiesForRoom",
+			Handler:    _Runtime_GetEntitiesForRoom_Handler,
+		},
+		{
+			MethodName: "DeleteEntity",
+			Handler:    _Runtime_DeleteEntity_Handler,
+		},
+		{
+			MethodName: "UpsertRoom",
+			Handler:    _Runtime_UpsertRoom_Handler,
+		},
+		{
+			MethodName: "DeleteRoom",
+			Handler:    _Runtime_DeleteRoom_Handler,
+		},
+		{
+			MethodName: "DeleteWorld",
+			Handler:    _Runtime_DeleteWorld_Handler,
+		},
+		{
+			MethodName: "RemoveParticipant",
+			Handler:    _Runtime_RemoveParticipant_Handler,
+		},
+		{
+			MethodName: "CreateComponent",
+			Handler:    _Runtime_CreateComponent_Handler,
+		},
+		{
+			MethodName: "UpdateComponent",
+			Handler:    _Runtime_UpdateComponent_Handler,
+		},
+		{
+			MethodName: "GetComponents",
+			Handler:    _Runtime_GetComponents_Handler,
+		},
+		{
+			MethodName: "DeleteComponent",
+			Handler:    _Runtime_DeleteComponent_Handler,
+		},
+		{
+			MethodName: "CreateRelationship",
+			Handler:    _Runtime_CreateRelationship_Handler,
+		},
+		{
+			MethodName: "UpdateRelationship",
+			Handler:    _Runtime_UpdateRelationship_Handler,
+		},
+		{
+			MethodName: "GetRelationships",
+			Handler:    _Runtime_GetRelationships_Handler,
+		},
+		{
+			MethodName: "CreateTask",
+			Handler:    _Runtime_CreateTask_Handler,
+		},
+		{
+			MethodName: "GetTask",
+			Handler:    _Runtime_GetTask_Handler,
+		},
+		{
+			MethodName: "GetTasks",
+			Handler:    _Runtime_GetTasks_Handler,
+		},
+		{
+			MethodName: "UpdateTask",
+			Handler:    _Runtime_UpdateTask_Handler,
+		},
+		{
+			MethodName: "DeleteTask",
+			Handler:    _Runtime_DeleteTask_Handler,
+		},
+		{
+			MethodName: "GetLogs",
+			Handler:    _Runtime_GetLogs_Handler,
+		},
+		{
+			MethodName: "DeleteLog",
+			Handler:    _Runtime_DeleteLog_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
