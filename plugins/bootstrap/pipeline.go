@@ -2,82 +2,539 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/google/uuid"
 )
 
-// handleMessage is the MESSAGE_RECEIVED pipeline.
-func handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Event) error {
-	msg := ev.Message
-	if msg == nil {
-		return fmt.Errorf("MESSAGE_RECEIVED without a message")
+// Why a run ended without a response; RUN_ENDED carries it as "reason".
+const (
+	reasonOwnMessage    = "own message"
+	reasonDuplicate     = "duplicate delivery"
+	reasonAgentMessage  = "message from another agent"
+	reasonAgentTurns    = "agent turn limit reached"
+	reasonMuted         = "room muted"
+	reasonNotResponding = "decided not to respond"
+	reasonStale         = "a newer message arrived in the room"
+	reasonNoResponse    = "no usable response from the model"
+	reasonNoMessage     = "event without a message"
+)
+
+// The room types and sources whose messages are always answered, without
+// asking the model first.
+var (
+	defaultBypassTypes   = []string{string(sdk.ChannelDM), string(sdk.ChannelVoiceDM), string(sdk.ChannelSelf), string(sdk.ChannelAPI)}
+	defaultBypassSources = []string{"client_chat", "api", "web"}
+)
+
+// run is one message being handled.
+type run struct {
+	b      *bootstrap
+	a      *sdk.Agent
+	id     string
+	msg    *sdk.Memory
+	start  time.Time
+	source string
+	reason string
+}
+
+func (r *run) payload(status string) map[string]any {
+	p := map[string]any{"runId": r.id, "status": status, "startTime": r.start.UnixMilli(), "source": r.source}
+	if r.msg != nil {
+		p["messageId"] = r.msg.ID
+		p["roomId"] = r.msg.RoomID
+		p["entityId"] = r.msg.EntityID
 	}
+	return p
+}
+
+// emit sends a run event. It uses a context of its own so that the end of
+// a run that timed out or was cancelled is still told.
+func (r *run) emit(ctx context.Context, typ string, p map[string]any) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.a.EmitEvent(ctx, sdk.Event{Type: typ, RunID: r.id, Source: r.source, Message: r.msg, Payload: p}); err != nil {
+		r.b.log.Warn("emit run event failed", "event", typ, "run", r.id, "error", err)
+	}
+}
+
+// handleMessage is the MESSAGE_RECEIVED pipeline. Every path out of it,
+// early or not, ends the run with RUN_ENDED.
+func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Event) (err error) {
+	r := &run{b: b, a: a, id: ev.RunID, msg: ev.Message, start: time.Now(), source: ev.Source}
+	if r.id == "" {
+		r.id = uuid.NewString()
+	}
+	if r.msg != nil && r.source == "" {
+		r.source = r.msg.Content.Source
+	}
+	r.emit(ctx, sdk.EventRunStarted, r.payload("started"))
+	timeout := runTimeout(a)
+	if dl, ok := ctx.Deadline(); ok {
+		// End the run before the caller's deadline cuts it off, so that
+		// RUN_TIMEOUT and RUN_ENDED are still sent.
+		if left := time.Until(dl) - 2*time.Second; left < timeout {
+			timeout = max(left, 100*time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(timeout)
+	wctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	defer b.endRun(a, r.id)
+	defer func() {
+		status := "completed"
+		p := r.payload(status)
+		if err == nil && wctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("run %s: %w", r.id, wctx.Err())
+		}
+		// A call cut off by the run's deadline may come back a moment
+		// before the deadline fires here: an error that late is the
+		// timeout too.
+		timedOut := ctx.Err() == nil && (errors.Is(wctx.Err(), context.DeadlineExceeded) || time.Until(deadline) < 100*time.Millisecond)
+		if err != nil {
+			status = "error"
+			if timedOut {
+				status = "timeout"
+				err = fmt.Errorf("run %s timed out after %s: %w", r.id, timeout.Round(time.Millisecond), context.DeadlineExceeded)
+				tp := r.payload("timeout")
+				tp["endTime"] = time.Now().UnixMilli()
+				tp["error"] = err.Error()
+				r.emit(ctx, sdk.EventRunTimeout, tp)
+			}
+			p["error"] = err.Error()
+		}
+		p["status"] = status
+		end := time.Now()
+		p["endTime"] = end.UnixMilli()
+		p["duration"] = end.Sub(r.start).Milliseconds()
+		if r.reason != "" {
+			p["reason"] = r.reason
+		}
+		r.emit(ctx, sdk.EventRunEnded, p)
+	}()
+	if r.msg == nil {
+		r.reason = reasonNoMessage
+		return errors.New("MESSAGE_RECEIVED without a message")
+	}
+	return b.process(wctx, r)
+}
+
+// process does the work of a run.
+func (b *bootstrap) process(ctx context.Context, r *run) error {
+	a, msg := r.a, r.msg
 	// The agent's own messages come back from some platforms; answering
 	// them would loop.
 	if msg.EntityID == a.ID {
+		r.reason = reasonOwnMessage
 		return nil
 	}
 	msg.AgentID = a.ID
+	if msg.Table == "" {
+		msg.Table = sdk.TableMessages
+	}
+	info := b.info(ctx, a)
+	b.enrichAttachments(ctx, r, info)
+	if msg.Content.Text != "" && len(msg.Embedding) == 0 && info.HasModel(sdk.ModelTextEmbedding) {
+		// The embedding is made before the message is stored, so the stored
+		// row always has it (elizaOS stores the two concurrently).
+		res, err := a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextEmbedding, RunID: r.id, Text: msg.Content.Text})
+		switch {
+		case err != nil && (errors.Is(err, sdk.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
+			// The model plugin is down or hung: fail the run, as a failing
+			// text model does, rather than answer from a half-working agent.
+			return fmt.Errorf("embed the message: %w", err)
+		case err != nil:
+			b.log.Warn("embedding the message failed; it is stored without one", "run", r.id, "error", err)
+		default:
+			msg.Embedding = res.Embedding
+		}
+	}
 	_, created, err := a.CreateMemory(ctx, msg, sdk.TableMessages, false)
 	if err != nil {
 		return fmt.Errorf("store incoming message: %w", err)
 	}
 	if !created {
-		// Delivered twice: handled the first time.
+		// Delivered twice: the first delivery handles it, exactly once.
+		r.reason = reasonDuplicate
 		return nil
 	}
-	st, err := a.ComposeState(ctx, msg, sdk.ComposeOptions{RunID: ev.RunID})
+	if authorIsBot(msg) {
+		if !settingBool(a, SettingRespondToBots) {
+			r.reason = reasonAgentMessage
+			return nil
+		}
+		if n, err := b.agentTurns(ctx, a, msg); err == nil && n > settingInt(a, SettingMaxAgentTurns, 3) {
+			r.reason = reasonAgentTurns
+			return nil
+		}
+	}
+	b.startRun(a, msg.RoomID, r.id)
+
+	named := mentions(a, msg.Content.Text)
+	roomState, _ := a.GetParticipantState(ctx, msg.RoomID, a.ID)
+	if roomState == "MUTED" && !named {
+		r.reason = reasonMuted
+		return nil
+	}
+	room, _ := a.GetRoom(ctx, msg.RoomID)
+	channelType := msg.Content.ChannelType
+	if room != nil && room.Type != "" {
+		channelType = room.Type
+	}
+	if channelType == sdk.ChannelDM {
+		b.ensureDMOwner(ctx, a, msg, room)
+	}
+
+	respond := named || bypass(a, channelType, msg.Content.Source)
+	if !respond {
+		st, err := a.ComposeState(ctx, msg, sdk.ComposeOptions{RunID: r.id, OnlyInclude: true,
+			Include: []string{"ANXIETY", "SHOULD_RESPOND", "ENTITIES", "CHARACTER", "RECENT_MESSAGES", "ACTIONS"}})
+		if err != nil {
+			return fmt.Errorf("compose state: %w", err)
+		}
+		prompt := renderPrompt(a, "shouldRespondTemplate", st, map[string]any{"roomFollowed": roomState == "FOLLOWED"})
+		res, err := a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextSmall, RunID: r.id, Prompt: prompt, System: system(a)})
+		if err != nil {
+			return fmt.Errorf("ask whether to respond: %w", err)
+		}
+		var why string
+		respond, why = shouldRespondDecision(res.Text)
+		if !respond {
+			r.reason = reasonNotResponding
+			b.recordIgnore(ctx, a, msg, r.id, why)
+			b.evaluate(ctx, r, st, false, nil)
+			return nil
+		}
+	}
+
+	st, err := a.ComposeState(ctx, msg, sdk.ComposeOptions{RunID: r.id, Include: []string{"ACTIONS"}})
 	if err != nil {
 		return fmt.Errorf("compose state: %w", err)
 	}
-	prompt := buildPrompt(a, msg, st)
-	res, err := a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextLarge, RunID: ev.RunID, Prompt: prompt, System: system(a)})
+	resp, ok, err := b.generateResponse(ctx, r, st)
 	if err != nil {
-		return fmt.Errorf("ask the model: %w", err)
+		return err
 	}
-	parsed := parseResponse(res.Text)
-	if len(parsed.Actions) == 0 && parsed.Text != "" {
-		parsed.Actions = []string{"REPLY"}
+	if !ok {
+		r.reason = reasonNoResponse
+		return nil
+	}
+	if b.stale(a, r.id) {
+		r.reason = reasonStale
+		return nil
+	}
+	resp.Actions = normalizeIgnore(canonicalActions(info, resp.Actions), resp.Text)
+	if len(resp.Providers) > 0 {
+		// The model asked for more context: compose again with those
+		// providers (dynamic ones included) for the actions to use.
+		if st2, err := a.ComposeState(ctx, msg, sdk.ComposeOptions{RunID: r.id, Include: resp.Providers}); err == nil {
+			st = st2
+		} else {
+			b.log.Warn("composing the requested providers failed", "run", r.id, "providers", resp.Providers, "error", err)
+		}
 	}
 	reply := sdk.Memory{
 		ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
 		CreatedAt: time.Now().UnixMilli(),
-		Content: sdk.Content{Text: parsed.Text, Thought: parsed.Thought, Actions: parsed.Actions, Providers: parsed.Providers,
+		Content: sdk.Content{Text: resp.Text, Thought: resp.Thought, Actions: resp.Actions, Providers: resp.Providers,
 			Source: msg.Content.Source, InReplyTo: msg.ID},
 	}
-	didRespond := false
-	if hasAction(parsed.Actions, "REPLY") && strings.TrimSpace(parsed.Text) != "" {
-		if err := sendReply(ctx, a, ev.RunID, &reply); err != nil {
+	simple := len(resp.Actions) == 1 && resp.Actions[0] == "REPLY" && len(resp.Providers) == 0 && strings.TrimSpace(resp.Text) != ""
+	if simple {
+		// One REPLY with its text: send it, without a second model call.
+		if _, err := b.sendReply(ctx, a, r.id, msg, reply.Content); err != nil {
 			return err
 		}
-		didRespond = true
+	} else if _, err := a.ProcessActions(ctx, msg, []sdk.Memory{reply}, st, r.id); err != nil {
+		return fmt.Errorf("run actions: %w", err)
 	}
-	if others := otherActions(parsed.Actions); len(others) > 0 {
-		if _, err := a.ProcessActions(ctx, msg, []sdk.Memory{reply}, st, ev.RunID); err != nil {
-			return fmt.Errorf("run actions: %w", err)
-		}
-	}
-	if _, err := a.Evaluate(ctx, sdk.EvaluatorCall{Message: msg, State: st, DidRespond: didRespond, Responses: []sdk.Memory{reply}, RunID: ev.RunID}); err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
+	b.evaluate(ctx, r, st, true, []sdk.Memory{reply})
 	return nil
 }
 
-// sendReply stores the reply and sends it back through the message's
-// source. The memory is stored first so that a reply a user saw is never
-// missing from the history.
-func sendReply(ctx context.Context, a *sdk.Agent, runID string, reply *sdk.Memory) error {
+// generateResponse asks TEXT_LARGE for the main response. An answer with
+// broken markup, or none, is asked for again; a plain-text answer is a
+// reply.
+func (b *bootstrap) generateResponse(ctx context.Context, r *run, st *sdk.State) (response, bool, error) {
+	a := r.a
+	prompt := renderPrompt(a, "messageHandlerTemplate", st, nil)
+	attempts := settingInt(a, SettingResponseRetries, 3)
+	for i := 0; i < attempts; i++ {
+		p := prompt
+		if i > 0 {
+			p += "\nYour previous answer could not be read. Answer with the XML block only, with <actions> and <text>.\n"
+		}
+		res, err := a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextLarge, RunID: r.id, Prompt: p, System: system(a)})
+		if err != nil {
+			// A failing model (down, crashed, out of time) fails the run:
+			// asking again is the model plugin's business.
+			return response{}, false, fmt.Errorf("ask the model: %w", err)
+		}
+		resp, kind := parseResponse(res.Text)
+		switch kind {
+		case answerXML, answerPlain:
+			if len(resp.Actions) == 0 && resp.Text != "" {
+				resp.Actions = []string{"REPLY"}
+			}
+			return resp, true, nil
+		}
+		b.log.Warn("unusable model answer; asking again", "run", r.id, "attempt", i+1, "answer", truncate(res.Text, 200))
+	}
+	return response{}, false, nil
+}
+
+// evaluate runs the agent's evaluators after the response, with the state
+// recomposed for them (recent messages and the evaluator list).
+func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didRespond bool, responses []sdk.Memory) {
+	if ctx.Err() != nil || len(b.info(ctx, r.a).Evaluators()) == 0 {
+		return
+	}
+	if st2, err := r.a.ComposeState(ctx, r.msg, sdk.ComposeOptions{RunID: r.id, OnlyInclude: true,
+		Include: []string{"RECENT_MESSAGES", "EVALUATORS"}}); err == nil {
+		st = st2
+	}
+	outs, err := r.a.Evaluate(ctx, sdk.EvaluatorCall{Message: r.msg, State: st, DidRespond: didRespond, Responses: responses, RunID: r.id})
+	if err != nil {
+		b.log.Warn("evaluators failed", "run", r.id, "error", err)
+		return
+	}
+	for _, o := range outs {
+		if o.Error != "" {
+			b.log.Warn("evaluator failed", "run", r.id, "evaluator", o.Name, "error", o.Error)
+		}
+	}
+}
+
+// sendReply stores the agent's message and sends it back through the
+// message's source. The memory is stored first so that a reply a user saw
+// is never missing from the history. A run that a newer message made stale
+// sends nothing.
+func (b *bootstrap) sendReply(ctx context.Context, a *sdk.Agent, runID string, msg *sdk.Memory, c sdk.Content) (*sdk.Memory, error) {
+	if b.stale(a, runID) {
+		return nil, nil
+	}
+	if c.Source == "" {
+		c.Source = msg.Content.Source
+	}
+	if c.InReplyTo == "" {
+		c.InReplyTo = msg.ID
+	}
+	reply := &sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
+		CreatedAt: time.Now().UnixMilli(), Content: c}
 	if _, _, err := a.CreateMemory(ctx, reply, sdk.TableMessages, false); err != nil {
-		return fmt.Errorf("store reply: %w", err)
+		return nil, fmt.Errorf("store reply: %w", err)
 	}
 	if _, err := a.Respond(ctx, runID, reply.Content, reply.ID); err != nil {
-		return fmt.Errorf("send reply: %w", err)
+		return nil, fmt.Errorf("send reply: %w", err)
 	}
-	return nil
+	return reply, nil
+}
+
+// recordIgnore stores the decision not to respond, as elizaOS does. It is
+// not sent anywhere: a platform has nothing to show for silence.
+func (b *bootstrap) recordIgnore(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, runID, why string) {
+	thought := "decided not to respond"
+	if why != "" {
+		thought += ": " + why
+	}
+	m := &sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
+		CreatedAt: time.Now().UnixMilli(),
+		Content: sdk.Content{Thought: thought, Actions: []string{"IGNORE"}, Source: msg.Content.Source, InReplyTo: msg.ID,
+			Extra: map[string]any{"runId": runID}}}
+	if _, _, err := a.CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {
+		b.log.Warn("storing the ignore decision failed", "run", runID, "error", err)
+	}
+}
+
+// startRun makes runID the newest run of the room.
+func (b *bootstrap) startRun(a *sdk.Agent, roomID, runID string) {
+	st := b.state(a)
+	st.mu.Lock()
+	st.latest[roomID] = runID
+	st.runs[runID] = roomID
+	st.mu.Unlock()
+}
+
+// stale reports whether a newer message of the room started a run after
+// runID did. Runs that are not pipeline runs (tasks) are never stale.
+func (b *bootstrap) stale(a *sdk.Agent, runID string) bool {
+	st := b.state(a)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	room, ok := st.runs[runID]
+	return ok && st.latest[room] != runID
+}
+
+// endRun forgets a finished run.
+func (b *bootstrap) endRun(a *sdk.Agent, runID string) {
+	st := b.state(a)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if room, ok := st.runs[runID]; ok {
+		if st.latest[room] == runID {
+			delete(st.latest, room)
+		}
+		delete(st.runs, runID)
+	}
+}
+
+// authorIsBot reports whether the host marked the message as written by a
+// bot or another agent.
+func authorIsBot(m *sdk.Memory) bool {
+	v, _ := m.Metadata["authorIsBot"].(bool)
+	return v
+}
+
+// agentTurns counts the messages of bots and other agents in the room since
+// the last message of a person.
+func (b *bootstrap) agentTurns(ctx context.Context, a *sdk.Agent, msg *sdk.Memory) (int, error) {
+	limit := settingInt(a, SettingMaxAgentTurns, 3)
+	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: 4*limit + 8})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, m := range ms {
+		switch {
+		case m.EntityID == a.ID || isActionResult(&m) || m.Content.Text == "":
+			continue
+		case authorIsBot(&m):
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// mentions reports whether text names the agent (its name or user name) as
+// a word, with or without an @.
+func mentions(a *sdk.Agent, text string) bool {
+	names := []string{a.Name()}
+	if a.Character != nil && a.Character.Username != "" {
+		names = append(names, a.Character.Username)
+	}
+	low := strings.ToLower(text)
+	for _, n := range names {
+		n = strings.ToLower(strings.TrimSpace(n))
+		if n == "" {
+			continue
+		}
+		for i := 0; ; {
+			j := strings.Index(low[i:], n)
+			if j < 0 {
+				break
+			}
+			at := i + j
+			end := at + len(n)
+			before, after := ' ', ' '
+			if at > 0 {
+				before = lastRune(low[:at])
+			}
+			if end < len(low) {
+				after = []rune(low[end:])[0]
+			}
+			if !isWordRune(before) && !isWordRune(after) {
+				return true
+			}
+			i = at + 1
+		}
+	}
+	return false
+}
+
+func lastRune(s string) rune {
+	r := []rune(s)
+	return r[len(r)-1]
+}
+
+func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' }
+
+// bypass reports whether messages of this room type or source are always
+// answered.
+func bypass(a *sdk.Agent, channelType sdk.ChannelType, source string) bool {
+	types := append(slices.Clone(defaultBypassTypes), settingList(a, SettingBypassTypes)...)
+	for _, t := range types {
+		if strings.EqualFold(t, string(channelType)) {
+			return true
+		}
+	}
+	src := strings.ToLower(source)
+	for _, s := range append(slices.Clone(defaultBypassSources), settingList(a, SettingBypassSources)...) {
+		if s = strings.ToLower(s); s != "" && strings.Contains(src, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// canonicalActions maps the model's action names to the agent's: by name
+// without regard to case, spaces or underscores, then by simile, then by a
+// registered name standing as a word in the item. Unknown names stay as
+// they are (the host records them as failed).
+func canonicalActions(info *sdk.AgentInfo, names []string) []string {
+	actions := info.Actions()
+	var out []string
+	for _, n := range names {
+		out = append(out, canonicalAction(actions, n))
+	}
+	return dedupeNames(out)
+}
+
+func canonicalAction(actions []sdk.ActionInfo, name string) string {
+	k := normalizeName(name)
+	for _, a := range actions {
+		if normalizeName(a.Name) == k {
+			return a.Name
+		}
+	}
+	for _, a := range actions {
+		for _, s := range a.Similes {
+			if normalizeName(s) == k {
+				return a.Name
+			}
+		}
+	}
+	words := strings.FieldsFunc(strings.ToUpper(name), func(r rune) bool { return !(isWordRune(r)) })
+	var found string
+	for _, a := range actions {
+		if slices.Contains(words, strings.ToUpper(a.Name)) {
+			if found != "" {
+				return name
+			}
+			found = a.Name
+		}
+	}
+	if found != "" {
+		return found
+	}
+	if len(actions) == 0 {
+		// Without the agent's list, at least agree on case.
+		return strings.ToUpper(strings.TrimSpace(name))
+	}
+	return name
+}
+
+// normalizeIgnore applies elizaOS's rule: IGNORE with other actions means
+// IGNORE alone when there is no text, and is dropped otherwise.
+func normalizeIgnore(actions []string, text string) []string {
+	if !slices.Contains(actions, "IGNORE") || len(actions) == 1 {
+		return actions
+	}
+	if strings.TrimSpace(text) == "" {
+		return []string{"IGNORE"}
+	}
+	out := slices.DeleteFunc(slices.Clone(actions), func(s string) bool { return s == "IGNORE" })
+	if len(out) == 0 {
+		out = []string{"REPLY"}
+	}
+	return out
 }
 
 func system(a *sdk.Agent) string {
@@ -87,25 +544,8 @@ func system(a *sdk.Agent) string {
 	return fmt.Sprintf("You are %s, a helpful conversational agent.", a.Name())
 }
 
-func hasAction(actions []string, name string) bool {
-	for _, x := range actions {
-		if strings.EqualFold(strings.TrimSpace(x), name) {
-			return true
-		}
-	}
-	return false
-}
-
-// otherActions are the ones the host must run: everything but the replies
-// and no-ops bootstrap handles itself.
-func otherActions(actions []string) []string {
-	var out []string
-	for _, x := range actions {
-		switch strings.ToUpper(strings.TrimSpace(x)) {
-		case "REPLY", "NONE", "IGNORE", "":
-		default:
-			out = append(out, x)
-		}
-	}
-	return out
+// isActionResult reports whether a memory records an action's result.
+func isActionResult(m *sdk.Memory) bool {
+	t, _ := m.Content.Extra["type"].(string)
+	return t == "action_result"
 }

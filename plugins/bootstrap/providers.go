@@ -3,111 +3,503 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
 )
 
-// recentCount is how many messages of the room the prompt shows.
-const recentCount = 20
+// providers lists every provider of the plugin. Positions: CHARACTER first,
+// the conversation (RECENT_MESSAGES, which ends with the received message)
+// last but for ACTION_STATE, so the prompt reads as the offline model
+// expects.
+func (b *bootstrap) providers() []sdk.Provider {
+	return []sdk.Provider{
+		{Name: "CHARACTER", Description: "The agent's name, bio, topics, adjectives, style and example messages.", Position: -100, Get: b.characterProvider},
+		{Name: "ACTIONS", Description: "The actions the agent may take for this message.", Position: -1, Get: b.actionsProvider},
+		{Name: "SHOULD_RESPOND", Description: "Examples of when to answer, stay silent or stop.", Position: -1, Private: true, Get: b.shouldRespondProvider},
+		{Name: "ANXIETY", Description: "How to behave in this kind of room.", Get: b.anxietyProvider},
+		{Name: "CAPABILITIES", Description: "What the agent's plugins can do.", Get: b.capabilitiesProvider},
+		{Name: "PROVIDERS", Description: "The providers the model may ask for.", Get: b.providersProvider},
+		{Name: "EVALUATORS", Description: "The evaluators that run after a response.", Private: true, Get: b.evaluatorsProvider},
+		{Name: "ROLES", Description: "The roles of the people in the server (group rooms only).", Get: b.rolesProvider},
+		{Name: "SETTINGS", Description: "The server's settings and which still need a value.", Get: b.settingsProvider},
+		{Name: "CHOICE", Description: "Pending tasks waiting for someone to choose an option.", Get: b.choiceProvider},
+		{Name: "ENTITIES", Description: "The people in the room: names, ids and details.", Dynamic: true, Get: b.entitiesProvider},
+		{Name: "RELATIONSHIPS", Description: "The sender's relationships with other people.", Dynamic: true, Get: b.relationshipsProvider},
+		{Name: "FACTS", Description: "Facts the agent knows that bear on the conversation.", Dynamic: true, Get: b.factsProvider},
+		{Name: "WORLD", Description: "The server: its name, rooms and members.", Dynamic: true, Get: b.worldProvider},
+		{Name: "ATTACHMENTS", Description: "Files and images shared in the conversation.", Dynamic: true, Get: b.attachmentsProvider},
+		{Name: "TIME", Description: "The current date and time in UTC.", Position: 50, Get: b.timeProvider},
+		{Name: "RECENT_MESSAGES", Description: "The latest messages of the room, and the message to answer.", Position: 100, Get: b.recentMessagesProvider},
+		{Name: "ACTION_STATE", Description: "The plan and results of the actions run so far.", Position: 150, Get: b.actionStateProvider},
+	}
+}
 
-var characterProvider = sdk.Provider{
-	Name:        "CHARACTER",
-	Description: "The agent's name, bio, topics, adjectives and style.",
-	Position:    -100,
-	Get: func(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
-		ch := a.Character
-		if ch == nil {
-			return sdk.ProviderResult{}, nil
+func shuffled[T any](in []T) []T {
+	out := slices.Clone(in)
+	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out
+}
+
+func (b *bootstrap) characterProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	ch := a.Character
+	if ch == nil {
+		return sdk.ProviderResult{Values: map[string]any{"agentName": a.Name()}}, nil
+	}
+	post := msg.Content.ChannelType == sdk.ChannelFeed || msg.Content.ChannelType == sdk.ChannelThread
+	var parts []string
+	values := map[string]any{"agentName": ch.Name, "system": ch.System}
+
+	bio := shuffled([]string(ch.Bio))
+	if len(bio) > 10 {
+		bio = bio[:10]
+	}
+	values["bio"] = strings.Join(bio, " ")
+	if len(bio) > 0 {
+		parts = append(parts, fmt.Sprintf("# About %s\n%s", ch.Name, strings.Join(bio, "\n")))
+	}
+	if len(ch.Topics) > 0 {
+		topics := shuffled(ch.Topics)
+		values["topic"] = topics[0]
+		others := topics[1:]
+		if len(others) > 5 {
+			others = others[:5]
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "# About %s\n", ch.Name)
-		for _, line := range ch.Bio {
-			b.WriteString(line)
-			b.WriteByte('\n')
+		values["topics"] = strings.Join(others, ", ")
+		line := fmt.Sprintf("%s is interested in %s", ch.Name, topics[0])
+		if len(others) > 0 {
+			line += fmt.Sprintf(", and also in %s", strings.Join(others, ", "))
 		}
-		if len(ch.Topics) > 0 {
-			fmt.Fprintf(&b, "\n%s is interested in %s.\n", ch.Name, strings.Join(ch.Topics, ", "))
+		parts = append(parts, line+".")
+	}
+	if len(ch.Adjectives) > 0 {
+		adj := ch.Adjectives[rand.IntN(len(ch.Adjectives))]
+		values["adjective"] = adj
+		parts = append(parts, fmt.Sprintf("%s is %s.", ch.Name, adj))
+	}
+	style := slices.Clone(ch.Style.All)
+	if post {
+		style = append(style, ch.Style.Post...)
+	} else {
+		style = append(style, ch.Style.Chat...)
+	}
+	if len(style) > 0 {
+		dirs := "- " + strings.Join(style, "\n- ")
+		if post {
+			values["postDirections"] = dirs
+		} else {
+			values["messageDirections"] = dirs
 		}
-		if len(ch.Adjectives) > 0 {
-			fmt.Fprintf(&b, "%s is %s.\n", ch.Name, strings.Join(ch.Adjectives, ", "))
+		parts = append(parts, fmt.Sprintf("# Style of %s's messages\n%s", ch.Name, dirs))
+	}
+	if post && len(ch.PostExamples) > 0 {
+		ex := shuffled(ch.PostExamples)
+		if len(ex) > 5 {
+			ex = ex[:5]
 		}
-		style := append(slices.Clone(ch.Style.All), ch.Style.Chat...)
-		if len(style) > 0 {
-			fmt.Fprintf(&b, "\n# Style of %s's messages\n- %s\n", ch.Name, strings.Join(style, "\n- "))
+		text := "- " + strings.Join(ex, "\n- ")
+		values["characterPostExamples"] = text
+		parts = append(parts, fmt.Sprintf("# Example Posts by %s\n%s", ch.Name, text))
+	}
+	if !post && len(ch.MessageExamples) > 0 {
+		convs := shuffled(ch.MessageExamples)
+		if len(convs) > 5 {
+			convs = convs[:5]
 		}
-		return sdk.ProviderResult{
-			Text:   strings.TrimRight(b.String(), "\n"),
-			Values: map[string]any{"agentName": ch.Name, "bio": strings.Join(ch.Bio, " ")},
-		}, nil
+		var blocks []string
+		for _, conv := range convs {
+			var lines []string
+			for _, m := range conv {
+				lines = append(lines, fmt.Sprintf("%s: %s", m.Name, strings.ReplaceAll(m.Content.Text, "\n", " ")))
+			}
+			blocks = append(blocks, strings.Join(lines, "\n"))
+		}
+		text := strings.Join(blocks, "\n\n")
+		values["characterMessageExamples"] = text
+		// The heading must not start with "Conversation Messages": these
+		// lines are examples, not the conversation.
+		parts = append(parts, fmt.Sprintf("# Example Conversations for %s\n%s", ch.Name, text))
+	}
+	return sdk.ProviderResult{Text: strings.Join(parts, "\n\n"), Values: values}, nil
+}
+
+func (b *bootstrap) timeProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	now := time.Now().UTC()
+	return sdk.ProviderResult{
+		Text:   "# Time\nThe current date and time is " + now.Format("Monday, 2 January 2006 15:04 UTC") + ".",
+		Values: map[string]any{"time": now.Format(time.RFC3339)},
+	}, nil
+}
+
+// anxiety lines nudge behaviour by kind of room; three are picked at random
+// per prompt, as elizaOS does.
+var anxiety = map[string][]string{
+	"group": {
+		"In a group, take part only when the message is for you or you have something useful to add.",
+		"When unsure whether a group message is meant for you, prefer IGNORE.",
+		"Do not answer a question someone else was asked.",
+		"Keep group messages short; several people are reading.",
+		"If the people in the room are talking among themselves, let them.",
+		"Do not repeat what someone else has just said.",
+	},
+	"dm": {
+		"In a direct conversation, answer what was asked, plainly.",
+		"Keep answers short unless more detail is asked for.",
+		"Ask at most one question back.",
+		"Do not pad answers with pleasantries.",
+		"If you do not know, say so.",
+	},
+	"voice": {
+		"Spoken answers must be very brief: a sentence or two.",
+		"Avoid lists, links and formatting that cannot be spoken.",
+		"Use plain words that are easy to hear.",
 	},
 }
 
-var recentMessagesProvider = sdk.Provider{
-	Name:        "RECENT_MESSAGES",
-	Description: "The latest messages of the room, oldest first, with their authors' names.",
-	Position:    100,
-	Get: func(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
-		ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: recentCount})
-		if err != nil {
-			return sdk.ProviderResult{}, err
-		}
-		ids := []string{}
-		for _, m := range ms {
-			if !slices.Contains(ids, m.EntityID) {
-				ids = append(ids, m.EntityID)
+func (b *bootstrap) anxietyProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	kind := "group"
+	switch msg.Content.ChannelType {
+	case sdk.ChannelDM, sdk.ChannelAPI, sdk.ChannelSelf:
+		kind = "dm"
+	case sdk.ChannelVoiceDM, sdk.ChannelVoiceGroup:
+		kind = "voice"
+	}
+	lines := shuffled(anxiety[kind])
+	if len(lines) > 3 {
+		lines = lines[:3]
+	}
+	text := fmt.Sprintf("# Things %s keeps in mind\n- %s", a.Name(), strings.Join(lines, "\n- "))
+	return sdk.ProviderResult{Text: text, Values: map[string]any{"anxiety": text}}, nil
+}
+
+// shouldRespondExamples teach the should-respond decision. Only the
+// should-respond prompt includes them (the provider is private).
+var shouldRespondExamples = []string{
+	"{{name1}}: Hey {{agentName}}, can you help me with something?\nResult: RESPOND",
+	"{{name1}}: Did you see the game last night?\n{{name2}}: Yes, what a finish!\nResult: IGNORE",
+	"{{name1}}: {{agentName}}, please be quiet for a while.\nResult: STOP",
+	"{{name1}}: Does anyone know how to reset a router?\nResult: RESPOND",
+	"{{name1}}: {{name2}}, are you coming tonight?\nResult: IGNORE",
+	"{{name1}}: Thanks {{agentName}}, that's all I needed.\nResult: IGNORE",
+	"{{name1}}: Stop talking, {{agentName}}.\nResult: STOP",
+	"{{name1}}: What do you think, {{agentName}}?\nResult: RESPOND",
+	"{{name1}}: lol\nResult: IGNORE",
+}
+
+func (b *bootstrap) shouldRespondProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	ex := shuffled(shouldRespondExamples)[:7]
+	text := strings.ReplaceAll("# When to answer\n"+strings.Join(ex, "\n\n"), "{{agentName}}", a.Name())
+	return sdk.ProviderResult{Text: text, Values: map[string]any{"shouldRespondExamples": text}}, nil
+}
+
+// actionsProvider offers the actions whose validate passes for this
+// message: each plugin validates its own, through the host.
+func (b *bootstrap) actionsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	info := b.info(ctx, a)
+	all := info.Actions()
+	valid, err := a.ValidateActions(ctx, msg, st)
+	var offered []sdk.ActionInfo
+	if err != nil {
+		b.log.Warn("validating actions failed; offering every action", "error", err)
+		offered = all
+	} else {
+		for _, act := range all {
+			if slices.Contains(valid, act.Name) {
+				offered = append(offered, act)
 			}
 		}
-		if !slices.Contains(ids, msg.EntityID) {
-			ids = append(ids, msg.EntityID)
-		}
-		names := map[string]string{a.ID: a.Name()}
-		if len(ids) > 0 {
-			ents, err := a.GetEntities(ctx, ids...)
-			if err != nil {
-				return sdk.ProviderResult{}, err
+	}
+	if len(offered) == 0 {
+		return sdk.ProviderResult{}, nil
+	}
+	var names []string
+	var lines []string
+	var data []any
+	for _, act := range offered {
+		names = append(names, act.Name)
+		lines = append(lines, fmt.Sprintf("- %s: %s", act.Name, act.Description))
+		data = append(data, map[string]any{"name": act.Name, "description": act.Description, "plugin": act.Plugin})
+	}
+	text := "# Available Actions\n" + strings.Join(lines, "\n")
+	values := map[string]any{"actionNames": strings.Join(names, ", "), "actionsText": text}
+	if ex := actionExamples(offered, a.Name(), 10); ex != "" {
+		values["actionExamples"] = ex
+		text += "\n\n# Action Examples\n" + ex
+	}
+	return sdk.ProviderResult{Text: text, Values: values, Data: map[string]any{"actions": data}}, nil
+}
+
+// actionExamples formats up to n example conversations of the offered
+// actions, the agent's lines marked with the actions they take.
+func actionExamples(actions []sdk.ActionInfo, agentName string, n int) string {
+	var convs [][]sdk.ExampleMessage
+	for _, act := range actions {
+		convs = append(convs, act.Examples...)
+	}
+	convs = shuffled(convs)
+	if len(convs) > n {
+		convs = convs[:n]
+	}
+	var blocks []string
+	for _, conv := range convs {
+		var lines []string
+		for _, m := range conv {
+			name := strings.ReplaceAll(m.Name, "{{agentName}}", agentName)
+			text := strings.ReplaceAll(strings.ReplaceAll(m.Content.Text, "\n", " "), "{{agentName}}", agentName)
+			line := fmt.Sprintf("%s: %s", name, text)
+			if len(m.Content.Actions) > 0 {
+				line += fmt.Sprintf(" (actions: %s)", strings.Join(m.Content.Actions, ", "))
 			}
-			for _, e := range ents {
-				if len(e.Names) > 0 && names[e.ID] == "" {
-					names[e.ID] = e.Names[0]
+			lines = append(lines, line)
+		}
+		blocks = append(blocks, strings.Join(lines, "\n"))
+	}
+	return strings.Join(blocks, "\n\n")
+}
+
+func (b *bootstrap) providersProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	var lines []string
+	var names []string
+	for _, p := range b.info(ctx, a).Providers() {
+		if p.Dynamic && !p.Private {
+			names = append(names, p.Name)
+			lines = append(lines, fmt.Sprintf("- %s: %s", p.Name, p.Description))
+		}
+	}
+	if len(lines) == 0 {
+		return sdk.ProviderResult{}, nil
+	}
+	text := "# Providers\nThese providers can be asked for in <providers> when their context is needed:\n" + strings.Join(lines, "\n")
+	return sdk.ProviderResult{Text: text, Values: map[string]any{"dynamicProviders": strings.Join(names, ", ")}}, nil
+}
+
+func (b *bootstrap) evaluatorsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	var lines []string
+	var names []string
+	for _, e := range b.info(ctx, a).Evaluators() {
+		names = append(names, e.Name)
+		lines = append(lines, fmt.Sprintf("- %s: %s", e.Name, e.Description))
+	}
+	if len(lines) == 0 {
+		return sdk.ProviderResult{}, nil
+	}
+	text := "# Evaluators\n" + strings.Join(lines, "\n")
+	return sdk.ProviderResult{Text: text, Values: map[string]any{"evaluatorNames": strings.Join(names, ", "), "evaluators": text}}, nil
+}
+
+func (b *bootstrap) capabilitiesProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	info := b.info(ctx, a)
+	var lines []string
+	for _, p := range info.Plugins {
+		for _, s := range p.Services {
+			lines = append(lines, fmt.Sprintf("- %s (%s): %s", s, p.Name, p.Description))
+		}
+	}
+	var models []string
+	seen := map[string]bool{}
+	for _, p := range info.Plugins {
+		for _, m := range p.Models {
+			if !seen[m.Type] {
+				seen[m.Type] = true
+				models = append(models, m.Type)
+			}
+		}
+	}
+	sort.Strings(models)
+	if len(lines) == 0 && len(models) == 0 {
+		return sdk.ProviderResult{}, nil
+	}
+	var b2 strings.Builder
+	fmt.Fprintf(&b2, "# %s's Capabilities", a.Name())
+	if len(lines) > 0 {
+		b2.WriteString("\n" + strings.Join(lines, "\n"))
+	}
+	if len(models) > 0 {
+		fmt.Fprintf(&b2, "\n%s can use these kinds of model: %s.", a.Name(), strings.Join(models, ", "))
+	}
+	return sdk.ProviderResult{Text: b2.String(), Values: map[string]any{"capabilities": b2.String(), "modelTypes": strings.Join(models, ", ")}}, nil
+}
+
+// recentMessagesProvider writes the conversation of the room, oldest first
+// as "Name: text" lines, the results of recent actions, recent exchanges
+// with the sender elsewhere, and last the message to answer.
+func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: conversationLength(a)})
+	if err != nil {
+		return sdk.ProviderResult{}, err
+	}
+	ids := []string{msg.EntityID}
+	for _, m := range ms {
+		ids = append(ids, m.EntityID)
+	}
+	nm := names(ctx, a, ids...)
+	name := func(id string) string {
+		if n := nm[id]; n != "" {
+			return n
+		}
+		return "User"
+	}
+	var convo, results []string
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := &ms[i]
+		if isActionResult(m) {
+			status, _ := m.Content.Extra["actionStatus"].(string)
+			action, _ := m.Content.Extra["actionName"].(string)
+			line := fmt.Sprintf("- %s (%s)", action, status)
+			if m.Content.Text != "" {
+				line += ": " + oneLine(m.Content.Text)
+			}
+			results = append(results, line)
+			continue
+		}
+		if strings.TrimSpace(m.Content.Text) == "" {
+			continue
+		}
+		line := fmt.Sprintf("%s: %s", name(m.EntityID), oneLine(m.Content.Text))
+		if n := len(m.Content.Attachments); n > 0 {
+			line += fmt.Sprintf(" [%d attachment(s)]", n)
+		}
+		// One line per message keeps the "Name: text" shape that prompts
+		// and the offline model rely on.
+		convo = append(convo, line)
+	}
+	if len(results) > 3*4 {
+		results = results[len(results)-12:]
+	}
+	sender := name(msg.EntityID)
+	var parts []string
+	conversation := "# Conversation Messages\n" + strings.Join(convo, "\n")
+	parts = append(parts, conversation)
+	if len(results) > 0 {
+		parts = append(parts, "# Recent Action Results\n"+strings.Join(results, "\n"))
+	}
+	values := map[string]any{"recentMessages": conversation, "senderName": sender, "senderId": msg.EntityID,
+		"recentMessageCount": len(ms)}
+	if other := b.interactionsElsewhere(ctx, a, msg, nm); other != "" {
+		parts = append(parts, other)
+		values["recentInteractions"] = other
+	}
+	if len(results) > 0 {
+		values["recentActionResults"] = strings.Join(results, "\n")
+	}
+	received := ""
+	if strings.TrimSpace(msg.Content.Text) != "" {
+		received = fmt.Sprintf("# Received Message\n%s: %s", sender, msg.Content.Text)
+		parts = append(parts, received)
+		values["receivedMessage"] = received
+	}
+	return sdk.ProviderResult{Text: strings.Join(parts, "\n\n"), Values: values}, nil
+}
+
+// interactionsElsewhere lists the latest messages between the sender and
+// the agent in other rooms.
+func (b *bootstrap) interactionsElsewhere(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, nm map[string]string) string {
+	if msg.EntityID == a.ID {
+		return ""
+	}
+	rooms, err := a.GetRooms(ctx, sdk.RoomQuery{ParticipantID: msg.EntityID})
+	if err != nil {
+		return ""
+	}
+	var other []string
+	for _, r := range rooms {
+		if r.ID != msg.RoomID {
+			other = append(other, r.ID)
+		}
+	}
+	if len(other) == 0 {
+		return ""
+	}
+	if len(other) > 10 {
+		other = other[:10]
+	}
+	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomIDs: other, Count: 10})
+	if err != nil {
+		return ""
+	}
+	var lines []string
+	for i := len(ms) - 1; i >= 0; i-- {
+		m := &ms[i]
+		if (m.EntityID != msg.EntityID && m.EntityID != a.ID) || isActionResult(m) || strings.TrimSpace(m.Content.Text) == "" {
+			continue
+		}
+		n := nm[m.EntityID]
+		if n == "" {
+			n = "User"
+		}
+		lines = append(lines, fmt.Sprintf("%s said: %s", n, truncate(oneLine(m.Content.Text), 200)))
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	sender := nm[msg.EntityID]
+	if sender == "" {
+		sender = "the sender"
+	}
+	return fmt.Sprintf("# Recent Interactions between %s and %s elsewhere\n%s", a.Name(), sender, strings.Join(lines, "\n"))
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+// actionStateProvider shows the plan of the actions in progress and the
+// results so far; the host keeps them in the message's state as each
+// action finishes.
+func (b *bootstrap) actionStateProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	if st == nil {
+		return sdk.ProviderResult{}, nil
+	}
+	var parts []string
+	values := map[string]any{}
+	if plan, ok := st.Data["actionPlan"].(map[string]any); ok {
+		var b2 strings.Builder
+		fmt.Fprintf(&b2, "# Action Plan\nStep %v of %v", plan["currentStep"], plan["totalSteps"])
+		if t, _ := plan["thought"].(string); t != "" {
+			fmt.Fprintf(&b2, "\nThought: %s", t)
+		}
+		if steps, ok := plan["steps"].([]any); ok {
+			for i, s := range steps {
+				if m, ok := s.(map[string]any); ok {
+					fmt.Fprintf(&b2, "\n%d. %v (%v)", i+1, m["action"], m["status"])
 				}
 			}
 		}
-		name := func(id string) string {
-			if n := names[id]; n != "" {
-				return n
-			}
-			return "User"
-		}
-		var b strings.Builder
-		b.WriteString("# Conversation Messages\n")
-		for i := len(ms) - 1; i >= 0; i-- {
-			m := ms[i]
-			if m.Content.Text == "" {
+		parts = append(parts, b2.String())
+		values["actionPlan"] = b2.String()
+	}
+	if res, ok := st.Data["actionResults"].([]any); ok && len(res) > 0 {
+		var lines []string
+		for _, r := range res {
+			m, ok := r.(map[string]any)
+			if !ok {
 				continue
 			}
-			// One line per message keeps the "Name: text" shape that
-			// prompts and the offline model rely on.
-			fmt.Fprintf(&b, "%s: %s\n", name(m.EntityID), strings.ReplaceAll(m.Content.Text, "\n", " "))
+			line := fmt.Sprintf("- %v: ", m["name"])
+			result, _ := m["result"].(map[string]any)
+			if ok, _ := result["success"].(bool); ok {
+				line += "succeeded"
+			} else {
+				line += "failed"
+			}
+			if t, _ := result["text"].(string); t != "" {
+				line += ": " + oneLine(t)
+			}
+			if e, _ := result["error"].(string); e != "" {
+				line += " (" + oneLine(e) + ")"
+			}
+			lines = append(lines, line)
 		}
-		return sdk.ProviderResult{
-			Text:   strings.TrimRight(b.String(), "\n"),
-			Values: map[string]any{"senderName": name(msg.EntityID), "recentMessageCount": len(ms)},
-		}, nil
-	},
-}
-
-var timeProvider = sdk.Provider{
-	Name:        "TIME",
-	Description: "The current date and time in UTC.",
-	Position:    50,
-	Get: func(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
-		now := time.Now().UTC()
-		return sdk.ProviderResult{
-			Text:   "# Time\nThe current date and time is " + now.Format("Monday, 2 January 2006 15:04 UTC") + ".",
-			Values: map[string]any{"time": now.Format(time.RFC3339)},
-		}, nil
-	},
+		text := "# Previous Action Results\n" + strings.Join(lines, "\n")
+		parts = append(parts, text)
+		values["actionResults"] = text
+	}
+	if len(parts) == 0 {
+		return sdk.ProviderResult{}, nil
+	}
+	return sdk.ProviderResult{Text: strings.Join(parts, "\n\n"), Values: values}, nil
 }
