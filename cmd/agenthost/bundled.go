@@ -5,9 +5,11 @@ import (
 	"sort"
 
 	"github.com/agenthost/agenthost/plugins/bootstrap"
+	"github.com/agenthost/agenthost/plugins/discord"
 	"github.com/agenthost/agenthost/plugins/offline"
 	"github.com/agenthost/agenthost/plugins/openai"
 	"github.com/agenthost/agenthost/plugins/sql"
+	"github.com/agenthost/agenthost/plugins/telegram"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/spf13/cobra"
 )
@@ -20,6 +22,8 @@ var bundled = map[string]func() sdk.Plugin{
 	"sql":       sql.New,
 	"offline":   offline.New,
 	"openai":    openai.New,
+	"telegram":  telegram.New,
+	"discord":   discord.New,
 }
 
 // bundledAliases lets characters name bundled plugins by their other names

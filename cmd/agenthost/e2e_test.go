@@ -602,8 +602,13 @@ func TestUnknownPluginIsAnError(t *testing.T) {
 	char := writeCharacter(t, map[string]any{"name": "Lost", "bio": "x", "plugins": []string{"@elizaos/plugin-sql", "nonexistent"}})
 	d := launch(t, daemonOpts{characters: []string{char}})
 	code, out := d.waitExit(30 * time.Second)
-	if code == 0 || !strings.Contains(out, `unknown plugin "nonexistent"`) || !strings.Contains(out, "bootstrap, offline, openai, sql") {
+	if code == 0 || !strings.Contains(out, `unknown plugin "nonexistent"`) || !strings.Contains(out, "the plugins found are: bootstrap, ") {
 		t.Fatalf("want an error naming the plugin and listing those found, got exit %d:\n%s", code, out)
+	}
+	for _, name := range bundledNames() {
+		if !strings.Contains(out, name) {
+			t.Errorf("the error should list the bundled plugin %s", name)
+		}
 	}
 }
 

@@ -57,6 +57,15 @@ with the model plugin chosen from the environment (offline when no model key is 
 			}
 			model, why := chooseModelPlugin(env)
 			defaults = []string{"sql", "bootstrap", model}
+			if env["TELEGRAM_BOT_TOKEN"] != "" {
+				// As elizaOS's default character does: a bot token in the
+				// environment brings the agent online on Telegram.
+				defaults = append(defaults, "telegram")
+			}
+			if env["DISCORD_API_TOKEN"] != "" {
+				// Likewise for Discord.
+				defaults = append(defaults, "discord")
+			}
 			if len(characters) == 0 {
 				log.Info("no character given: running the default character", "name", chars[0].Name, "model_plugin", model, "because", why)
 			}
