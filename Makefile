@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin
 VERSION ?= 0.1.0-dev
 LDFLAGS := -X main.version=$(VERSION)
-PLUGINS := bootstrap sql offline openai
+PLUGINS := bootstrap sql offline openai telegram discord
 
 TOOLS            := $(CURDIR)/.tools
 BUF_VERSION      := v1.75.0
