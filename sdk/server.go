@@ -262,13 +262,30 @@ func (s *pluginServer) ValidateActions(ctx context.Context, req *pb.ValidateActi
 	}
 	msg := memoryFromProto(req.GetMessage())
 	st := stateFromProto(req.GetState())
-	res := &pb.ValidateActionsResponse{}
-	for _, name := range req.GetNames() {
+	names := req.GetNames()
+	ok := make([]bool, len(names))
+	// Validations often ask the host something; run them side by side so a
+	// message waits for the slowest, not for the sum.
+	var wg sync.WaitGroup
+	for i, name := range names {
 		act := s.actions[name]
 		if act == nil {
 			continue
 		}
-		if act.Validate == nil || s.safeValidate(ctx, "action", name, func() bool { return act.Validate(ctx, a, msg, st) }) {
+		if act.Validate == nil {
+			ok[i] = true
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok[i] = s.safeValidate(ctx, "action", name, func() bool { return act.Validate(ctx, a, msg, st) })
+		}()
+	}
+	wg.Wait()
+	res := &pb.ValidateActionsResponse{}
+	for i, name := range names {
+		if ok[i] {
 			res.Valid = append(res.Valid, name)
 		}
 	}

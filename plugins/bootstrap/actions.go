@@ -179,7 +179,7 @@ func (b *bootstrap) roomStateAction(s roomStateSpec) sdk.Action {
 		}}
 	}
 	act.Validate = func(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) bool {
-		state, err := a.GetParticipantState(ctx, msg.RoomID, a.ID)
+		state, err := cachedParticipantState(ctx, a, msg.RoomID, a.ID)
 		if err != nil {
 			return false
 		}
@@ -196,7 +196,7 @@ func (b *bootstrap) roomStateAction(s roomStateSpec) sdk.Action {
 		if !parseYesNo(res.Text) {
 			return sdk.ActionResult{Success: false, Text: "not confirmed", Error: s.name + " was not confirmed"}, nil
 		}
-		if err := a.SetParticipantState(ctx, msg.RoomID, a.ID, s.newState); err != nil {
+		if err := setParticipantState(ctx, a, msg.RoomID, a.ID, s.newState); err != nil {
 			return sdk.ActionResult{}, err
 		}
 		state := s.newState

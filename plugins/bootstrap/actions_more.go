@@ -92,7 +92,7 @@ func (b *bootstrap) sendTarget(ctx context.Context, a *sdk.Agent, msg *sdk.Memor
 			return sdk.Target{}, "", fmt.Errorf("no one named %q is known here", ref)
 		}
 	}
-	room, _ := a.GetRoom(ctx, msg.RoomID)
+	room, _ := cachedRoom(ctx, a, msg.RoomID)
 	worldID := msg.WorldID
 	if room != nil && room.WorldID != "" {
 		worldID = room.WorldID
@@ -335,7 +335,7 @@ func (b *bootstrap) updateRoleAction() sdk.Action {
 				done = append(done, fmt.Sprintf("%s is now %s", entityName(e), role))
 			}
 			if len(done) > 0 {
-				if err := a.UpsertWorld(ctx, *world); err != nil {
+				if err := upsertWorld(ctx, a, *world); err != nil {
 					return sdk.ActionResult{}, err
 				}
 			}
@@ -435,7 +435,7 @@ func (b *bootstrap) updateSettingsAction() sdk.Action {
 			for k, s := range settings {
 				raw[k] = s
 			}
-			if err := a.UpsertWorld(ctx, *world); err != nil {
+			if err := upsertWorld(ctx, a, *world); err != nil {
 				return sdk.ActionResult{}, err
 			}
 			_, missing := formatSettings(settings, true)

@@ -177,12 +177,12 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	b.startRun(a, msg.RoomID, r.id)
 
 	named := mentions(a, msg.Content.Text)
-	roomState, _ := a.GetParticipantState(ctx, msg.RoomID, a.ID)
+	roomState, _ := cachedParticipantState(ctx, a, msg.RoomID, a.ID)
 	if roomState == "MUTED" && !named {
 		r.reason = reasonMuted
 		return nil
 	}
-	room, _ := a.GetRoom(ctx, msg.RoomID)
+	room, _ := cachedRoom(ctx, a, msg.RoomID)
 	channelType := msg.Content.ChannelType
 	if room != nil && room.Type != "" {
 		channelType = room.Type

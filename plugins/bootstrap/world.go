@@ -20,7 +20,7 @@ const (
 
 // roomAndWorld loads the message's room and its world; either may be nil.
 func roomAndWorld(ctx context.Context, a *sdk.Agent, msg *sdk.Memory) (*sdk.Room, *sdk.World) {
-	room, _ := a.GetRoom(ctx, msg.RoomID)
+	room, _ := cachedRoom(ctx, a, msg.RoomID)
 	worldID := msg.WorldID
 	if room != nil && room.WorldID != "" {
 		worldID = room.WorldID
@@ -28,11 +28,11 @@ func roomAndWorld(ctx context.Context, a *sdk.Agent, msg *sdk.Memory) (*sdk.Room
 	if worldID == "" {
 		return room, nil
 	}
-	ws, err := a.GetWorlds(ctx, worldID)
-	if err != nil || len(ws) == 0 {
+	w, err := cachedWorld(ctx, a, worldID)
+	if err != nil {
 		return room, nil
 	}
-	return room, &ws[0]
+	return room, w
 }
 
 // roleOf returns an entity's role in a world: its entry in metadata.roles,
@@ -104,7 +104,7 @@ func (b *bootstrap) ensureDMOwner(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 	}
 	w.Metadata["ownership"] = map[string]any{"ownerId": msg.EntityID}
 	setRole(&w, msg.EntityID, RoleOwner)
-	if err := a.UpsertWorld(ctx, w); err != nil {
+	if err := upsertWorld(ctx, a, w); err != nil {
 		b.log.Warn("setting the DM world's owner failed", "world", w.ID, "error", err)
 	}
 }
@@ -175,7 +175,7 @@ func resolveEntity(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, ref strin
 		}
 	}
 	rooms := []string{msg.RoomID}
-	if room, _ := a.GetRoom(ctx, msg.RoomID); room != nil && room.WorldID != "" {
+	if room, _ := cachedRoom(ctx, a, msg.RoomID); room != nil && room.WorldID != "" {
 		if rs, err := a.GetRooms(ctx, sdk.RoomQuery{WorldID: room.WorldID}); err == nil {
 			for _, r := range rs {
 				if r.ID != msg.RoomID {
