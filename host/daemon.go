@@ -518,17 +518,59 @@ func (w *logWriter) add(a *Agent, l *pb.LogEntry) {
 func (w *logWriter) loop() {
 	defer close(w.done)
 	for j := range w.ch {
+		// Take what else is waiting: one transaction for the lot keeps the
+		// timeline from competing with the messages for the database.
+		batch := []logJob{j}
+	drain:
+		for len(batch) < maxLogBatch {
+			select {
+			case more, ok := <-w.ch:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, more)
+			default:
+				break drain
+			}
+		}
+		w.write(batch)
+	}
+}
+
+// maxLogBatch bounds one AddLogs call.
+const maxLogBatch = 128
+
+func (w *logWriter) write(batch []logJob) {
+	// Agents normally share one database plugin; group by it all the same.
+	byDB := map[*Plugin][]logJob{}
+	var order []*Plugin
+	for _, j := range batch {
+		if j.a.reg == nil || j.a.reg.db == nil {
+			continue
+		}
+		p := j.a.reg.db
+		if _, ok := byDB[p]; !ok {
+			order = append(order, p)
+		}
+		byDB[p] = append(byDB[p], j)
+	}
+	for _, p := range order {
+		jobs := byDB[p]
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		p, c, err := j.a.db(ctx)
+		c, err := p.conn(ctx)
 		if err == nil {
-			_, err = c.db.AddLog(ctx, &pb.AddLogRequest{Log: j.l})
+			req := &pb.AddLogsRequest{Logs: make([]*pb.LogEntry, len(jobs))}
+			for i, j := range jobs {
+				req.Logs[i] = j.l
+			}
+			_, err = c.db.AddLogs(ctx, req)
 			if err != nil {
-				err = p.callErr(c, "AddLog", err)
+				err = p.callErr(c, "AddLogs", err)
 			}
 		}
 		cancel()
 		if err != nil {
-			w.log.Warn("could not store a log entry", "type", j.l.GetType(), "error", err)
+			w.log.Warn("could not store log entries", "count", len(jobs), "first_type", jobs[0].l.GetType(), "error", err)
 		}
 	}
 }

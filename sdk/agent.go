@@ -606,12 +606,14 @@ func (a *Agent) SetCache(ctx context.Context, key string, value []byte, ttl time
 
 func memoryQueryToProto(agentID string, q *MemoryQuery) *pb.GetMemoriesRequest {
 	return &pb.GetMemoriesRequest{AgentId: agentID, Table: q.Table, RoomId: q.RoomID, RoomIds: q.RoomIDs,
-		EntityId: q.EntityID, WorldId: q.WorldID, Count: int32(q.Count), Unique: q.Unique, Start: q.Start, End: q.End}
+		EntityId: q.EntityID, WorldId: q.WorldID, Count: int32(q.Count), Unique: q.Unique, Start: q.Start, End: q.End,
+		OmitEmbeddings: q.OmitEmbeddings}
 }
 
 func memoryQueryFromProto(q *pb.GetMemoriesRequest) MemoryQuery {
 	return MemoryQuery{Table: q.GetTable(), RoomID: q.GetRoomId(), RoomIDs: q.GetRoomIds(), EntityID: q.GetEntityId(),
-		WorldID: q.GetWorldId(), Count: int(q.GetCount()), Unique: q.GetUnique(), Start: q.GetStart(), End: q.GetEnd()}
+		WorldID: q.GetWorldId(), Count: int(q.GetCount()), Unique: q.GetUnique(), Start: q.GetStart(), End: q.GetEnd(),
+		OmitEmbeddings: q.GetOmitEmbeddings()}
 }
 
 func searchQueryToProto(agentID string, q *SearchQuery) *pb.SearchMemoriesRequest {

@@ -110,6 +110,8 @@ type DatabaseAdapter interface {
 	DeleteTask(ctx context.Context, agentID, id string) (int64, error)
 
 	AddLog(ctx context.Context, l LogEntry) (string, error)
+	// AddLogs stores several entries in one transaction: all or none.
+	AddLogs(ctx context.Context, logs []LogEntry) ([]string, error)
 	GetLogs(ctx context.Context, agentID string, q LogQuery) ([]LogEntry, error)
 	DeleteLog(ctx context.Context, agentID, id string) (int64, error)
 
@@ -273,6 +275,9 @@ type MemoryQuery struct {
 	Unique bool
 	// Start and End bound CreatedAt (unix ms, inclusive); 0 means open.
 	Start, End int64
+	// OmitEmbeddings leaves the vectors out, for callers that only read
+	// text: they are most of a memory's size.
+	OmitEmbeddings bool
 }
 
 // SearchQuery is a vector search by cosine similarity.

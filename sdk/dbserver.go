@@ -238,6 +238,18 @@ func (s *databaseServer) AddLog(ctx context.Context, req *pb.AddLogRequest) (*pb
 	return &pb.AddLogResponse{Id: id}, nil
 }
 
+func (s *databaseServer) AddLogs(ctx context.Context, req *pb.AddLogsRequest) (*pb.AddLogsResponse, error) {
+	logs := make([]LogEntry, len(req.GetLogs()))
+	for i, l := range req.GetLogs() {
+		logs[i] = logFromProto(l)
+	}
+	ids, err := s.db.AddLogs(ctx, logs)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.AddLogsResponse{Ids: ids}, nil
+}
+
 func (s *databaseServer) GetLogs(ctx context.Context, req *pb.GetLogsRequest) (*pb.GetLogsResponse, error) {
 	ls, err := s.db.GetLogs(ctx, req.GetAgentId(), LogQuery{RoomID: req.GetRoomId(), EntityID: req.GetEntityId(), Type: req.GetType(),
 		Count: int(req.GetCount()), Offset: int(req.GetOffset())})

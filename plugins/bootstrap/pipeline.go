@@ -395,7 +395,7 @@ func authorIsBot(m *sdk.Memory) bool {
 // the last message of a person.
 func (b *bootstrap) agentTurns(ctx context.Context, a *sdk.Agent, msg *sdk.Memory) (int, error) {
 	limit := settingInt(a, SettingMaxAgentTurns, 3)
-	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: 4*limit + 8})
+	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: 4*limit + 8, OmitEmbeddings: true})
 	if err != nil {
 		return 0, err
 	}

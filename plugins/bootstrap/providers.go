@@ -328,7 +328,7 @@ func (b *bootstrap) capabilitiesProvider(ctx context.Context, a *sdk.Agent, msg 
 // as "Name: text" lines, the results of recent actions, recent exchanges
 // with the sender elsewhere, and last the message to answer.
 func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
-	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: conversationLength(a)})
+	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: conversationLength(a), OmitEmbeddings: true})
 	if err != nil {
 		return sdk.ProviderResult{}, err
 	}
@@ -417,7 +417,7 @@ func (b *bootstrap) interactionsElsewhere(ctx context.Context, a *sdk.Agent, msg
 	if len(other) > 10 {
 		other = other[:10]
 	}
-	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomIDs: other, Count: 10})
+	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomIDs: other, Count: 10, OmitEmbeddings: true})
 	if err != nil {
 		return ""
 	}

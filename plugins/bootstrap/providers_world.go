@@ -104,7 +104,7 @@ func (b *bootstrap) relationshipsProvider(ctx context.Context, a *sdk.Agent, msg
 // many words they share with the message. Without an embedding model it
 // lists the room's latest facts.
 func (b *bootstrap) factsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
-	recent, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: 5})
+	recent, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: 5, OmitEmbeddings: true})
 	if err != nil {
 		return sdk.ProviderResult{}, err
 	}
@@ -131,7 +131,7 @@ func (b *bootstrap) factsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 		}
 	}
 	if len(facts) == 0 {
-		facts, _ = a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableFacts, RoomID: msg.RoomID, Count: 6})
+		facts, _ = a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableFacts, RoomID: msg.RoomID, Count: 6, OmitEmbeddings: true})
 	}
 	if len(facts) == 0 {
 		return sdk.ProviderResult{}, nil
@@ -237,7 +237,7 @@ func (b *bootstrap) attachmentsProvider(ctx context.Context, a *sdk.Agent, msg *
 		seen[m.ID+m.URL] = true
 	}
 	hourAgo := time.Now().Add(-time.Hour).UnixMilli()
-	recent, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: conversationLength(a)})
+	recent, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: conversationLength(a), OmitEmbeddings: true})
 	if err == nil {
 		for _, m := range recent {
 			for _, att := range m.Content.Attachments {

@@ -47,7 +47,7 @@ func (b *bootstrap) messagesSinceReflection(ctx context.Context, a *sdk.Agent, r
 	if _, err := getJSON(ctx, a, reflectionKey(roomID), &last); err != nil {
 		return 0, err
 	}
-	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: roomID, Count: conversationLength(a)})
+	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: roomID, Count: conversationLength(a), OmitEmbeddings: true})
 	if err != nil {
 		return 0, err
 	}
@@ -70,7 +70,7 @@ func (b *bootstrap) messagesSinceReflection(ctx context.Context, a *sdk.Agent, r
 func (b *bootstrap) reflect(ctx context.Context, a *sdk.Agent, call *sdk.EvaluatorCall) error {
 	msg := call.Message
 	people, _, _ := b.describeEntities(ctx, a, msg.RoomID)
-	known, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableFacts, RoomID: msg.RoomID, Count: 30})
+	known, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableFacts, RoomID: msg.RoomID, Count: 30, OmitEmbeddings: true})
 	if err != nil {
 		return err
 	}

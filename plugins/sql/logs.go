@@ -17,11 +17,26 @@ const DefaultLogCount = 50
 // AddLog stores a log entry and returns its id: l.ID, or a random UUID when
 // empty. A zero CreatedAt is the current time. The agent must be stored.
 func (s *Store) AddLog(ctx context.Context, l sdk.LogEntry) (string, error) {
+	ids, err := s.AddLogs(ctx, []sdk.LogEntry{l})
+	if err != nil {
+		return "", err
+	}
+	return ids[0], nil
+}
+
+// logRow is a checked log entry, ready to insert.
+type logRow struct {
+	id, agentID, entityID, roomID, typ string
+	body                               string
+	createdAt                          int64
+}
+
+func (s *Store) checkLog(l sdk.LogEntry) (logRow, error) {
 	id := l.ID
 	if id == "" {
 		id = uuid.NewString()
 	}
-	fail := func(err error) (string, error) { return "", fmt.Errorf("add log %s: %w", truncate(id), err) }
+	fail := func(err error) (logRow, error) { return logRow{}, fmt.Errorf("add log %s: %w", truncate(id), err) }
 	if err := checkID("log.id", l.ID, false); err != nil {
 		return fail(err)
 	}
@@ -48,21 +63,55 @@ func (s *Store) AddLog(ctx context.Context, l sdk.LogEntry) (string, error) {
 	if createdAt == 0 {
 		createdAt = now()
 	}
-	err = s.write(ctx, func(r runner) error {
-		if err := requireAgent(ctx, r, l.AgentID); err != nil {
-			return err
+	return logRow{id: id, agentID: l.AgentID, entityID: l.EntityID, roomID: l.RoomID, typ: l.Type, body: body, createdAt: createdAt}, nil
+}
+
+// AddLogs stores several entries in one transaction: all or none. The host
+// batches its timeline writes this way, so recording a message's model
+// calls and events costs one write, not six.
+func (s *Store) AddLogs(ctx context.Context, logs []sdk.LogEntry) ([]string, error) {
+	rows := make([]logRow, len(logs))
+	for i, l := range logs {
+		r, err := s.checkLog(l)
+		if err != nil {
+			return nil, err
 		}
-		_, err := r.exec(ctx, `INSERT INTO logs (id, agent_id, entity_id, room_id, type, body, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, id, l.AgentID, l.EntityID, l.RoomID, l.Type, body, createdAt)
-		if err != nil && s.d.uniqueViolation(err) {
-			return fmt.Errorf("a log with this id is stored: %w", err)
+		rows[i] = r
+	}
+	err := s.write(ctx, func(r runner) error {
+		seen := map[string]bool{}
+		for _, row := range rows {
+			if !seen[row.agentID] {
+				if err := requireAgent(ctx, r, row.agentID); err != nil {
+					return err
+				}
+				seen[row.agentID] = true
+			}
+			_, err := r.exec(ctx, `INSERT INTO logs (id, agent_id, entity_id, room_id, type, body, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?)`, row.id, row.agentID, row.entityID, row.roomID, row.typ, row.body, row.createdAt)
+			if err != nil && s.d.uniqueViolation(err) {
+				if len(rows) == 1 {
+					return fmt.Errorf("a log with this id is stored: %w", err)
+				}
+				return fmt.Errorf("a log with id %s is stored: %w", row.id, err)
+			}
+			if err != nil {
+				return err
+			}
 		}
-		return err
+		return nil
 	})
 	if err != nil {
-		return fail(err)
+		if len(rows) == 1 {
+			return nil, fmt.Errorf("add log %s: %w", truncate(rows[0].id), err)
+		}
+		return nil, fmt.Errorf("add %d logs: %w", len(rows), err)
 	}
-	return id, nil
+	ids := make([]string, len(rows))
+	for i, row := range rows {
+		ids[i] = row.id
+	}
+	return ids, nil
 }
 
 // GetLogs returns the agent's log entries, newest first (the latest stored

@@ -27,6 +27,10 @@ const (
 
 const memoryColumns = `id, type, room_id, world_id, entity_id, created_at, content, metadata, is_unique, embedding`
 
+// memoryColumnsNoEmbedding reads the same shape without the vector, for
+// callers that asked to omit it.
+const memoryColumnsNoEmbedding = `id, type, room_id, world_id, entity_id, created_at, content, metadata, is_unique, NULL`
+
 // CreateMemory stores m in the logical table. A memory with m.ID already
 // stored is left as it is and reported with created=false, so a message
 // delivered twice is stored once. An empty m.ID gets a random UUID, a zero
@@ -297,7 +301,11 @@ func (s *Store) GetMemories(ctx context.Context, agentID string, q sdk.MemoryQue
 	if q.End != 0 {
 		w.add("created_at <= ?", q.End)
 	}
-	rows, err := s.read().query(ctx, `SELECT `+memoryColumns+` FROM memories WHERE `+w.String()+
+	cols := memoryColumns
+	if q.OmitEmbeddings {
+		cols = memoryColumnsNoEmbedding
+	}
+	rows, err := s.read().query(ctx, `SELECT `+cols+` FROM memories WHERE `+w.String()+
 		` ORDER BY created_at DESC, seq DESC LIMIT ?`, append(w.args, count)...)
 	if err != nil {
 		return fail(err)

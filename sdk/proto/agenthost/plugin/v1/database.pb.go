@@ -636,11 +636,14 @@ type GetMemoriesRequest struct {
 	Count  int32 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
 	Unique bool  `protobuf:"varint,7,opt,name=unique,proto3" json:"unique,omitempty"`
 	// Unix milliseconds, inclusive; 0 means open.
-	Start         int64    `protobuf:"varint,8,opt,name=start,proto3" json:"start,omitempty"`
-	End           int64    `protobuf:"varint,9,opt,name=end,proto3" json:"end,omitempty"`
-	RoomIds       []string `protobuf:"bytes,10,rep,name=room_ids,json=roomIds,proto3" json:"room_ids,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Start   int64    `protobuf:"varint,8,opt,name=start,proto3" json:"start,omitempty"`
+	End     int64    `protobuf:"varint,9,opt,name=end,proto3" json:"end,omitempty"`
+	RoomIds []string `protobuf:"bytes,10,rep,name=room_ids,json=roomIds,proto3" json:"room_ids,omitempty"`
+	// Leave the embeddings out: prompts need the text, and vectors are most
+	// of a memory's size.
+	OmitEmbeddings bool `protobuf:"varint,11,opt,name=omit_embeddings,json=omitEmbeddings,proto3" json:"omit_embeddings,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *GetMemoriesRequest) Reset() {
@@ -741,6 +744,13 @@ func (x *GetMemoriesRequest) GetRoomIds() []string {
 		return x.RoomIds
 	}
 	return nil
+}
+
+func (x *GetMemoriesRequest) GetOmitEmbeddings() bool {
+	if x != nil {
+		return x.OmitEmbeddings
+	}
+	return false
 }
 
 type GetMemoriesByIDsRequest struct {
@@ -2205,6 +2215,94 @@ func (x *AddLogResponse) GetId() string {
 	return ""
 }
 
+type AddLogsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Logs          []*LogEntry            `protobuf:"bytes,1,rep,name=logs,proto3" json:"logs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddLogsRequest) Reset() {
+	*x = AddLogsRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddLogsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddLogsRequest) ProtoMessage() {}
+
+func (x *AddLogsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddLogsRequest.ProtoReflect.Descriptor instead.
+func (*AddLogsRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *AddLogsRequest) GetLogs() []*LogEntry {
+	if x != nil {
+		return x.Logs
+	}
+	return nil
+}
+
+type AddLogsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Ids           []string               `protobuf:"bytes,1,rep,name=ids,proto3" json:"ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddLogsResponse) Reset() {
+	*x = AddLogsResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddLogsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddLogsResponse) ProtoMessage() {}
+
+func (x *AddLogsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddLogsResponse.ProtoReflect.Descriptor instead.
+func (*AddLogsResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *AddLogsResponse) GetIds() []string {
+	if x != nil {
+		return x.Ids
+	}
+	return nil
+}
+
 type GetLogsRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	AgentId  string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -2220,7 +2318,7 @@ type GetLogsRequest struct {
 
 func (x *GetLogsRequest) Reset() {
 	*x = GetLogsRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[41]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2330,7 @@ func (x *GetLogsRequest) String() string {
 func (*GetLogsRequest) ProtoMessage() {}
 
 func (x *GetLogsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[41]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2343,7 @@ func (x *GetLogsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLogsRequest.ProtoReflect.Descriptor instead.
 func (*GetLogsRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{41}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *GetLogsRequest) GetAgentId() string {
@@ -2299,7 +2397,7 @@ type GetLogsResponse struct {
 
 func (x *GetLogsResponse) Reset() {
 	*x = GetLogsResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[42]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2311,7 +2409,7 @@ func (x *GetLogsResponse) String() string {
 func (*GetLogsResponse) ProtoMessage() {}
 
 func (x *GetLogsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[42]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2324,7 +2422,7 @@ func (x *GetLogsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLogsResponse.ProtoReflect.Descriptor instead.
 func (*GetLogsResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{42}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *GetLogsResponse) GetLogs() []*LogEntry {
@@ -2344,7 +2442,7 @@ type GetCacheRequest struct {
 
 func (x *GetCacheRequest) Reset() {
 	*x = GetCacheRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[43]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +2454,7 @@ func (x *GetCacheRequest) String() string {
 func (*GetCacheRequest) ProtoMessage() {}
 
 func (x *GetCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[43]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +2467,7 @@ func (x *GetCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCacheRequest.ProtoReflect.Descriptor instead.
 func (*GetCacheRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{43}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *GetCacheRequest) GetAgentId() string {
@@ -2396,7 +2494,7 @@ type GetCacheResponse struct {
 
 func (x *GetCacheResponse) Reset() {
 	*x = GetCacheResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[44]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +2506,7 @@ func (x *GetCacheResponse) String() string {
 func (*GetCacheResponse) ProtoMessage() {}
 
 func (x *GetCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[44]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +2519,7 @@ func (x *GetCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCacheResponse.ProtoReflect.Descriptor instead.
 func (*GetCacheResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{44}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetCacheResponse) GetValue() []byte {
@@ -2451,7 +2549,7 @@ type SetCacheRequest struct {
 
 func (x *SetCacheRequest) Reset() {
 	*x = SetCacheRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[45]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2463,7 +2561,7 @@ func (x *SetCacheRequest) String() string {
 func (*SetCacheRequest) ProtoMessage() {}
 
 func (x *SetCacheRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[45]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2476,7 +2574,7 @@ func (x *SetCacheRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCacheRequest.ProtoReflect.Descriptor instead.
 func (*SetCacheRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{45}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *SetCacheRequest) GetAgentId() string {
@@ -2515,7 +2613,7 @@ type SetCacheResponse struct {
 
 func (x *SetCacheResponse) Reset() {
 	*x = SetCacheResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[46]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2625,7 @@ func (x *SetCacheResponse) String() string {
 func (*SetCacheResponse) ProtoMessage() {}
 
 func (x *SetCacheResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[46]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2638,7 @@ func (x *SetCacheResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCacheResponse.ProtoReflect.Descriptor instead.
 func (*SetCacheResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{46}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{48}
 }
 
 type GetAgentRequest struct {
@@ -2552,7 +2650,7 @@ type GetAgentRequest struct {
 
 func (x *GetAgentRequest) Reset() {
 	*x = GetAgentRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[47]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2662,7 @@ func (x *GetAgentRequest) String() string {
 func (*GetAgentRequest) ProtoMessage() {}
 
 func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[47]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2675,7 @@ func (x *GetAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAgentRequest.ProtoReflect.Descriptor instead.
 func (*GetAgentRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{47}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetAgentRequest) GetId() string {
@@ -2596,7 +2694,7 @@ type AgentResponse struct {
 
 func (x *AgentResponse) Reset() {
 	*x = AgentResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[48]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2608,7 +2706,7 @@ func (x *AgentResponse) String() string {
 func (*AgentResponse) ProtoMessage() {}
 
 func (x *AgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[48]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2621,7 +2719,7 @@ func (x *AgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentResponse.ProtoReflect.Descriptor instead.
 func (*AgentResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{48}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *AgentResponse) GetAgent() *Agent {
@@ -2645,7 +2743,7 @@ type UpdateAgentRequest struct {
 
 func (x *UpdateAgentRequest) Reset() {
 	*x = UpdateAgentRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[49]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2657,7 +2755,7 @@ func (x *UpdateAgentRequest) String() string {
 func (*UpdateAgentRequest) ProtoMessage() {}
 
 func (x *UpdateAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[49]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2670,7 +2768,7 @@ func (x *UpdateAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAgentRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAgentRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{49}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *UpdateAgentRequest) GetId() string {
@@ -2710,7 +2808,7 @@ type DeleteAgentResponse struct {
 
 func (x *DeleteAgentResponse) Reset() {
 	*x = DeleteAgentResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[50]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2722,7 +2820,7 @@ func (x *DeleteAgentResponse) String() string {
 func (*DeleteAgentResponse) ProtoMessage() {}
 
 func (x *DeleteAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[50]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2735,7 +2833,7 @@ func (x *DeleteAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAgentResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAgentResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{50}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *DeleteAgentResponse) GetDeleted() bool {
@@ -2756,7 +2854,7 @@ type SetEmbeddingDimensionResponse struct {
 
 func (x *SetEmbeddingDimensionResponse) Reset() {
 	*x = SetEmbeddingDimensionResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[51]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2768,7 +2866,7 @@ func (x *SetEmbeddingDimensionResponse) String() string {
 func (*SetEmbeddingDimensionResponse) ProtoMessage() {}
 
 func (x *SetEmbeddingDimensionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[51]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2781,7 +2879,7 @@ func (x *SetEmbeddingDimensionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetEmbeddingDimensionResponse.ProtoReflect.Descriptor instead.
 func (*SetEmbeddingDimensionResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{51}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *SetEmbeddingDimensionResponse) GetPrevious() int32 {
@@ -2815,7 +2913,7 @@ type UpdateMemoryRequest struct {
 
 func (x *UpdateMemoryRequest) Reset() {
 	*x = UpdateMemoryRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[52]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2827,7 +2925,7 @@ func (x *UpdateMemoryRequest) String() string {
 func (*UpdateMemoryRequest) ProtoMessage() {}
 
 func (x *UpdateMemoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[52]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2840,7 +2938,7 @@ func (x *UpdateMemoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemoryRequest.ProtoReflect.Descriptor instead.
 func (*UpdateMemoryRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{52}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *UpdateMemoryRequest) GetAgentId() string {
@@ -2895,7 +2993,7 @@ type UpdateMemoryResponse struct {
 
 func (x *UpdateMemoryResponse) Reset() {
 	*x = UpdateMemoryResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[53]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2907,7 +3005,7 @@ func (x *UpdateMemoryResponse) String() string {
 func (*UpdateMemoryResponse) ProtoMessage() {}
 
 func (x *UpdateMemoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[53]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2920,7 +3018,7 @@ func (x *UpdateMemoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateMemoryResponse.ProtoReflect.Descriptor instead.
 func (*UpdateMemoryResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{53}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *UpdateMemoryResponse) GetFound() bool {
@@ -2940,7 +3038,7 @@ type DeleteManyMemoriesRequest struct {
 
 func (x *DeleteManyMemoriesRequest) Reset() {
 	*x = DeleteManyMemoriesRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[54]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2952,7 +3050,7 @@ func (x *DeleteManyMemoriesRequest) String() string {
 func (*DeleteManyMemoriesRequest) ProtoMessage() {}
 
 func (x *DeleteManyMemoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[54]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2965,7 +3063,7 @@ func (x *DeleteManyMemoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteManyMemoriesRequest.ProtoReflect.Descriptor instead.
 func (*DeleteManyMemoriesRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{54}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *DeleteManyMemoriesRequest) GetAgentId() string {
@@ -2994,7 +3092,7 @@ type GetMemoriesToReembedRequest struct {
 
 func (x *GetMemoriesToReembedRequest) Reset() {
 	*x = GetMemoriesToReembedRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[55]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3006,7 +3104,7 @@ func (x *GetMemoriesToReembedRequest) String() string {
 func (*GetMemoriesToReembedRequest) ProtoMessage() {}
 
 func (x *GetMemoriesToReembedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[55]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3019,7 +3117,7 @@ func (x *GetMemoriesToReembedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMemoriesToReembedRequest.ProtoReflect.Descriptor instead.
 func (*GetMemoriesToReembedRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{55}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetMemoriesToReembedRequest) GetAgentId() string {
@@ -3053,7 +3151,7 @@ type GetEntitiesForRoomRequest struct {
 
 func (x *GetEntitiesForRoomRequest) Reset() {
 	*x = GetEntitiesForRoomRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[56]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3065,7 +3163,7 @@ func (x *GetEntitiesForRoomRequest) String() string {
 func (*GetEntitiesForRoomRequest) ProtoMessage() {}
 
 func (x *GetEntitiesForRoomRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[56]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3078,7 +3176,7 @@ func (x *GetEntitiesForRoomRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetEntitiesForRoomRequest.ProtoReflect.Descriptor instead.
 func (*GetEntitiesForRoomRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{56}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetEntitiesForRoomRequest) GetAgentId() string {
@@ -3105,7 +3203,7 @@ type DeleteByIDRequest struct {
 
 func (x *DeleteByIDRequest) Reset() {
 	*x = DeleteByIDRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[57]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3117,7 +3215,7 @@ func (x *DeleteByIDRequest) String() string {
 func (*DeleteByIDRequest) ProtoMessage() {}
 
 func (x *DeleteByIDRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[57]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3130,7 +3228,7 @@ func (x *DeleteByIDRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteByIDRequest.ProtoReflect.Descriptor instead.
 func (*DeleteByIDRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{57}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *DeleteByIDRequest) GetAgentId() string {
@@ -3156,7 +3254,7 @@ type DeleteByIDResponse struct {
 
 func (x *DeleteByIDResponse) Reset() {
 	*x = DeleteByIDResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[58]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3168,7 +3266,7 @@ func (x *DeleteByIDResponse) String() string {
 func (*DeleteByIDResponse) ProtoMessage() {}
 
 func (x *DeleteByIDResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[58]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3181,7 +3279,7 @@ func (x *DeleteByIDResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteByIDResponse.ProtoReflect.Descriptor instead.
 func (*DeleteByIDResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{58}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *DeleteByIDResponse) GetDeleted() int64 {
@@ -3202,7 +3300,7 @@ type RemoveParticipantRequest struct {
 
 func (x *RemoveParticipantRequest) Reset() {
 	*x = RemoveParticipantRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[59]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3214,7 +3312,7 @@ func (x *RemoveParticipantRequest) String() string {
 func (*RemoveParticipantRequest) ProtoMessage() {}
 
 func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[59]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3227,7 +3325,7 @@ func (x *RemoveParticipantRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantRequest.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{59}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *RemoveParticipantRequest) GetAgentId() string {
@@ -3260,7 +3358,7 @@ type RemoveParticipantResponse struct {
 
 func (x *RemoveParticipantResponse) Reset() {
 	*x = RemoveParticipantResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[60]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3272,7 +3370,7 @@ func (x *RemoveParticipantResponse) String() string {
 func (*RemoveParticipantResponse) ProtoMessage() {}
 
 func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[60]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3285,7 +3383,7 @@ func (x *RemoveParticipantResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveParticipantResponse.ProtoReflect.Descriptor instead.
 func (*RemoveParticipantResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{60}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *RemoveParticipantResponse) GetRemoved() bool {
@@ -3313,7 +3411,7 @@ type Component struct {
 
 func (x *Component) Reset() {
 	*x = Component{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[61]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3325,7 +3423,7 @@ func (x *Component) String() string {
 func (*Component) ProtoMessage() {}
 
 func (x *Component) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[61]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3338,7 +3436,7 @@ func (x *Component) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Component.ProtoReflect.Descriptor instead.
 func (*Component) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{61}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *Component) GetId() string {
@@ -3414,7 +3512,7 @@ type ComponentRequest struct {
 
 func (x *ComponentRequest) Reset() {
 	*x = ComponentRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[62]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3426,7 +3524,7 @@ func (x *ComponentRequest) String() string {
 func (*ComponentRequest) ProtoMessage() {}
 
 func (x *ComponentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[62]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3439,7 +3537,7 @@ func (x *ComponentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ComponentRequest.ProtoReflect.Descriptor instead.
 func (*ComponentRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{62}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *ComponentRequest) GetAgentId() string {
@@ -3466,7 +3564,7 @@ type CreateComponentResponse struct {
 
 func (x *CreateComponentResponse) Reset() {
 	*x = CreateComponentResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[63]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3478,7 +3576,7 @@ func (x *CreateComponentResponse) String() string {
 func (*CreateComponentResponse) ProtoMessage() {}
 
 func (x *CreateComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[63]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3491,7 +3589,7 @@ func (x *CreateComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateComponentResponse.ProtoReflect.Descriptor instead.
 func (*CreateComponentResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{63}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *CreateComponentResponse) GetId() string {
@@ -3516,7 +3614,7 @@ type UpdateComponentResponse struct {
 
 func (x *UpdateComponentResponse) Reset() {
 	*x = UpdateComponentResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[64]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3528,7 +3626,7 @@ func (x *UpdateComponentResponse) String() string {
 func (*UpdateComponentResponse) ProtoMessage() {}
 
 func (x *UpdateComponentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[64]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3541,7 +3639,7 @@ func (x *UpdateComponentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateComponentResponse.ProtoReflect.Descriptor instead.
 func (*UpdateComponentResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{64}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{66}
 }
 
 type GetComponentsRequest struct {
@@ -3557,7 +3655,7 @@ type GetComponentsRequest struct {
 
 func (x *GetComponentsRequest) Reset() {
 	*x = GetComponentsRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[65]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3569,7 +3667,7 @@ func (x *GetComponentsRequest) String() string {
 func (*GetComponentsRequest) ProtoMessage() {}
 
 func (x *GetComponentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[65]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3582,7 +3680,7 @@ func (x *GetComponentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetComponentsRequest.ProtoReflect.Descriptor instead.
 func (*GetComponentsRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{65}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *GetComponentsRequest) GetAgentId() string {
@@ -3629,7 +3727,7 @@ type GetComponentsResponse struct {
 
 func (x *GetComponentsResponse) Reset() {
 	*x = GetComponentsResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[66]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3641,7 +3739,7 @@ func (x *GetComponentsResponse) String() string {
 func (*GetComponentsResponse) ProtoMessage() {}
 
 func (x *GetComponentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[66]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3654,7 +3752,7 @@ func (x *GetComponentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetComponentsResponse.ProtoReflect.Descriptor instead.
 func (*GetComponentsResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{66}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *GetComponentsResponse) GetComponents() []*Component {
@@ -3680,7 +3778,7 @@ type Relationship struct {
 
 func (x *Relationship) Reset() {
 	*x = Relationship{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[67]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3692,7 +3790,7 @@ func (x *Relationship) String() string {
 func (*Relationship) ProtoMessage() {}
 
 func (x *Relationship) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[67]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3705,7 +3803,7 @@ func (x *Relationship) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Relationship.ProtoReflect.Descriptor instead.
 func (*Relationship) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{67}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *Relationship) GetId() string {
@@ -3767,7 +3865,7 @@ type RelationshipRequest struct {
 
 func (x *RelationshipRequest) Reset() {
 	*x = RelationshipRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[68]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3779,7 +3877,7 @@ func (x *RelationshipRequest) String() string {
 func (*RelationshipRequest) ProtoMessage() {}
 
 func (x *RelationshipRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[68]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3792,7 +3890,7 @@ func (x *RelationshipRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelationshipRequest.ProtoReflect.Descriptor instead.
 func (*RelationshipRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{68}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *RelationshipRequest) GetAgentId() string {
@@ -3819,7 +3917,7 @@ type CreateRelationshipResponse struct {
 
 func (x *CreateRelationshipResponse) Reset() {
 	*x = CreateRelationshipResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[69]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[71]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3831,7 +3929,7 @@ func (x *CreateRelationshipResponse) String() string {
 func (*CreateRelationshipResponse) ProtoMessage() {}
 
 func (x *CreateRelationshipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[69]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[71]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3844,7 +3942,7 @@ func (x *CreateRelationshipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateRelationshipResponse.ProtoReflect.Descriptor instead.
 func (*CreateRelationshipResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{69}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{71}
 }
 
 func (x *CreateRelationshipResponse) GetId() string {
@@ -3869,7 +3967,7 @@ type UpdateRelationshipResponse struct {
 
 func (x *UpdateRelationshipResponse) Reset() {
 	*x = UpdateRelationshipResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[70]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3881,7 +3979,7 @@ func (x *UpdateRelationshipResponse) String() string {
 func (*UpdateRelationshipResponse) ProtoMessage() {}
 
 func (x *UpdateRelationshipResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[70]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3894,7 +3992,7 @@ func (x *UpdateRelationshipResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateRelationshipResponse.ProtoReflect.Descriptor instead.
 func (*UpdateRelationshipResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{70}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{72}
 }
 
 type GetRelationshipsRequest struct {
@@ -3912,7 +4010,7 @@ type GetRelationshipsRequest struct {
 
 func (x *GetRelationshipsRequest) Reset() {
 	*x = GetRelationshipsRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[71]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3924,7 +4022,7 @@ func (x *GetRelationshipsRequest) String() string {
 func (*GetRelationshipsRequest) ProtoMessage() {}
 
 func (x *GetRelationshipsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[71]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3937,7 +4035,7 @@ func (x *GetRelationshipsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRelationshipsRequest.ProtoReflect.Descriptor instead.
 func (*GetRelationshipsRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{71}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *GetRelationshipsRequest) GetAgentId() string {
@@ -3984,7 +4082,7 @@ type GetRelationshipsResponse struct {
 
 func (x *GetRelationshipsResponse) Reset() {
 	*x = GetRelationshipsResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[72]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3996,7 +4094,7 @@ func (x *GetRelationshipsResponse) String() string {
 func (*GetRelationshipsResponse) ProtoMessage() {}
 
 func (x *GetRelationshipsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[72]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4009,7 +4107,7 @@ func (x *GetRelationshipsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRelationshipsResponse.ProtoReflect.Descriptor instead.
 func (*GetRelationshipsResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{72}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *GetRelationshipsResponse) GetRelationships() []*Relationship {
@@ -4039,7 +4137,7 @@ type Task struct {
 
 func (x *Task) Reset() {
 	*x = Task{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[73]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4051,7 +4149,7 @@ func (x *Task) String() string {
 func (*Task) ProtoMessage() {}
 
 func (x *Task) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[73]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4064,7 +4162,7 @@ func (x *Task) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Task.ProtoReflect.Descriptor instead.
 func (*Task) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{73}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *Task) GetId() string {
@@ -4154,7 +4252,7 @@ type CreateTaskRequest struct {
 
 func (x *CreateTaskRequest) Reset() {
 	*x = CreateTaskRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[74]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4166,7 +4264,7 @@ func (x *CreateTaskRequest) String() string {
 func (*CreateTaskRequest) ProtoMessage() {}
 
 func (x *CreateTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[74]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4179,7 +4277,7 @@ func (x *CreateTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTaskRequest.ProtoReflect.Descriptor instead.
 func (*CreateTaskRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{74}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *CreateTaskRequest) GetAgentId() string {
@@ -4205,7 +4303,7 @@ type CreateTaskResponse struct {
 
 func (x *CreateTaskResponse) Reset() {
 	*x = CreateTaskResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[75]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4217,7 +4315,7 @@ func (x *CreateTaskResponse) String() string {
 func (*CreateTaskResponse) ProtoMessage() {}
 
 func (x *CreateTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[75]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4230,7 +4328,7 @@ func (x *CreateTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTaskResponse.ProtoReflect.Descriptor instead.
 func (*CreateTaskResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{75}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *CreateTaskResponse) GetId() string {
@@ -4249,7 +4347,7 @@ type TaskResponse struct {
 
 func (x *TaskResponse) Reset() {
 	*x = TaskResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[76]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4261,7 +4359,7 @@ func (x *TaskResponse) String() string {
 func (*TaskResponse) ProtoMessage() {}
 
 func (x *TaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[76]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4274,7 +4372,7 @@ func (x *TaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TaskResponse.ProtoReflect.Descriptor instead.
 func (*TaskResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{76}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *TaskResponse) GetTask() *Task {
@@ -4299,7 +4397,7 @@ type GetTasksRequest struct {
 
 func (x *GetTasksRequest) Reset() {
 	*x = GetTasksRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[77]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4311,7 +4409,7 @@ func (x *GetTasksRequest) String() string {
 func (*GetTasksRequest) ProtoMessage() {}
 
 func (x *GetTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[77]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4324,7 +4422,7 @@ func (x *GetTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTasksRequest.ProtoReflect.Descriptor instead.
 func (*GetTasksRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{77}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *GetTasksRequest) GetAgentId() string {
@@ -4378,7 +4476,7 @@ type GetTasksResponse struct {
 
 func (x *GetTasksResponse) Reset() {
 	*x = GetTasksResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[78]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4390,7 +4488,7 @@ func (x *GetTasksResponse) String() string {
 func (*GetTasksResponse) ProtoMessage() {}
 
 func (x *GetTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[78]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4403,7 +4501,7 @@ func (x *GetTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTasksResponse.ProtoReflect.Descriptor instead.
 func (*GetTasksResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{78}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *GetTasksResponse) GetTasks() []*Task {
@@ -4433,7 +4531,7 @@ type UpdateTaskRequest struct {
 
 func (x *UpdateTaskRequest) Reset() {
 	*x = UpdateTaskRequest{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[79]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4445,7 +4543,7 @@ func (x *UpdateTaskRequest) String() string {
 func (*UpdateTaskRequest) ProtoMessage() {}
 
 func (x *UpdateTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[79]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4458,7 +4556,7 @@ func (x *UpdateTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskRequest.ProtoReflect.Descriptor instead.
 func (*UpdateTaskRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{79}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *UpdateTaskRequest) GetAgentId() string {
@@ -4539,7 +4637,7 @@ type UpdateTaskResponse struct {
 
 func (x *UpdateTaskResponse) Reset() {
 	*x = UpdateTaskResponse{}
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[80]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4551,7 +4649,7 @@ func (x *UpdateTaskResponse) String() string {
 func (*UpdateTaskResponse) ProtoMessage() {}
 
 func (x *UpdateTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[80]
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4564,7 +4662,7 @@ func (x *UpdateTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateTaskResponse.ProtoReflect.Descriptor instead.
 func (*UpdateTaskResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{80}
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{82}
 }
 
 var File_agenthost_plugin_v1_database_proto protoreflect.FileDescriptor
@@ -4606,7 +4704,7 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\x06unique\x18\x04 \x01(\bR\x06unique\"@\n" +
 	"\x14CreateMemoryResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
-	"\acreated\x18\x02 \x01(\bR\acreated\"\x87\x02\n" +
+	"\acreated\x18\x02 \x01(\bR\acreated\"\xb0\x02\n" +
 	"\x12GetMemoriesRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x17\n" +
@@ -4618,7 +4716,8 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\x05start\x18\b \x01(\x03R\x05start\x12\x10\n" +
 	"\x03end\x18\t \x01(\x03R\x03end\x12\x19\n" +
 	"\broom_ids\x18\n" +
-	" \x03(\tR\aroomIds\"\\\n" +
+	" \x03(\tR\aroomIds\x12'\n" +
+	"\x0fomit_embeddings\x18\v \x01(\bR\x0eomitEmbeddings\"\\\n" +
 	"\x17GetMemoriesByIDsRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x10\n" +
 	"\x03ids\x18\x02 \x03(\tR\x03ids\x12\x14\n" +
@@ -4703,7 +4802,11 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\rAddLogRequest\x12/\n" +
 	"\x03log\x18\x01 \x01(\v2\x1d.agenthost.plugin.v1.LogEntryR\x03log\" \n" +
 	"\x0eAddLogResponse\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"\xa3\x01\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"C\n" +
+	"\x0eAddLogsRequest\x121\n" +
+	"\x04logs\x18\x01 \x03(\v2\x1d.agenthost.plugin.v1.LogEntryR\x04logs\"#\n" +
+	"\x0fAddLogsResponse\x12\x10\n" +
+	"\x03ids\x18\x01 \x03(\tR\x03ids\"\xa3\x01\n" +
 	"\x0eGetLogsRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x17\n" +
 	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x12\n" +
@@ -4875,7 +4978,7 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\t_world_idB\f\n" +
 	"\n" +
 	"_entity_id\"\x14\n" +
-	"\x12UpdateTaskResponse2\x96)\n" +
+	"\x12UpdateTaskResponse2\xec)\n" +
 	"\bDatabase\x12T\n" +
 	"\aMigrate\x12#.agenthost.plugin.v1.MigrateRequest\x1a$.agenthost.plugin.v1.MigrateResponse\x12d\n" +
 	"\x0fMigrationStatus\x12+.agenthost.plugin.v1.MigrationStatusRequest\x1a$.agenthost.plugin.v1.MigrateResponse\x12`\n" +
@@ -4901,6 +5004,7 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\x13GetParticipantState\x12,.agenthost.plugin.v1.ParticipantStateRequest\x1a-.agenthost.plugin.v1.ParticipantStateResponse\x12r\n" +
 	"\x13SetParticipantState\x12,.agenthost.plugin.v1.ParticipantStateRequest\x1a-.agenthost.plugin.v1.ParticipantStateResponse\x12Q\n" +
 	"\x06AddLog\x12\".agenthost.plugin.v1.AddLogRequest\x1a#.agenthost.plugin.v1.AddLogResponse\x12T\n" +
+	"\aAddLogs\x12#.agenthost.plugin.v1.AddLogsRequest\x1a$.agenthost.plugin.v1.AddLogsResponse\x12T\n" +
 	"\aGetLogs\x12#.agenthost.plugin.v1.GetLogsRequest\x1a$.agenthost.plugin.v1.GetLogsResponse\x12W\n" +
 	"\bGetCache\x12$.agenthost.plugin.v1.GetCacheRequest\x1a%.agenthost.plugin.v1.GetCacheResponse\x12W\n" +
 	"\bSetCache\x12$.agenthost.plugin.v1.SetCacheRequest\x1a%.agenthost.plugin.v1.SetCacheResponse\x12Z\n" +
@@ -4947,7 +5051,7 @@ func file_agenthost_plugin_v1_database_proto_rawDescGZIP() []byte {
 	return file_agenthost_plugin_v1_database_proto_rawDescData
 }
 
-var file_agenthost_plugin_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_agenthost_plugin_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
 var file_agenthost_plugin_v1_database_proto_goTypes = []any{
 	(*MigrateRequest)(nil),                   // 0: agenthost.plugin.v1.MigrateRequest
 	(*MigrationStatusRequest)(nil),           // 1: agenthost.plugin.v1.MigrationStatusRequest
@@ -4990,190 +5094,195 @@ var file_agenthost_plugin_v1_database_proto_goTypes = []any{
 	(*ParticipantStateResponse)(nil),         // 38: agenthost.plugin.v1.ParticipantStateResponse
 	(*AddLogRequest)(nil),                    // 39: agenthost.plugin.v1.AddLogRequest
 	(*AddLogResponse)(nil),                   // 40: agenthost.plugin.v1.AddLogResponse
-	(*GetLogsRequest)(nil),                   // 41: agenthost.plugin.v1.GetLogsRequest
-	(*GetLogsResponse)(nil),                  // 42: agenthost.plugin.v1.GetLogsResponse
-	(*GetCacheRequest)(nil),                  // 43: agenthost.plugin.v1.GetCacheRequest
-	(*GetCacheResponse)(nil),                 // 44: agenthost.plugin.v1.GetCacheResponse
-	(*SetCacheRequest)(nil),                  // 45: agenthost.plugin.v1.SetCacheRequest
-	(*SetCacheResponse)(nil),                 // 46: agenthost.plugin.v1.SetCacheResponse
-	(*GetAgentRequest)(nil),                  // 47: agenthost.plugin.v1.GetAgentRequest
-	(*AgentResponse)(nil),                    // 48: agenthost.plugin.v1.AgentResponse
-	(*UpdateAgentRequest)(nil),               // 49: agenthost.plugin.v1.UpdateAgentRequest
-	(*DeleteAgentResponse)(nil),              // 50: agenthost.plugin.v1.DeleteAgentResponse
-	(*SetEmbeddingDimensionResponse)(nil),    // 51: agenthost.plugin.v1.SetEmbeddingDimensionResponse
-	(*UpdateMemoryRequest)(nil),              // 52: agenthost.plugin.v1.UpdateMemoryRequest
-	(*UpdateMemoryResponse)(nil),             // 53: agenthost.plugin.v1.UpdateMemoryResponse
-	(*DeleteManyMemoriesRequest)(nil),        // 54: agenthost.plugin.v1.DeleteManyMemoriesRequest
-	(*GetMemoriesToReembedRequest)(nil),      // 55: agenthost.plugin.v1.GetMemoriesToReembedRequest
-	(*GetEntitiesForRoomRequest)(nil),        // 56: agenthost.plugin.v1.GetEntitiesForRoomRequest
-	(*DeleteByIDRequest)(nil),                // 57: agenthost.plugin.v1.DeleteByIDRequest
-	(*DeleteByIDResponse)(nil),               // 58: agenthost.plugin.v1.DeleteByIDResponse
-	(*RemoveParticipantRequest)(nil),         // 59: agenthost.plugin.v1.RemoveParticipantRequest
-	(*RemoveParticipantResponse)(nil),        // 60: agenthost.plugin.v1.RemoveParticipantResponse
-	(*Component)(nil),                        // 61: agenthost.plugin.v1.Component
-	(*ComponentRequest)(nil),                 // 62: agenthost.plugin.v1.ComponentRequest
-	(*CreateComponentResponse)(nil),          // 63: agenthost.plugin.v1.CreateComponentResponse
-	(*UpdateComponentResponse)(nil),          // 64: agenthost.plugin.v1.UpdateComponentResponse
-	(*GetComponentsRequest)(nil),             // 65: agenthost.plugin.v1.GetComponentsRequest
-	(*GetComponentsResponse)(nil),            // 66: agenthost.plugin.v1.GetComponentsResponse
-	(*Relationship)(nil),                     // 67: agenthost.plugin.v1.Relationship
-	(*RelationshipRequest)(nil),              // 68: agenthost.plugin.v1.RelationshipRequest
-	(*CreateRelationshipResponse)(nil),       // 69: agenthost.plugin.v1.CreateRelationshipResponse
-	(*UpdateRelationshipResponse)(nil),       // 70: agenthost.plugin.v1.UpdateRelationshipResponse
-	(*GetRelationshipsRequest)(nil),          // 71: agenthost.plugin.v1.GetRelationshipsRequest
-	(*GetRelationshipsResponse)(nil),         // 72: agenthost.plugin.v1.GetRelationshipsResponse
-	(*Task)(nil),                             // 73: agenthost.plugin.v1.Task
-	(*CreateTaskRequest)(nil),                // 74: agenthost.plugin.v1.CreateTaskRequest
-	(*CreateTaskResponse)(nil),               // 75: agenthost.plugin.v1.CreateTaskResponse
-	(*TaskResponse)(nil),                     // 76: agenthost.plugin.v1.TaskResponse
-	(*GetTasksRequest)(nil),                  // 77: agenthost.plugin.v1.GetTasksRequest
-	(*GetTasksResponse)(nil),                 // 78: agenthost.plugin.v1.GetTasksResponse
-	(*UpdateTaskRequest)(nil),                // 79: agenthost.plugin.v1.UpdateTaskRequest
-	(*UpdateTaskResponse)(nil),               // 80: agenthost.plugin.v1.UpdateTaskResponse
-	(*Agent)(nil),                            // 81: agenthost.plugin.v1.Agent
-	(*Memory)(nil),                           // 82: agenthost.plugin.v1.Memory
-	(*Entity)(nil),                           // 83: agenthost.plugin.v1.Entity
-	(*Room)(nil),                             // 84: agenthost.plugin.v1.Room
-	(*World)(nil),                            // 85: agenthost.plugin.v1.World
-	(*LogEntry)(nil),                         // 86: agenthost.plugin.v1.LogEntry
-	(*Content)(nil),                          // 87: agenthost.plugin.v1.Content
+	(*AddLogsRequest)(nil),                   // 41: agenthost.plugin.v1.AddLogsRequest
+	(*AddLogsResponse)(nil),                  // 42: agenthost.plugin.v1.AddLogsResponse
+	(*GetLogsRequest)(nil),                   // 43: agenthost.plugin.v1.GetLogsRequest
+	(*GetLogsResponse)(nil),                  // 44: agenthost.plugin.v1.GetLogsResponse
+	(*GetCacheRequest)(nil),                  // 45: agenthost.plugin.v1.GetCacheRequest
+	(*GetCacheResponse)(nil),                 // 46: agenthost.plugin.v1.GetCacheResponse
+	(*SetCacheRequest)(nil),                  // 47: agenthost.plugin.v1.SetCacheRequest
+	(*SetCacheResponse)(nil),                 // 48: agenthost.plugin.v1.SetCacheResponse
+	(*GetAgentRequest)(nil),                  // 49: agenthost.plugin.v1.GetAgentRequest
+	(*AgentResponse)(nil),                    // 50: agenthost.plugin.v1.AgentResponse
+	(*UpdateAgentRequest)(nil),               // 51: agenthost.plugin.v1.UpdateAgentRequest
+	(*DeleteAgentResponse)(nil),              // 52: agenthost.plugin.v1.DeleteAgentResponse
+	(*SetEmbeddingDimensionResponse)(nil),    // 53: agenthost.plugin.v1.SetEmbeddingDimensionResponse
+	(*UpdateMemoryRequest)(nil),              // 54: agenthost.plugin.v1.UpdateMemoryRequest
+	(*UpdateMemoryResponse)(nil),             // 55: agenthost.plugin.v1.UpdateMemoryResponse
+	(*DeleteManyMemoriesRequest)(nil),        // 56: agenthost.plugin.v1.DeleteManyMemoriesRequest
+	(*GetMemoriesToReembedRequest)(nil),      // 57: agenthost.plugin.v1.GetMemoriesToReembedRequest
+	(*GetEntitiesForRoomRequest)(nil),        // 58: agenthost.plugin.v1.GetEntitiesForRoomRequest
+	(*DeleteByIDRequest)(nil),                // 59: agenthost.plugin.v1.DeleteByIDRequest
+	(*DeleteByIDResponse)(nil),               // 60: agenthost.plugin.v1.DeleteByIDResponse
+	(*RemoveParticipantRequest)(nil),         // 61: agenthost.plugin.v1.RemoveParticipantRequest
+	(*RemoveParticipantResponse)(nil),        // 62: agenthost.plugin.v1.RemoveParticipantResponse
+	(*Component)(nil),                        // 63: agenthost.plugin.v1.Component
+	(*ComponentRequest)(nil),                 // 64: agenthost.plugin.v1.ComponentRequest
+	(*CreateComponentResponse)(nil),          // 65: agenthost.plugin.v1.CreateComponentResponse
+	(*UpdateComponentResponse)(nil),          // 66: agenthost.plugin.v1.UpdateComponentResponse
+	(*GetComponentsRequest)(nil),             // 67: agenthost.plugin.v1.GetComponentsRequest
+	(*GetComponentsResponse)(nil),            // 68: agenthost.plugin.v1.GetComponentsResponse
+	(*Relationship)(nil),                     // 69: agenthost.plugin.v1.Relationship
+	(*RelationshipRequest)(nil),              // 70: agenthost.plugin.v1.RelationshipRequest
+	(*CreateRelationshipResponse)(nil),       // 71: agenthost.plugin.v1.CreateRelationshipResponse
+	(*UpdateRelationshipResponse)(nil),       // 72: agenthost.plugin.v1.UpdateRelationshipResponse
+	(*GetRelationshipsRequest)(nil),          // 73: agenthost.plugin.v1.GetRelationshipsRequest
+	(*GetRelationshipsResponse)(nil),         // 74: agenthost.plugin.v1.GetRelationshipsResponse
+	(*Task)(nil),                             // 75: agenthost.plugin.v1.Task
+	(*CreateTaskRequest)(nil),                // 76: agenthost.plugin.v1.CreateTaskRequest
+	(*CreateTaskResponse)(nil),               // 77: agenthost.plugin.v1.CreateTaskResponse
+	(*TaskResponse)(nil),                     // 78: agenthost.plugin.v1.TaskResponse
+	(*GetTasksRequest)(nil),                  // 79: agenthost.plugin.v1.GetTasksRequest
+	(*GetTasksResponse)(nil),                 // 80: agenthost.plugin.v1.GetTasksResponse
+	(*UpdateTaskRequest)(nil),                // 81: agenthost.plugin.v1.UpdateTaskRequest
+	(*UpdateTaskResponse)(nil),               // 82: agenthost.plugin.v1.UpdateTaskResponse
+	(*Agent)(nil),                            // 83: agenthost.plugin.v1.Agent
+	(*Memory)(nil),                           // 84: agenthost.plugin.v1.Memory
+	(*Entity)(nil),                           // 85: agenthost.plugin.v1.Entity
+	(*Room)(nil),                             // 86: agenthost.plugin.v1.Room
+	(*World)(nil),                            // 87: agenthost.plugin.v1.World
+	(*LogEntry)(nil),                         // 88: agenthost.plugin.v1.LogEntry
+	(*Content)(nil),                          // 89: agenthost.plugin.v1.Content
 }
 var file_agenthost_plugin_v1_database_proto_depIdxs = []int32{
 	2,  // 0: agenthost.plugin.v1.MigrateResponse.migrations:type_name -> agenthost.plugin.v1.MigrationInfo
-	81, // 1: agenthost.plugin.v1.EnsureAgentRequest.agent:type_name -> agenthost.plugin.v1.Agent
-	81, // 2: agenthost.plugin.v1.EnsureAgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
-	81, // 3: agenthost.plugin.v1.GetAgentsResponse.agents:type_name -> agenthost.plugin.v1.Agent
-	82, // 4: agenthost.plugin.v1.CreateMemoryRequest.memory:type_name -> agenthost.plugin.v1.Memory
-	82, // 5: agenthost.plugin.v1.MemoriesResponse.memories:type_name -> agenthost.plugin.v1.Memory
-	83, // 6: agenthost.plugin.v1.EnsureConnectionRequest.entity:type_name -> agenthost.plugin.v1.Entity
-	84, // 7: agenthost.plugin.v1.EnsureConnectionRequest.room:type_name -> agenthost.plugin.v1.Room
-	85, // 8: agenthost.plugin.v1.EnsureConnectionRequest.world:type_name -> agenthost.plugin.v1.World
-	83, // 9: agenthost.plugin.v1.GetEntitiesResponse.entities:type_name -> agenthost.plugin.v1.Entity
-	83, // 10: agenthost.plugin.v1.UpsertEntitiesRequest.entities:type_name -> agenthost.plugin.v1.Entity
-	84, // 11: agenthost.plugin.v1.GetRoomsResponse.rooms:type_name -> agenthost.plugin.v1.Room
-	84, // 12: agenthost.plugin.v1.UpsertRoomRequest.room:type_name -> agenthost.plugin.v1.Room
-	85, // 13: agenthost.plugin.v1.GetWorldsResponse.worlds:type_name -> agenthost.plugin.v1.World
-	85, // 14: agenthost.plugin.v1.UpsertWorldRequest.world:type_name -> agenthost.plugin.v1.World
-	86, // 15: agenthost.plugin.v1.AddLogRequest.log:type_name -> agenthost.plugin.v1.LogEntry
-	86, // 16: agenthost.plugin.v1.GetLogsResponse.logs:type_name -> agenthost.plugin.v1.LogEntry
-	81, // 17: agenthost.plugin.v1.AgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
-	87, // 18: agenthost.plugin.v1.UpdateMemoryRequest.content:type_name -> agenthost.plugin.v1.Content
-	61, // 19: agenthost.plugin.v1.ComponentRequest.component:type_name -> agenthost.plugin.v1.Component
-	61, // 20: agenthost.plugin.v1.GetComponentsResponse.components:type_name -> agenthost.plugin.v1.Component
-	67, // 21: agenthost.plugin.v1.RelationshipRequest.relationship:type_name -> agenthost.plugin.v1.Relationship
-	67, // 22: agenthost.plugin.v1.GetRelationshipsResponse.relationships:type_name -> agenthost.plugin.v1.Relationship
-	73, // 23: agenthost.plugin.v1.CreateTaskRequest.task:type_name -> agenthost.plugin.v1.Task
-	73, // 24: agenthost.plugin.v1.TaskResponse.task:type_name -> agenthost.plugin.v1.Task
-	73, // 25: agenthost.plugin.v1.GetTasksResponse.tasks:type_name -> agenthost.plugin.v1.Task
-	0,  // 26: agenthost.plugin.v1.Database.Migrate:input_type -> agenthost.plugin.v1.MigrateRequest
-	1,  // 27: agenthost.plugin.v1.Database.MigrationStatus:input_type -> agenthost.plugin.v1.MigrationStatusRequest
-	4,  // 28: agenthost.plugin.v1.Database.EnsureAgent:input_type -> agenthost.plugin.v1.EnsureAgentRequest
-	6,  // 29: agenthost.plugin.v1.Database.GetAgents:input_type -> agenthost.plugin.v1.GetAgentsRequest
-	8,  // 30: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
-	10, // 31: agenthost.plugin.v1.Database.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
-	12, // 32: agenthost.plugin.v1.Database.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
-	13, // 33: agenthost.plugin.v1.Database.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
-	14, // 34: agenthost.plugin.v1.Database.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
-	16, // 35: agenthost.plugin.v1.Database.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
-	17, // 36: agenthost.plugin.v1.Database.DeleteAllMemories:input_type -> agenthost.plugin.v1.DeleteAllMemoriesRequest
-	19, // 37: agenthost.plugin.v1.Database.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
-	21, // 38: agenthost.plugin.v1.Database.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
-	23, // 39: agenthost.plugin.v1.Database.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
-	25, // 40: agenthost.plugin.v1.Database.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
-	27, // 41: agenthost.plugin.v1.Database.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
-	29, // 42: agenthost.plugin.v1.Database.UpsertRoom:input_type -> agenthost.plugin.v1.UpsertRoomRequest
-	31, // 43: agenthost.plugin.v1.Database.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
-	33, // 44: agenthost.plugin.v1.Database.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
-	35, // 45: agenthost.plugin.v1.Database.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
-	37, // 46: agenthost.plugin.v1.Database.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	37, // 47: agenthost.plugin.v1.Database.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	39, // 48: agenthost.plugin.v1.Database.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
-	41, // 49: agenthost.plugin.v1.Database.GetLogs:input_type -> agenthost.plugin.v1.GetLogsRequest
-	43, // 50: agenthost.plugin.v1.Database.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
-	45, // 51: agenthost.plugin.v1.Database.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
-	43, // 52: agenthost.plugin.v1.Database.DeleteCache:input_type -> agenthost.plugin.v1.GetCacheRequest
-	47, // 53: agenthost.plugin.v1.Database.GetAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
-	49, // 54: agenthost.plugin.v1.Database.UpdateAgent:input_type -> agenthost.plugin.v1.UpdateAgentRequest
-	47, // 55: agenthost.plugin.v1.Database.DeleteAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
-	8,  // 56: agenthost.plugin.v1.Database.SetEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
-	52, // 57: agenthost.plugin.v1.Database.UpdateMemory:input_type -> agenthost.plugin.v1.UpdateMemoryRequest
-	54, // 58: agenthost.plugin.v1.Database.DeleteManyMemories:input_type -> agenthost.plugin.v1.DeleteManyMemoriesRequest
-	55, // 59: agenthost.plugin.v1.Database.GetMemoriesToReembed:input_type -> agenthost.plugin.v1.GetMemoriesToReembedRequest
-	56, // 60: agenthost.plugin.v1.Database.GetEntitiesForRoom:input_type -> agenthost.plugin.v1.GetEntitiesForRoomRequest
-	57, // 61: agenthost.plugin.v1.Database.DeleteEntity:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	57, // 62: agenthost.plugin.v1.Database.DeleteRoom:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	57, // 63: agenthost.plugin.v1.Database.DeleteWorld:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	59, // 64: agenthost.plugin.v1.Database.RemoveParticipant:input_type -> agenthost.plugin.v1.RemoveParticipantRequest
-	62, // 65: agenthost.plugin.v1.Database.CreateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
-	62, // 66: agenthost.plugin.v1.Database.UpdateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
-	65, // 67: agenthost.plugin.v1.Database.GetComponents:input_type -> agenthost.plugin.v1.GetComponentsRequest
-	57, // 68: agenthost.plugin.v1.Database.DeleteComponent:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	68, // 69: agenthost.plugin.v1.Database.CreateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
-	68, // 70: agenthost.plugin.v1.Database.UpdateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
-	71, // 71: agenthost.plugin.v1.Database.GetRelationships:input_type -> agenthost.plugin.v1.GetRelationshipsRequest
-	74, // 72: agenthost.plugin.v1.Database.CreateTask:input_type -> agenthost.plugin.v1.CreateTaskRequest
-	57, // 73: agenthost.plugin.v1.Database.GetTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	77, // 74: agenthost.plugin.v1.Database.GetTasks:input_type -> agenthost.plugin.v1.GetTasksRequest
-	79, // 75: agenthost.plugin.v1.Database.UpdateTask:input_type -> agenthost.plugin.v1.UpdateTaskRequest
-	57, // 76: agenthost.plugin.v1.Database.DeleteTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	57, // 77: agenthost.plugin.v1.Database.DeleteLog:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	3,  // 78: agenthost.plugin.v1.Database.Migrate:output_type -> agenthost.plugin.v1.MigrateResponse
-	3,  // 79: agenthost.plugin.v1.Database.MigrationStatus:output_type -> agenthost.plugin.v1.MigrateResponse
-	5,  // 80: agenthost.plugin.v1.Database.EnsureAgent:output_type -> agenthost.plugin.v1.EnsureAgentResponse
-	7,  // 81: agenthost.plugin.v1.Database.GetAgents:output_type -> agenthost.plugin.v1.GetAgentsResponse
-	9,  // 82: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:output_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionResponse
-	11, // 83: agenthost.plugin.v1.Database.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
-	15, // 84: agenthost.plugin.v1.Database.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	15, // 85: agenthost.plugin.v1.Database.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
-	15, // 86: agenthost.plugin.v1.Database.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	18, // 87: agenthost.plugin.v1.Database.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	18, // 88: agenthost.plugin.v1.Database.DeleteAllMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	20, // 89: agenthost.plugin.v1.Database.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
-	22, // 90: agenthost.plugin.v1.Database.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
-	24, // 91: agenthost.plugin.v1.Database.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
-	26, // 92: agenthost.plugin.v1.Database.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
-	28, // 93: agenthost.plugin.v1.Database.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
-	30, // 94: agenthost.plugin.v1.Database.UpsertRoom:output_type -> agenthost.plugin.v1.UpsertRoomResponse
-	32, // 95: agenthost.plugin.v1.Database.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
-	34, // 96: agenthost.plugin.v1.Database.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
-	36, // 97: agenthost.plugin.v1.Database.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
-	38, // 98: agenthost.plugin.v1.Database.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	38, // 99: agenthost.plugin.v1.Database.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	40, // 100: agenthost.plugin.v1.Database.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
-	42, // 101: agenthost.plugin.v1.Database.GetLogs:output_type -> agenthost.plugin.v1.GetLogsResponse
-	44, // 102: agenthost.plugin.v1.Database.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
-	46, // 103: agenthost.plugin.v1.Database.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	46, // 104: agenthost.plugin.v1.Database.DeleteCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	48, // 105: agenthost.plugin.v1.Database.GetAgent:output_type -> agenthost.plugin.v1.AgentResponse
-	48, // 106: agenthost.plugin.v1.Database.UpdateAgent:output_type -> agenthost.plugin.v1.AgentResponse
-	50, // 107: agenthost.plugin.v1.Database.DeleteAgent:output_type -> agenthost.plugin.v1.DeleteAgentResponse
-	51, // 108: agenthost.plugin.v1.Database.SetEmbeddingDimension:output_type -> agenthost.plugin.v1.SetEmbeddingDimensionResponse
-	53, // 109: agenthost.plugin.v1.Database.UpdateMemory:output_type -> agenthost.plugin.v1.UpdateMemoryResponse
-	18, // 110: agenthost.plugin.v1.Database.DeleteManyMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	15, // 111: agenthost.plugin.v1.Database.GetMemoriesToReembed:output_type -> agenthost.plugin.v1.MemoriesResponse
-	24, // 112: agenthost.plugin.v1.Database.GetEntitiesForRoom:output_type -> agenthost.plugin.v1.GetEntitiesResponse
-	58, // 113: agenthost.plugin.v1.Database.DeleteEntity:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	58, // 114: agenthost.plugin.v1.Database.DeleteRoom:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	58, // 115: agenthost.plugin.v1.Database.DeleteWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	60, // 116: agenthost.plugin.v1.Database.RemoveParticipant:output_type -> agenthost.plugin.v1.RemoveParticipantResponse
-	63, // 117: agenthost.plugin.v1.Database.CreateComponent:output_type -> agenthost.plugin.v1.CreateComponentResponse
-	64, // 118: agenthost.plugin.v1.Database.UpdateComponent:output_type -> agenthost.plugin.v1.UpdateComponentResponse
-	66, // 119: agenthost.plugin.v1.Database.GetComponents:output_type -> agenthost.plugin.v1.GetComponentsResponse
-	58, // 120: agenthost.plugin.v1.Database.DeleteComponent:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	69, // 121: agenthost.plugin.v1.Database.CreateRelationship:output_type -> agenthost.plugin.v1.CreateRelationshipResponse
-	70, // 122: agenthost.plugin.v1.Database.UpdateRelationship:output_type -> agenthost.plugin.v1.UpdateRelationshipResponse
-	72, // 123: agenthost.plugin.v1.Database.GetRelationships:output_type -> agenthost.plugin.v1.GetRelationshipsResponse
-	75, // 124: agenthost.plugin.v1.Database.CreateTask:output_type -> agenthost.plugin.v1.CreateTaskResponse
-	76, // 125: agenthost.plugin.v1.Database.GetTask:output_type -> agenthost.plugin.v1.TaskResponse
-	78, // 126: agenthost.plugin.v1.Database.GetTasks:output_type -> agenthost.plugin.v1.GetTasksResponse
-	80, // 127: agenthost.plugin.v1.Database.UpdateTask:output_type -> agenthost.plugin.v1.UpdateTaskResponse
-	58, // 128: agenthost.plugin.v1.Database.DeleteTask:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	58, // 129: agenthost.plugin.v1.Database.DeleteLog:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	78, // [78:130] is the sub-list for method output_type
-	26, // [26:78] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	83, // 1: agenthost.plugin.v1.EnsureAgentRequest.agent:type_name -> agenthost.plugin.v1.Agent
+	83, // 2: agenthost.plugin.v1.EnsureAgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
+	83, // 3: agenthost.plugin.v1.GetAgentsResponse.agents:type_name -> agenthost.plugin.v1.Agent
+	84, // 4: agenthost.plugin.v1.CreateMemoryRequest.memory:type_name -> agenthost.plugin.v1.Memory
+	84, // 5: agenthost.plugin.v1.MemoriesResponse.memories:type_name -> agenthost.plugin.v1.Memory
+	85, // 6: agenthost.plugin.v1.EnsureConnectionRequest.entity:type_name -> agenthost.plugin.v1.Entity
+	86, // 7: agenthost.plugin.v1.EnsureConnectionRequest.room:type_name -> agenthost.plugin.v1.Room
+	87, // 8: agenthost.plugin.v1.EnsureConnectionRequest.world:type_name -> agenthost.plugin.v1.World
+	85, // 9: agenthost.plugin.v1.GetEntitiesResponse.entities:type_name -> agenthost.plugin.v1.Entity
+	85, // 10: agenthost.plugin.v1.UpsertEntitiesRequest.entities:type_name -> agenthost.plugin.v1.Entity
+	86, // 11: agenthost.plugin.v1.GetRoomsResponse.rooms:type_name -> agenthost.plugin.v1.Room
+	86, // 12: agenthost.plugin.v1.UpsertRoomRequest.room:type_name -> agenthost.plugin.v1.Room
+	87, // 13: agenthost.plugin.v1.GetWorldsResponse.worlds:type_name -> agenthost.plugin.v1.World
+	87, // 14: agenthost.plugin.v1.UpsertWorldRequest.world:type_name -> agenthost.plugin.v1.World
+	88, // 15: agenthost.plugin.v1.AddLogRequest.log:type_name -> agenthost.plugin.v1.LogEntry
+	88, // 16: agenthost.plugin.v1.AddLogsRequest.logs:type_name -> agenthost.plugin.v1.LogEntry
+	88, // 17: agenthost.plugin.v1.GetLogsResponse.logs:type_name -> agenthost.plugin.v1.LogEntry
+	83, // 18: agenthost.plugin.v1.AgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
+	89, // 19: agenthost.plugin.v1.UpdateMemoryRequest.content:type_name -> agenthost.plugin.v1.Content
+	63, // 20: agenthost.plugin.v1.ComponentRequest.component:type_name -> agenthost.plugin.v1.Component
+	63, // 21: agenthost.plugin.v1.GetComponentsResponse.components:type_name -> agenthost.plugin.v1.Component
+	69, // 22: agenthost.plugin.v1.RelationshipRequest.relationship:type_name -> agenthost.plugin.v1.Relationship
+	69, // 23: agenthost.plugin.v1.GetRelationshipsResponse.relationships:type_name -> agenthost.plugin.v1.Relationship
+	75, // 24: agenthost.plugin.v1.CreateTaskRequest.task:type_name -> agenthost.plugin.v1.Task
+	75, // 25: agenthost.plugin.v1.TaskResponse.task:type_name -> agenthost.plugin.v1.Task
+	75, // 26: agenthost.plugin.v1.GetTasksResponse.tasks:type_name -> agenthost.plugin.v1.Task
+	0,  // 27: agenthost.plugin.v1.Database.Migrate:input_type -> agenthost.plugin.v1.MigrateRequest
+	1,  // 28: agenthost.plugin.v1.Database.MigrationStatus:input_type -> agenthost.plugin.v1.MigrationStatusRequest
+	4,  // 29: agenthost.plugin.v1.Database.EnsureAgent:input_type -> agenthost.plugin.v1.EnsureAgentRequest
+	6,  // 30: agenthost.plugin.v1.Database.GetAgents:input_type -> agenthost.plugin.v1.GetAgentsRequest
+	8,  // 31: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
+	10, // 32: agenthost.plugin.v1.Database.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
+	12, // 33: agenthost.plugin.v1.Database.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
+	13, // 34: agenthost.plugin.v1.Database.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
+	14, // 35: agenthost.plugin.v1.Database.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
+	16, // 36: agenthost.plugin.v1.Database.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
+	17, // 37: agenthost.plugin.v1.Database.DeleteAllMemories:input_type -> agenthost.plugin.v1.DeleteAllMemoriesRequest
+	19, // 38: agenthost.plugin.v1.Database.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
+	21, // 39: agenthost.plugin.v1.Database.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
+	23, // 40: agenthost.plugin.v1.Database.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
+	25, // 41: agenthost.plugin.v1.Database.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
+	27, // 42: agenthost.plugin.v1.Database.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
+	29, // 43: agenthost.plugin.v1.Database.UpsertRoom:input_type -> agenthost.plugin.v1.UpsertRoomRequest
+	31, // 44: agenthost.plugin.v1.Database.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
+	33, // 45: agenthost.plugin.v1.Database.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
+	35, // 46: agenthost.plugin.v1.Database.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
+	37, // 47: agenthost.plugin.v1.Database.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	37, // 48: agenthost.plugin.v1.Database.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	39, // 49: agenthost.plugin.v1.Database.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
+	41, // 50: agenthost.plugin.v1.Database.AddLogs:input_type -> agenthost.plugin.v1.AddLogsRequest
+	43, // 51: agenthost.plugin.v1.Database.GetLogs:input_type -> agenthost.plugin.v1.GetLogsRequest
+	45, // 52: agenthost.plugin.v1.Database.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
+	47, // 53: agenthost.plugin.v1.Database.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
+	45, // 54: agenthost.plugin.v1.Database.DeleteCache:input_type -> agenthost.plugin.v1.GetCacheRequest
+	49, // 55: agenthost.plugin.v1.Database.GetAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
+	51, // 56: agenthost.plugin.v1.Database.UpdateAgent:input_type -> agenthost.plugin.v1.UpdateAgentRequest
+	49, // 57: agenthost.plugin.v1.Database.DeleteAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
+	8,  // 58: agenthost.plugin.v1.Database.SetEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
+	54, // 59: agenthost.plugin.v1.Database.UpdateMemory:input_type -> agenthost.plugin.v1.UpdateMemoryRequest
+	56, // 60: agenthost.plugin.v1.Database.DeleteManyMemories:input_type -> agenthost.plugin.v1.DeleteManyMemoriesRequest
+	57, // 61: agenthost.plugin.v1.Database.GetMemoriesToReembed:input_type -> agenthost.plugin.v1.GetMemoriesToReembedRequest
+	58, // 62: agenthost.plugin.v1.Database.GetEntitiesForRoom:input_type -> agenthost.plugin.v1.GetEntitiesForRoomRequest
+	59, // 63: agenthost.plugin.v1.Database.DeleteEntity:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	59, // 64: agenthost.plugin.v1.Database.DeleteRoom:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	59, // 65: agenthost.plugin.v1.Database.DeleteWorld:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	61, // 66: agenthost.plugin.v1.Database.RemoveParticipant:input_type -> agenthost.plugin.v1.RemoveParticipantRequest
+	64, // 67: agenthost.plugin.v1.Database.CreateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
+	64, // 68: agenthost.plugin.v1.Database.UpdateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
+	67, // 69: agenthost.plugin.v1.Database.GetComponents:input_type -> agenthost.plugin.v1.GetComponentsRequest
+	59, // 70: agenthost.plugin.v1.Database.DeleteComponent:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	70, // 71: agenthost.plugin.v1.Database.CreateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
+	70, // 72: agenthost.plugin.v1.Database.UpdateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
+	73, // 73: agenthost.plugin.v1.Database.GetRelationships:input_type -> agenthost.plugin.v1.GetRelationshipsRequest
+	76, // 74: agenthost.plugin.v1.Database.CreateTask:input_type -> agenthost.plugin.v1.CreateTaskRequest
+	59, // 75: agenthost.plugin.v1.Database.GetTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	79, // 76: agenthost.plugin.v1.Database.GetTasks:input_type -> agenthost.plugin.v1.GetTasksRequest
+	81, // 77: agenthost.plugin.v1.Database.UpdateTask:input_type -> agenthost.plugin.v1.UpdateTaskRequest
+	59, // 78: agenthost.plugin.v1.Database.DeleteTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	59, // 79: agenthost.plugin.v1.Database.DeleteLog:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	3,  // 80: agenthost.plugin.v1.Database.Migrate:output_type -> agenthost.plugin.v1.MigrateResponse
+	3,  // 81: agenthost.plugin.v1.Database.MigrationStatus:output_type -> agenthost.plugin.v1.MigrateResponse
+	5,  // 82: agenthost.plugin.v1.Database.EnsureAgent:output_type -> agenthost.plugin.v1.EnsureAgentResponse
+	7,  // 83: agenthost.plugin.v1.Database.GetAgents:output_type -> agenthost.plugin.v1.GetAgentsResponse
+	9,  // 84: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:output_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionResponse
+	11, // 85: agenthost.plugin.v1.Database.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
+	15, // 86: agenthost.plugin.v1.Database.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	15, // 87: agenthost.plugin.v1.Database.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
+	15, // 88: agenthost.plugin.v1.Database.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	18, // 89: agenthost.plugin.v1.Database.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	18, // 90: agenthost.plugin.v1.Database.DeleteAllMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	20, // 91: agenthost.plugin.v1.Database.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
+	22, // 92: agenthost.plugin.v1.Database.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
+	24, // 93: agenthost.plugin.v1.Database.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	26, // 94: agenthost.plugin.v1.Database.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
+	28, // 95: agenthost.plugin.v1.Database.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
+	30, // 96: agenthost.plugin.v1.Database.UpsertRoom:output_type -> agenthost.plugin.v1.UpsertRoomResponse
+	32, // 97: agenthost.plugin.v1.Database.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
+	34, // 98: agenthost.plugin.v1.Database.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
+	36, // 99: agenthost.plugin.v1.Database.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
+	38, // 100: agenthost.plugin.v1.Database.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	38, // 101: agenthost.plugin.v1.Database.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	40, // 102: agenthost.plugin.v1.Database.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
+	42, // 103: agenthost.plugin.v1.Database.AddLogs:output_type -> agenthost.plugin.v1.AddLogsResponse
+	44, // 104: agenthost.plugin.v1.Database.GetLogs:output_type -> agenthost.plugin.v1.GetLogsResponse
+	46, // 105: agenthost.plugin.v1.Database.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
+	48, // 106: agenthost.plugin.v1.Database.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	48, // 107: agenthost.plugin.v1.Database.DeleteCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	50, // 108: agenthost.plugin.v1.Database.GetAgent:output_type -> agenthost.plugin.v1.AgentResponse
+	50, // 109: agenthost.plugin.v1.Database.UpdateAgent:output_type -> agenthost.plugin.v1.AgentResponse
+	52, // 110: agenthost.plugin.v1.Database.DeleteAgent:output_type -> agenthost.plugin.v1.DeleteAgentResponse
+	53, // 111: agenthost.plugin.v1.Database.SetEmbeddingDimension:output_type -> agenthost.plugin.v1.SetEmbeddingDimensionResponse
+	55, // 112: agenthost.plugin.v1.Database.UpdateMemory:output_type -> agenthost.plugin.v1.UpdateMemoryResponse
+	18, // 113: agenthost.plugin.v1.Database.DeleteManyMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	15, // 114: agenthost.plugin.v1.Database.GetMemoriesToReembed:output_type -> agenthost.plugin.v1.MemoriesResponse
+	24, // 115: agenthost.plugin.v1.Database.GetEntitiesForRoom:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	60, // 116: agenthost.plugin.v1.Database.DeleteEntity:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	60, // 117: agenthost.plugin.v1.Database.DeleteRoom:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	60, // 118: agenthost.plugin.v1.Database.DeleteWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	62, // 119: agenthost.plugin.v1.Database.RemoveParticipant:output_type -> agenthost.plugin.v1.RemoveParticipantResponse
+	65, // 120: agenthost.plugin.v1.Database.CreateComponent:output_type -> agenthost.plugin.v1.CreateComponentResponse
+	66, // 121: agenthost.plugin.v1.Database.UpdateComponent:output_type -> agenthost.plugin.v1.UpdateComponentResponse
+	68, // 122: agenthost.plugin.v1.Database.GetComponents:output_type -> agenthost.plugin.v1.GetComponentsResponse
+	60, // 123: agenthost.plugin.v1.Database.DeleteComponent:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	71, // 124: agenthost.plugin.v1.Database.CreateRelationship:output_type -> agenthost.plugin.v1.CreateRelationshipResponse
+	72, // 125: agenthost.plugin.v1.Database.UpdateRelationship:output_type -> agenthost.plugin.v1.UpdateRelationshipResponse
+	74, // 126: agenthost.plugin.v1.Database.GetRelationships:output_type -> agenthost.plugin.v1.GetRelationshipsResponse
+	77, // 127: agenthost.plugin.v1.Database.CreateTask:output_type -> agenthost.plugin.v1.CreateTaskResponse
+	78, // 128: agenthost.plugin.v1.Database.GetTask:output_type -> agenthost.plugin.v1.TaskResponse
+	80, // 129: agenthost.plugin.v1.Database.GetTasks:output_type -> agenthost.plugin.v1.GetTasksResponse
+	82, // 130: agenthost.plugin.v1.Database.UpdateTask:output_type -> agenthost.plugin.v1.UpdateTaskResponse
+	60, // 131: agenthost.plugin.v1.Database.DeleteTask:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	60, // 132: agenthost.plugin.v1.Database.DeleteLog:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	80, // [80:133] is the sub-list for method output_type
+	27, // [27:80] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_agenthost_plugin_v1_database_proto_init() }
@@ -5182,15 +5291,15 @@ func file_agenthost_plugin_v1_database_proto_init() {
 		return
 	}
 	file_agenthost_plugin_v1_types_proto_init()
-	file_agenthost_plugin_v1_database_proto_msgTypes[49].OneofWrappers = []any{}
-	file_agenthost_plugin_v1_database_proto_msgTypes[79].OneofWrappers = []any{}
+	file_agenthost_plugin_v1_database_proto_msgTypes[51].OneofWrappers = []any{}
+	file_agenthost_plugin_v1_database_proto_msgTypes[81].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agenthost_plugin_v1_database_proto_rawDesc), len(file_agenthost_plugin_v1_database_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   81,
+			NumMessages:   83,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -48,6 +48,7 @@ const (
 	Database_GetParticipantState_FullMethodName      = "/agenthost.plugin.v1.Database/GetParticipantState"
 	Database_SetParticipantState_FullMethodName      = "/agenthost.plugin.v1.Database/SetParticipantState"
 	Database_AddLog_FullMethodName                   = "/agenthost.plugin.v1.Database/AddLog"
+	Database_AddLogs_FullMethodName                  = "/agenthost.plugin.v1.Database/AddLogs"
 	Database_GetLogs_FullMethodName                  = "/agenthost.plugin.v1.Database/GetLogs"
 	Database_GetCache_FullMethodName                 = "/agenthost.plugin.v1.Database/GetCache"
 	Database_SetCache_FullMethodName                 = "/agenthost.plugin.v1.Database/SetCache"
@@ -109,6 +110,8 @@ type DatabaseClient interface {
 	GetParticipantState(ctx context.Context, in *ParticipantStateRequest, opts ...grpc.CallOption) (*ParticipantStateResponse, error)
 	SetParticipantState(ctx context.Context, in *ParticipantStateRequest, opts ...grpc.CallOption) (*ParticipantStateResponse, error)
 	AddLog(ctx context.Context, in *AddLogRequest, opts ...grpc.CallOption) (*AddLogResponse, error)
+	// AddLogs stores several entries in one transaction.
+	AddLogs(ctx context.Context, in *AddLogsRequest, opts ...grpc.CallOption) (*AddLogsResponse, error)
 	GetLogs(ctx context.Context, in *GetLogsRequest, opts ...grpc.CallOption) (*GetLogsResponse, error)
 	GetCache(ctx context.Context, in *GetCacheRequest, opts ...grpc.CallOption) (*GetCacheResponse, error)
 	SetCache(ctx context.Context, in *SetCacheRequest, opts ...grpc.CallOption) (*SetCacheResponse, error)
@@ -379,6 +382,16 @@ func (c *databaseClient) AddLog(ctx context.Context, in *AddLogRequest, opts ...
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(AddLogResponse)
 	err := c.cc.Invoke(ctx, Database_AddLog_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) AddLogs(ctx context.Context, in *AddLogsRequest, opts ...grpc.CallOption) (*AddLogsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddLogsResponse)
+	err := c.cc.Invoke(ctx, Database_AddLogs_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -705,6 +718,8 @@ type DatabaseServer interface {
 	GetParticipantState(context.Context, *ParticipantStateRequest) (*ParticipantStateResponse, error)
 	SetParticipantState(context.Context, *ParticipantStateRequest) (*ParticipantStateResponse, error)
 	AddLog(context.Context, *AddLogRequest) (*AddLogResponse, error)
+	// AddLogs stores several entries in one transaction.
+	AddLogs(context.Context, *AddLogsRequest) (*AddLogsResponse, error)
 	GetLogs(context.Context, *GetLogsRequest) (*GetLogsResponse, error)
 	GetCache(context.Context, *GetCacheRequest) (*GetCacheResponse, error)
 	SetCache(context.Context, *SetCacheRequest) (*SetCacheResponse, error)
@@ -819,6 +834,9 @@ func (UnimplementedDatabaseServer) SetParticipantState(context.Context, *Partici
 }
 func (UnimplementedDatabaseServer) AddLog(context.Context, *AddLogRequest) (*AddLogResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddLog not implemented")
+}
+func (UnimplementedDatabaseServer) AddLogs(context.Context, *AddLogsRequest) (*AddLogsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddLogs not implemented")
 }
 func (UnimplementedDatabaseServer) GetLogs(context.Context, *GetLogsRequest) (*GetLogsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLogs not implemented")
@@ -1338,6 +1356,24 @@ func _Database_AddLog_Handler(srv interface{}, ctx context.Context, dec func(int
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(DatabaseServer).AddLog(ctx, req.(*AddLogRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_AddLogs_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddLogsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).AddLogs(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_AddLogs_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).AddLogs(ctx, req.(*AddLogsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1962,6 +1998,10 @@ var Database_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AddLog",
 			Handler:    _Database_AddLog_Handler,
+		},
+		{
+			MethodName: "AddLogs",
+			Handler:    _Database_AddLogs_Handler,
 		},
 		{
 			MethodName: "GetLogs",
