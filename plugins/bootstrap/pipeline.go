@@ -292,7 +292,7 @@ func (b *bootstrap) generateResponse(ctx context.Context, r *run, st *sdk.State)
 // evaluate runs the agent's evaluators after the response, with the state
 // recomposed for them (recent messages and the evaluator list).
 func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didRespond bool, responses []sdk.Memory) {
-	if ctx.Err() != nil || len(b.info(ctx, r.a).Evaluators()) == 0 {
+	if ctx.Err() != nil || !b.anyEvaluatorMayRun(ctx, r, st, didRespond) {
 		return
 	}
 	if st2, err := r.a.ComposeState(ctx, r.msg, sdk.ComposeOptions{RunID: r.id, OnlyInclude: true,
@@ -309,6 +309,39 @@ func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didResp
 			b.log.Warn("evaluator failed", "run", r.id, "evaluator", o.Name, "error", o.Error)
 		}
 	}
+}
+
+// anyEvaluatorMayRun saves the recomposed state and the round trip when no
+// evaluator would run: when every evaluator of the agent is this plugin's
+// own, their validations are asked here first. Another plugin's evaluator
+// is always given its chance.
+func (b *bootstrap) anyEvaluatorMayRun(ctx context.Context, r *run, st *sdk.State, didRespond bool) bool {
+	info := b.info(ctx, r.a)
+	if info == nil {
+		return true
+	}
+	for _, p := range info.Plugins {
+		for _, e := range p.Evaluators {
+			if p.Name != "bootstrap" {
+				return true
+			}
+			own := b.ownEvaluator(e.Name)
+			if own == nil || own.Validate == nil {
+				return true
+			}
+			if (didRespond || own.AlwaysRun) && own.Validate(ctx, r.a, r.msg, st) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (b *bootstrap) ownEvaluator(name string) *sdk.Evaluator {
+	if e := b.reflectionEvaluator(); e.Name == name {
+		return &e
+	}
+	return nil
 }
 
 // sendReply stores the agent's message and sends it back through the
