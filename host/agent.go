@@ -724,6 +724,7 @@ func (a *Agent) receive(ctx context.Context, in *incoming) (*pb.ReceiveMessageRe
 		target: &pb.Target{Source: in.source, RoomId: in.roomID, ChannelId: in.channelID, ServerId: in.serverID, EntityId: in.entityID, ThreadId: in.threadID}}
 	a.d.runs.put(r)
 	defer a.d.runs.remove(r.id)
+	defer a.states.drop(msg.GetId())
 	var runErr error
 	finish := a.d.runStarted(r)
 	defer func() { finish(runErr) }()
@@ -903,10 +904,29 @@ func (c *stateCache) put(id string, st *pb.State) {
 		c.order = append(c.order, id)
 	}
 	c.m[id] = st
-	for len(c.order) > c.max {
+	for len(c.m) > c.max && len(c.order) > 0 {
 		delete(c.m, c.order[0])
 		c.order = c.order[1:]
 	}
+	if len(c.order) > 2*c.max+16 {
+		// Dropped entries leave their ids behind; keep the live ones only.
+		live := c.order[:0]
+		for _, k := range c.order {
+			if _, ok := c.m[k]; ok {
+				live = append(live, k)
+			}
+		}
+		c.order = live
+	}
+}
+
+// drop forgets a message's state once its run is over: the cache exists
+// for the recompositions within a run, and a finished run's state is
+// garbage.
+func (c *stateCache) drop(id string) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
 }
 
 // merge sets keys of the data of a message's cached state (creating the

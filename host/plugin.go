@@ -557,7 +557,7 @@ var DefaultEnvAllow = []string{
 	"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE",
 	"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
 	"http_proxy", "https_proxy", "no_proxy", "AGENTHOST_LOG_LEVEL", "AGENTHOST_PROTO_DIR",
-	"NODE_OPTIONS", "NODE_PATH",
+	"NODE_OPTIONS", "NODE_PATH", "GOGC", "GOMEMLIMIT", "GODEBUG",
 }
 
 // NewManager makes a manager for the given plugin specs.

@@ -95,6 +95,10 @@ func benchStart(b *testing.B) benchDaemon {
 	cmd := exec.Command(bins.agenthost, "start", "--port", strconv.Itoa(port), "--data-dir", dir)
 	cmd.Dir = b.TempDir()
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + b.TempDir(), "AGENTHOST_LOG_LEVEL=warn"}
+	// BENCH_GOGC tries the daemon and its plugins with another GC setting.
+	if g := os.Getenv("BENCH_GOGC"); g != "" {
+		cmd.Env = append(cmd.Env, "GOGC="+g)
+	}
 	var out bytes.Buffer
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
