@@ -164,6 +164,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		r.reason = reasonDuplicate
 		return nil
 	}
+	countStored(a, msg.RoomID)
 	if authorIsBot(msg) {
 		if !settingBool(a, SettingRespondToBots) {
 			r.reason = reasonAgentMessage
@@ -363,6 +364,7 @@ func (b *bootstrap) sendReply(ctx context.Context, a *sdk.Agent, runID string, m
 	if _, _, err := a.CreateMemory(ctx, reply, sdk.TableMessages, false); err != nil {
 		return nil, fmt.Errorf("store reply: %w", err)
 	}
+	countStored(a, reply.RoomID)
 	if _, err := a.Respond(ctx, runID, reply.Content, reply.ID); err != nil {
 		return nil, fmt.Errorf("send reply: %w", err)
 	}

@@ -328,6 +328,10 @@ func (b *bootstrap) capabilitiesProvider(ctx context.Context, a *sdk.Agent, msg 
 // as "Name: text" lines, the results of recent actions, recent exchanges
 // with the sender elsewhere, and last the message to answer.
 func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
+	// The sender's messages elsewhere are read while this room is: two
+	// chains of round trips side by side rather than one after the other.
+	elsewhere := make(chan []sdk.Memory, 1)
+	go func() { elsewhere <- b.messagesElsewhere(ctx, a, msg) }()
 	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: conversationLength(a), OmitEmbeddings: true})
 	if err != nil {
 		return sdk.ProviderResult{}, err
@@ -379,7 +383,7 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 	}
 	values := map[string]any{"recentMessages": conversation, "senderName": sender, "senderId": msg.EntityID,
 		"recentMessageCount": len(ms)}
-	if other := b.interactionsElsewhere(ctx, a, msg, nm); other != "" {
+	if other := interactionsElsewhere(a, msg, <-elsewhere, nm); other != "" {
 		parts = append(parts, other)
 		values["recentInteractions"] = other
 	}
@@ -395,15 +399,14 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 	return sdk.ProviderResult{Text: strings.Join(parts, "\n\n"), Values: values}, nil
 }
 
-// interactionsElsewhere lists the latest messages between the sender and
-// the agent in other rooms.
-func (b *bootstrap) interactionsElsewhere(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, nm map[string]string) string {
+// messagesElsewhere reads the latest messages in the sender's other rooms.
+func (b *bootstrap) messagesElsewhere(ctx context.Context, a *sdk.Agent, msg *sdk.Memory) []sdk.Memory {
 	if msg.EntityID == a.ID {
-		return ""
+		return nil
 	}
 	rooms, err := a.GetRooms(ctx, sdk.RoomQuery{ParticipantID: msg.EntityID})
 	if err != nil {
-		return ""
+		return nil
 	}
 	var other []string
 	for _, r := range rooms {
@@ -412,15 +415,21 @@ func (b *bootstrap) interactionsElsewhere(ctx context.Context, a *sdk.Agent, msg
 		}
 	}
 	if len(other) == 0 {
-		return ""
+		return nil
 	}
 	if len(other) > 10 {
 		other = other[:10]
 	}
 	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomIDs: other, Count: 10, OmitEmbeddings: true})
 	if err != nil {
-		return ""
+		return nil
 	}
+	return ms
+}
+
+// interactionsElsewhere lists the latest messages between the sender and
+// the agent in other rooms.
+func interactionsElsewhere(a *sdk.Agent, msg *sdk.Memory, ms []sdk.Memory, nm map[string]string) string {
 	var lines []string
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := &ms[i]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
@@ -33,11 +34,59 @@ func (b *bootstrap) reflectionEvaluator() sdk.Evaluator {
 			if settingBool(a, SettingDisableReflexion) {
 				return false
 			}
+			interval := reflectionInterval(a)
+			if n, ok := knownSince(a, msg.RoomID); ok && n < interval {
+				return false
+			}
 			n, err := b.messagesSinceReflection(ctx, a, msg.RoomID)
-			return err == nil && n >= reflectionInterval(a)
+			if err != nil {
+				return false
+			}
+			setSince(a, msg.RoomID, n)
+			return n >= interval
 		},
 		Handler: b.reflect,
 	}
+}
+
+// sinceReflection remembers, per agent and room, how many messages this
+// plugin stored since the last reflection, so the evaluator's validation
+// need not read the room on every message. It is only a lower bound (other
+// plugins may store messages too): when it reaches the interval the room is
+// counted for real.
+var sinceReflection = struct {
+	mu sync.Mutex
+	m  map[string]int
+}{m: map[string]int{}}
+
+func sinceKey(a *sdk.Agent, roomID string) string { return a.ID + "\x00" + roomID }
+
+// countStored notes one more message stored in a room.
+func countStored(a *sdk.Agent, roomID string) {
+	sinceReflection.mu.Lock()
+	if n, ok := sinceReflection.m[sinceKey(a, roomID)]; ok {
+		sinceReflection.m[sinceKey(a, roomID)] = n + 1
+	}
+	sinceReflection.mu.Unlock()
+}
+
+// setSince records a count read from the database (or 0 after a
+// reflection). The map is bounded: past a limit it starts again empty,
+// which only costs a database count per room.
+func setSince(a *sdk.Agent, roomID string, n int) {
+	sinceReflection.mu.Lock()
+	if len(sinceReflection.m) > 16384 {
+		sinceReflection.m = map[string]int{}
+	}
+	sinceReflection.m[sinceKey(a, roomID)] = n
+	sinceReflection.mu.Unlock()
+}
+
+func knownSince(a *sdk.Agent, roomID string) (int, bool) {
+	sinceReflection.mu.Lock()
+	defer sinceReflection.mu.Unlock()
+	n, ok := sinceReflection.m[sinceKey(a, roomID)]
+	return n, ok
 }
 
 // messagesSinceReflection counts the room's messages after the last one
@@ -118,7 +167,11 @@ func (b *bootstrap) reflect(ctx context.Context, a *sdk.Agent, call *sdk.Evaluat
 }
 
 func (b *bootstrap) markReflected(ctx context.Context, a *sdk.Agent, msg *sdk.Memory) error {
-	return setJSON(ctx, a, reflectionKey(msg.RoomID), msg.ID)
+	if err := setJSON(ctx, a, reflectionKey(msg.RoomID), msg.ID); err != nil {
+		return err
+	}
+	setSince(a, msg.RoomID, 0)
+	return nil
 }
 
 func (b *bootstrap) storeFacts(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, runID string, facts *node, known []sdk.Memory) error {
