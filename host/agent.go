@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // AgentStatus is where an agent is in its life.
@@ -47,6 +49,8 @@ type Agent struct {
 	err    error
 
 	states *stateCache
+	// ensured skips storing a conversation's sender and room again.
+	ensured ensuredCache
 }
 
 // Status reports the agent's status and, if it failed, why.
@@ -696,15 +700,19 @@ func (a *Agent) receive(ctx context.Context, in *incoming) (*pb.ReceiveMessageRe
 	if err != nil {
 		return nil, nil, err
 	}
-	dctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
-	_, err = c.db.EnsureConnection(dctx, &pb.EnsureConnectionRequest{AgentId: a.ID,
+	conn := &pb.EnsureConnectionRequest{AgentId: a.ID,
 		Entity: &pb.Entity{Id: in.entityID, Names: in.names, MetadataJson: in.entityMeta, AgentId: a.ID},
 		Room:   &pb.Room{Id: in.roomID, Name: in.roomName, AgentId: a.ID, Source: in.source, Type: in.channelType, ChannelId: in.channelID, ServerId: in.serverID, WorldId: in.worldID},
 		World:  &pb.World{Id: in.worldID, Name: in.worldName, AgentId: a.ID, ServerId: in.serverID},
-	})
-	cancel()
-	if err != nil {
-		return nil, nil, fmt.Errorf("store the sender and room: %w", p.callErr(c, "EnsureConnection", err))
+	}
+	if key, fresh := a.ensured.check(conn); !fresh {
+		dctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
+		_, err = c.db.EnsureConnection(dctx, conn)
+		cancel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("store the sender and room: %w", p.callErr(c, "EnsureConnection", err))
+		}
+		a.ensured.remember(key)
 	}
 	content := in.content
 	if content == nil {
@@ -876,6 +884,47 @@ func ensureDeadline(ctx context.Context, d time.Duration) (context.Context, cont
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, d)
+}
+
+// ensuredCache remembers the connections (sender, room, world) stored in
+// the last few seconds. A conversation sends the same one with every
+// message, and storing it is idempotent, so an identical request seen a
+// moment ago is skipped: one database round trip less per message. Any
+// difference in names or metadata is a different request and is stored.
+type ensuredCache struct {
+	mu sync.Mutex
+	m  map[[sha256.Size]byte]time.Time
+}
+
+// ensuredTTL is how long a stored connection is trusted.
+const ensuredTTL = 10 * time.Second
+
+func (c *ensuredCache) check(req *pb.EnsureConnectionRequest) ([sha256.Size]byte, bool) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+	if err != nil {
+		return [sha256.Size]byte{}, false
+	}
+	key := sha256.Sum256(b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.m[key]
+	return key, ok && time.Since(at) < ensuredTTL
+}
+
+func (c *ensuredCache) remember(key [sha256.Size]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) > 4096 {
+		c.m = map[[sha256.Size]byte]time.Time{}
+	}
+	c.m[key] = time.Now()
+}
+
+// forget drops everything, e.g. after rooms or entities were deleted.
+func (c *ensuredCache) forget() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
 }
 
 // stateCache keeps the last composed state per message, bounded: elizaOS's

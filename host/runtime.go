@@ -433,6 +433,7 @@ func (s *runtimeServer) UpsertRoom(ctx context.Context, req *pb.UpsertRoomReques
 }
 
 func (s *runtimeServer) RemoveParticipant(ctx context.Context, req *pb.RemoveParticipantRequest) (*pb.RemoveParticipantResponse, error) {
+	defer s.forgetConnections(req.GetAgentId())
 	return forward(s, ctx, req.GetAgentId(), "RemoveParticipant", req, func(db pb.DatabaseClient) func(context.Context, *pb.RemoveParticipantRequest, ...grpc.CallOption) (*pb.RemoveParticipantResponse, error) {
 		return db.RemoveParticipant
 	})
@@ -441,14 +442,17 @@ func (s *runtimeServer) RemoveParticipant(ctx context.Context, req *pb.RemovePar
 type deleteByIDCall = func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error)
 
 func (s *runtimeServer) DeleteEntity(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	defer s.forgetConnections(req.GetAgentId())
 	return forward(s, ctx, req.GetAgentId(), "DeleteEntity", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteEntity })
 }
 
 func (s *runtimeServer) DeleteRoom(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	defer s.forgetConnections(req.GetAgentId())
 	return forward(s, ctx, req.GetAgentId(), "DeleteRoom", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteRoom })
 }
 
 func (s *runtimeServer) DeleteWorld(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	defer s.forgetConnections(req.GetAgentId())
 	return forward(s, ctx, req.GetAgentId(), "DeleteWorld", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteWorld })
 }
 
@@ -528,4 +532,12 @@ func (s *runtimeServer) GetLogs(ctx context.Context, req *pb.GetLogsRequest) (*p
 	return forward(s, ctx, req.GetAgentId(), "GetLogs", req, func(db pb.DatabaseClient) func(context.Context, *pb.GetLogsRequest, ...grpc.CallOption) (*pb.GetLogsResponse, error) {
 		return db.GetLogs
 	})
+}
+
+// forgetConnections makes the next message store its sender and room again
+// after a plugin deleted some of them.
+func (s *runtimeServer) forgetConnections(agentID string) {
+	if a := s.d.agentByID(agentID); a != nil {
+		a.ensured.forget()
+	}
 }
