@@ -74,7 +74,25 @@ func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Eve
 	if r.msg != nil && r.source == "" {
 		r.source = r.msg.Content.Source
 	}
-	r.emit(ctx, sdk.EventRunStarted, r.payload("started"))
+	// RUN_STARTED goes out beside the work, not before it; RUN_ENDED waits
+	// for it, so listeners still see the two in order.
+	started := make(chan struct{})
+	startPayload := r.payload("started")
+	var startMsg *sdk.Memory
+	if r.msg != nil {
+		// The pipeline changes the message as it goes; the event gets its
+		// ids and text as they were at the start.
+		startMsg = &sdk.Memory{ID: r.msg.ID, EntityID: r.msg.EntityID, AgentID: r.msg.AgentID, RoomID: r.msg.RoomID,
+			WorldID: r.msg.WorldID, CreatedAt: r.msg.CreatedAt, Content: sdk.Content{Text: r.msg.Content.Text, Source: r.msg.Content.Source}}
+	}
+	go func() {
+		defer close(started)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := a.EmitEvent(ctx, sdk.Event{Type: sdk.EventRunStarted, RunID: r.id, Source: r.source, Message: startMsg, Payload: startPayload}); err != nil {
+			b.log.Warn("emit run event failed", "event", sdk.EventRunStarted, "run", r.id, "error", err)
+		}
+	}()
 	timeout := runTimeout(a)
 	if dl, ok := ctx.Deadline(); ok {
 		// End the run before the caller's deadline cuts it off, so that
@@ -88,6 +106,7 @@ func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Eve
 	defer cancel()
 	defer b.endRun(a, r.id)
 	defer func() {
+		<-started
 		status := "completed"
 		p := r.payload(status)
 		if err == nil && wctx.Err() != nil && ctx.Err() == nil {
