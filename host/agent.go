@@ -644,6 +644,9 @@ func (a *Agent) emit(ctx context.Context, req *pb.HandleEventRequest) error {
 	if a.log.IsDebug() {
 		a.log.Debug("event", "type", req.GetType(), "runId", req.GetRunId(), "payload", string(req.GetPayloadJson()))
 	}
+	if req.GetType() == sdk.EventRunEnded {
+		a.noteRunEnded(req)
+	}
 	subs := a.reg.events[req.GetType()]
 	if len(subs) == 0 {
 		return nil
@@ -681,6 +684,31 @@ type run struct {
 
 	mu      sync.Mutex
 	replies []reply
+	// duplicate: the handler found the message handled already (a
+	// RUN_ENDED of this run said so).
+	duplicate bool
+}
+
+// noteRunEnded marks a run in flight as a duplicate delivery when its
+// RUN_ENDED says so: reason "duplicate…" (bootstrap's "duplicate
+// delivery") or "duplicate": true.
+func (a *Agent) noteRunEnded(req *pb.HandleEventRequest) {
+	r := a.d.runs.get(req.GetRunId())
+	if r == nil || r.agent != a {
+		return
+	}
+	var p struct {
+		Reason    string `json:"reason"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	if json.Unmarshal(req.GetPayloadJson(), &p) != nil {
+		return
+	}
+	if p.Duplicate || strings.HasPrefix(strings.ToLower(p.Reason), "duplicate") {
+		r.mu.Lock()
+		r.duplicate = true
+		r.mu.Unlock()
+	}
 }
 
 // reply is one answer of a run, with the id of its stored memory if the
@@ -747,6 +775,7 @@ func (a *Agent) receive(ctx context.Context, in *incoming) (*pb.ReceiveMessageRe
 	}
 	r.mu.Lock()
 	replies := r.replies
+	res.Duplicate = r.duplicate
 	r.mu.Unlock()
 	for _, rp := range replies {
 		res.Replies = append(res.Replies, rp.content)

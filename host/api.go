@@ -102,6 +102,7 @@ func (d *Daemon) apiMux() *routeMux {
 	m.handle("GET /api/agents/{agentId}/rooms/{roomId}", d.handleRoom)
 	m.handle("GET /api/agents/{agentId}/worlds", d.handleWorlds)
 	m.handle("GET /api/agents/{agentId}/logs", d.handleLogs)
+	m.handle("DELETE /api/agents/{agentId}/logs/{logId}", d.handleDeleteLog)
 	m.handle("GET /api/agents/{agentId}/runs", d.handleRuns)
 	m.handle("GET /api/agents/{agentId}/runs/{runId}", d.handleRun)
 
@@ -304,7 +305,7 @@ func (d *Daemon) handleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := d.apiIncoming(a, req)
-	_, replies, err := a.receive(r.Context(), in)
+	res, replies, err := a.receive(r.Context(), in)
 	if err != nil {
 		code, errCode := messageErrorStatus(a, err)
 		writeError(w, code, errCode, err.Error())
@@ -318,7 +319,12 @@ func (d *Daemon) handleMessage(w http.ResponseWriter, r *http.Request) {
 		}
 		out = append(out, replyJSON{ID: rp.id, Text: rp.content.GetText(), Actions: actions})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"messages": out, "roomId": in.roomID, "messageId": in.messageID})
+	data := map[string]any{"messages": out, "roomId": in.roomID, "messageId": in.messageID}
+	if res.GetDuplicate() {
+		// The message was handled before (delivered twice): no replies now.
+		data["duplicate"] = true
+	}
+	writeJSON(w, http.StatusOK, data)
 }
 
 func messageErrorStatus(a *Agent, err error) (int, string) {

@@ -104,6 +104,9 @@ func (d *Daemon) CreateAgent(ctx context.Context, ch *sdk.Character, start bool)
 	if err != nil {
 		return nil, err
 	}
+	if err := d.storeAgent(ctx, a, false); err != nil {
+		a.log.Warn("could not store the agent; it is gone after a restart", "error", err)
+	}
 	d.addAgent(a)
 	d.api.agentChanged(a)
 	return a, nil
@@ -131,6 +134,8 @@ func (d *Daemon) StartAgentByName(ctx context.Context, idOrName string) (*Agent,
 
 // StopAgent stops a running agent: it answers no more messages, its
 // plugins forget it, and it stays listed so that it can be started again.
+// It is stored disabled: it stays stopped after a restart. A failed agent
+// becomes stopped.
 func (d *Daemon) StopAgent(ctx context.Context, idOrName string) (*Agent, error) {
 	d.api.life.Lock()
 	defer d.api.life.Unlock()
@@ -139,6 +144,13 @@ func (d *Daemon) StopAgent(ctx context.Context, idOrName string) (*Agent, error)
 		return nil, fmt.Errorf("agent %q: %w", idOrName, ErrAgentNotFound)
 	}
 	d.stopAgent(ctx, a)
+	if st, _ := a.Status(); st == AgentFailed {
+		a.setStatus(AgentStopped, nil)
+		d.api.agentChanged(a)
+	}
+	if err := d.storeEnabled(ctx, a, false); err != nil {
+		a.log.Warn("could not store the agent disabled; it starts again after a restart", "error", err)
+	}
 	return a, nil
 }
 
@@ -157,7 +169,8 @@ func (d *Daemon) stopAgent(ctx context.Context, a *Agent) {
 }
 
 // RemoveAgent stops an agent and forgets it. Its stored memories stay in
-// the database; the stored agent is marked disabled.
+// the database; the stored agent is marked disabled and removed, and is not
+// listed after a restart.
 func (d *Daemon) RemoveAgent(ctx context.Context, idOrName string) error {
 	d.api.life.Lock()
 	defer d.api.life.Unlock()
@@ -166,15 +179,8 @@ func (d *Daemon) RemoveAgent(ctx context.Context, idOrName string) error {
 		return fmt.Errorf("agent %q: %w", idOrName, ErrAgentNotFound)
 	}
 	d.stopAgent(ctx, a)
-	if a.reg != nil && a.reg.db != nil {
-		if p, c, err := a.db(ctx); err == nil {
-			cctx, cancel := context.WithTimeout(ctx, sdk.DefaultCallTimeout)
-			_, err = c.db.EnsureAgent(cctx, &pb.EnsureAgentRequest{Agent: &pb.Agent{Id: a.ID, Name: a.Name, CharacterJson: a.charJSON, Enabled: false}})
-			cancel()
-			if err != nil {
-				a.log.Warn("could not mark the stored agent disabled", "error", p.callErr(c, "EnsureAgent", err))
-			}
-		}
+	if err := d.storeRemoved(ctx, a); err != nil {
+		a.log.Warn("could not mark the stored agent removed", "error", err)
 	}
 	d.mu.Lock()
 	delete(d.byID, a.ID)
@@ -227,12 +233,19 @@ func (d *Daemon) UpdateAgent(ctx context.Context, idOrName string, patch map[str
 	}
 	d.addAgent(idle)
 	if !wasRunning {
+		if err := d.storeAgent(ctx, idle, false); err != nil {
+			idle.log.Warn("could not store the changed character", "error", err)
+		}
 		d.api.agentChanged(idle)
 		return idle, nil
 	}
 	started, err := d.StartAgent(ctx, ch)
 	d.api.agentChanged(d.Agent(a.ID))
 	if err != nil {
+		// Keep the change: the agent is tried with it after a restart.
+		if serr := d.storeAgent(ctx, idle, true); serr != nil {
+			idle.log.Warn("could not store the changed character", "error", serr)
+		}
 		return nil, err
 	}
 	return started, nil

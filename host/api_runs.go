@@ -139,6 +139,33 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"logs": out})
 }
 
+// handleDeleteLog deletes one of the agent's timeline entries.
+func (d *Daemon) handleDeleteLog(w http.ResponseWriter, r *http.Request) {
+	a := d.agentFor(w, r)
+	if a == nil {
+		return
+	}
+	id, ok := uuidParam(w, "logId", r.PathValue("logId"), true)
+	if !ok {
+		return
+	}
+	p, c, err := a.db(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", err.Error())
+		return
+	}
+	res, err := c.db.DeleteLog(r.Context(), &pb.DeleteByIDRequest{AgentId: a.ID, Id: id})
+	if err != nil {
+		writeDBError(w, p.callErr(c, "DeleteLog", err))
+		return
+	}
+	if res.GetDeleted() == 0 {
+		writeError(w, http.StatusNotFound, "LOG_NOT_FOUND", "agent "+a.Name+" has no log entry "+id)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": res.GetDeleted(), "id": id})
+}
+
 func logTypeOK(s string) bool {
 	if len(s) > 64 {
 		return false

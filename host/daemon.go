@@ -24,8 +24,13 @@ type Config struct {
 	// Addr is the HTTP listen address, e.g. 127.0.0.1:3000.
 	Addr    string
 	DataDir string
-	// Characters are the agents to run.
+	// Characters are the agents to run. The stored agents (created over
+	// the API) that are enabled run too, after them.
 	Characters []*sdk.Character
+	// DefaultCharacter says that Characters is the built-in default
+	// character, not characters the user gave: when the database stores
+	// agents, it runs only if it is stored and enabled.
+	DefaultCharacter bool
 	// Env is the process environment plus .env: the lowest layer of every
 	// agent's settings.
 	Env map[string]string
@@ -121,14 +126,31 @@ func New(cfg Config) (*Daemon, error) {
 // Manager returns the plugin manager.
 func (d *Daemon) Manager() *Manager { return d.mgr }
 
-// Start starts every agent, then the HTTP server. An agent that fails to
-// start makes Start fail with an error that names it.
+// Start starts every agent, then the HTTP server. A configured agent that
+// fails to start makes Start fail with an error that names it; a stored
+// one is listed as failed and the others go on (see startStored).
 func (d *Daemon) Start(ctx context.Context) error {
 	start := time.Now()
-	for _, ch := range d.cfg.Characters {
+	chars := d.cfg.Characters
+	var stored []*pb.Agent
+	var storedErr error
+	if d.cfg.DefaultCharacter {
+		if stored, storedErr = d.storedAgents(ctx); storedErr == nil {
+			chars = d.defaultCharacters(stored)
+		}
+	}
+	for _, ch := range chars {
 		if _, err := d.StartAgent(ctx, ch); err != nil {
 			return err
 		}
+	}
+	if !d.cfg.DefaultCharacter {
+		stored, storedErr = d.storedAgents(ctx)
+	}
+	if storedErr != nil {
+		d.log.Warn("could not read the stored agents; only the configured ones run", "error", storedErr)
+	} else {
+		d.startStored(ctx, stored)
 	}
 	if d.cfg.Addr != "" {
 		lis, err := net.Listen("tcp", d.cfg.Addr)

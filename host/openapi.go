@@ -87,10 +87,10 @@ func openAPIOps() map[string]map[string]oaOp {
 				Data: obj(map[string]any{"id": uuidS, "name": strS, "removed": boolS}), Errors: agentErr},
 		},
 		"/api/agents/{agentId}/start": {"post": {Summary: "Start a stopped agent.", Tag: "agents", Params: []oaParam{pAgent}, OK: 200, Data: ref("AgentSummary"), Errors: []int{400, 404, 500}}},
-		"/api/agents/{agentId}/stop":  {"post": {Summary: "Stop an agent; it stays listed.", Tag: "agents", Params: []oaParam{pAgent}, OK: 200, Data: ref("AgentSummary"), Errors: agentErr}},
+		"/api/agents/{agentId}/stop":  {"post": {Summary: "Stop an agent; it stays listed, and stopped after a restart.", Tag: "agents", Params: []oaParam{pAgent}, OK: 200, Data: ref("AgentSummary"), Errors: agentErr}},
 		"/api/agents/{agentId}/messages": {"post": {Summary: "Send a message and wait for the agent's replies.", Tag: "messages", Params: []oaParam{pAgent},
 			Body: obj(map[string]any{"text": strS, "userName": strS, "roomId": uuidS}, "text"), OK: 200,
-			Data:   obj(map[string]any{"messages": arr(obj(map[string]any{"id": strS, "text": strS, "actions": arr(strS)})), "roomId": uuidS, "messageId": uuidS}),
+			Data:   obj(map[string]any{"messages": arr(obj(map[string]any{"id": strS, "text": strS, "actions": arr(strS)})), "roomId": uuidS, "messageId": uuidS, "duplicate": boolS}),
 			Errors: []int{400, 404, 413, 500, 502, 503, 504}}},
 		"/api/agents/{agentId}/rooms": {"get": {Summary: "The agent's rooms.", Tag: "rooms", OK: 200, Errors: agentErr, Data: obj(map[string]any{"rooms": arr(ref("Room"))}),
 			Params: []oaParam{pAgent, {Name: "worldId", In: "query", Desc: "Only rooms of this world.", Schema: uuidS}, {Name: "participantId", In: "query", Desc: "Only rooms this entity takes part in.", Schema: uuidS}}}},
@@ -100,6 +100,9 @@ func openAPIOps() map[string]map[string]oaOp {
 		"/api/agents/{agentId}/logs": {"get": {Summary: "Timeline entries (run, useModel:*, action, evaluator), newest first.", Tag: "runs", OK: 200, Errors: agentErr,
 			Params: []oaParam{pAgent, qRoom, {Name: "type", In: "query", Desc: "Only this type.", Schema: strS}, {Name: "excludeTypes", In: "query", Desc: "Comma-separated types to leave out.", Schema: strS}, qCount(50, 1000)},
 			Data:   obj(map[string]any{"logs": arr(ref("LogEntry"))})}},
+		"/api/agents/{agentId}/logs/{logId}": {"delete": {Summary: "Delete one timeline entry.", Tag: "runs", OK: 200, Errors: agentErr,
+			Params: []oaParam{pAgent, {Name: "logId", In: "path", Required: true, Desc: "A log entry id.", Schema: uuidS}},
+			Data:   obj(map[string]any{"deleted": intS, "id": uuidS})}},
 		"/api/agents/{agentId}/runs": {"get": {Summary: "Runs (one per message handled), newest first, each with its model calls, actions, evaluators and timings; runs in flight first.", Tag: "runs", OK: 200, Errors: agentErr,
 			Params: []oaParam{pAgent, qRoom, qCount(20, 200)}, Data: obj(map[string]any{"runs": arr(ref("Run"))})}},
 		"/api/agents/{agentId}/runs/{runId}": {"get": {Summary: "One run with its prompts and responses.", Tag: "runs", OK: 200, Data: ref("Run"), Errors: agentErr,
@@ -150,7 +153,7 @@ func openAPISchemas() map[string]any {
 }
 
 var oaStatusText = map[int]string{400: "Bad input: malformed JSON, wrong types, invalid ids.", 401: "The API key is missing or wrong.",
-	404: "No such agent, room, memory or run.", 409: "An agent with this id or name exists.", 413: "The body is too large.",
+	404: "No such agent, room, memory, log entry or run.", 409: "An agent with this id or name exists.", 413: "The body is too large.",
 	429: "Rate limited.", 500: "The agent could not be started or the request failed.", 502: "A plugin crashed or is unavailable.",
 	503: "Not ready, or the database is unavailable.", 504: "The agent did not answer in time."}
 

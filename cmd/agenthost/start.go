@@ -79,7 +79,7 @@ with the model plugin chosen from the environment (offline when no model key is 
 			}
 			d, err := host.New(host.Config{
 				Version: versionString(), Addr: net.JoinHostPort(hostAddr, strconv.Itoa(port)), DataDir: dataDir,
-				Characters: chars, Env: env, Self: self, Bundled: bundledNames(), BundledAliases: bundledAliases(),
+				Characters: chars, DefaultCharacter: len(characters) == 0, Env: env, Self: self, Bundled: bundledNames(), BundledAliases: bundledAliases(),
 				PluginDirs: host.PluginDirs(func(k string) string { return env[k] }), DefaultPlugins: defaults,
 				Logger: log,
 			})

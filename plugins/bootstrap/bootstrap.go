@@ -37,6 +37,10 @@ type bootstrap struct {
 
 	mu     sync.Mutex
 	agents map[string]*agentState
+
+	// eventRuns maps the runs an event started (agent id, NUL, run id)
+	// to where their replies go: the host has no run for them.
+	eventRuns sync.Map
 }
 
 // agentState is what the plugin keeps in memory for one agent.
@@ -81,9 +85,7 @@ func NewWithStore(store Store) sdk.Plugin {
 			{Name: SettingFactsThreshold, Description: "Minimum similarity of a fact recalled by the FACTS provider.", Default: "0.1"},
 			{Name: SettingDisableReflexion, Description: "true turns the reflection evaluator off.", Default: "false"},
 		},
-		Events: []sdk.EventHandler{
-			{Type: sdk.EventMessageReceived, Handle: b.handleMessage},
-		},
+		Events:     b.eventHandlers(),
 		Providers:  b.providers(),
 		Actions:    b.actions(),
 		Evaluators: []sdk.Evaluator{b.reflectionEvaluator()},

@@ -40,6 +40,43 @@
 // Replies are stored, then sent back through the message's source with
 // Respond.
 //
+// # Other events
+//
+// Payloads are elizaOS's, in the event's Payload (and the message of the
+// message events in Event.Message or payload.message). A UUID in a payload
+// is taken as the agent's id already; any other id is a platform's and is
+// scoped with createUniqueUuid, as the host scopes incoming messages.
+//
+//   - VOICE_MESSAGE_RECEIVED runs the pipeline above. The plugin that
+//     emitted it started the run, not the host, so replies go to the
+//     payload's "target" or else to the room's channel on the message's
+//     source (SendMessage), unless the run id names a host run.
+//   - REACTION_RECEIVED stores the reaction (a memory) among the room's
+//     messages, once however often it arrives.
+//   - MESSAGE_DELETED deletes the message's memory; CHANNEL_CLEARED deletes
+//     the messages of the room (roomId, or channelId), other tables kept.
+//   - WORLD_JOINED and WORLD_CONNECTED store the world (merged into the
+//     stored one, so its owner, roles and settings stay), its rooms, and its
+//     members as participants of its first room.
+//   - ENTITY_JOINED and ENTITY_UPDATED store a user's names and, under the
+//     source's key of its metadata, the platform's details (originalId as
+//     id, username as userName, displayName as name); with a room
+//     (roomId or channelId) the room, its world and the participation too.
+//     A DM's world without an owner becomes the user's. A joining user is
+//     metadata.status ACTIVE; ENTITY_LEFT marks them INACTIVE with leftAt.
+//   - POST_GENERATED writes a post for the agent's feed (a FEED room of a
+//     world of its own, from worldId, roomId and userId) with the
+//     postCreationTemplate on TEXT_LARGE: the character's post style and
+//     example posts are in the prompt. A refusal or a repeat of a recent
+//     post is asked for again (RESPONSE_RETRIES). The post is stored and
+//     sent with channelType FEED and type "post" to the payload's "target"
+//     (or "callback": a target, or a source's name), or through the host
+//     run the event names, or else to the feed on the payload's source; a
+//     post that cannot be sent is not kept.
+//
+// A handler that cannot do its work returns an error, which reaches the
+// plugin that emitted the event.
+//
 // # Actions, providers, evaluators, tasks
 //
 // Actions: REPLY, IGNORE, NONE, FOLLOW_ROOM, UNFOLLOW_ROOM, MUTE_ROOM,

@@ -135,6 +135,10 @@ func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Eve
 		if r.reason != "" {
 			p["reason"] = r.reason
 		}
+		if r.reason == reasonDuplicate {
+			// The host tells whoever delivered the message twice.
+			p["duplicate"] = true
+		}
 		r.emit(ctx, sdk.EventRunEnded, p)
 	}()
 	if r.msg == nil {
@@ -384,7 +388,7 @@ func (b *bootstrap) sendReply(ctx context.Context, a *sdk.Agent, runID string, m
 		return nil, fmt.Errorf("store reply: %w", err)
 	}
 	countStored(a, reply.RoomID)
-	if _, err := a.Respond(ctx, runID, reply.Content, reply.ID); err != nil {
+	if err := b.respond(ctx, a, runID, reply); err != nil {
 		return nil, fmt.Errorf("send reply: %w", err)
 	}
 	return reply, nil

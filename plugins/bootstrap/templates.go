@@ -6,7 +6,8 @@ import (
 
 // The default prompt templates. A character overrides any of them by name
 // in its "templates" (messageHandlerTemplate, shouldRespondTemplate,
-// replyTemplate, reflectionTemplate, imageGenerationTemplate, …).
+// replyTemplate, reflectionTemplate, postCreationTemplate,
+// imageGenerationTemplate, …).
 //
 // They follow the conventions the offline model reads (see package
 // offline): "# Agent: NAME" first; the conversation as "Name: text" lines
@@ -113,6 +114,24 @@ Answer with this XML and nothing else:
       <tags>friend, colleague</tags>
     </relationship>
   </relationships>
+</response>
+`,
+
+	"postCreationTemplate": `# Agent: {{agentName}}
+
+# Task: Write a new post for {{agentName}}'s feed{{#if userName}} (@{{userName}}){{/if}}.
+
+{{providers}}
+
+# Instructions
+Write one new post in {{agentName}}'s own voice, following the style directions and the example posts above.
+Say something new: do not repeat a recent post. Keep it short, a sentence or a few, with no hashtags or emojis unless the style asks for them.
+
+Answer with this XML and nothing else:
+<response>
+  <thought>what the post is about and why</thought>
+  <post>the post {{agentName}} publishes</post>
+  <imagePrompt>an image to go with it, or nothing</imagePrompt>
 </response>
 `,
 

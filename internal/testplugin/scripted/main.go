@@ -30,6 +30,13 @@
 //     message from a bot in that channel.
 //   - SCRIPTED_TASKS: a JSON list of tasks the SCRIPTED_SCHEDULE action
 //     creates in the message's room.
+//   - SCRIPTED_EVENTS: a folder polled for *.json files, each an [op] or a
+//     list of them, run in order (a read file is renamed *.done): emit an
+//     event as a platform would (EmitEvent), or read entities, which have
+//     no HTTP API.
+//   - SCRIPTED_RESULTS: a file; the outcome of every op, and of every
+//     message delivered from the inbox (its ids, whether the host found it
+//     a duplicate, its replies), is appended as a JSON line.
 package main
 
 import (
@@ -99,10 +106,16 @@ func (p *platform) configure(ctx context.Context, a *sdk.Agent) ([]string, error
 		stop()
 	}
 	p.agents[a.ID] = a
-	if dir := a.Setting("SCRIPTED_INBOX"); dir != "" {
+	inbox, events := a.Setting("SCRIPTED_INBOX"), a.Setting("SCRIPTED_EVENTS")
+	if inbox != "" || events != "" {
 		cctx, cancel := context.WithCancel(context.Background())
 		p.stops[a.ID] = cancel
-		go p.pollInbox(cctx, a, dir)
+		if inbox != "" {
+			go p.pollInbox(cctx, a, inbox)
+		}
+		if events != "" {
+			go p.pollEvents(cctx, a, events)
+		}
 	}
 	return nil, nil
 }
@@ -279,9 +292,100 @@ func (p *platform) send(ctx context.Context, a *sdk.Agent, t sdk.Target, c sdk.C
 func (p *platform) deliver(a *sdk.Agent, in sdk.IncomingMessage) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if _, err := a.ReceiveMessage(ctx, in); err != nil {
+	res, err := a.ReceiveMessage(ctx, in)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "scripted: deliver %q to %s: %v\n", in.Content.Text, a.Name(), err)
 	}
+	if path := a.Setting("SCRIPTED_RESULTS"); path != "" {
+		rec := map[string]any{"delivered": in.MessageID, "text": in.Content.Text}
+		if err != nil {
+			rec["error"] = err.Error()
+		} else {
+			rec["memoryId"], rec["roomId"], rec["runId"] = res.MemoryID, res.RoomID, res.RunID
+			rec["duplicate"], rec["replies"] = res.Duplicate, len(res.Replies)
+		}
+		p.appendJSON(path, rec)
+	}
+}
+
+// op is one line of a SCRIPTED_EVENTS file: Emit names an event type to
+// emit with RunID, Source, Message and Payload; Entities lists entity ids
+// to read.
+type op struct {
+	Emit     string         `json:"emit"`
+	RunID    string         `json:"runId"`
+	Source   string         `json:"source"`
+	Message  *sdk.Memory    `json:"message"`
+	Payload  map[string]any `json:"payload"`
+	Entities []string       `json:"entities"`
+}
+
+// pollEvents runs the ops of the files that appear in dir, a file at a
+// time, and records each outcome in SCRIPTED_RESULTS.
+func (p *platform) pollEvents(ctx context.Context, a *sdk.Agent, dir string) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+		sort.Strings(files)
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue
+			}
+			_ = os.Rename(f, f+".done")
+			var ops []op
+			if err := json.Unmarshal(b, &ops); err != nil {
+				var one op
+				if err := json.Unmarshal(b, &one); err != nil {
+					fmt.Fprintf(os.Stderr, "scripted: events file %s: %v\n", f, err)
+					continue
+				}
+				ops = []op{one}
+			}
+			for i, o := range ops {
+				rec := p.run(ctx, a, o)
+				rec["file"], rec["index"] = filepath.Base(f), i
+				if path := a.Setting("SCRIPTED_RESULTS"); path != "" {
+					p.appendJSON(path, rec)
+				}
+			}
+		}
+	}
+}
+
+func (p *platform) run(ctx context.Context, a *sdk.Agent, o op) map[string]any {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	rec := map[string]any{}
+	var err error
+	switch {
+	case o.Emit != "":
+		rec["emit"] = o.Emit
+		src := o.Source
+		if src == "" {
+			src = "scripted"
+		}
+		err = a.EmitEvent(ctx, sdk.Event{Type: o.Emit, RunID: o.RunID, Source: src, Message: o.Message, Payload: o.Payload})
+	case o.Entities != nil:
+		var es []sdk.Entity
+		es, err = a.GetEntities(ctx, o.Entities...)
+		if es == nil {
+			es = []sdk.Entity{}
+		}
+		rec["entities"] = es
+	default:
+		err = fmt.Errorf("an op names neither emit nor entities")
+	}
+	if err != nil {
+		rec["error"] = err.Error()
+	}
+	return rec
 }
 
 // pollInbox delivers the messages of the files that appear in dir.
