@@ -541,3 +541,32 @@ func (s *runtimeServer) forgetConnections(agentID string) {
 		a.ensured.forget()
 	}
 }
+
+func (s *runtimeServer) SearchEntities(ctx context.Context, req *pb.SearchEntitiesRequest) (*pb.GetEntitiesResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "SearchEntities", req, func(db pb.DatabaseClient) func(context.Context, *pb.SearchEntitiesRequest, ...grpc.CallOption) (*pb.GetEntitiesResponse, error) {
+		return db.SearchEntities
+	})
+}
+
+func (s *runtimeServer) GetCachedEmbeddings(ctx context.Context, req *pb.GetCachedEmbeddingsRequest) (*pb.GetCachedEmbeddingsResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "GetCachedEmbeddings", req, func(db pb.DatabaseClient) func(context.Context, *pb.GetCachedEmbeddingsRequest, ...grpc.CallOption) (*pb.GetCachedEmbeddingsResponse, error) {
+		return db.GetCachedEmbeddings
+	})
+}
+
+func (s *runtimeServer) AddParticipants(ctx context.Context, req *pb.AddParticipantsRequest) (*pb.AddParticipantsResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "AddParticipants", req, func(db pb.DatabaseClient) func(context.Context, *pb.AddParticipantsRequest, ...grpc.CallOption) (*pb.AddParticipantsResponse, error) {
+		return db.AddParticipants
+	})
+}
+
+func (s *runtimeServer) UpsertRooms(ctx context.Context, req *pb.UpsertRoomsRequest) (*pb.UpsertRoomsResponse, error) {
+	return forward(s, ctx, req.GetAgentId(), "UpsertRooms", req, func(db pb.DatabaseClient) func(context.Context, *pb.UpsertRoomsRequest, ...grpc.CallOption) (*pb.UpsertRoomsResponse, error) {
+		return db.UpsertRooms
+	})
+}
+
+func (s *runtimeServer) DeleteRoomsByWorld(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	defer s.forgetConnections(req.GetAgentId())
+	return forward(s, ctx, req.GetAgentId(), "DeleteRoomsByWorld", req, func(db pb.DatabaseClient) deleteByIDCall { return db.DeleteRoomsByWorld })
+}

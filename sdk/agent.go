@@ -862,3 +862,88 @@ func (a *Agent) DeleteLog(ctx context.Context, id string) (int64, error) {
 		return rt.DeleteLog
 	})
 }
+
+// GetEntitiesWithComponents is GetEntities with each entity's components
+// attached (Components is empty, not nil, for an entity without any).
+func (a *Agent) GetEntitiesWithComponents(ctx context.Context, ids ...string) ([]Entity, error) {
+	res, err := storageCall(a, ctx, "GetEntities", func(ctx context.Context, rt pb.RuntimeClient) (*pb.GetEntitiesResponse, error) {
+		return rt.GetEntities(ctx, &pb.GetEntitiesRequest{AgentId: a.ID, Ids: ids, IncludeComponents: true})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return entitiesFromProto(res, true), nil
+}
+
+// GetEntitiesForRoomWithComponents is GetEntitiesForRoom with each
+// entity's components attached (elizaOS's getEntitiesForRoom(roomId,
+// true)).
+func (a *Agent) GetEntitiesForRoomWithComponents(ctx context.Context, roomID string) ([]Entity, error) {
+	res, err := storageCall(a, ctx, "GetEntitiesForRoom", func(ctx context.Context, rt pb.RuntimeClient) (*pb.GetEntitiesResponse, error) {
+		return rt.GetEntitiesForRoom(ctx, &pb.GetEntitiesForRoomRequest{AgentId: a.ID, RoomId: roomID, IncludeComponents: true})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return entitiesFromProto(res, true), nil
+}
+
+// SearchEntities finds the agent's entities by name, oldest first:
+// names that contain q.NameContains in lower case, or equal one of q.Names.
+func (a *Agent) SearchEntities(ctx context.Context, q EntitySearch) ([]Entity, error) {
+	res, err := storageCall(a, ctx, "SearchEntities", func(ctx context.Context, rt pb.RuntimeClient) (*pb.GetEntitiesResponse, error) {
+		return rt.SearchEntities(ctx, &pb.SearchEntitiesRequest{AgentId: a.ID, NameContains: validUTF8(q.NameContains),
+			Names: validUTF8s(q.Names), Count: clampInt32(q.Count), IncludeComponents: q.WithComponents})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return entitiesFromProto(res, q.WithComponents), nil
+}
+
+// GetCachedEmbeddings returns the stored embeddings of the memories whose
+// text is within q.Threshold edits of q.Text, closest first (elizaOS's
+// legacy getCachedEmbeddings): a text embedded before need not be embedded
+// again.
+func (a *Agent) GetCachedEmbeddings(ctx context.Context, q CachedEmbeddingsQuery) ([]CachedEmbedding, error) {
+	res, err := storageCall(a, ctx, "GetCachedEmbeddings", func(ctx context.Context, rt pb.RuntimeClient) (*pb.GetCachedEmbeddingsResponse, error) {
+		return rt.GetCachedEmbeddings(ctx, cachedEmbeddingsQueryToProto(a.ID, &q))
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]CachedEmbedding, len(res.GetEmbeddings()))
+	for i, c := range res.GetEmbeddings() {
+		out[i] = CachedEmbedding{MemoryID: c.GetMemoryId(), Embedding: c.GetEmbedding(), LevenshteinScore: int(c.GetLevenshteinScore())}
+	}
+	return out, nil
+}
+
+// AddParticipants makes entities participants of a room in one
+// transaction and returns how many were not participants before.
+func (a *Agent) AddParticipants(ctx context.Context, roomID string, entityIDs ...string) (int64, error) {
+	res, err := storageCall(a, ctx, "AddParticipants", func(ctx context.Context, rt pb.RuntimeClient) (*pb.AddParticipantsResponse, error) {
+		return rt.AddParticipants(ctx, &pb.AddParticipantsRequest{AgentId: a.ID, RoomId: roomID, EntityIds: entityIDs})
+	})
+	return res.GetAdded(), err
+}
+
+// UpsertRooms creates or replaces several rooms in one transaction.
+func (a *Agent) UpsertRooms(ctx context.Context, rooms ...Room) error {
+	req := &pb.UpsertRoomsRequest{AgentId: a.ID, Rooms: make([]*pb.Room, len(rooms))}
+	for i := range rooms {
+		req.Rooms[i] = roomToProto(&rooms[i])
+	}
+	_, err := storageCall(a, ctx, "UpsertRooms", func(ctx context.Context, rt pb.RuntimeClient) (*pb.UpsertRoomsResponse, error) {
+		return rt.UpsertRooms(ctx, req)
+	})
+	return err
+}
+
+// DeleteRoomsByWorld deletes the rooms of a world, with their participants,
+// memories and logs, and keeps the world.
+func (a *Agent) DeleteRoomsByWorld(ctx context.Context, worldID string) (int64, error) {
+	return a.deleteByID(ctx, "DeleteRoomsByWorld", worldID, func(rt pb.RuntimeClient) func(context.Context, *pb.DeleteByIDRequest, ...grpc.CallOption) (*pb.DeleteByIDResponse, error) {
+		return rt.DeleteRoomsByWorld
+	})
+}

@@ -55,6 +55,10 @@ type DatabaseAdapter interface {
 	// than the agent's), oldest first. A memory given a new embedding
 	// (UpdateMemory) leaves the list, so calling it again goes on.
 	GetMemoriesToReembed(ctx context.Context, agentID string, before int64, limit int) ([]Memory, error)
+	// GetCachedEmbeddings returns the embeddings of the memories whose
+	// content text is within q.Threshold edits (Levenshtein distance) of
+	// q.Text, closest first (elizaOS's legacy getCachedEmbeddings).
+	GetCachedEmbeddings(ctx context.Context, agentID string, q CachedEmbeddingsQuery) ([]CachedEmbedding, error)
 
 	// EnsureConnection creates or updates, in one transaction, the world,
 	// the room, the entity (merging names and metadata) and the
@@ -77,7 +81,24 @@ type DatabaseAdapter interface {
 	UpsertWorld(ctx context.Context, agentID string, w World) error
 	// DeleteWorld deletes the world and its rooms (see DeleteRoom).
 	DeleteWorld(ctx context.Context, agentID, id string) (int64, error)
+	// SearchEntities finds entities by name (elizaOS's searchEntitiesByName
+	// and getEntitiesByNames), oldest first (by creation time, then id).
+	SearchEntities(ctx context.Context, agentID string, q EntitySearch) ([]Entity, error)
+	// AttachComponents sets the Components of each entity to its stored
+	// components, first stored first (an empty, non-nil slice when it has
+	// none): elizaOS's entities with their components.
+	AttachComponents(ctx context.Context, agentID string, entities []Entity) error
+	// UpsertRooms stores several rooms in one transaction, replacing the
+	// stored ones (elizaOS's createRooms).
+	UpsertRooms(ctx context.Context, agentID string, rooms []Room) error
+	// DeleteRoomsByWorld deletes the rooms of a world (see DeleteRoom) and
+	// keeps the world; it returns how many rooms it deleted.
+	DeleteRoomsByWorld(ctx context.Context, agentID, worldID string) (int64, error)
 	GetParticipants(ctx context.Context, agentID, roomID string) ([]string, error)
+	// AddParticipants makes the entities participants of the room in one
+	// transaction and returns how many were not participants before
+	// (elizaOS's addParticipantsRoom).
+	AddParticipants(ctx context.Context, agentID, roomID string, entityIDs []string) (int64, error)
 	// RemoveParticipant takes the entity out of the room.
 	RemoveParticipant(ctx context.Context, agentID, roomID, entityID string) (bool, error)
 	GetParticipantState(ctx context.Context, agentID, roomID, entityID string) (string, error)
@@ -291,6 +312,49 @@ type SearchQuery struct {
 	RoomID    string
 	WorldID   string
 	EntityID  string
+}
+
+// EntitySearch finds entities by name; the filters that are set all apply,
+// and none set means every entity (up to Count).
+type EntitySearch struct {
+	// NameContains keeps the entities with a name that contains it,
+	// compared in lower case (Unicode, as strings.ToLower), taken
+	// literally: % and _ are no wildcards.
+	NameContains string
+	// Names keeps the entities with a name equal to one of them (exactly,
+	// case and all).
+	Names []string
+	// Count bounds the result; 0 means the store's default (10).
+	Count int
+	// WithComponents attaches each entity's components.
+	WithComponents bool
+}
+
+// CachedEmbeddingsQuery asks for the stored embeddings of texts close to
+// Text (elizaOS's getCachedEmbeddings: query_input, query_threshold,
+// query_field_sub_name, query_table_name, query_match_count).
+type CachedEmbeddingsQuery struct {
+	// Text is compared, character by character, with each memory's text.
+	Text string
+	// Field is the key of the memory content that holds the text; empty
+	// means "text".
+	Field string
+	// Table is the logical table of the memories; empty means every table.
+	Table string
+	// Threshold is the largest Levenshtein distance kept (inclusive).
+	Threshold int
+	// Count bounds the result; 0 means the store's default (10).
+	Count int
+}
+
+// CachedEmbedding is a stored embedding whose memory's text is close to a
+// query text.
+type CachedEmbedding struct {
+	MemoryID  string    `json:"memoryId"`
+	Embedding []float32 `json:"embedding"`
+	// LevenshteinScore is the distance of the memory's text to the query
+	// text: the number of characters inserted, deleted or replaced.
+	LevenshteinScore int `json:"levenshtein_score"`
 }
 
 // Connection is what EnsureConnection makes sure exists.

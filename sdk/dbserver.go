@@ -144,14 +144,19 @@ func (s *databaseServer) EnsureConnection(ctx context.Context, req *pb.EnsureCon
 
 func (s *databaseServer) GetEntities(ctx context.Context, req *pb.GetEntitiesRequest) (*pb.GetEntitiesResponse, error) {
 	es, err := s.db.GetEntities(ctx, req.GetAgentId(), req.GetIds())
+	return s.entities(ctx, req.GetAgentId(), es, err, req.GetIncludeComponents())
+}
+
+// entities answers the calls that return entities, with their components
+// when asked.
+func (s *databaseServer) entities(ctx context.Context, agentID string, es []Entity, err error, withComponents bool) (*pb.GetEntitiesResponse, error) {
+	if err == nil && withComponents && len(es) > 0 {
+		err = s.db.AttachComponents(ctx, agentID, es)
+	}
 	if err != nil {
 		return nil, s.status(err)
 	}
-	out := &pb.GetEntitiesResponse{}
-	for i := range es {
-		out.Entities = append(out.Entities, entityToProto(&es[i]))
-	}
-	return out, nil
+	return entitiesToProto(es, withComponents), nil
 }
 
 func (s *databaseServer) UpsertEntities(ctx context.Context, req *pb.UpsertEntitiesRequest) (*pb.UpsertEntitiesResponse, error) {
@@ -343,14 +348,51 @@ func (s *databaseServer) GetMemoriesToReembed(ctx context.Context, req *pb.GetMe
 
 func (s *databaseServer) GetEntitiesForRoom(ctx context.Context, req *pb.GetEntitiesForRoomRequest) (*pb.GetEntitiesResponse, error) {
 	es, err := s.db.GetEntitiesForRoom(ctx, req.GetAgentId(), req.GetRoomId())
+	return s.entities(ctx, req.GetAgentId(), es, err, req.GetIncludeComponents())
+}
+
+func (s *databaseServer) SearchEntities(ctx context.Context, req *pb.SearchEntitiesRequest) (*pb.GetEntitiesResponse, error) {
+	es, err := s.db.SearchEntities(ctx, req.GetAgentId(), EntitySearch{NameContains: req.GetNameContains(), Names: req.GetNames(),
+		Count: int(req.GetCount()), WithComponents: req.GetIncludeComponents()})
 	if err != nil {
 		return nil, s.status(err)
 	}
-	out := &pb.GetEntitiesResponse{}
-	for i := range es {
-		out.Entities = append(out.Entities, entityToProto(&es[i]))
+	return entitiesToProto(es, req.GetIncludeComponents()), nil
+}
+
+func (s *databaseServer) GetCachedEmbeddings(ctx context.Context, req *pb.GetCachedEmbeddingsRequest) (*pb.GetCachedEmbeddingsResponse, error) {
+	cs, err := s.db.GetCachedEmbeddings(ctx, req.GetAgentId(), cachedEmbeddingsQueryFromProto(req))
+	if err != nil {
+		return nil, s.status(err)
+	}
+	out := &pb.GetCachedEmbeddingsResponse{Embeddings: make([]*pb.CachedEmbedding, len(cs))}
+	for i, c := range cs {
+		out.Embeddings[i] = &pb.CachedEmbedding{Embedding: c.Embedding, LevenshteinScore: int32(c.LevenshteinScore), MemoryId: c.MemoryID}
 	}
 	return out, nil
+}
+
+func (s *databaseServer) AddParticipants(ctx context.Context, req *pb.AddParticipantsRequest) (*pb.AddParticipantsResponse, error) {
+	n, err := s.db.AddParticipants(ctx, req.GetAgentId(), req.GetRoomId(), req.GetEntityIds())
+	if err != nil {
+		return nil, s.status(err)
+	}
+	return &pb.AddParticipantsResponse{Added: n}, nil
+}
+
+func (s *databaseServer) UpsertRooms(ctx context.Context, req *pb.UpsertRoomsRequest) (*pb.UpsertRoomsResponse, error) {
+	rooms := make([]Room, len(req.GetRooms()))
+	for i, r := range req.GetRooms() {
+		rooms[i] = roomFromProto(r)
+	}
+	if err := s.db.UpsertRooms(ctx, req.GetAgentId(), rooms); err != nil {
+		return nil, s.status(err)
+	}
+	return &pb.UpsertRoomsResponse{}, nil
+}
+
+func (s *databaseServer) DeleteRoomsByWorld(ctx context.Context, req *pb.DeleteByIDRequest) (*pb.DeleteByIDResponse, error) {
+	return s.deleted(s.db.DeleteRoomsByWorld(ctx, req.GetAgentId(), req.GetId()))
 }
 
 // deleted wraps the delete calls that name one record by id.
@@ -592,4 +634,66 @@ func taskUpdateFromProto(req *pb.UpdateTaskRequest) TaskUpdate {
 		}
 	}
 	return u
+}
+
+// entitiesToProto encodes entities; with components, the components of all
+// of them travel beside them, each naming its entity.
+func entitiesToProto(es []Entity, withComponents bool) *pb.GetEntitiesResponse {
+	out := &pb.GetEntitiesResponse{Entities: make([]*pb.Entity, len(es))}
+	for i := range es {
+		out.Entities[i] = entityToProto(&es[i])
+		if withComponents {
+			for j := range es[i].Components {
+				c := componentToProto(&es[i].Components[j])
+				c.EntityId = es[i].ID
+				out.Components = append(out.Components, c)
+			}
+		}
+	}
+	return out
+}
+
+// entitiesFromProto decodes entities; with components, each entity gets
+// its own (an empty, non-nil slice when it has none).
+func entitiesFromProto(res *pb.GetEntitiesResponse, withComponents bool) []Entity {
+	out := make([]Entity, len(res.GetEntities()))
+	byID := make(map[string]int, len(out))
+	for i, e := range res.GetEntities() {
+		out[i] = entityFromProto(e)
+		if withComponents {
+			out[i].Components = []Component{}
+			byID[out[i].ID] = i
+		}
+	}
+	if withComponents {
+		for _, c := range res.GetComponents() {
+			if i, ok := byID[c.GetEntityId()]; ok {
+				out[i].Components = append(out[i].Components, componentFromProto(c))
+			}
+		}
+	}
+	return out
+}
+
+func cachedEmbeddingsQueryToProto(agentID string, q *CachedEmbeddingsQuery) *pb.GetCachedEmbeddingsRequest {
+	return &pb.GetCachedEmbeddingsRequest{AgentId: agentID, Table: validUTF8(q.Table), Text: validUTF8(q.Text), Field: validUTF8(q.Field),
+		Threshold: clampInt32(q.Threshold), Count: clampInt32(q.Count)}
+}
+
+func cachedEmbeddingsQueryFromProto(req *pb.GetCachedEmbeddingsRequest) CachedEmbeddingsQuery {
+	return CachedEmbeddingsQuery{Table: req.GetTable(), Text: req.GetText(), Field: req.GetField(),
+		Threshold: int(req.GetThreshold()), Count: int(req.GetCount())}
+}
+
+// clampInt32 keeps a count within an int32 field: a larger one must not
+// wrap around to a negative or small number on the wire.
+func clampInt32(n int) int32 {
+	const maxInt32, minInt32 = 1<<31 - 1, -1 << 31
+	switch {
+	case n > maxInt32:
+		return maxInt32
+	case n < minInt32:
+		return minInt32
+	}
+	return int32(n)
 }

@@ -175,6 +175,9 @@ type Entity struct {
 	Names    []string       `json:"names"`
 	Metadata map[string]any `json:"metadata,omitempty"`
 	AgentID  string         `json:"agentId,omitempty"`
+	// Components are set only where they were asked for (elizaOS's
+	// entities with components).
+	Components []Component `json:"components,omitempty"`
 }
 
 // World is a server, a guild, a Telegram chat.

@@ -109,6 +109,48 @@ func textFields() []field {
 			},
 		},
 		{
+			// Found again by SearchEntities, by part and by the whole name.
+			name: "entities[0].names[0]",
+			store: func(t *testing.T, s *Store, agent, v string) error {
+				return s.UpsertEntities(ctx, agent, []sdk.Entity{{ID: user, Names: []string{v}}})
+			},
+			load: func(t *testing.T, s *Store, agent string) string {
+				es, err := s.GetEntities(ctx, agent, []string{user})
+				if err != nil || len(es) != 1 {
+					t.Fatal(es, err)
+				}
+				v := es[0].Names[0]
+				for _, q := range []sdk.EntitySearch{{NameContains: v}, {NameContains: strings.ToUpper(v)}, {Names: []string{v}}} {
+					found, err := s.SearchEntities(ctx, agent, q)
+					if err != nil || len(found) != 1 || found[0].ID != user {
+						t.Fatalf("search %d bytes: %d entities, %v", len(v), len(found), err)
+					}
+				}
+				return v
+			},
+		},
+		{
+			// Found again by GetCachedEmbeddings at distance 0.
+			name: "memory.content.text",
+			store: func(t *testing.T, s *Store, agent, v string) error {
+				m := message(room, user, v)
+				m.Embedding = []float32{1, 2}
+				_, _, err := s.CreateMemory(ctx, agent, m, sdk.TableMessages, false)
+				return err
+			},
+			load: func(t *testing.T, s *Store, agent string) string {
+				ms, err := s.GetMemories(ctx, agent, sdk.MemoryQuery{RoomID: room})
+				if err != nil || len(ms) != 1 {
+					t.Fatal(ms, err)
+				}
+				cs, err := s.GetCachedEmbeddings(ctx, agent, sdk.CachedEmbeddingsQuery{Text: ms[0].Content.Text})
+				if err != nil || len(cs) != 1 || cs[0].MemoryID != ms[0].ID || cs[0].LevenshteinScore != 0 {
+					t.Fatalf("cached embeddings: %+v %v", cs, err)
+				}
+				return ms[0].Content.Text
+			},
+		},
+		{
 			name: "room.name",
 			store: func(t *testing.T, s *Store, agent, v string) error {
 				return s.UpsertRoom(ctx, agent, sdk.Room{ID: room, Name: v, Metadata: map[string]any{"topic": v}})

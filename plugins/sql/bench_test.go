@@ -161,3 +161,45 @@ func benchSearch(b *testing.B, n int) {
 		}
 	})
 }
+
+// BenchmarkSearchEntities10k finds one entity by a part of its name among
+// 10,000 entities of an agent.
+func BenchmarkSearchEntities10k(b *testing.B) {
+	benchBackends(b, func(b *testing.B, s *Store) {
+		agent := newAgent(b, s)
+		es := make([]sdk.Entity, 10_000)
+		for i := range es {
+			es[i] = sdk.Entity{ID: uuid.NewString(), Names: []string{fmt.Sprintf("User Number %05d", i), fmt.Sprintf("user%05d", i)},
+				Metadata: map[string]any{"discord": map[string]any{"id": fmt.Sprint(i)}}}
+		}
+		if err := s.UpsertEntities(ctx, agent, es); err != nil {
+			b.Fatal(err)
+		}
+		i := 0
+		for b.Loop() {
+			got, err := s.SearchEntities(ctx, agent, sdk.EntitySearch{NameContains: fmt.Sprintf("NUMBER %05d", i%len(es))})
+			i += 7919
+			if err != nil || len(got) != 1 {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+}
+
+// BenchmarkCachedEmbeddings10k looks for the texts within 2 edits of a
+// query among 10,000 messages with 384-value embeddings whose texts all
+// have about the query's length (the worst case of the length filter).
+func BenchmarkCachedEmbeddings10k(b *testing.B) {
+	benchBackends(b, func(b *testing.B, s *Store) {
+		agent := newAgent(b, s)
+		seed(b, s, agent, []string{uuid.NewString()}, 10_000, 384)
+		i := 0
+		for b.Loop() {
+			got, err := s.GetCachedEmbeddings(ctx, agent, sdk.CachedEmbeddingsQuery{Text: fmt.Sprintf("message %d", 1000+i%9000), Threshold: 2})
+			i += 7919
+			if err != nil || len(got) != DefaultCachedEmbeddingsCount || got[0].LevenshteinScore != 0 {
+				b.Fatal(len(got), err)
+			}
+		}
+	})
+}

@@ -220,9 +220,9 @@ func (s *Store) mergeEntity(ctx context.Context, r runner, agentID string, e sdk
 	if err != nil {
 		return err
 	}
-	res, err := r.exec(ctx, `INSERT INTO entities (agent_id, id, names, metadata, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, id) DO NOTHING`,
-		agentID, e.ID, names, metadata, t, t)
+	res, err := r.exec(ctx, `INSERT INTO entities (agent_id, id, names, metadata, search_names, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, id) DO NOTHING`,
+		agentID, e.ID, names, metadata, searchNames(e.Names), t, t)
 	if inserted, err := insertedOne(res, err); err != nil || inserted {
 		return err
 	}
@@ -243,8 +243,8 @@ func (s *Store) mergeEntity(ctx context.Context, r runner, agentID string, e sdk
 	if metadata, err = s.marshal("entity.metadata", merged.Metadata); err != nil {
 		return err
 	}
-	_, err = r.exec(ctx, `UPDATE entities SET names = ?, metadata = ?, updated_at = ? WHERE agent_id = ? AND id = ?`,
-		names, metadata, t, agentID, e.ID)
+	_, err = r.exec(ctx, `UPDATE entities SET names = ?, metadata = ?, search_names = ?, updated_at = ? WHERE agent_id = ? AND id = ?`,
+		names, metadata, searchNames(merged.Names), t, agentID, e.ID)
 	return err
 }
 
@@ -405,7 +405,7 @@ func (s *Store) UpsertEntities(ctx context.Context, agentID string, entities []s
 	if err := checkID("agentId", agentID, true); err != nil {
 		return fail(err)
 	}
-	type row struct{ id, names, metadata string }
+	type row struct{ id, names, metadata, search string }
 	rows := make([]row, len(entities))
 	for i, e := range entities {
 		field := fmt.Sprintf("entities[%d]", i)
@@ -420,7 +420,7 @@ func (s *Store) UpsertEntities(ctx context.Context, agentID string, entities []s
 		if err != nil {
 			return fail(err)
 		}
-		rows[i] = row{e.ID, names, metadata}
+		rows[i] = row{e.ID, names, metadata, searchNames(e.Names)}
 	}
 	err := s.write(ctx, func(r runner) error {
 		if err := requireAgent(ctx, r, agentID); err != nil {
@@ -428,10 +428,11 @@ func (s *Store) UpsertEntities(ctx context.Context, agentID string, entities []s
 		}
 		t := now()
 		for _, e := range rows {
-			_, err := r.exec(ctx, `INSERT INTO entities (agent_id, id, names, metadata, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, id) DO UPDATE SET
-				names = excluded.names, metadata = excluded.metadata, updated_at = excluded.updated_at`,
-				agentID, e.id, e.names, e.metadata, t, t)
+			_, err := r.exec(ctx, `INSERT INTO entities (agent_id, id, names, metadata, search_names, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, id) DO UPDATE SET
+				names = excluded.names, metadata = excluded.metadata, search_names = excluded.search_names,
+				updated_at = excluded.updated_at`,
+				agentID, e.id, e.names, e.metadata, e.search, t, t)
 			if err != nil {
 				return fmt.Errorf("entity %s: %w", e.id, err)
 			}
@@ -548,19 +549,24 @@ func (s *Store) UpsertRoom(ctx context.Context, agentID string, room sdk.Room) e
 		if err := requireAgent(ctx, r, agentID); err != nil {
 			return err
 		}
-		t := now()
-		_, err := r.exec(ctx, `INSERT INTO rooms (agent_id, id, name, source, type, channel_id, server_id, world_id, metadata, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, id) DO UPDATE SET
-			name = excluded.name, source = excluded.source, type = excluded.type, channel_id = excluded.channel_id,
-			server_id = excluded.server_id, world_id = excluded.world_id, metadata = excluded.metadata,
-			updated_at = excluded.updated_at`,
-			agentID, room.ID, room.Name, room.Source, string(room.Type), room.ChannelID, room.ServerID, room.WorldID, metadata, t, t)
-		return err
+		return upsertRoom(ctx, r, agentID, room, metadata, now())
 	})
 	if err != nil {
 		return fail(err)
 	}
 	return nil
+}
+
+// upsertRoom stores room (its metadata already encoded), replacing every
+// field of a stored one.
+func upsertRoom(ctx context.Context, r runner, agentID string, room sdk.Room, metadata string, t int64) error {
+	_, err := r.exec(ctx, `INSERT INTO rooms (agent_id, id, name, source, type, channel_id, server_id, world_id, metadata, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (agent_id, id) DO UPDATE SET
+		name = excluded.name, source = excluded.source, type = excluded.type, channel_id = excluded.channel_id,
+		server_id = excluded.server_id, world_id = excluded.world_id, metadata = excluded.metadata,
+		updated_at = excluded.updated_at`,
+		agentID, room.ID, room.Name, room.Source, string(room.Type), room.ChannelID, room.ServerID, room.WorldID, metadata, t, t)
+	return err
 }
 
 func (s *Store) updateRoom(ctx context.Context, r runner, agentID string, room sdk.Room, t int64) error {

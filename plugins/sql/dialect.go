@@ -44,6 +44,15 @@ type dialect struct {
 	uniqueViolation func(err error) bool
 	// nulReason completes "contains a NUL byte, …" when !allowNUL.
 	nulReason string
+	// strpos names the function (haystack, needle) that returns the
+	// 1-based position of needle in haystack, or 0.
+	strpos string
+	// octetLength formats an expression that is the length in bytes of
+	// the text %s (NUL bytes included).
+	octetLength string
+	// jsonIsString formats a condition that the member of the JSON object
+	// in column content named by the parameter %s is a string.
+	jsonIsString string
 }
 
 // Type tokens of the migrations.
@@ -73,7 +82,10 @@ var sqliteDialect = &dialect{
 		// re-checks schema_migrations; that is the lock.
 		return func() {}, nil
 	},
-	retryable: func(error) bool { return false },
+	retryable:    func(error) bool { return false },
+	strpos:       "instr",
+	octetLength:  "length(CAST(%s AS BLOB))",
+	jsonIsString: "json_type(content, '$.' || %s) = 'text'",
 	uniqueViolation: func(err error) bool {
 		var se *sqlite.Error
 		if !errors.As(err, &se) {
@@ -117,6 +129,9 @@ var postgresDialect = &dialect{
 	},
 	uniqueViolation: func(err error) bool { return sqlState(err) == "23505" },
 	nulReason:       "which PostgreSQL cannot store in text or jsonb",
+	strpos:          "strpos",
+	octetLength:     "octet_length(%s)",
+	jsonIsString:    "jsonb_typeof(content -> CAST(%s AS TEXT)) = 'string'",
 }
 
 // sqlState returns the SQLSTATE code of a PostgreSQL error, or "".

@@ -62,6 +62,27 @@
 // metadata, as in elizaOS. Tag filters follow elizaOS: a relationship
 // matches any of the tags asked for, a task all of them.
 //
+// # Lookups
+//
+// [Store.SearchEntities] finds entities by a part of a name, in lower case,
+// or by whole names (elizaOS's searchEntitiesByName and
+// getEntitiesByNames). Lower case is Go's (Unicode) on both backends:
+// migration 7 adds entities.search_names, the names in lower case that
+// every write of an entity keeps current, and the database narrows the rows
+// down with a plain substring test on it (no LIKE, so % and _ are no
+// wildcards); each row found is checked against its names before it is
+// returned. [Store.AttachComponents] gives entities their components (the
+// Database service's include_components). [Store.GetCachedEmbeddings] is
+// elizaOS's legacy embedding cache: the stored embeddings of the agent's
+// memories whose text is within a Levenshtein distance of a query text. The
+// database picks the memories whose text has a possible length in bytes;
+// the distance is computed in Go, in a band around the diagonal bounded by
+// the threshold (and by the worst of the best found so far), so texts of
+// any length compare, where PostgreSQL's levenshtein() refuses those over
+// 255 characters. [Store.AddParticipants], [Store.UpsertRooms] and
+// [Store.DeleteRoomsByWorld] are elizaOS's addParticipantsRoom, createRooms
+// and deleteRoomsByWorldId, each one transaction.
+//
 // # Vector search
 //
 // Search ranks the filtered memories by cosine similarity. On SQLite, and on

@@ -190,6 +190,19 @@ CREATE TABLE tasks (
 		`CREATE INDEX tasks_room ON tasks (agent_id, room_id)`,
 		`CREATE INDEX tasks_name ON tasks (agent_id, name)`,
 	}},
+	// SearchEntities compares names in lower case. SQLite's lower() folds
+	// ASCII only, and PostgreSQL's depends on the database's locale, so
+	// the lower-case names are computed in Go (searchNames) and kept in a
+	// column of their own; fillSearchNames fills it for the stored rows.
+	{7, "entities: search_names", []string{
+		`ALTER TABLE entities ADD COLUMN search_names {{text}} NOT NULL DEFAULT ''`,
+	}},
+}
+
+// migrationFills complete a migration, in its transaction, with what SQL
+// alone cannot compute.
+var migrationFills = map[int]func(ctx context.Context, r runner) error{
+	7: fillSearchNames,
 }
 
 const createMigrationsTable = `
@@ -246,6 +259,11 @@ func (s *Store) migrateTo(ctx context.Context, upTo int) (sdk.MigrationReport, e
 			}
 			for _, stmt := range m.stmts {
 				if _, err := r.exec(ctx, s.d.ddl.Replace(stmt)); err != nil {
+					return err
+				}
+			}
+			if fill := migrationFills[m.version]; fill != nil {
+				if err := fill(ctx, r); err != nil {
 					return err
 				}
 			}

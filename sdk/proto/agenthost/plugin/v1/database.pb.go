@@ -1340,11 +1340,13 @@ func (*EnsureConnectionResponse) Descriptor() ([]byte, []int) {
 }
 
 type GetEntitiesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	Ids           []string               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Ids     []string               `protobuf:"bytes,2,rep,name=ids,proto3" json:"ids,omitempty"`
+	// Also return the components of the entities.
+	IncludeComponents bool `protobuf:"varint,3,opt,name=include_components,json=includeComponents,proto3" json:"include_components,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetEntitiesRequest) Reset() {
@@ -1391,9 +1393,19 @@ func (x *GetEntitiesRequest) GetIds() []string {
 	return nil
 }
 
+func (x *GetEntitiesRequest) GetIncludeComponents() bool {
+	if x != nil {
+		return x.IncludeComponents
+	}
+	return false
+}
+
 type GetEntitiesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entities      []*Entity              `protobuf:"bytes,1,rep,name=entities,proto3" json:"entities,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Entities []*Entity              `protobuf:"bytes,1,rep,name=entities,proto3" json:"entities,omitempty"`
+	// When asked for: every component of the entities, first stored first;
+	// each names its entity.
+	Components    []*Component `protobuf:"bytes,2,rep,name=components,proto3" json:"components,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1431,6 +1443,13 @@ func (*GetEntitiesResponse) Descriptor() ([]byte, []int) {
 func (x *GetEntitiesResponse) GetEntities() []*Entity {
 	if x != nil {
 		return x.Entities
+	}
+	return nil
+}
+
+func (x *GetEntitiesResponse) GetComponents() []*Component {
+	if x != nil {
+		return x.Components
 	}
 	return nil
 }
@@ -3142,11 +3161,13 @@ func (x *GetMemoriesToReembedRequest) GetLimit() int32 {
 }
 
 type GetEntitiesForRoomRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	RoomId        string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	RoomId  string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	// Also return the components of the entities.
+	IncludeComponents bool `protobuf:"varint,3,opt,name=include_components,json=includeComponents,proto3" json:"include_components,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *GetEntitiesForRoomRequest) Reset() {
@@ -3191,6 +3212,13 @@ func (x *GetEntitiesForRoomRequest) GetRoomId() string {
 		return x.RoomId
 	}
 	return ""
+}
+
+func (x *GetEntitiesForRoomRequest) GetIncludeComponents() bool {
+	if x != nil {
+		return x.IncludeComponents
+	}
+	return false
 }
 
 type DeleteByIDRequest struct {
@@ -4665,6 +4693,475 @@ func (*UpdateTaskResponse) Descriptor() ([]byte, []int) {
 	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{82}
 }
 
+type SearchEntitiesRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// Keep the entities with a name that contains it, compared in lower case
+	// (Unicode). Empty: any name.
+	NameContains string `protobuf:"bytes,2,opt,name=name_contains,json=nameContains,proto3" json:"name_contains,omitempty"`
+	// Keep the entities with a name equal to one of them. Empty: any name.
+	Names []string `protobuf:"bytes,3,rep,name=names,proto3" json:"names,omitempty"`
+	// At most this many; 0 means the store's default (10).
+	Count int32 `protobuf:"varint,4,opt,name=count,proto3" json:"count,omitempty"`
+	// Also return the components of the entities.
+	IncludeComponents bool `protobuf:"varint,5,opt,name=include_components,json=includeComponents,proto3" json:"include_components,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *SearchEntitiesRequest) Reset() {
+	*x = SearchEntitiesRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchEntitiesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchEntitiesRequest) ProtoMessage() {}
+
+func (x *SearchEntitiesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchEntitiesRequest.ProtoReflect.Descriptor instead.
+func (*SearchEntitiesRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *SearchEntitiesRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *SearchEntitiesRequest) GetNameContains() string {
+	if x != nil {
+		return x.NameContains
+	}
+	return ""
+}
+
+func (x *SearchEntitiesRequest) GetNames() []string {
+	if x != nil {
+		return x.Names
+	}
+	return nil
+}
+
+func (x *SearchEntitiesRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *SearchEntitiesRequest) GetIncludeComponents() bool {
+	if x != nil {
+		return x.IncludeComponents
+	}
+	return false
+}
+
+type GetCachedEmbeddingsRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// The logical table of the memories; empty means every table.
+	Table string `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// The text to compare with.
+	Text string `protobuf:"bytes,3,opt,name=text,proto3" json:"text,omitempty"`
+	// The key of the memory content that holds the texts; empty means "text".
+	Field string `protobuf:"bytes,4,opt,name=field,proto3" json:"field,omitempty"`
+	// The largest Levenshtein distance kept (inclusive).
+	Threshold int32 `protobuf:"varint,5,opt,name=threshold,proto3" json:"threshold,omitempty"`
+	// At most this many; 0 means the store's default (10).
+	Count         int32 `protobuf:"varint,6,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCachedEmbeddingsRequest) Reset() {
+	*x = GetCachedEmbeddingsRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCachedEmbeddingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCachedEmbeddingsRequest) ProtoMessage() {}
+
+func (x *GetCachedEmbeddingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCachedEmbeddingsRequest.ProtoReflect.Descriptor instead.
+func (*GetCachedEmbeddingsRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *GetCachedEmbeddingsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *GetCachedEmbeddingsRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *GetCachedEmbeddingsRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *GetCachedEmbeddingsRequest) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *GetCachedEmbeddingsRequest) GetThreshold() int32 {
+	if x != nil {
+		return x.Threshold
+	}
+	return 0
+}
+
+func (x *GetCachedEmbeddingsRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+type CachedEmbedding struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Embedding []float32              `protobuf:"fixed32,1,rep,packed,name=embedding,proto3" json:"embedding,omitempty"`
+	// The Levenshtein distance of the memory's text to the query text.
+	LevenshteinScore int32  `protobuf:"varint,2,opt,name=levenshtein_score,json=levenshteinScore,proto3" json:"levenshtein_score,omitempty"`
+	MemoryId         string `protobuf:"bytes,3,opt,name=memory_id,json=memoryId,proto3" json:"memory_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *CachedEmbedding) Reset() {
+	*x = CachedEmbedding{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CachedEmbedding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CachedEmbedding) ProtoMessage() {}
+
+func (x *CachedEmbedding) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CachedEmbedding.ProtoReflect.Descriptor instead.
+func (*CachedEmbedding) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *CachedEmbedding) GetEmbedding() []float32 {
+	if x != nil {
+		return x.Embedding
+	}
+	return nil
+}
+
+func (x *CachedEmbedding) GetLevenshteinScore() int32 {
+	if x != nil {
+		return x.LevenshteinScore
+	}
+	return 0
+}
+
+func (x *CachedEmbedding) GetMemoryId() string {
+	if x != nil {
+		return x.MemoryId
+	}
+	return ""
+}
+
+type GetCachedEmbeddingsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Closest first.
+	Embeddings    []*CachedEmbedding `protobuf:"bytes,1,rep,name=embeddings,proto3" json:"embeddings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCachedEmbeddingsResponse) Reset() {
+	*x = GetCachedEmbeddingsResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCachedEmbeddingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCachedEmbeddingsResponse) ProtoMessage() {}
+
+func (x *GetCachedEmbeddingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCachedEmbeddingsResponse.ProtoReflect.Descriptor instead.
+func (*GetCachedEmbeddingsResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *GetCachedEmbeddingsResponse) GetEmbeddings() []*CachedEmbedding {
+	if x != nil {
+		return x.Embeddings
+	}
+	return nil
+}
+
+type AddParticipantsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	RoomId        string                 `protobuf:"bytes,2,opt,name=room_id,json=roomId,proto3" json:"room_id,omitempty"`
+	EntityIds     []string               `protobuf:"bytes,3,rep,name=entity_ids,json=entityIds,proto3" json:"entity_ids,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddParticipantsRequest) Reset() {
+	*x = AddParticipantsRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddParticipantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddParticipantsRequest) ProtoMessage() {}
+
+func (x *AddParticipantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddParticipantsRequest.ProtoReflect.Descriptor instead.
+func (*AddParticipantsRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *AddParticipantsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AddParticipantsRequest) GetRoomId() string {
+	if x != nil {
+		return x.RoomId
+	}
+	return ""
+}
+
+func (x *AddParticipantsRequest) GetEntityIds() []string {
+	if x != nil {
+		return x.EntityIds
+	}
+	return nil
+}
+
+type AddParticipantsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many of the entities were not participants before.
+	Added         int64 `protobuf:"varint,1,opt,name=added,proto3" json:"added,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddParticipantsResponse) Reset() {
+	*x = AddParticipantsResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddParticipantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddParticipantsResponse) ProtoMessage() {}
+
+func (x *AddParticipantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddParticipantsResponse.ProtoReflect.Descriptor instead.
+func (*AddParticipantsResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *AddParticipantsResponse) GetAdded() int64 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+type UpsertRoomsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AgentId       string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Rooms         []*Room                `protobuf:"bytes,2,rep,name=rooms,proto3" json:"rooms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertRoomsRequest) Reset() {
+	*x = UpsertRoomsRequest{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertRoomsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertRoomsRequest) ProtoMessage() {}
+
+func (x *UpsertRoomsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertRoomsRequest.ProtoReflect.Descriptor instead.
+func (*UpsertRoomsRequest) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *UpsertRoomsRequest) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *UpsertRoomsRequest) GetRooms() []*Room {
+	if x != nil {
+		return x.Rooms
+	}
+	return nil
+}
+
+type UpsertRoomsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpsertRoomsResponse) Reset() {
+	*x = UpsertRoomsResponse{}
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpsertRoomsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpsertRoomsResponse) ProtoMessage() {}
+
+func (x *UpsertRoomsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_database_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpsertRoomsResponse.ProtoReflect.Descriptor instead.
+func (*UpsertRoomsResponse) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_database_proto_rawDescGZIP(), []int{90}
+}
+
 var File_agenthost_plugin_v1_database_proto protoreflect.FileDescriptor
 
 const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
@@ -4755,12 +5252,16 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\x06entity\x18\x02 \x01(\v2\x1b.agenthost.plugin.v1.EntityR\x06entity\x12-\n" +
 	"\x04room\x18\x03 \x01(\v2\x19.agenthost.plugin.v1.RoomR\x04room\x120\n" +
 	"\x05world\x18\x04 \x01(\v2\x1a.agenthost.plugin.v1.WorldR\x05world\"\x1a\n" +
-	"\x18EnsureConnectionResponse\"A\n" +
+	"\x18EnsureConnectionResponse\"p\n" +
 	"\x12GetEntitiesRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x10\n" +
-	"\x03ids\x18\x02 \x03(\tR\x03ids\"N\n" +
+	"\x03ids\x18\x02 \x03(\tR\x03ids\x12-\n" +
+	"\x12include_components\x18\x03 \x01(\bR\x11includeComponents\"\x8e\x01\n" +
 	"\x13GetEntitiesResponse\x127\n" +
-	"\bentities\x18\x01 \x03(\v2\x1b.agenthost.plugin.v1.EntityR\bentities\"k\n" +
+	"\bentities\x18\x01 \x03(\v2\x1b.agenthost.plugin.v1.EntityR\bentities\x12>\n" +
+	"\n" +
+	"components\x18\x02 \x03(\v2\x1e.agenthost.plugin.v1.ComponentR\n" +
+	"components\"k\n" +
 	"\x15UpsertEntitiesRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x127\n" +
 	"\bentities\x18\x02 \x03(\v2\x1b.agenthost.plugin.v1.EntityR\bentities\"\x18\n" +
@@ -4860,10 +5361,11 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\x1bGetMemoriesToReembedRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\x03R\x06before\x12\x14\n" +
-	"\x05limit\x18\x03 \x01(\x05R\x05limit\"O\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\"~\n" +
 	"\x19GetEntitiesForRoomRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x17\n" +
-	"\aroom_id\x18\x02 \x01(\tR\x06roomId\">\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12-\n" +
+	"\x12include_components\x18\x03 \x01(\bR\x11includeComponents\">\n" +
 	"\x11DeleteByIDRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\".\n" +
@@ -4978,7 +5480,39 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"\t_world_idB\f\n" +
 	"\n" +
 	"_entity_id\"\x14\n" +
-	"\x12UpdateTaskResponse2\xec)\n" +
+	"\x12UpdateTaskResponse\"\xb2\x01\n" +
+	"\x15SearchEntitiesRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12#\n" +
+	"\rname_contains\x18\x02 \x01(\tR\fnameContains\x12\x14\n" +
+	"\x05names\x18\x03 \x03(\tR\x05names\x12\x14\n" +
+	"\x05count\x18\x04 \x01(\x05R\x05count\x12-\n" +
+	"\x12include_components\x18\x05 \x01(\bR\x11includeComponents\"\xab\x01\n" +
+	"\x1aGetCachedEmbeddingsRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x12\n" +
+	"\x04text\x18\x03 \x01(\tR\x04text\x12\x14\n" +
+	"\x05field\x18\x04 \x01(\tR\x05field\x12\x1c\n" +
+	"\tthreshold\x18\x05 \x01(\x05R\tthreshold\x12\x14\n" +
+	"\x05count\x18\x06 \x01(\x05R\x05count\"y\n" +
+	"\x0fCachedEmbedding\x12\x1c\n" +
+	"\tembedding\x18\x01 \x03(\x02R\tembedding\x12+\n" +
+	"\x11levenshtein_score\x18\x02 \x01(\x05R\x10levenshteinScore\x12\x1b\n" +
+	"\tmemory_id\x18\x03 \x01(\tR\bmemoryId\"c\n" +
+	"\x1bGetCachedEmbeddingsResponse\x12D\n" +
+	"\n" +
+	"embeddings\x18\x01 \x03(\v2$.agenthost.plugin.v1.CachedEmbeddingR\n" +
+	"embeddings\"k\n" +
+	"\x16AddParticipantsRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x17\n" +
+	"\aroom_id\x18\x02 \x01(\tR\x06roomId\x12\x1d\n" +
+	"\n" +
+	"entity_ids\x18\x03 \x03(\tR\tentityIds\"/\n" +
+	"\x17AddParticipantsResponse\x12\x14\n" +
+	"\x05added\x18\x01 \x01(\x03R\x05added\"`\n" +
+	"\x12UpsertRoomsRequest\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12/\n" +
+	"\x05rooms\x18\x02 \x03(\v2\x19.agenthost.plugin.v1.RoomR\x05rooms\"\x15\n" +
+	"\x13UpsertRoomsResponse2\x85.\n" +
 	"\bDatabase\x12T\n" +
 	"\aMigrate\x12#.agenthost.plugin.v1.MigrateRequest\x1a$.agenthost.plugin.v1.MigrateResponse\x12d\n" +
 	"\x0fMigrationStatus\x12+.agenthost.plugin.v1.MigrationStatusRequest\x1a$.agenthost.plugin.v1.MigrateResponse\x12`\n" +
@@ -5037,7 +5571,12 @@ const file_agenthost_plugin_v1_database_proto_rawDesc = "" +
 	"UpdateTask\x12&.agenthost.plugin.v1.UpdateTaskRequest\x1a'.agenthost.plugin.v1.UpdateTaskResponse\x12]\n" +
 	"\n" +
 	"DeleteTask\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12\\\n" +
-	"\tDeleteLog\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
+	"\tDeleteLog\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12f\n" +
+	"\x0eSearchEntities\x12*.agenthost.plugin.v1.SearchEntitiesRequest\x1a(.agenthost.plugin.v1.GetEntitiesResponse\x12x\n" +
+	"\x13GetCachedEmbeddings\x12/.agenthost.plugin.v1.GetCachedEmbeddingsRequest\x1a0.agenthost.plugin.v1.GetCachedEmbeddingsResponse\x12l\n" +
+	"\x0fAddParticipants\x12+.agenthost.plugin.v1.AddParticipantsRequest\x1a,.agenthost.plugin.v1.AddParticipantsResponse\x12`\n" +
+	"\vUpsertRooms\x12'.agenthost.plugin.v1.UpsertRoomsRequest\x1a(.agenthost.plugin.v1.UpsertRoomsResponse\x12e\n" +
+	"\x12DeleteRoomsByWorld\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_agenthost_plugin_v1_database_proto_rawDescOnce sync.Once
@@ -5051,7 +5590,7 @@ func file_agenthost_plugin_v1_database_proto_rawDescGZIP() []byte {
 	return file_agenthost_plugin_v1_database_proto_rawDescData
 }
 
-var file_agenthost_plugin_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 83)
+var file_agenthost_plugin_v1_database_proto_msgTypes = make([]protoimpl.MessageInfo, 91)
 var file_agenthost_plugin_v1_database_proto_goTypes = []any{
 	(*MigrateRequest)(nil),                   // 0: agenthost.plugin.v1.MigrateRequest
 	(*MigrationStatusRequest)(nil),           // 1: agenthost.plugin.v1.MigrationStatusRequest
@@ -5136,153 +5675,174 @@ var file_agenthost_plugin_v1_database_proto_goTypes = []any{
 	(*GetTasksResponse)(nil),                 // 80: agenthost.plugin.v1.GetTasksResponse
 	(*UpdateTaskRequest)(nil),                // 81: agenthost.plugin.v1.UpdateTaskRequest
 	(*UpdateTaskResponse)(nil),               // 82: agenthost.plugin.v1.UpdateTaskResponse
-	(*Agent)(nil),                            // 83: agenthost.plugin.v1.Agent
-	(*Memory)(nil),                           // 84: agenthost.plugin.v1.Memory
-	(*Entity)(nil),                           // 85: agenthost.plugin.v1.Entity
-	(*Room)(nil),                             // 86: agenthost.plugin.v1.Room
-	(*World)(nil),                            // 87: agenthost.plugin.v1.World
-	(*LogEntry)(nil),                         // 88: agenthost.plugin.v1.LogEntry
-	(*Content)(nil),                          // 89: agenthost.plugin.v1.Content
+	(*SearchEntitiesRequest)(nil),            // 83: agenthost.plugin.v1.SearchEntitiesRequest
+	(*GetCachedEmbeddingsRequest)(nil),       // 84: agenthost.plugin.v1.GetCachedEmbeddingsRequest
+	(*CachedEmbedding)(nil),                  // 85: agenthost.plugin.v1.CachedEmbedding
+	(*GetCachedEmbeddingsResponse)(nil),      // 86: agenthost.plugin.v1.GetCachedEmbeddingsResponse
+	(*AddParticipantsRequest)(nil),           // 87: agenthost.plugin.v1.AddParticipantsRequest
+	(*AddParticipantsResponse)(nil),          // 88: agenthost.plugin.v1.AddParticipantsResponse
+	(*UpsertRoomsRequest)(nil),               // 89: agenthost.plugin.v1.UpsertRoomsRequest
+	(*UpsertRoomsResponse)(nil),              // 90: agenthost.plugin.v1.UpsertRoomsResponse
+	(*Agent)(nil),                            // 91: agenthost.plugin.v1.Agent
+	(*Memory)(nil),                           // 92: agenthost.plugin.v1.Memory
+	(*Entity)(nil),                           // 93: agenthost.plugin.v1.Entity
+	(*Room)(nil),                             // 94: agenthost.plugin.v1.Room
+	(*World)(nil),                            // 95: agenthost.plugin.v1.World
+	(*LogEntry)(nil),                         // 96: agenthost.plugin.v1.LogEntry
+	(*Content)(nil),                          // 97: agenthost.plugin.v1.Content
 }
 var file_agenthost_plugin_v1_database_proto_depIdxs = []int32{
 	2,  // 0: agenthost.plugin.v1.MigrateResponse.migrations:type_name -> agenthost.plugin.v1.MigrationInfo
-	83, // 1: agenthost.plugin.v1.EnsureAgentRequest.agent:type_name -> agenthost.plugin.v1.Agent
-	83, // 2: agenthost.plugin.v1.EnsureAgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
-	83, // 3: agenthost.plugin.v1.GetAgentsResponse.agents:type_name -> agenthost.plugin.v1.Agent
-	84, // 4: agenthost.plugin.v1.CreateMemoryRequest.memory:type_name -> agenthost.plugin.v1.Memory
-	84, // 5: agenthost.plugin.v1.MemoriesResponse.memories:type_name -> agenthost.plugin.v1.Memory
-	85, // 6: agenthost.plugin.v1.EnsureConnectionRequest.entity:type_name -> agenthost.plugin.v1.Entity
-	86, // 7: agenthost.plugin.v1.EnsureConnectionRequest.room:type_name -> agenthost.plugin.v1.Room
-	87, // 8: agenthost.plugin.v1.EnsureConnectionRequest.world:type_name -> agenthost.plugin.v1.World
-	85, // 9: agenthost.plugin.v1.GetEntitiesResponse.entities:type_name -> agenthost.plugin.v1.Entity
-	85, // 10: agenthost.plugin.v1.UpsertEntitiesRequest.entities:type_name -> agenthost.plugin.v1.Entity
-	86, // 11: agenthost.plugin.v1.GetRoomsResponse.rooms:type_name -> agenthost.plugin.v1.Room
-	86, // 12: agenthost.plugin.v1.UpsertRoomRequest.room:type_name -> agenthost.plugin.v1.Room
-	87, // 13: agenthost.plugin.v1.GetWorldsResponse.worlds:type_name -> agenthost.plugin.v1.World
-	87, // 14: agenthost.plugin.v1.UpsertWorldRequest.world:type_name -> agenthost.plugin.v1.World
-	88, // 15: agenthost.plugin.v1.AddLogRequest.log:type_name -> agenthost.plugin.v1.LogEntry
-	88, // 16: agenthost.plugin.v1.AddLogsRequest.logs:type_name -> agenthost.plugin.v1.LogEntry
-	88, // 17: agenthost.plugin.v1.GetLogsResponse.logs:type_name -> agenthost.plugin.v1.LogEntry
-	83, // 18: agenthost.plugin.v1.AgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
-	89, // 19: agenthost.plugin.v1.UpdateMemoryRequest.content:type_name -> agenthost.plugin.v1.Content
-	63, // 20: agenthost.plugin.v1.ComponentRequest.component:type_name -> agenthost.plugin.v1.Component
-	63, // 21: agenthost.plugin.v1.GetComponentsResponse.components:type_name -> agenthost.plugin.v1.Component
-	69, // 22: agenthost.plugin.v1.RelationshipRequest.relationship:type_name -> agenthost.plugin.v1.Relationship
-	69, // 23: agenthost.plugin.v1.GetRelationshipsResponse.relationships:type_name -> agenthost.plugin.v1.Relationship
-	75, // 24: agenthost.plugin.v1.CreateTaskRequest.task:type_name -> agenthost.plugin.v1.Task
-	75, // 25: agenthost.plugin.v1.TaskResponse.task:type_name -> agenthost.plugin.v1.Task
-	75, // 26: agenthost.plugin.v1.GetTasksResponse.tasks:type_name -> agenthost.plugin.v1.Task
-	0,  // 27: agenthost.plugin.v1.Database.Migrate:input_type -> agenthost.plugin.v1.MigrateRequest
-	1,  // 28: agenthost.plugin.v1.Database.MigrationStatus:input_type -> agenthost.plugin.v1.MigrationStatusRequest
-	4,  // 29: agenthost.plugin.v1.Database.EnsureAgent:input_type -> agenthost.plugin.v1.EnsureAgentRequest
-	6,  // 30: agenthost.plugin.v1.Database.GetAgents:input_type -> agenthost.plugin.v1.GetAgentsRequest
-	8,  // 31: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
-	10, // 32: agenthost.plugin.v1.Database.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
-	12, // 33: agenthost.plugin.v1.Database.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
-	13, // 34: agenthost.plugin.v1.Database.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
-	14, // 35: agenthost.plugin.v1.Database.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
-	16, // 36: agenthost.plugin.v1.Database.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
-	17, // 37: agenthost.plugin.v1.Database.DeleteAllMemories:input_type -> agenthost.plugin.v1.DeleteAllMemoriesRequest
-	19, // 38: agenthost.plugin.v1.Database.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
-	21, // 39: agenthost.plugin.v1.Database.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
-	23, // 40: agenthost.plugin.v1.Database.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
-	25, // 41: agenthost.plugin.v1.Database.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
-	27, // 42: agenthost.plugin.v1.Database.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
-	29, // 43: agenthost.plugin.v1.Database.UpsertRoom:input_type -> agenthost.plugin.v1.UpsertRoomRequest
-	31, // 44: agenthost.plugin.v1.Database.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
-	33, // 45: agenthost.plugin.v1.Database.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
-	35, // 46: agenthost.plugin.v1.Database.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
-	37, // 47: agenthost.plugin.v1.Database.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	37, // 48: agenthost.plugin.v1.Database.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
-	39, // 49: agenthost.plugin.v1.Database.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
-	41, // 50: agenthost.plugin.v1.Database.AddLogs:input_type -> agenthost.plugin.v1.AddLogsRequest
-	43, // 51: agenthost.plugin.v1.Database.GetLogs:input_type -> agenthost.plugin.v1.GetLogsRequest
-	45, // 52: agenthost.plugin.v1.Database.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
-	47, // 53: agenthost.plugin.v1.Database.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
-	45, // 54: agenthost.plugin.v1.Database.DeleteCache:input_type -> agenthost.plugin.v1.GetCacheRequest
-	49, // 55: agenthost.plugin.v1.Database.GetAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
-	51, // 56: agenthost.plugin.v1.Database.UpdateAgent:input_type -> agenthost.plugin.v1.UpdateAgentRequest
-	49, // 57: agenthost.plugin.v1.Database.DeleteAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
-	8,  // 58: agenthost.plugin.v1.Database.SetEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
-	54, // 59: agenthost.plugin.v1.Database.UpdateMemory:input_type -> agenthost.plugin.v1.UpdateMemoryRequest
-	56, // 60: agenthost.plugin.v1.Database.DeleteManyMemories:input_type -> agenthost.plugin.v1.DeleteManyMemoriesRequest
-	57, // 61: agenthost.plugin.v1.Database.GetMemoriesToReembed:input_type -> agenthost.plugin.v1.GetMemoriesToReembedRequest
-	58, // 62: agenthost.plugin.v1.Database.GetEntitiesForRoom:input_type -> agenthost.plugin.v1.GetEntitiesForRoomRequest
-	59, // 63: agenthost.plugin.v1.Database.DeleteEntity:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	59, // 64: agenthost.plugin.v1.Database.DeleteRoom:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	59, // 65: agenthost.plugin.v1.Database.DeleteWorld:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	61, // 66: agenthost.plugin.v1.Database.RemoveParticipant:input_type -> agenthost.plugin.v1.RemoveParticipantRequest
-	64, // 67: agenthost.plugin.v1.Database.CreateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
-	64, // 68: agenthost.plugin.v1.Database.UpdateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
-	67, // 69: agenthost.plugin.v1.Database.GetComponents:input_type -> agenthost.plugin.v1.GetComponentsRequest
-	59, // 70: agenthost.plugin.v1.Database.DeleteComponent:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	70, // 71: agenthost.plugin.v1.Database.CreateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
-	70, // 72: agenthost.plugin.v1.Database.UpdateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
-	73, // 73: agenthost.plugin.v1.Database.GetRelationships:input_type -> agenthost.plugin.v1.GetRelationshipsRequest
-	76, // 74: agenthost.plugin.v1.Database.CreateTask:input_type -> agenthost.plugin.v1.CreateTaskRequest
-	59, // 75: agenthost.plugin.v1.Database.GetTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	79, // 76: agenthost.plugin.v1.Database.GetTasks:input_type -> agenthost.plugin.v1.GetTasksRequest
-	81, // 77: agenthost.plugin.v1.Database.UpdateTask:input_type -> agenthost.plugin.v1.UpdateTaskRequest
-	59, // 78: agenthost.plugin.v1.Database.DeleteTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	59, // 79: agenthost.plugin.v1.Database.DeleteLog:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	3,  // 80: agenthost.plugin.v1.Database.Migrate:output_type -> agenthost.plugin.v1.MigrateResponse
-	3,  // 81: agenthost.plugin.v1.Database.MigrationStatus:output_type -> agenthost.plugin.v1.MigrateResponse
-	5,  // 82: agenthost.plugin.v1.Database.EnsureAgent:output_type -> agenthost.plugin.v1.EnsureAgentResponse
-	7,  // 83: agenthost.plugin.v1.Database.GetAgents:output_type -> agenthost.plugin.v1.GetAgentsResponse
-	9,  // 84: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:output_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionResponse
-	11, // 85: agenthost.plugin.v1.Database.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
-	15, // 86: agenthost.plugin.v1.Database.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	15, // 87: agenthost.plugin.v1.Database.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
-	15, // 88: agenthost.plugin.v1.Database.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	18, // 89: agenthost.plugin.v1.Database.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	18, // 90: agenthost.plugin.v1.Database.DeleteAllMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	20, // 91: agenthost.plugin.v1.Database.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
-	22, // 92: agenthost.plugin.v1.Database.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
-	24, // 93: agenthost.plugin.v1.Database.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
-	26, // 94: agenthost.plugin.v1.Database.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
-	28, // 95: agenthost.plugin.v1.Database.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
-	30, // 96: agenthost.plugin.v1.Database.UpsertRoom:output_type -> agenthost.plugin.v1.UpsertRoomResponse
-	32, // 97: agenthost.plugin.v1.Database.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
-	34, // 98: agenthost.plugin.v1.Database.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
-	36, // 99: agenthost.plugin.v1.Database.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
-	38, // 100: agenthost.plugin.v1.Database.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	38, // 101: agenthost.plugin.v1.Database.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	40, // 102: agenthost.plugin.v1.Database.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
-	42, // 103: agenthost.plugin.v1.Database.AddLogs:output_type -> agenthost.plugin.v1.AddLogsResponse
-	44, // 104: agenthost.plugin.v1.Database.GetLogs:output_type -> agenthost.plugin.v1.GetLogsResponse
-	46, // 105: agenthost.plugin.v1.Database.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
-	48, // 106: agenthost.plugin.v1.Database.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	48, // 107: agenthost.plugin.v1.Database.DeleteCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	50, // 108: agenthost.plugin.v1.Database.GetAgent:output_type -> agenthost.plugin.v1.AgentResponse
-	50, // 109: agenthost.plugin.v1.Database.UpdateAgent:output_type -> agenthost.plugin.v1.AgentResponse
-	52, // 110: agenthost.plugin.v1.Database.DeleteAgent:output_type -> agenthost.plugin.v1.DeleteAgentResponse
-	53, // 111: agenthost.plugin.v1.Database.SetEmbeddingDimension:output_type -> agenthost.plugin.v1.SetEmbeddingDimensionResponse
-	55, // 112: agenthost.plugin.v1.Database.UpdateMemory:output_type -> agenthost.plugin.v1.UpdateMemoryResponse
-	18, // 113: agenthost.plugin.v1.Database.DeleteManyMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	15, // 114: agenthost.plugin.v1.Database.GetMemoriesToReembed:output_type -> agenthost.plugin.v1.MemoriesResponse
-	24, // 115: agenthost.plugin.v1.Database.GetEntitiesForRoom:output_type -> agenthost.plugin.v1.GetEntitiesResponse
-	60, // 116: agenthost.plugin.v1.Database.DeleteEntity:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	60, // 117: agenthost.plugin.v1.Database.DeleteRoom:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	60, // 118: agenthost.plugin.v1.Database.DeleteWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	62, // 119: agenthost.plugin.v1.Database.RemoveParticipant:output_type -> agenthost.plugin.v1.RemoveParticipantResponse
-	65, // 120: agenthost.plugin.v1.Database.CreateComponent:output_type -> agenthost.plugin.v1.CreateComponentResponse
-	66, // 121: agenthost.plugin.v1.Database.UpdateComponent:output_type -> agenthost.plugin.v1.UpdateComponentResponse
-	68, // 122: agenthost.plugin.v1.Database.GetComponents:output_type -> agenthost.plugin.v1.GetComponentsResponse
-	60, // 123: agenthost.plugin.v1.Database.DeleteComponent:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	71, // 124: agenthost.plugin.v1.Database.CreateRelationship:output_type -> agenthost.plugin.v1.CreateRelationshipResponse
-	72, // 125: agenthost.plugin.v1.Database.UpdateRelationship:output_type -> agenthost.plugin.v1.UpdateRelationshipResponse
-	74, // 126: agenthost.plugin.v1.Database.GetRelationships:output_type -> agenthost.plugin.v1.GetRelationshipsResponse
-	77, // 127: agenthost.plugin.v1.Database.CreateTask:output_type -> agenthost.plugin.v1.CreateTaskResponse
-	78, // 128: agenthost.plugin.v1.Database.GetTask:output_type -> agenthost.plugin.v1.TaskResponse
-	80, // 129: agenthost.plugin.v1.Database.GetTasks:output_type -> agenthost.plugin.v1.GetTasksResponse
-	82, // 130: agenthost.plugin.v1.Database.UpdateTask:output_type -> agenthost.plugin.v1.UpdateTaskResponse
-	60, // 131: agenthost.plugin.v1.Database.DeleteTask:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	60, // 132: agenthost.plugin.v1.Database.DeleteLog:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	80, // [80:133] is the sub-list for method output_type
-	27, // [27:80] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	91, // 1: agenthost.plugin.v1.EnsureAgentRequest.agent:type_name -> agenthost.plugin.v1.Agent
+	91, // 2: agenthost.plugin.v1.EnsureAgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
+	91, // 3: agenthost.plugin.v1.GetAgentsResponse.agents:type_name -> agenthost.plugin.v1.Agent
+	92, // 4: agenthost.plugin.v1.CreateMemoryRequest.memory:type_name -> agenthost.plugin.v1.Memory
+	92, // 5: agenthost.plugin.v1.MemoriesResponse.memories:type_name -> agenthost.plugin.v1.Memory
+	93, // 6: agenthost.plugin.v1.EnsureConnectionRequest.entity:type_name -> agenthost.plugin.v1.Entity
+	94, // 7: agenthost.plugin.v1.EnsureConnectionRequest.room:type_name -> agenthost.plugin.v1.Room
+	95, // 8: agenthost.plugin.v1.EnsureConnectionRequest.world:type_name -> agenthost.plugin.v1.World
+	93, // 9: agenthost.plugin.v1.GetEntitiesResponse.entities:type_name -> agenthost.plugin.v1.Entity
+	63, // 10: agenthost.plugin.v1.GetEntitiesResponse.components:type_name -> agenthost.plugin.v1.Component
+	93, // 11: agenthost.plugin.v1.UpsertEntitiesRequest.entities:type_name -> agenthost.plugin.v1.Entity
+	94, // 12: agenthost.plugin.v1.GetRoomsResponse.rooms:type_name -> agenthost.plugin.v1.Room
+	94, // 13: agenthost.plugin.v1.UpsertRoomRequest.room:type_name -> agenthost.plugin.v1.Room
+	95, // 14: agenthost.plugin.v1.GetWorldsResponse.worlds:type_name -> agenthost.plugin.v1.World
+	95, // 15: agenthost.plugin.v1.UpsertWorldRequest.world:type_name -> agenthost.plugin.v1.World
+	96, // 16: agenthost.plugin.v1.AddLogRequest.log:type_name -> agenthost.plugin.v1.LogEntry
+	96, // 17: agenthost.plugin.v1.AddLogsRequest.logs:type_name -> agenthost.plugin.v1.LogEntry
+	96, // 18: agenthost.plugin.v1.GetLogsResponse.logs:type_name -> agenthost.plugin.v1.LogEntry
+	91, // 19: agenthost.plugin.v1.AgentResponse.agent:type_name -> agenthost.plugin.v1.Agent
+	97, // 20: agenthost.plugin.v1.UpdateMemoryRequest.content:type_name -> agenthost.plugin.v1.Content
+	63, // 21: agenthost.plugin.v1.ComponentRequest.component:type_name -> agenthost.plugin.v1.Component
+	63, // 22: agenthost.plugin.v1.GetComponentsResponse.components:type_name -> agenthost.plugin.v1.Component
+	69, // 23: agenthost.plugin.v1.RelationshipRequest.relationship:type_name -> agenthost.plugin.v1.Relationship
+	69, // 24: agenthost.plugin.v1.GetRelationshipsResponse.relationships:type_name -> agenthost.plugin.v1.Relationship
+	75, // 25: agenthost.plugin.v1.CreateTaskRequest.task:type_name -> agenthost.plugin.v1.Task
+	75, // 26: agenthost.plugin.v1.TaskResponse.task:type_name -> agenthost.plugin.v1.Task
+	75, // 27: agenthost.plugin.v1.GetTasksResponse.tasks:type_name -> agenthost.plugin.v1.Task
+	85, // 28: agenthost.plugin.v1.GetCachedEmbeddingsResponse.embeddings:type_name -> agenthost.plugin.v1.CachedEmbedding
+	94, // 29: agenthost.plugin.v1.UpsertRoomsRequest.rooms:type_name -> agenthost.plugin.v1.Room
+	0,  // 30: agenthost.plugin.v1.Database.Migrate:input_type -> agenthost.plugin.v1.MigrateRequest
+	1,  // 31: agenthost.plugin.v1.Database.MigrationStatus:input_type -> agenthost.plugin.v1.MigrationStatusRequest
+	4,  // 32: agenthost.plugin.v1.Database.EnsureAgent:input_type -> agenthost.plugin.v1.EnsureAgentRequest
+	6,  // 33: agenthost.plugin.v1.Database.GetAgents:input_type -> agenthost.plugin.v1.GetAgentsRequest
+	8,  // 34: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
+	10, // 35: agenthost.plugin.v1.Database.CreateMemory:input_type -> agenthost.plugin.v1.CreateMemoryRequest
+	12, // 36: agenthost.plugin.v1.Database.GetMemories:input_type -> agenthost.plugin.v1.GetMemoriesRequest
+	13, // 37: agenthost.plugin.v1.Database.GetMemoriesByIDs:input_type -> agenthost.plugin.v1.GetMemoriesByIDsRequest
+	14, // 38: agenthost.plugin.v1.Database.SearchMemories:input_type -> agenthost.plugin.v1.SearchMemoriesRequest
+	16, // 39: agenthost.plugin.v1.Database.DeleteMemory:input_type -> agenthost.plugin.v1.DeleteMemoryRequest
+	17, // 40: agenthost.plugin.v1.Database.DeleteAllMemories:input_type -> agenthost.plugin.v1.DeleteAllMemoriesRequest
+	19, // 41: agenthost.plugin.v1.Database.CountMemories:input_type -> agenthost.plugin.v1.CountMemoriesRequest
+	21, // 42: agenthost.plugin.v1.Database.EnsureConnection:input_type -> agenthost.plugin.v1.EnsureConnectionRequest
+	23, // 43: agenthost.plugin.v1.Database.GetEntities:input_type -> agenthost.plugin.v1.GetEntitiesRequest
+	25, // 44: agenthost.plugin.v1.Database.UpsertEntities:input_type -> agenthost.plugin.v1.UpsertEntitiesRequest
+	27, // 45: agenthost.plugin.v1.Database.GetRooms:input_type -> agenthost.plugin.v1.GetRoomsRequest
+	29, // 46: agenthost.plugin.v1.Database.UpsertRoom:input_type -> agenthost.plugin.v1.UpsertRoomRequest
+	31, // 47: agenthost.plugin.v1.Database.GetWorlds:input_type -> agenthost.plugin.v1.GetWorldsRequest
+	33, // 48: agenthost.plugin.v1.Database.UpsertWorld:input_type -> agenthost.plugin.v1.UpsertWorldRequest
+	35, // 49: agenthost.plugin.v1.Database.GetParticipants:input_type -> agenthost.plugin.v1.GetParticipantsRequest
+	37, // 50: agenthost.plugin.v1.Database.GetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	37, // 51: agenthost.plugin.v1.Database.SetParticipantState:input_type -> agenthost.plugin.v1.ParticipantStateRequest
+	39, // 52: agenthost.plugin.v1.Database.AddLog:input_type -> agenthost.plugin.v1.AddLogRequest
+	41, // 53: agenthost.plugin.v1.Database.AddLogs:input_type -> agenthost.plugin.v1.AddLogsRequest
+	43, // 54: agenthost.plugin.v1.Database.GetLogs:input_type -> agenthost.plugin.v1.GetLogsRequest
+	45, // 55: agenthost.plugin.v1.Database.GetCache:input_type -> agenthost.plugin.v1.GetCacheRequest
+	47, // 56: agenthost.plugin.v1.Database.SetCache:input_type -> agenthost.plugin.v1.SetCacheRequest
+	45, // 57: agenthost.plugin.v1.Database.DeleteCache:input_type -> agenthost.plugin.v1.GetCacheRequest
+	49, // 58: agenthost.plugin.v1.Database.GetAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
+	51, // 59: agenthost.plugin.v1.Database.UpdateAgent:input_type -> agenthost.plugin.v1.UpdateAgentRequest
+	49, // 60: agenthost.plugin.v1.Database.DeleteAgent:input_type -> agenthost.plugin.v1.GetAgentRequest
+	8,  // 61: agenthost.plugin.v1.Database.SetEmbeddingDimension:input_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionRequest
+	54, // 62: agenthost.plugin.v1.Database.UpdateMemory:input_type -> agenthost.plugin.v1.UpdateMemoryRequest
+	56, // 63: agenthost.plugin.v1.Database.DeleteManyMemories:input_type -> agenthost.plugin.v1.DeleteManyMemoriesRequest
+	57, // 64: agenthost.plugin.v1.Database.GetMemoriesToReembed:input_type -> agenthost.plugin.v1.GetMemoriesToReembedRequest
+	58, // 65: agenthost.plugin.v1.Database.GetEntitiesForRoom:input_type -> agenthost.plugin.v1.GetEntitiesForRoomRequest
+	59, // 66: agenthost.plugin.v1.Database.DeleteEntity:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	59, // 67: agenthost.plugin.v1.Database.DeleteRoom:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	59, // 68: agenthost.plugin.v1.Database.DeleteWorld:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	61, // 69: agenthost.plugin.v1.Database.RemoveParticipant:input_type -> agenthost.plugin.v1.RemoveParticipantRequest
+	64, // 70: agenthost.plugin.v1.Database.CreateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
+	64, // 71: agenthost.plugin.v1.Database.UpdateComponent:input_type -> agenthost.plugin.v1.ComponentRequest
+	67, // 72: agenthost.plugin.v1.Database.GetComponents:input_type -> agenthost.plugin.v1.GetComponentsRequest
+	59, // 73: agenthost.plugin.v1.Database.DeleteComponent:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	70, // 74: agenthost.plugin.v1.Database.CreateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
+	70, // 75: agenthost.plugin.v1.Database.UpdateRelationship:input_type -> agenthost.plugin.v1.RelationshipRequest
+	73, // 76: agenthost.plugin.v1.Database.GetRelationships:input_type -> agenthost.plugin.v1.GetRelationshipsRequest
+	76, // 77: agenthost.plugin.v1.Database.CreateTask:input_type -> agenthost.plugin.v1.CreateTaskRequest
+	59, // 78: agenthost.plugin.v1.Database.GetTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	79, // 79: agenthost.plugin.v1.Database.GetTasks:input_type -> agenthost.plugin.v1.GetTasksRequest
+	81, // 80: agenthost.plugin.v1.Database.UpdateTask:input_type -> agenthost.plugin.v1.UpdateTaskRequest
+	59, // 81: agenthost.plugin.v1.Database.DeleteTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	59, // 82: agenthost.plugin.v1.Database.DeleteLog:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	83, // 83: agenthost.plugin.v1.Database.SearchEntities:input_type -> agenthost.plugin.v1.SearchEntitiesRequest
+	84, // 84: agenthost.plugin.v1.Database.GetCachedEmbeddings:input_type -> agenthost.plugin.v1.GetCachedEmbeddingsRequest
+	87, // 85: agenthost.plugin.v1.Database.AddParticipants:input_type -> agenthost.plugin.v1.AddParticipantsRequest
+	89, // 86: agenthost.plugin.v1.Database.UpsertRooms:input_type -> agenthost.plugin.v1.UpsertRoomsRequest
+	59, // 87: agenthost.plugin.v1.Database.DeleteRoomsByWorld:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	3,  // 88: agenthost.plugin.v1.Database.Migrate:output_type -> agenthost.plugin.v1.MigrateResponse
+	3,  // 89: agenthost.plugin.v1.Database.MigrationStatus:output_type -> agenthost.plugin.v1.MigrateResponse
+	5,  // 90: agenthost.plugin.v1.Database.EnsureAgent:output_type -> agenthost.plugin.v1.EnsureAgentResponse
+	7,  // 91: agenthost.plugin.v1.Database.GetAgents:output_type -> agenthost.plugin.v1.GetAgentsResponse
+	9,  // 92: agenthost.plugin.v1.Database.EnsureEmbeddingDimension:output_type -> agenthost.plugin.v1.EnsureEmbeddingDimensionResponse
+	11, // 93: agenthost.plugin.v1.Database.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
+	15, // 94: agenthost.plugin.v1.Database.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	15, // 95: agenthost.plugin.v1.Database.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
+	15, // 96: agenthost.plugin.v1.Database.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	18, // 97: agenthost.plugin.v1.Database.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	18, // 98: agenthost.plugin.v1.Database.DeleteAllMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	20, // 99: agenthost.plugin.v1.Database.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
+	22, // 100: agenthost.plugin.v1.Database.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
+	24, // 101: agenthost.plugin.v1.Database.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	26, // 102: agenthost.plugin.v1.Database.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
+	28, // 103: agenthost.plugin.v1.Database.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
+	30, // 104: agenthost.plugin.v1.Database.UpsertRoom:output_type -> agenthost.plugin.v1.UpsertRoomResponse
+	32, // 105: agenthost.plugin.v1.Database.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
+	34, // 106: agenthost.plugin.v1.Database.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
+	36, // 107: agenthost.plugin.v1.Database.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
+	38, // 108: agenthost.plugin.v1.Database.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	38, // 109: agenthost.plugin.v1.Database.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	40, // 110: agenthost.plugin.v1.Database.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
+	42, // 111: agenthost.plugin.v1.Database.AddLogs:output_type -> agenthost.plugin.v1.AddLogsResponse
+	44, // 112: agenthost.plugin.v1.Database.GetLogs:output_type -> agenthost.plugin.v1.GetLogsResponse
+	46, // 113: agenthost.plugin.v1.Database.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
+	48, // 114: agenthost.plugin.v1.Database.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	48, // 115: agenthost.plugin.v1.Database.DeleteCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	50, // 116: agenthost.plugin.v1.Database.GetAgent:output_type -> agenthost.plugin.v1.AgentResponse
+	50, // 117: agenthost.plugin.v1.Database.UpdateAgent:output_type -> agenthost.plugin.v1.AgentResponse
+	52, // 118: agenthost.plugin.v1.Database.DeleteAgent:output_type -> agenthost.plugin.v1.DeleteAgentResponse
+	53, // 119: agenthost.plugin.v1.Database.SetEmbeddingDimension:output_type -> agenthost.plugin.v1.SetEmbeddingDimensionResponse
+	55, // 120: agenthost.plugin.v1.Database.UpdateMemory:output_type -> agenthost.plugin.v1.UpdateMemoryResponse
+	18, // 121: agenthost.plugin.v1.Database.DeleteManyMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	15, // 122: agenthost.plugin.v1.Database.GetMemoriesToReembed:output_type -> agenthost.plugin.v1.MemoriesResponse
+	24, // 123: agenthost.plugin.v1.Database.GetEntitiesForRoom:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	60, // 124: agenthost.plugin.v1.Database.DeleteEntity:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	60, // 125: agenthost.plugin.v1.Database.DeleteRoom:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	60, // 126: agenthost.plugin.v1.Database.DeleteWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	62, // 127: agenthost.plugin.v1.Database.RemoveParticipant:output_type -> agenthost.plugin.v1.RemoveParticipantResponse
+	65, // 128: agenthost.plugin.v1.Database.CreateComponent:output_type -> agenthost.plugin.v1.CreateComponentResponse
+	66, // 129: agenthost.plugin.v1.Database.UpdateComponent:output_type -> agenthost.plugin.v1.UpdateComponentResponse
+	68, // 130: agenthost.plugin.v1.Database.GetComponents:output_type -> agenthost.plugin.v1.GetComponentsResponse
+	60, // 131: agenthost.plugin.v1.Database.DeleteComponent:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	71, // 132: agenthost.plugin.v1.Database.CreateRelationship:output_type -> agenthost.plugin.v1.CreateRelationshipResponse
+	72, // 133: agenthost.plugin.v1.Database.UpdateRelationship:output_type -> agenthost.plugin.v1.UpdateRelationshipResponse
+	74, // 134: agenthost.plugin.v1.Database.GetRelationships:output_type -> agenthost.plugin.v1.GetRelationshipsResponse
+	77, // 135: agenthost.plugin.v1.Database.CreateTask:output_type -> agenthost.plugin.v1.CreateTaskResponse
+	78, // 136: agenthost.plugin.v1.Database.GetTask:output_type -> agenthost.plugin.v1.TaskResponse
+	80, // 137: agenthost.plugin.v1.Database.GetTasks:output_type -> agenthost.plugin.v1.GetTasksResponse
+	82, // 138: agenthost.plugin.v1.Database.UpdateTask:output_type -> agenthost.plugin.v1.UpdateTaskResponse
+	60, // 139: agenthost.plugin.v1.Database.DeleteTask:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	60, // 140: agenthost.plugin.v1.Database.DeleteLog:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	24, // 141: agenthost.plugin.v1.Database.SearchEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	86, // 142: agenthost.plugin.v1.Database.GetCachedEmbeddings:output_type -> agenthost.plugin.v1.GetCachedEmbeddingsResponse
+	88, // 143: agenthost.plugin.v1.Database.AddParticipants:output_type -> agenthost.plugin.v1.AddParticipantsResponse
+	90, // 144: agenthost.plugin.v1.Database.UpsertRooms:output_type -> agenthost.plugin.v1.UpsertRoomsResponse
+	60, // 145: agenthost.plugin.v1.Database.DeleteRoomsByWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	88, // [88:146] is the sub-list for method output_type
+	30, // [30:88] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_agenthost_plugin_v1_database_proto_init() }
@@ -5299,7 +5859,7 @@ func file_agenthost_plugin_v1_database_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agenthost_plugin_v1_database_proto_rawDesc), len(file_agenthost_plugin_v1_database_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   83,
+			NumMessages:   91,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -78,6 +78,11 @@ const (
 	Database_UpdateTask_FullMethodName               = "/agenthost.plugin.v1.Database/UpdateTask"
 	Database_DeleteTask_FullMethodName               = "/agenthost.plugin.v1.Database/DeleteTask"
 	Database_DeleteLog_FullMethodName                = "/agenthost.plugin.v1.Database/DeleteLog"
+	Database_SearchEntities_FullMethodName           = "/agenthost.plugin.v1.Database/SearchEntities"
+	Database_GetCachedEmbeddings_FullMethodName      = "/agenthost.plugin.v1.Database/GetCachedEmbeddings"
+	Database_AddParticipants_FullMethodName          = "/agenthost.plugin.v1.Database/AddParticipants"
+	Database_UpsertRooms_FullMethodName              = "/agenthost.plugin.v1.Database/UpsertRooms"
+	Database_DeleteRoomsByWorld_FullMethodName       = "/agenthost.plugin.v1.Database/DeleteRoomsByWorld"
 )
 
 // DatabaseClient is the client API for Database service.
@@ -148,6 +153,22 @@ type DatabaseClient interface {
 	UpdateTask(ctx context.Context, in *UpdateTaskRequest, opts ...grpc.CallOption) (*UpdateTaskResponse, error)
 	DeleteTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
 	DeleteLog(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	// SearchEntities finds the agent's entities by name (elizaOS's
+	// searchEntitiesByName and getEntitiesByNames), oldest first.
+	SearchEntities(ctx context.Context, in *SearchEntitiesRequest, opts ...grpc.CallOption) (*GetEntitiesResponse, error)
+	// GetCachedEmbeddings returns the stored embeddings of the memories whose
+	// content text is within a Levenshtein distance of a query text, closest
+	// first (elizaOS's legacy getCachedEmbeddings).
+	GetCachedEmbeddings(ctx context.Context, in *GetCachedEmbeddingsRequest, opts ...grpc.CallOption) (*GetCachedEmbeddingsResponse, error)
+	// AddParticipants makes entities participants of a room, in one
+	// transaction (elizaOS's addParticipantsRoom).
+	AddParticipants(ctx context.Context, in *AddParticipantsRequest, opts ...grpc.CallOption) (*AddParticipantsResponse, error)
+	// UpsertRooms stores several rooms in one transaction (elizaOS's
+	// createRooms), replacing the stored ones.
+	UpsertRooms(ctx context.Context, in *UpsertRoomsRequest, opts ...grpc.CallOption) (*UpsertRoomsResponse, error)
+	// DeleteRoomsByWorld deletes the rooms of a world (as DeleteRoom does)
+	// and keeps the world; id names the world.
+	DeleteRoomsByWorld(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
 }
 
 type databaseClient struct {
@@ -688,6 +709,56 @@ func (c *databaseClient) DeleteLog(ctx context.Context, in *DeleteByIDRequest, o
 	return out, nil
 }
 
+func (c *databaseClient) SearchEntities(ctx context.Context, in *SearchEntitiesRequest, opts ...grpc.CallOption) (*GetEntitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEntitiesResponse)
+	err := c.cc.Invoke(ctx, Database_SearchEntities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) GetCachedEmbeddings(ctx context.Context, in *GetCachedEmbeddingsRequest, opts ...grpc.CallOption) (*GetCachedEmbeddingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCachedEmbeddingsResponse)
+	err := c.cc.Invoke(ctx, Database_GetCachedEmbeddings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) AddParticipants(ctx context.Context, in *AddParticipantsRequest, opts ...grpc.CallOption) (*AddParticipantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddParticipantsResponse)
+	err := c.cc.Invoke(ctx, Database_AddParticipants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) UpsertRooms(ctx context.Context, in *UpsertRoomsRequest, opts ...grpc.CallOption) (*UpsertRoomsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpsertRoomsResponse)
+	err := c.cc.Invoke(ctx, Database_UpsertRooms_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *databaseClient) DeleteRoomsByWorld(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Database_DeleteRoomsByWorld_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DatabaseServer is the server API for Database service.
 // All implementations must embed UnimplementedDatabaseServer
 // for forward compatibility.
@@ -756,6 +827,22 @@ type DatabaseServer interface {
 	UpdateTask(context.Context, *UpdateTaskRequest) (*UpdateTaskResponse, error)
 	DeleteTask(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
 	DeleteLog(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	// SearchEntities finds the agent's entities by name (elizaOS's
+	// searchEntitiesByName and getEntitiesByNames), oldest first.
+	SearchEntities(context.Context, *SearchEntitiesRequest) (*GetEntitiesResponse, error)
+	// GetCachedEmbeddings returns the stored embeddings of the memories whose
+	// content text is within a Levenshtein distance of a query text, closest
+	// first (elizaOS's legacy getCachedEmbeddings).
+	GetCachedEmbeddings(context.Context, *GetCachedEmbeddingsRequest) (*GetCachedEmbeddingsResponse, error)
+	// AddParticipants makes entities participants of a room, in one
+	// transaction (elizaOS's addParticipantsRoom).
+	AddParticipants(context.Context, *AddParticipantsRequest) (*AddParticipantsResponse, error)
+	// UpsertRooms stores several rooms in one transaction (elizaOS's
+	// createRooms), replacing the stored ones.
+	UpsertRooms(context.Context, *UpsertRoomsRequest) (*UpsertRoomsResponse, error)
+	// DeleteRoomsByWorld deletes the rooms of a world (as DeleteRoom does)
+	// and keeps the world; id names the world.
+	DeleteRoomsByWorld(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
 	mustEmbedUnimplementedDatabaseServer()
 }
 
@@ -924,6 +1011,21 @@ func (UnimplementedDatabaseServer) DeleteTask(context.Context, *DeleteByIDReques
 }
 func (UnimplementedDatabaseServer) DeleteLog(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteLog not implemented")
+}
+func (UnimplementedDatabaseServer) SearchEntities(context.Context, *SearchEntitiesRequest) (*GetEntitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchEntities not implemented")
+}
+func (UnimplementedDatabaseServer) GetCachedEmbeddings(context.Context, *GetCachedEmbeddingsRequest) (*GetCachedEmbeddingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCachedEmbeddings not implemented")
+}
+func (UnimplementedDatabaseServer) AddParticipants(context.Context, *AddParticipantsRequest) (*AddParticipantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddParticipants not implemented")
+}
+func (UnimplementedDatabaseServer) UpsertRooms(context.Context, *UpsertRoomsRequest) (*UpsertRoomsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertRooms not implemented")
+}
+func (UnimplementedDatabaseServer) DeleteRoomsByWorld(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteRoomsByWorld not implemented")
 }
 func (UnimplementedDatabaseServer) mustEmbedUnimplementedDatabaseServer() {}
 func (UnimplementedDatabaseServer) testEmbeddedByValue()                  {}
@@ -1900,6 +2002,96 @@ func _Database_DeleteLog_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Database_SearchEntities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchEntitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).SearchEntities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_SearchEntities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).SearchEntities(ctx, req.(*SearchEntitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_GetCachedEmbeddings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCachedEmbeddingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).GetCachedEmbeddings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_GetCachedEmbeddings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).GetCachedEmbeddings(ctx, req.(*GetCachedEmbeddingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_AddParticipants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddParticipantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).AddParticipants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_AddParticipants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).AddParticipants(ctx, req.(*AddParticipantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_UpsertRooms_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpsertRoomsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).UpsertRooms(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_UpsertRooms_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).UpsertRooms(ctx, req.(*UpsertRoomsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Database_DeleteRoomsByWorld_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DatabaseServer).DeleteRoomsByWorld(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Database_DeleteRoomsByWorld_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DatabaseServer).DeleteRoomsByWorld(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Database_ServiceDesc is the grpc.ServiceDesc for Database service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2118,6 +2310,26 @@ var Database_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteLog",
 			Handler:    _Database_DeleteLog_Handler,
+		},
+		{
+			MethodName: "SearchEntities",
+			Handler:    _Database_SearchEntities_Handler,
+		},
+		{
+			MethodName: "GetCachedEmbeddings",
+			Handler:    _Database_GetCachedEmbeddings_Handler,
+		},
+		{
+			MethodName: "AddParticipants",
+			Handler:    _Database_AddParticipants_Handler,
+		},
+		{
+			MethodName: "UpsertRooms",
+			Handler:    _Database_UpsertRooms_Handler,
+		},
+		{
+			MethodName: "DeleteRoomsByWorld",
+			Handler:    _Database_DeleteRoomsByWorld_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1154,7 +1154,7 @@ const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
 	"\x15DescribeAgentResponse\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x127\n" +
-	"\aplugins\x18\x03 \x03(\v2\x1d.agenthost.plugin.v1.ManifestR\aplugins2\x84*\n" +
+	"\aplugins\x18\x03 \x03(\v2\x1d.agenthost.plugin.v1.ManifestR\aplugins2\x9d.\n" +
 	"\aRuntime\x12Q\n" +
 	"\bUseModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\".agenthost.plugin.v1.ModelResponse\x12S\n" +
 	"\vStreamModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\x1f.agenthost.plugin.v1.ModelChunk0\x01\x12T\n" +
@@ -1214,7 +1214,12 @@ const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
 	"\n" +
 	"DeleteTask\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12T\n" +
 	"\aGetLogs\x12#.agenthost.plugin.v1.GetLogsRequest\x1a$.agenthost.plugin.v1.GetLogsResponse\x12\\\n" +
-	"\tDeleteLog\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
+	"\tDeleteLog\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponse\x12f\n" +
+	"\x0eSearchEntities\x12*.agenthost.plugin.v1.SearchEntitiesRequest\x1a(.agenthost.plugin.v1.GetEntitiesResponse\x12x\n" +
+	"\x13GetCachedEmbeddings\x12/.agenthost.plugin.v1.GetCachedEmbeddingsRequest\x1a0.agenthost.plugin.v1.GetCachedEmbeddingsResponse\x12l\n" +
+	"\x0fAddParticipants\x12+.agenthost.plugin.v1.AddParticipantsRequest\x1a,.agenthost.plugin.v1.AddParticipantsResponse\x12`\n" +
+	"\vUpsertRooms\x12'.agenthost.plugin.v1.UpsertRoomsRequest\x1a(.agenthost.plugin.v1.UpsertRoomsResponse\x12e\n" +
+	"\x12DeleteRoomsByWorld\x12&.agenthost.plugin.v1.DeleteByIDRequest\x1a'.agenthost.plugin.v1.DeleteByIDResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_agenthost_plugin_v1_runtime_proto_rawDescOnce sync.Once
@@ -1230,97 +1235,104 @@ func file_agenthost_plugin_v1_runtime_proto_rawDescGZIP() []byte {
 
 var file_agenthost_plugin_v1_runtime_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_agenthost_plugin_v1_runtime_proto_goTypes = []any{
-	(*ComposeStateRequest)(nil),        // 0: agenthost.plugin.v1.ComposeStateRequest
-	(*ProcessActionsRequest)(nil),      // 1: agenthost.plugin.v1.ProcessActionsRequest
-	(*ProcessActionsResponse)(nil),     // 2: agenthost.plugin.v1.ProcessActionsResponse
-	(*EvaluateRequest)(nil),            // 3: agenthost.plugin.v1.EvaluateRequest
-	(*EvaluateResponse)(nil),           // 4: agenthost.plugin.v1.EvaluateResponse
-	(*EmitEventRequest)(nil),           // 5: agenthost.plugin.v1.EmitEventRequest
-	(*EmitEventResponse)(nil),          // 6: agenthost.plugin.v1.EmitEventResponse
-	(*ReceiveMessageRequest)(nil),      // 7: agenthost.plugin.v1.ReceiveMessageRequest
-	(*ReceiveMessageResponse)(nil),     // 8: agenthost.plugin.v1.ReceiveMessageResponse
-	(*RespondRequest)(nil),             // 9: agenthost.plugin.v1.RespondRequest
-	(*RespondResponse)(nil),            // 10: agenthost.plugin.v1.RespondResponse
-	(*GetSettingsRequest)(nil),         // 11: agenthost.plugin.v1.GetSettingsRequest
-	(*GetSettingsResponse)(nil),        // 12: agenthost.plugin.v1.GetSettingsResponse
-	(*DescribeAgentRequest)(nil),       // 13: agenthost.plugin.v1.DescribeAgentRequest
-	(*DescribeAgentResponse)(nil),      // 14: agenthost.plugin.v1.DescribeAgentResponse
-	nil,                                // 15: agenthost.plugin.v1.GetSettingsResponse.SettingsEntry
-	(*Memory)(nil),                     // 16: agenthost.plugin.v1.Memory
-	(*State)(nil),                      // 17: agenthost.plugin.v1.State
-	(*ActionOutcome)(nil),              // 18: agenthost.plugin.v1.ActionOutcome
-	(*EvaluatorOutcome)(nil),           // 19: agenthost.plugin.v1.EvaluatorOutcome
-	(*Content)(nil),                    // 20: agenthost.plugin.v1.Content
-	(*Manifest)(nil),                   // 21: agenthost.plugin.v1.Manifest
-	(*ModelRequest)(nil),               // 22: agenthost.plugin.v1.ModelRequest
-	(*SendMessageRequest)(nil),         // 23: agenthost.plugin.v1.SendMessageRequest
-	(*ValidateActionsRequest)(nil),     // 24: agenthost.plugin.v1.ValidateActionsRequest
-	(*CreateMemoryRequest)(nil),        // 25: agenthost.plugin.v1.CreateMemoryRequest
-	(*GetMemoriesRequest)(nil),         // 26: agenthost.plugin.v1.GetMemoriesRequest
-	(*GetMemoriesByIDsRequest)(nil),    // 27: agenthost.plugin.v1.GetMemoriesByIDsRequest
-	(*SearchMemoriesRequest)(nil),      // 28: agenthost.plugin.v1.SearchMemoriesRequest
-	(*DeleteMemoryRequest)(nil),        // 29: agenthost.plugin.v1.DeleteMemoryRequest
-	(*CountMemoriesRequest)(nil),       // 30: agenthost.plugin.v1.CountMemoriesRequest
-	(*EnsureConnectionRequest)(nil),    // 31: agenthost.plugin.v1.EnsureConnectionRequest
-	(*GetEntitiesRequest)(nil),         // 32: agenthost.plugin.v1.GetEntitiesRequest
-	(*UpsertEntitiesRequest)(nil),      // 33: agenthost.plugin.v1.UpsertEntitiesRequest
-	(*GetRoomsRequest)(nil),            // 34: agenthost.plugin.v1.GetRoomsRequest
-	(*GetWorldsRequest)(nil),           // 35: agenthost.plugin.v1.GetWorldsRequest
-	(*UpsertWorldRequest)(nil),         // 36: agenthost.plugin.v1.UpsertWorldRequest
-	(*GetParticipantsRequest)(nil),     // 37: agenthost.plugin.v1.GetParticipantsRequest
-	(*ParticipantStateRequest)(nil),    // 38: agenthost.plugin.v1.ParticipantStateRequest
-	(*AddLogRequest)(nil),              // 39: agenthost.plugin.v1.AddLogRequest
-	(*GetCacheRequest)(nil),            // 40: agenthost.plugin.v1.GetCacheRequest
-	(*SetCacheRequest)(nil),            // 41: agenthost.plugin.v1.SetCacheRequest
-	(*UpdateMemoryRequest)(nil),        // 42: agenthost.plugin.v1.UpdateMemoryRequest
-	(*DeleteManyMemoriesRequest)(nil),  // 43: agenthost.plugin.v1.DeleteManyMemoriesRequest
-	(*DeleteAllMemoriesRequest)(nil),   // 44: agenthost.plugin.v1.DeleteAllMemoriesRequest
-	(*GetEntitiesForRoomRequest)(nil),  // 45: agenthost.plugin.v1.GetEntitiesForRoomRequest
-	(*DeleteByIDRequest)(nil),          // 46: agenthost.plugin.v1.DeleteByIDRequest
-	(*UpsertRoomRequest)(nil),          // 47: agenthost.plugin.v1.UpsertRoomRequest
-	(*RemoveParticipantRequest)(nil),   // 48: agenthost.plugin.v1.RemoveParticipantRequest
-	(*ComponentRequest)(nil),           // 49: agenthost.plugin.v1.ComponentRequest
-	(*GetComponentsRequest)(nil),       // 50: agenthost.plugin.v1.GetComponentsRequest
-	(*RelationshipRequest)(nil),        // 51: agenthost.plugin.v1.RelationshipRequest
-	(*GetRelationshipsRequest)(nil),    // 52: agenthost.plugin.v1.GetRelationshipsRequest
-	(*CreateTaskRequest)(nil),          // 53: agenthost.plugin.v1.CreateTaskRequest
-	(*GetTasksRequest)(nil),            // 54: agenthost.plugin.v1.GetTasksRequest
-	(*UpdateTaskRequest)(nil),          // 55: agenthost.plugin.v1.UpdateTaskRequest
-	(*GetLogsRequest)(nil),             // 56: agenthost.plugin.v1.GetLogsRequest
-	(*ModelResponse)(nil),              // 57: agenthost.plugin.v1.ModelResponse
-	(*ModelChunk)(nil),                 // 58: agenthost.plugin.v1.ModelChunk
-	(*SendMessageResponse)(nil),        // 59: agenthost.plugin.v1.SendMessageResponse
-	(*ValidateActionsResponse)(nil),    // 60: agenthost.plugin.v1.ValidateActionsResponse
-	(*CreateMemoryResponse)(nil),       // 61: agenthost.plugin.v1.CreateMemoryResponse
-	(*MemoriesResponse)(nil),           // 62: agenthost.plugin.v1.MemoriesResponse
-	(*DeleteMemoryResponse)(nil),       // 63: agenthost.plugin.v1.DeleteMemoryResponse
-	(*CountMemoriesResponse)(nil),      // 64: agenthost.plugin.v1.CountMemoriesResponse
-	(*EnsureConnectionResponse)(nil),   // 65: agenthost.plugin.v1.EnsureConnectionResponse
-	(*GetEntitiesResponse)(nil),        // 66: agenthost.plugin.v1.GetEntitiesResponse
-	(*UpsertEntitiesResponse)(nil),     // 67: agenthost.plugin.v1.UpsertEntitiesResponse
-	(*GetRoomsResponse)(nil),           // 68: agenthost.plugin.v1.GetRoomsResponse
-	(*GetWorldsResponse)(nil),          // 69: agenthost.plugin.v1.GetWorldsResponse
-	(*UpsertWorldResponse)(nil),        // 70: agenthost.plugin.v1.UpsertWorldResponse
-	(*GetParticipantsResponse)(nil),    // 71: agenthost.plugin.v1.GetParticipantsResponse
-	(*ParticipantStateResponse)(nil),   // 72: agenthost.plugin.v1.ParticipantStateResponse
-	(*AddLogResponse)(nil),             // 73: agenthost.plugin.v1.AddLogResponse
-	(*GetCacheResponse)(nil),           // 74: agenthost.plugin.v1.GetCacheResponse
-	(*SetCacheResponse)(nil),           // 75: agenthost.plugin.v1.SetCacheResponse
-	(*UpdateMemoryResponse)(nil),       // 76: agenthost.plugin.v1.UpdateMemoryResponse
-	(*DeleteByIDResponse)(nil),         // 77: agenthost.plugin.v1.DeleteByIDResponse
-	(*UpsertRoomResponse)(nil),         // 78: agenthost.plugin.v1.UpsertRoomResponse
-	(*RemoveParticipantResponse)(nil),  // 79: agenthost.plugin.v1.RemoveParticipantResponse
-	(*CreateComponentResponse)(nil),    // 80: agenthost.plugin.v1.CreateComponentResponse
-	(*UpdateComponentResponse)(nil),    // 81: agenthost.plugin.v1.UpdateComponentResponse
-	(*GetComponentsResponse)(nil),      // 82: agenthost.plugin.v1.GetComponentsResponse
-	(*CreateRelationshipResponse)(nil), // 83: agenthost.plugin.v1.CreateRelationshipResponse
-	(*UpdateRelationshipResponse)(nil), // 84: agenthost.plugin.v1.UpdateRelationshipResponse
-	(*GetRelationshipsResponse)(nil),   // 85: agenthost.plugin.v1.GetRelationshipsResponse
-	(*CreateTaskResponse)(nil),         // 86: agenthost.plugin.v1.CreateTaskResponse
-	(*TaskResponse)(nil),               // 87: agenthost.plugin.v1.TaskResponse
-	(*GetTasksResponse)(nil),           // 88: agenthost.plugin.v1.GetTasksResponse
-	(*UpdateTaskResponse)(nil),         // 89: agenthost.plugin.v1.UpdateTaskResponse
-	(*GetLogsResponse)(nil),            // 90: agenthost.plugin.v1.GetLogsResponse
+	(*ComposeStateRequest)(nil),         // 0: agenthost.plugin.v1.ComposeStateRequest
+	(*ProcessActionsRequest)(nil),       // 1: agenthost.plugin.v1.ProcessActionsRequest
+	(*ProcessActionsResponse)(nil),      // 2: agenthost.plugin.v1.ProcessActionsResponse
+	(*EvaluateRequest)(nil),             // 3: agenthost.plugin.v1.EvaluateRequest
+	(*EvaluateResponse)(nil),            // 4: agenthost.plugin.v1.EvaluateResponse
+	(*EmitEventRequest)(nil),            // 5: agenthost.plugin.v1.EmitEventRequest
+	(*EmitEventResponse)(nil),           // 6: agenthost.plugin.v1.EmitEventResponse
+	(*ReceiveMessageRequest)(nil),       // 7: agenthost.plugin.v1.ReceiveMessageRequest
+	(*ReceiveMessageResponse)(nil),      // 8: agenthost.plugin.v1.ReceiveMessageResponse
+	(*RespondRequest)(nil),              // 9: agenthost.plugin.v1.RespondRequest
+	(*RespondResponse)(nil),             // 10: agenthost.plugin.v1.RespondResponse
+	(*GetSettingsRequest)(nil),          // 11: agenthost.plugin.v1.GetSettingsRequest
+	(*GetSettingsResponse)(nil),         // 12: agenthost.plugin.v1.GetSettingsResponse
+	(*DescribeAgentRequest)(nil),        // 13: agenthost.plugin.v1.DescribeAgentRequest
+	(*DescribeAgentResponse)(nil),       // 14: agenthost.plugin.v1.DescribeAgentResponse
+	nil,                                 // 15: agenthost.plugin.v1.GetSettingsResponse.SettingsEntry
+	(*Memory)(nil),                      // 16: agenthost.plugin.v1.Memory
+	(*State)(nil),                       // 17: agenthost.plugin.v1.State
+	(*ActionOutcome)(nil),               // 18: agenthost.plugin.v1.ActionOutcome
+	(*EvaluatorOutcome)(nil),            // 19: agenthost.plugin.v1.EvaluatorOutcome
+	(*Content)(nil),                     // 20: agenthost.plugin.v1.Content
+	(*Manifest)(nil),                    // 21: agenthost.plugin.v1.Manifest
+	(*ModelRequest)(nil),                // 22: agenthost.plugin.v1.ModelRequest
+	(*SendMessageRequest)(nil),          // 23: agenthost.plugin.v1.SendMessageRequest
+	(*ValidateActionsRequest)(nil),      // 24: agenthost.plugin.v1.ValidateActionsRequest
+	(*CreateMemoryRequest)(nil),         // 25: agenthost.plugin.v1.CreateMemoryRequest
+	(*GetMemoriesRequest)(nil),          // 26: agenthost.plugin.v1.GetMemoriesRequest
+	(*GetMemoriesByIDsRequest)(nil),     // 27: agenthost.plugin.v1.GetMemoriesByIDsRequest
+	(*SearchMemoriesRequest)(nil),       // 28: agenthost.plugin.v1.SearchMemoriesRequest
+	(*DeleteMemoryRequest)(nil),         // 29: agenthost.plugin.v1.DeleteMemoryRequest
+	(*CountMemoriesRequest)(nil),        // 30: agenthost.plugin.v1.CountMemoriesRequest
+	(*EnsureConnectionRequest)(nil),     // 31: agenthost.plugin.v1.EnsureConnectionRequest
+	(*GetEntitiesRequest)(nil),          // 32: agenthost.plugin.v1.GetEntitiesRequest
+	(*UpsertEntitiesRequest)(nil),       // 33: agenthost.plugin.v1.UpsertEntitiesRequest
+	(*GetRoomsRequest)(nil),             // 34: agenthost.plugin.v1.GetRoomsRequest
+	(*GetWorldsRequest)(nil),            // 35: agenthost.plugin.v1.GetWorldsRequest
+	(*UpsertWorldRequest)(nil),          // 36: agenthost.plugin.v1.UpsertWorldRequest
+	(*GetParticipantsRequest)(nil),      // 37: agenthost.plugin.v1.GetParticipantsRequest
+	(*ParticipantStateRequest)(nil),     // 38: agenthost.plugin.v1.ParticipantStateRequest
+	(*AddLogRequest)(nil),               // 39: agenthost.plugin.v1.AddLogRequest
+	(*GetCacheRequest)(nil),             // 40: agenthost.plugin.v1.GetCacheRequest
+	(*SetCacheRequest)(nil),             // 41: agenthost.plugin.v1.SetCacheRequest
+	(*UpdateMemoryRequest)(nil),         // 42: agenthost.plugin.v1.UpdateMemoryRequest
+	(*DeleteManyMemoriesRequest)(nil),   // 43: agenthost.plugin.v1.DeleteManyMemoriesRequest
+	(*DeleteAllMemoriesRequest)(nil),    // 44: agenthost.plugin.v1.DeleteAllMemoriesRequest
+	(*GetEntitiesForRoomRequest)(nil),   // 45: agenthost.plugin.v1.GetEntitiesForRoomRequest
+	(*DeleteByIDRequest)(nil),           // 46: agenthost.plugin.v1.DeleteByIDRequest
+	(*UpsertRoomRequest)(nil),           // 47: agenthost.plugin.v1.UpsertRoomRequest
+	(*RemoveParticipantRequest)(nil),    // 48: agenthost.plugin.v1.RemoveParticipantRequest
+	(*ComponentRequest)(nil),            // 49: agenthost.plugin.v1.ComponentRequest
+	(*GetComponentsRequest)(nil),        // 50: agenthost.plugin.v1.GetComponentsRequest
+	(*RelationshipRequest)(nil),         // 51: agenthost.plugin.v1.RelationshipRequest
+	(*GetRelationshipsRequest)(nil),     // 52: agenthost.plugin.v1.GetRelationshipsRequest
+	(*CreateTaskRequest)(nil),           // 53: agenthost.plugin.v1.CreateTaskRequest
+	(*GetTasksRequest)(nil),             // 54: agenthost.plugin.v1.GetTasksRequest
+	(*UpdateTaskRequest)(nil),           // 55: agenthost.plugin.v1.UpdateTaskRequest
+	(*GetLogsRequest)(nil),              // 56: agenthost.plugin.v1.GetLogsRequest
+	(*SearchEntitiesRequest)(nil),       // 57: agenthost.plugin.v1.SearchEntitiesRequest
+	(*GetCachedEmbeddingsRequest)(nil),  // 58: agenthost.plugin.v1.GetCachedEmbeddingsRequest
+	(*AddParticipantsRequest)(nil),      // 59: agenthost.plugin.v1.AddParticipantsRequest
+	(*UpsertRoomsRequest)(nil),          // 60: agenthost.plugin.v1.UpsertRoomsRequest
+	(*ModelResponse)(nil),               // 61: agenthost.plugin.v1.ModelResponse
+	(*ModelChunk)(nil),                  // 62: agenthost.plugin.v1.ModelChunk
+	(*SendMessageResponse)(nil),         // 63: agenthost.plugin.v1.SendMessageResponse
+	(*ValidateActionsResponse)(nil),     // 64: agenthost.plugin.v1.ValidateActionsResponse
+	(*CreateMemoryResponse)(nil),        // 65: agenthost.plugin.v1.CreateMemoryResponse
+	(*MemoriesResponse)(nil),            // 66: agenthost.plugin.v1.MemoriesResponse
+	(*DeleteMemoryResponse)(nil),        // 67: agenthost.plugin.v1.DeleteMemoryResponse
+	(*CountMemoriesResponse)(nil),       // 68: agenthost.plugin.v1.CountMemoriesResponse
+	(*EnsureConnectionResponse)(nil),    // 69: agenthost.plugin.v1.EnsureConnectionResponse
+	(*GetEntitiesResponse)(nil),         // 70: agenthost.plugin.v1.GetEntitiesResponse
+	(*UpsertEntitiesResponse)(nil),      // 71: agenthost.plugin.v1.UpsertEntitiesResponse
+	(*GetRoomsResponse)(nil),            // 72: agenthost.plugin.v1.GetRoomsResponse
+	(*GetWorldsResponse)(nil),           // 73: agenthost.plugin.v1.GetWorldsResponse
+	(*UpsertWorldResponse)(nil),         // 74: agenthost.plugin.v1.UpsertWorldResponse
+	(*GetParticipantsResponse)(nil),     // 75: agenthost.plugin.v1.GetParticipantsResponse
+	(*ParticipantStateResponse)(nil),    // 76: agenthost.plugin.v1.ParticipantStateResponse
+	(*AddLogResponse)(nil),              // 77: agenthost.plugin.v1.AddLogResponse
+	(*GetCacheResponse)(nil),            // 78: agenthost.plugin.v1.GetCacheResponse
+	(*SetCacheResponse)(nil),            // 79: agenthost.plugin.v1.SetCacheResponse
+	(*UpdateMemoryResponse)(nil),        // 80: agenthost.plugin.v1.UpdateMemoryResponse
+	(*DeleteByIDResponse)(nil),          // 81: agenthost.plugin.v1.DeleteByIDResponse
+	(*UpsertRoomResponse)(nil),          // 82: agenthost.plugin.v1.UpsertRoomResponse
+	(*RemoveParticipantResponse)(nil),   // 83: agenthost.plugin.v1.RemoveParticipantResponse
+	(*CreateComponentResponse)(nil),     // 84: agenthost.plugin.v1.CreateComponentResponse
+	(*UpdateComponentResponse)(nil),     // 85: agenthost.plugin.v1.UpdateComponentResponse
+	(*GetComponentsResponse)(nil),       // 86: agenthost.plugin.v1.GetComponentsResponse
+	(*CreateRelationshipResponse)(nil),  // 87: agenthost.plugin.v1.CreateRelationshipResponse
+	(*UpdateRelationshipResponse)(nil),  // 88: agenthost.plugin.v1.UpdateRelationshipResponse
+	(*GetRelationshipsResponse)(nil),    // 89: agenthost.plugin.v1.GetRelationshipsResponse
+	(*CreateTaskResponse)(nil),          // 90: agenthost.plugin.v1.CreateTaskResponse
+	(*TaskResponse)(nil),                // 91: agenthost.plugin.v1.TaskResponse
+	(*GetTasksResponse)(nil),            // 92: agenthost.plugin.v1.GetTasksResponse
+	(*UpdateTaskResponse)(nil),          // 93: agenthost.plugin.v1.UpdateTaskResponse
+	(*GetLogsResponse)(nil),             // 94: agenthost.plugin.v1.GetLogsResponse
+	(*GetCachedEmbeddingsResponse)(nil), // 95: agenthost.plugin.v1.GetCachedEmbeddingsResponse
+	(*AddParticipantsResponse)(nil),     // 96: agenthost.plugin.v1.AddParticipantsResponse
+	(*UpsertRoomsResponse)(nil),         // 97: agenthost.plugin.v1.UpsertRoomsResponse
 }
 var file_agenthost_plugin_v1_runtime_proto_depIdxs = []int32{
 	16, // 0: agenthost.plugin.v1.ComposeStateRequest.message:type_name -> agenthost.plugin.v1.Memory
@@ -1392,62 +1404,72 @@ var file_agenthost_plugin_v1_runtime_proto_depIdxs = []int32{
 	46, // 66: agenthost.plugin.v1.Runtime.DeleteTask:input_type -> agenthost.plugin.v1.DeleteByIDRequest
 	56, // 67: agenthost.plugin.v1.Runtime.GetLogs:input_type -> agenthost.plugin.v1.GetLogsRequest
 	46, // 68: agenthost.plugin.v1.Runtime.DeleteLog:input_type -> agenthost.plugin.v1.DeleteByIDRequest
-	57, // 69: agenthost.plugin.v1.Runtime.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
-	58, // 70: agenthost.plugin.v1.Runtime.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
-	17, // 71: agenthost.plugin.v1.Runtime.ComposeState:output_type -> agenthost.plugin.v1.State
-	2,  // 72: agenthost.plugin.v1.Runtime.ProcessActions:output_type -> agenthost.plugin.v1.ProcessActionsResponse
-	4,  // 73: agenthost.plugin.v1.Runtime.Evaluate:output_type -> agenthost.plugin.v1.EvaluateResponse
-	6,  // 74: agenthost.plugin.v1.Runtime.EmitEvent:output_type -> agenthost.plugin.v1.EmitEventResponse
-	8,  // 75: agenthost.plugin.v1.Runtime.ReceiveMessage:output_type -> agenthost.plugin.v1.ReceiveMessageResponse
-	10, // 76: agenthost.plugin.v1.Runtime.Respond:output_type -> agenthost.plugin.v1.RespondResponse
-	59, // 77: agenthost.plugin.v1.Runtime.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
-	12, // 78: agenthost.plugin.v1.Runtime.GetSettings:output_type -> agenthost.plugin.v1.GetSettingsResponse
-	14, // 79: agenthost.plugin.v1.Runtime.DescribeAgent:output_type -> agenthost.plugin.v1.DescribeAgentResponse
-	60, // 80: agenthost.plugin.v1.Runtime.ValidateActions:output_type -> agenthost.plugin.v1.ValidateActionsResponse
-	61, // 81: agenthost.plugin.v1.Runtime.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
-	62, // 82: agenthost.plugin.v1.Runtime.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	62, // 83: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
-	62, // 84: agenthost.plugin.v1.Runtime.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
-	63, // 85: agenthost.plugin.v1.Runtime.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	64, // 86: agenthost.plugin.v1.Runtime.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
-	65, // 87: agenthost.plugin.v1.Runtime.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
-	66, // 88: agenthost.plugin.v1.Runtime.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
-	67, // 89: agenthost.plugin.v1.Runtime.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
-	68, // 90: agenthost.plugin.v1.Runtime.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
-	69, // 91: agenthost.plugin.v1.Runtime.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
-	70, // 92: agenthost.plugin.v1.Runtime.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
-	71, // 93: agenthost.plugin.v1.Runtime.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
-	72, // 94: agenthost.plugin.v1.Runtime.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	72, // 95: agenthost.plugin.v1.Runtime.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
-	73, // 96: agenthost.plugin.v1.Runtime.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
-	74, // 97: agenthost.plugin.v1.Runtime.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
-	75, // 98: agenthost.plugin.v1.Runtime.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	75, // 99: agenthost.plugin.v1.Runtime.DeleteCache:output_type -> agenthost.plugin.v1.SetCacheResponse
-	76, // 100: agenthost.plugin.v1.Runtime.UpdateMemory:output_type -> agenthost.plugin.v1.UpdateMemoryResponse
-	63, // 101: agenthost.plugin.v1.Runtime.DeleteManyMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	63, // 102: agenthost.plugin.v1.Runtime.DeleteAllMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
-	66, // 103: agenthost.plugin.v1.Runtime.GetEntitiesForRoom:output_type -> agenthost.plugin.v1.GetEntitiesResponse
-	77, // 104: agenthost.plugin.v1.Runtime.DeleteEntity:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	78, // 105: agenthost.plugin.v1.Runtime.UpsertRoom:output_type -> agenthost.plugin.v1.UpsertRoomResponse
-	77, // 106: agenthost.plugin.v1.Runtime.DeleteRoom:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	77, // 107: agenthost.plugin.v1.Runtime.DeleteWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	79, // 108: agenthost.plugin.v1.Runtime.RemoveParticipant:output_type -> agenthost.plugin.v1.RemoveParticipantResponse
-	80, // 109: agenthost.plugin.v1.Runtime.CreateComponent:output_type -> agenthost.plugin.v1.CreateComponentResponse
-	81, // 110: agenthost.plugin.v1.Runtime.UpdateComponent:output_type -> agenthost.plugin.v1.UpdateComponentResponse
-	82, // 111: agenthost.plugin.v1.Runtime.GetComponents:output_type -> agenthost.plugin.v1.GetComponentsResponse
-	77, // 112: agenthost.plugin.v1.Runtime.DeleteComponent:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	83, // 113: agenthost.plugin.v1.Runtime.CreateRelationship:output_type -> agenthost.plugin.v1.CreateRelationshipResponse
-	84, // 114: agenthost.plugin.v1.Runtime.UpdateRelationship:output_type -> agenthost.plugin.v1.UpdateRelationshipResponse
-	85, // 115: agenthost.plugin.v1.Runtime.GetRelationships:output_type -> agenthost.plugin.v1.GetRelationshipsResponse
-	86, // 116: agenthost.plugin.v1.Runtime.CreateTask:output_type -> agenthost.plugin.v1.CreateTaskResponse
-	87, // 117: agenthost.plugin.v1.Runtime.GetTask:output_type -> agenthost.plugin.v1.TaskResponse
-	88, // 118: agenthost.plugin.v1.Runtime.GetTasks:output_type -> agenthost.plugin.v1.GetTasksResponse
-	89, // 119: agenthost.plugin.v1.Runtime.UpdateTask:output_type -> agenthost.plugin.v1.UpdateTaskResponse
-	77, // 120: agenthost.plugin.v1.Runtime.DeleteTask:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	90, // 121: agenthost.plugin.v1.Runtime.GetLogs:output_type -> agenthost.plugin.v1.GetLogsResponse
-	77, // 122: agenthost.plugin.v1.Runtime.DeleteLog:output_type -> agenthost.plugin.v1.DeleteByIDResponse
-	69, // [69:123] is the sub-list for method output_type
-	15, // [15:69] is the sub-list for method input_type
+	57, // 69: agenthost.plugin.v1.Runtime.SearchEntities:input_type -> agenthost.plugin.v1.SearchEntitiesRequest
+	58, // 70: agenthost.plugin.v1.Runtime.GetCachedEmbeddings:input_type -> agenthost.plugin.v1.GetCachedEmbeddingsRequest
+	59, // 71: agenthost.plugin.v1.Runtime.AddParticipants:input_type -> agenthost.plugin.v1.AddParticipantsRequest
+	60, // 72: agenthost.plugin.v1.Runtime.UpsertRooms:input_type -> agenthost.plugin.v1.UpsertRoomsRequest
+	46, // 73: agenthost.plugin.v1.Runtime.DeleteRoomsByWorld:input_type -> agenthost.plugin.v1.DeleteByIDRequest
+	61, // 74: agenthost.plugin.v1.Runtime.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
+	62, // 75: agenthost.plugin.v1.Runtime.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
+	17, // 76: agenthost.plugin.v1.Runtime.ComposeState:output_type -> agenthost.plugin.v1.State
+	2,  // 77: agenthost.plugin.v1.Runtime.ProcessActions:output_type -> agenthost.plugin.v1.ProcessActionsResponse
+	4,  // 78: agenthost.plugin.v1.Runtime.Evaluate:output_type -> agenthost.plugin.v1.EvaluateResponse
+	6,  // 79: agenthost.plugin.v1.Runtime.EmitEvent:output_type -> agenthost.plugin.v1.EmitEventResponse
+	8,  // 80: agenthost.plugin.v1.Runtime.ReceiveMessage:output_type -> agenthost.plugin.v1.ReceiveMessageResponse
+	10, // 81: agenthost.plugin.v1.Runtime.Respond:output_type -> agenthost.plugin.v1.RespondResponse
+	63, // 82: agenthost.plugin.v1.Runtime.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
+	12, // 83: agenthost.plugin.v1.Runtime.GetSettings:output_type -> agenthost.plugin.v1.GetSettingsResponse
+	14, // 84: agenthost.plugin.v1.Runtime.DescribeAgent:output_type -> agenthost.plugin.v1.DescribeAgentResponse
+	64, // 85: agenthost.plugin.v1.Runtime.ValidateActions:output_type -> agenthost.plugin.v1.ValidateActionsResponse
+	65, // 86: agenthost.plugin.v1.Runtime.CreateMemory:output_type -> agenthost.plugin.v1.CreateMemoryResponse
+	66, // 87: agenthost.plugin.v1.Runtime.GetMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	66, // 88: agenthost.plugin.v1.Runtime.GetMemoriesByIDs:output_type -> agenthost.plugin.v1.MemoriesResponse
+	66, // 89: agenthost.plugin.v1.Runtime.SearchMemories:output_type -> agenthost.plugin.v1.MemoriesResponse
+	67, // 90: agenthost.plugin.v1.Runtime.DeleteMemory:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	68, // 91: agenthost.plugin.v1.Runtime.CountMemories:output_type -> agenthost.plugin.v1.CountMemoriesResponse
+	69, // 92: agenthost.plugin.v1.Runtime.EnsureConnection:output_type -> agenthost.plugin.v1.EnsureConnectionResponse
+	70, // 93: agenthost.plugin.v1.Runtime.GetEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	71, // 94: agenthost.plugin.v1.Runtime.UpsertEntities:output_type -> agenthost.plugin.v1.UpsertEntitiesResponse
+	72, // 95: agenthost.plugin.v1.Runtime.GetRooms:output_type -> agenthost.plugin.v1.GetRoomsResponse
+	73, // 96: agenthost.plugin.v1.Runtime.GetWorlds:output_type -> agenthost.plugin.v1.GetWorldsResponse
+	74, // 97: agenthost.plugin.v1.Runtime.UpsertWorld:output_type -> agenthost.plugin.v1.UpsertWorldResponse
+	75, // 98: agenthost.plugin.v1.Runtime.GetParticipants:output_type -> agenthost.plugin.v1.GetParticipantsResponse
+	76, // 99: agenthost.plugin.v1.Runtime.GetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	76, // 100: agenthost.plugin.v1.Runtime.SetParticipantState:output_type -> agenthost.plugin.v1.ParticipantStateResponse
+	77, // 101: agenthost.plugin.v1.Runtime.AddLog:output_type -> agenthost.plugin.v1.AddLogResponse
+	78, // 102: agenthost.plugin.v1.Runtime.GetCache:output_type -> agenthost.plugin.v1.GetCacheResponse
+	79, // 103: agenthost.plugin.v1.Runtime.SetCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	79, // 104: agenthost.plugin.v1.Runtime.DeleteCache:output_type -> agenthost.plugin.v1.SetCacheResponse
+	80, // 105: agenthost.plugin.v1.Runtime.UpdateMemory:output_type -> agenthost.plugin.v1.UpdateMemoryResponse
+	67, // 106: agenthost.plugin.v1.Runtime.DeleteManyMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	67, // 107: agenthost.plugin.v1.Runtime.DeleteAllMemories:output_type -> agenthost.plugin.v1.DeleteMemoryResponse
+	70, // 108: agenthost.plugin.v1.Runtime.GetEntitiesForRoom:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	81, // 109: agenthost.plugin.v1.Runtime.DeleteEntity:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	82, // 110: agenthost.plugin.v1.Runtime.UpsertRoom:output_type -> agenthost.plugin.v1.UpsertRoomResponse
+	81, // 111: agenthost.plugin.v1.Runtime.DeleteRoom:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	81, // 112: agenthost.plugin.v1.Runtime.DeleteWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	83, // 113: agenthost.plugin.v1.Runtime.RemoveParticipant:output_type -> agenthost.plugin.v1.RemoveParticipantResponse
+	84, // 114: agenthost.plugin.v1.Runtime.CreateComponent:output_type -> agenthost.plugin.v1.CreateComponentResponse
+	85, // 115: agenthost.plugin.v1.Runtime.UpdateComponent:output_type -> agenthost.plugin.v1.UpdateComponentResponse
+	86, // 116: agenthost.plugin.v1.Runtime.GetComponents:output_type -> agenthost.plugin.v1.GetComponentsResponse
+	81, // 117: agenthost.plugin.v1.Runtime.DeleteComponent:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	87, // 118: agenthost.plugin.v1.Runtime.CreateRelationship:output_type -> agenthost.plugin.v1.CreateRelationshipResponse
+	88, // 119: agenthost.plugin.v1.Runtime.UpdateRelationship:output_type -> agenthost.plugin.v1.UpdateRelationshipResponse
+	89, // 120: agenthost.plugin.v1.Runtime.GetRelationships:output_type -> agenthost.plugin.v1.GetRelationshipsResponse
+	90, // 121: agenthost.plugin.v1.Runtime.CreateTask:output_type -> agenthost.plugin.v1.CreateTaskResponse
+	91, // 122: agenthost.plugin.v1.Runtime.GetTask:output_type -> agenthost.plugin.v1.TaskResponse
+	92, // 123: agenthost.plugin.v1.Runtime.GetTasks:output_type -> agenthost.plugin.v1.GetTasksResponse
+	93, // 124: agenthost.plugin.v1.Runtime.UpdateTask:output_type -> agenthost.plugin.v1.UpdateTaskResponse
+	81, // 125: agenthost.plugin.v1.Runtime.DeleteTask:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	94, // 126: agenthost.plugin.v1.Runtime.GetLogs:output_type -> agenthost.plugin.v1.GetLogsResponse
+	81, // 127: agenthost.plugin.v1.Runtime.DeleteLog:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	70, // 128: agenthost.plugin.v1.Runtime.SearchEntities:output_type -> agenthost.plugin.v1.GetEntitiesResponse
+	95, // 129: agenthost.plugin.v1.Runtime.GetCachedEmbeddings:output_type -> agenthost.plugin.v1.GetCachedEmbeddingsResponse
+	96, // 130: agenthost.plugin.v1.Runtime.AddParticipants:output_type -> agenthost.plugin.v1.AddParticipantsResponse
+	97, // 131: agenthost.plugin.v1.Runtime.UpsertRooms:output_type -> agenthost.plugin.v1.UpsertRoomsResponse
+	81, // 132: agenthost.plugin.v1.Runtime.DeleteRoomsByWorld:output_type -> agenthost.plugin.v1.DeleteByIDResponse
+	74, // [74:133] is the sub-list for method output_type
+	15, // [15:74] is the sub-list for method input_type
 	15, // [15:15] is the sub-list for extension type_name
 	15, // [15:15] is the sub-list for extension extendee
 	0,  // [0:15] is the sub-list for field type_name

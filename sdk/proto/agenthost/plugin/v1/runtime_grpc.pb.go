@@ -80,6 +80,11 @@ const (
 	Runtime_DeleteTask_FullMethodName          = "/agenthost.plugin.v1.Runtime/DeleteTask"
 	Runtime_GetLogs_FullMethodName             = "/agenthost.plugin.v1.Runtime/GetLogs"
 	Runtime_DeleteLog_FullMethodName           = "/agenthost.plugin.v1.Runtime/DeleteLog"
+	Runtime_SearchEntities_FullMethodName      = "/agenthost.plugin.v1.Runtime/SearchEntities"
+	Runtime_GetCachedEmbeddings_FullMethodName = "/agenthost.plugin.v1.Runtime/GetCachedEmbeddings"
+	Runtime_AddParticipants_FullMethodName     = "/agenthost.plugin.v1.Runtime/AddParticipants"
+	Runtime_UpsertRooms_FullMethodName         = "/agenthost.plugin.v1.Runtime/UpsertRooms"
+	Runtime_DeleteRoomsByWorld_FullMethodName  = "/agenthost.plugin.v1.Runtime/DeleteRoomsByWorld"
 )
 
 // RuntimeClient is the client API for Runtime service.
@@ -154,6 +159,11 @@ type RuntimeClient interface {
 	DeleteTask(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
 	GetLogs(ctx context.Context, in *GetLogsRequest, opts ...grpc.CallOption) (*GetLogsResponse, error)
 	DeleteLog(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
+	SearchEntities(ctx context.Context, in *SearchEntitiesRequest, opts ...grpc.CallOption) (*GetEntitiesResponse, error)
+	GetCachedEmbeddings(ctx context.Context, in *GetCachedEmbeddingsRequest, opts ...grpc.CallOption) (*GetCachedEmbeddingsResponse, error)
+	AddParticipants(ctx context.Context, in *AddParticipantsRequest, opts ...grpc.CallOption) (*AddParticipantsResponse, error)
+	UpsertRooms(ctx context.Context, in *UpsertRoomsRequest, opts ...grpc.CallOption) (*UpsertRoomsResponse, error)
+	DeleteRoomsByWorld(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error)
 }
 
 type runtimeClient struct {
@@ -713,6 +723,56 @@ func (c *runtimeClient) DeleteLog(ctx context.Context, in *DeleteByIDRequest, op
 	return out, nil
 }
 
+func (c *runtimeClient) SearchEntities(ctx context.Context, in *SearchEntitiesRequest, opts ...grpc.CallOption) (*GetEntitiesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetEntitiesResponse)
+	err := c.cc.Invoke(ctx, Runtime_SearchEntities_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) GetCachedEmbeddings(ctx context.Context, in *GetCachedEmbeddingsRequest, opts ...grpc.CallOption) (*GetCachedEmbeddingsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCachedEmbeddingsResponse)
+	err := c.cc.Invoke(ctx, Runtime_GetCachedEmbeddings_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) AddParticipants(ctx context.Context, in *AddParticipantsRequest, opts ...grpc.CallOption) (*AddParticipantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddParticipantsResponse)
+	err := c.cc.Invoke(ctx, Runtime_AddParticipants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) UpsertRooms(ctx context.Context, in *UpsertRoomsRequest, opts ...grpc.CallOption) (*UpsertRoomsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpsertRoomsResponse)
+	err := c.cc.Invoke(ctx, Runtime_UpsertRooms_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *runtimeClient) DeleteRoomsByWorld(ctx context.Context, in *DeleteByIDRequest, opts ...grpc.CallOption) (*DeleteByIDResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteByIDResponse)
+	err := c.cc.Invoke(ctx, Runtime_DeleteRoomsByWorld_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RuntimeServer is the server API for Runtime service.
 // All implementations must embed UnimplementedRuntimeServer
 // for forward compatibility.
@@ -785,6 +845,11 @@ type RuntimeServer interface {
 	DeleteTask(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
 	GetLogs(context.Context, *GetLogsRequest) (*GetLogsResponse, error)
 	DeleteLog(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
+	SearchEntities(context.Context, *SearchEntitiesRequest) (*GetEntitiesResponse, error)
+	GetCachedEmbeddings(context.Context, *GetCachedEmbeddingsRequest) (*GetCachedEmbeddingsResponse, error)
+	AddParticipants(context.Context, *AddParticipantsRequest) (*AddParticipantsResponse, error)
+	UpsertRooms(context.Context, *UpsertRoomsRequest) (*UpsertRoomsResponse, error)
+	DeleteRoomsByWorld(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error)
 	mustEmbedUnimplementedRuntimeServer()
 }
 
@@ -956,6 +1021,21 @@ func (UnimplementedRuntimeServer) GetLogs(context.Context, *GetLogsRequest) (*Ge
 }
 func (UnimplementedRuntimeServer) DeleteLog(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteLog not implemented")
+}
+func (UnimplementedRuntimeServer) SearchEntities(context.Context, *SearchEntitiesRequest) (*GetEntitiesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchEntities not implemented")
+}
+func (UnimplementedRuntimeServer) GetCachedEmbeddings(context.Context, *GetCachedEmbeddingsRequest) (*GetCachedEmbeddingsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCachedEmbeddings not implemented")
+}
+func (UnimplementedRuntimeServer) AddParticipants(context.Context, *AddParticipantsRequest) (*AddParticipantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddParticipants not implemented")
+}
+func (UnimplementedRuntimeServer) UpsertRooms(context.Context, *UpsertRoomsRequest) (*UpsertRoomsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpsertRooms not implemented")
+}
+func (UnimplementedRuntimeServer) DeleteRoomsByWorld(context.Context, *DeleteByIDRequest) (*DeleteByIDResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteRoomsByWorld not implemented")
 }
 func (UnimplementedRuntimeServer) mustEmbedUnimplementedRuntimeServer() {}
 func (UnimplementedRuntimeServer) testEmbeddedByValue()                 {}
@@ -1943,6 +2023,96 @@ func _Runtime_DeleteLog_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Runtime_SearchEntities_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchEntitiesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).SearchEntities(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_SearchEntities_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).SearchEntities(ctx, req.(*SearchEntitiesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_GetCachedEmbeddings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCachedEmbeddingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).GetCachedEmbeddings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_GetCachedEmbeddings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).GetCachedEmbeddings(ctx, req.(*GetCachedEmbeddingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_AddParticipants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddParticipantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).AddParticipants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_AddParticipants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).AddParticipants(ctx, req.(*AddParticipantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_UpsertRooms_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpsertRoomsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).UpsertRooms(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_UpsertRooms_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).UpsertRooms(ctx, req.(*UpsertRoomsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Runtime_DeleteRoomsByWorld_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteByIDRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RuntimeServer).DeleteRoomsByWorld(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Runtime_DeleteRoomsByWorld_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RuntimeServer).DeleteRoomsByWorld(ctx, req.(*DeleteByIDRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Runtime_ServiceDesc is the grpc.ServiceDesc for Runtime service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2161,6 +2331,26 @@ var Runtime_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteLog",
 			Handler:    _Runtime_DeleteLog_Handler,
+		},
+		{
+			MethodName: "SearchEntities",
+			Handler:    _Runtime_SearchEntities_Handler,
+		},
+		{
+			MethodName: "GetCachedEmbeddings",
+			Handler:    _Runtime_GetCachedEmbeddings_Handler,
+		},
+		{
+			MethodName: "AddParticipants",
+			Handler:    _Runtime_AddParticipants_Handler,
+		},
+		{
+			MethodName: "UpsertRooms",
+			Handler:    _Runtime_UpsertRooms_Handler,
+		},
+		{
+			MethodName: "DeleteRoomsByWorld",
+			Handler:    _Runtime_DeleteRoomsByWorld_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
