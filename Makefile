@@ -26,9 +26,10 @@ vet:
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## bench: the hop-cost and end-to-end benchmarks
+## bench: the hop costs next to plain gRPC, the SDK shim, the database, and the daemon as a whole
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./host/ ./plugins/sql/
+	$(GO) test -run '^$$' -bench . -benchmem ./sdk/ ./host/ ./plugins/sql/
+	$(GO) test -run '^$$' -bench Daemon -benchtime 1x -count 3 ./cmd/agenthost/
 
 ## proto: regenerate the Go code of sdk/proto with pinned tools installed under .tools
 proto: $(TOOLS)/buf $(TOOLS)/protoc-gen-go $(TOOLS)/protoc-gen-go-grpc
