@@ -41,6 +41,11 @@ type bootstrap struct {
 	// eventRuns maps the runs an event started (agent id, NUL, run id)
 	// to where their replies go: the host has no run for them.
 	eventRuns sync.Map
+
+	// own holds this plugin's actions by name, for validating them here
+	// instead of through the host.
+	ownOnce sync.Once
+	own     map[string]sdk.Action
 }
 
 // agentState is what the plugin keeps in memory for one agent.

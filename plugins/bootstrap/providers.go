@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
@@ -201,7 +202,7 @@ func (b *bootstrap) shouldRespondProvider(ctx context.Context, a *sdk.Agent, msg
 func (b *bootstrap) actionsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
 	info := b.info(ctx, a)
 	all := info.Actions()
-	valid, err := a.ValidateActions(ctx, msg, st)
+	valid, err := b.validateActions(ctx, a, msg, st, all)
 	var offered []sdk.ActionInfo
 	if err != nil {
 		b.log.Warn("validating actions failed; offering every action", "error", err)
@@ -511,4 +512,66 @@ func (b *bootstrap) actionStateProvider(ctx context.Context, a *sdk.Agent, msg *
 		return sdk.ProviderResult{}, nil
 	}
 	return sdk.ProviderResult{Text: strings.Join(parts, "\n\n"), Values: values}, nil
+}
+
+// validateActions asks which actions may be offered. This plugin's own
+// actions are validated here, side by side; only the other plugins' go
+// through the host, which would otherwise call back into this process for
+// ours: two round trips fewer on every message.
+func (b *bootstrap) validateActions(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State, all []sdk.ActionInfo) ([]string, error) {
+	b.ownOnce.Do(func() {
+		b.own = map[string]sdk.Action{}
+		for _, act := range b.actions() {
+			b.own[act.Name] = act
+		}
+	})
+	var mine, others []string
+	for _, act := range all {
+		if _, ok := b.own[act.Name]; ok && act.Plugin == "bootstrap" {
+			mine = append(mine, act.Name)
+		} else {
+			others = append(others, act.Name)
+		}
+	}
+	var theirs []string
+	var theirErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if len(others) > 0 {
+			theirs, theirErr = a.ValidateActions(ctx, msg, st, others...)
+		}
+	}()
+	ok := make([]bool, len(mine))
+	var wg sync.WaitGroup
+	for i, name := range mine {
+		act := b.own[name]
+		if act.Validate == nil {
+			ok[i] = true
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					b.log.Error("action validate panicked", "action", name, "panic", fmt.Sprint(r))
+					ok[i] = false
+				}
+			}()
+			ok[i] = act.Validate(ctx, a, msg, st)
+		}()
+	}
+	wg.Wait()
+	<-done
+	if theirErr != nil {
+		return nil, theirErr
+	}
+	valid := theirs
+	for i, name := range mine {
+		if ok[i] {
+			valid = append(valid, name)
+		}
+	}
+	return valid, nil
 }
