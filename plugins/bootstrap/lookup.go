@@ -115,3 +115,21 @@ func upsertWorld(ctx context.Context, a *sdk.Agent, w sdk.World) error {
 	forget(worldKey(a, w.ID))
 	return err
 }
+
+func nameKey(a *sdk.Agent, id string) string { return "name\x00" + a.ID + "\x00" + id }
+
+// peek returns a fresh cached value without loading it.
+func peek(key string) (any, bool) {
+	lookups.mu.Lock()
+	defer lookups.mu.Unlock()
+	e, ok := lookups.m[key]
+	if !ok || e.err != nil || time.Since(e.at) >= lookupTTL {
+		return nil, false
+	}
+	return e.v, true
+}
+
+// keep caches a value read elsewhere.
+func keep(key string, v any) {
+	_, _ = cached(key, func() (any, error) { return v, nil })
+}

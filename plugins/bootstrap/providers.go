@@ -405,7 +405,10 @@ func (b *bootstrap) messagesElsewhere(ctx context.Context, a *sdk.Agent, msg *sd
 	if msg.EntityID == a.ID {
 		return nil
 	}
-	rooms, err := a.GetRooms(ctx, sdk.RoomQuery{ParticipantID: msg.EntityID})
+	v, err := cached("prooms\x00"+a.ID+"\x00"+msg.EntityID, func() (any, error) {
+		return a.GetRooms(ctx, sdk.RoomQuery{ParticipantID: msg.EntityID})
+	})
+	rooms, _ := v.([]sdk.Room)
 	if err != nil {
 		return nil
 	}

@@ -143,10 +143,19 @@ func entityName(e *sdk.Entity) string {
 func names(ctx context.Context, a *sdk.Agent, ids ...string) map[string]string {
 	out := map[string]string{a.ID: a.Name()}
 	var want []string
+	seen := map[string]bool{}
 	for _, id := range ids {
-		if id != "" && id != a.ID {
-			want = append(want, id)
+		if id == "" || id == a.ID || seen[id] {
+			continue
 		}
+		seen[id] = true
+		// Names are read for every message of a conversation; a name read
+		// a moment ago is reused (see lookupTTL).
+		if v, ok := peek(nameKey(a, id)); ok {
+			out[id] = v.(string)
+			continue
+		}
+		want = append(want, id)
 	}
 	if len(want) == 0 {
 		return out
@@ -157,6 +166,7 @@ func names(ctx context.Context, a *sdk.Agent, ids ...string) map[string]string {
 	}
 	for i := range ents {
 		out[ents[i].ID] = entityName(&ents[i])
+		keep(nameKey(a, ents[i].ID), out[ents[i].ID])
 	}
 	return out
 }
