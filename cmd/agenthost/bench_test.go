@@ -32,9 +32,9 @@ func BenchmarkDaemon(b *testing.B) {
 		idle := treePSS(d.cmd.Process.Pid)
 
 		client := &http.Client{Timeout: 30 * time.Second}
-		send := func(text string) {
+		send := func(user, text string) {
 			res, err := client.Post(d.url+"/api/agents/Eliza/messages", "application/json",
-				strings.NewReader(`{"text":"`+text+`","userName":"bench"}`))
+				strings.NewReader(`{"text":"`+text+`","userName":"`+user+`"}`))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -47,7 +47,7 @@ func BenchmarkDaemon(b *testing.B) {
 		lat := make([]time.Duration, 0, sequential)
 		for i := 0; i < sequential; i++ {
 			t0 := time.Now()
-			send(fmt.Sprintf("I feel sad about my job number %d", i))
+			send("bench", fmt.Sprintf("I feel sad about my job number %d", i))
 			lat = append(lat, time.Since(t0))
 		}
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
@@ -62,10 +62,13 @@ func BenchmarkDaemon(b *testing.B) {
 		t0 := time.Now()
 		for w := 0; w < concurrent; w++ {
 			wg.Add(1)
+			// One room per sender: in a shared room newer messages make
+			// older replies stale, and dropped replies would flatter this.
+			user := fmt.Sprintf("sender-%d", w)
 			go func() {
 				defer wg.Done()
 				for i := range work {
-					send(fmt.Sprintf("my mother says %d", i))
+					send(user, fmt.Sprintf("my mother says %d", i))
 				}
 			}()
 		}
