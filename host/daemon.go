@@ -309,6 +309,8 @@ func (d *Daemon) StartAgent(ctx context.Context, ch *sdk.Character) (*Agent, err
 	a.setStatus(AgentRunning, nil)
 	d.addAgent(a)
 	a.log.Info("agent running", "id", a.ID, "plugins", strings.Join(a.Plugins(), ","))
+	// Messages a previous host accepted from connectors but did not finish.
+	go a.replayInbox(context.WithoutCancel(ctx))
 	return a, nil
 }
 

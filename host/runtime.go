@@ -149,13 +149,19 @@ func (s *runtimeServer) ReceiveMessage(ctx context.Context, req *pb.ReceiveMessa
 	in := a.mapIncoming(req)
 	if !req.GetWait() {
 		// The connector only hands the message over; replies reach it
-		// through SendMessage.
-		go func() {
-			if _, _, err := a.receive(context.WithoutCancel(ctx), in); err != nil {
-				a.log.Error("message failed", "source", in.source, "error", err)
-			}
-		}()
-		return &pb.ReceiveMessageResponse{MemoryId: in.messageID, RoomId: in.roomID, WorldId: in.worldID, EntityId: in.entityID}, nil
+		// through SendMessage. It is kept in the inbox first, so that
+		// "accepted" survives the host's own death.
+		held, durable, err := a.hold(ctx, req, in.messageID)
+		if err != nil {
+			return nil, grpcErr(err)
+		}
+		res := &pb.ReceiveMessageResponse{MemoryId: in.messageID, RoomId: in.roomID, WorldId: in.worldID, EntityId: in.entityID}
+		if !held {
+			res.Duplicate = true
+			return res, nil
+		}
+		go a.handleHeld(in, durable)
+		return res, nil
 	}
 	res, _, err := a.receive(ctx, in)
 	return res, grpcErr(err)
