@@ -87,17 +87,27 @@ func (a *Agent) db(ctx context.Context) (*Plugin, *pluginConn, error) {
 	return a.reg.db, c, err
 }
 
-// useModel calls the best model of a type and records the call.
-func (a *Agent) useModel(ctx context.Context, req *pb.ModelRequest) (*pb.ModelResponse, error) {
+// modelPlugin finds the plugin that serves the request's model type for
+// this agent and stamps the request with the agent.
+func (a *Agent) modelPlugin(ctx context.Context, req *pb.ModelRequest) (*Plugin, *pluginConn, error) {
 	p, err := a.reg.model(req.GetType(), req.GetProvider())
 	if err != nil {
-		return nil, fmt.Errorf("agent %s: %w", a.Name, err)
+		return nil, nil, fmt.Errorf("agent %s: %w", a.Name, err)
 	}
 	c, err := p.conn(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.AgentId = a.ID
+	return p, c, nil
+}
+
+// useModel calls the best model of a type and records the call.
+func (a *Agent) useModel(ctx context.Context, req *pb.ModelRequest) (*pb.ModelResponse, error) {
+	p, c, err := a.modelPlugin(ctx, req)
+	if err != nil {
+		return nil, err
+	}
 	start := time.Now()
 	ctx, cancel := ensureDeadline(ctx, sdk.DefaultRunTimeout)
 	defer cancel()
@@ -116,15 +126,10 @@ func (a *Agent) useModel(ctx context.Context, req *pb.ModelRequest) (*pb.ModelRe
 // streamModel is useModel with the text passed to send as the model makes
 // it; the last chunk carries the whole response.
 func (a *Agent) streamModel(ctx context.Context, req *pb.ModelRequest, send func(*pb.ModelChunk) error) error {
-	p, err := a.reg.model(req.GetType(), req.GetProvider())
-	if err != nil {
-		return fmt.Errorf("agent %s: %w", a.Name, err)
-	}
-	c, err := p.conn(ctx)
+	p, c, err := a.modelPlugin(ctx, req)
 	if err != nil {
 		return err
 	}
-	req.AgentId = a.ID
 	start := time.Now()
 	ctx, cancel := ensureDeadline(ctx, sdk.DefaultRunTimeout)
 	defer cancel()

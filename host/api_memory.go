@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 
@@ -20,11 +21,23 @@ func (d *Daemon) handleRoomMemories(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Daemon) handleDeleteMemory(w http.ResponseWriter, r *http.Request) {
+	d.deleteOne(w, r, "memoryId", "MEMORY_NOT_FOUND", "memory", "DeleteMemory",
+		func(ctx context.Context, db pb.DatabaseClient, agentID, id string) (int64, error) {
+			res, err := db.DeleteMemory(ctx, &pb.DeleteMemoryRequest{AgentId: agentID, Id: id})
+			return res.GetDeleted(), err
+		})
+}
+
+// deleteOne is every "delete one of the agent's records by id" route: the
+// id from the path is checked, the database plugin deletes, and a record
+// that was not there is a 404 with notFound as its code.
+func (d *Daemon) deleteOne(w http.ResponseWriter, r *http.Request, param, notFound, what, method string,
+	del func(ctx context.Context, db pb.DatabaseClient, agentID, id string) (int64, error)) {
 	a := d.agentFor(w, r)
 	if a == nil {
 		return
 	}
-	id, ok := uuidParam(w, "memoryId", r.PathValue("memoryId"), true)
+	id, ok := uuidParam(w, param, r.PathValue(param), true)
 	if !ok {
 		return
 	}
@@ -33,16 +46,16 @@ func (d *Daemon) handleDeleteMemory(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", err.Error())
 		return
 	}
-	res, err := c.db.DeleteMemory(r.Context(), &pb.DeleteMemoryRequest{AgentId: a.ID, Id: id})
+	n, err := del(r.Context(), c.db, a.ID, id)
 	if err != nil {
-		writeDBError(w, p.callErr(c, "DeleteMemory", err))
+		writeDBError(w, p.callErr(c, method, err))
 		return
 	}
-	if res.GetDeleted() == 0 {
-		writeError(w, http.StatusNotFound, "MEMORY_NOT_FOUND", "agent "+a.Name+" has no memory "+id)
+	if n == 0 {
+		writeError(w, http.StatusNotFound, notFound, "agent "+a.Name+" has no "+what+" "+id)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"deleted": res.GetDeleted(), "id": id})
+	writeJSON(w, http.StatusOK, map[string]any{"deleted": n, "id": id})
 }
 
 func (d *Daemon) handleClearRoom(w http.ResponseWriter, r *http.Request) {

@@ -141,29 +141,11 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 
 // handleDeleteLog deletes one of the agent's timeline entries.
 func (d *Daemon) handleDeleteLog(w http.ResponseWriter, r *http.Request) {
-	a := d.agentFor(w, r)
-	if a == nil {
-		return
-	}
-	id, ok := uuidParam(w, "logId", r.PathValue("logId"), true)
-	if !ok {
-		return
-	}
-	p, c, err := a.db(r.Context())
-	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", err.Error())
-		return
-	}
-	res, err := c.db.DeleteLog(r.Context(), &pb.DeleteByIDRequest{AgentId: a.ID, Id: id})
-	if err != nil {
-		writeDBError(w, p.callErr(c, "DeleteLog", err))
-		return
-	}
-	if res.GetDeleted() == 0 {
-		writeError(w, http.StatusNotFound, "LOG_NOT_FOUND", "agent "+a.Name+" has no log entry "+id)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"deleted": res.GetDeleted(), "id": id})
+	d.deleteOne(w, r, "logId", "LOG_NOT_FOUND", "log entry", "DeleteLog",
+		func(ctx context.Context, db pb.DatabaseClient, agentID, id string) (int64, error) {
+			res, err := db.DeleteLog(ctx, &pb.DeleteByIDRequest{AgentId: agentID, Id: id})
+			return res.GetDeleted(), err
+		})
 }
 
 func logTypeOK(s string) bool {

@@ -438,12 +438,7 @@ func (s *pluginServer) StreamModel(req *pb.ModelRequest, stream pb.Plugin_Stream
 	if m == nil || (m.Handler == nil && m.Stream == nil) {
 		return status.Errorf(codes.NotFound, "plugin %s has no model of type %s", s.p.Name, req.GetType())
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("model stream panicked", "type", req.GetType(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			err = status.Errorf(codes.Internal, "plugin panicked in model %s: %v", req.GetType(), r)
-		}
-	}()
+	defer s.recoverAs(&err, "model", req.GetType())
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	stop := context.AfterFunc(s.stopCtx, cancel)

@@ -31,15 +31,22 @@ var lookups = struct {
 }{m: map[string]lookupEntry{}}
 
 func cached(key string, load func() (any, error)) (any, error) {
-	now := time.Now()
 	lookups.mu.Lock()
 	e, ok := lookups.m[key]
 	lookups.mu.Unlock()
-	if ok && now.Sub(e.at) < lookupTTL {
+	if ok && time.Since(e.at) < lookupTTL {
 		return e.v, e.err
 	}
 	v, err := load()
+	store(key, v, err)
+	return v, err
+}
+
+// store keeps a value read now.
+func store(key string, v any, err error) {
+	now := time.Now()
 	lookups.mu.Lock()
+	defer lookups.mu.Unlock()
 	if len(lookups.m) >= lookupMax {
 		for k, old := range lookups.m {
 			if now.Sub(old.at) >= lookupTTL {
@@ -51,8 +58,6 @@ func cached(key string, load func() (any, error)) (any, error) {
 		}
 	}
 	lookups.m[key] = lookupEntry{v: v, err: err, at: now}
-	lookups.mu.Unlock()
-	return v, err
 }
 
 func forget(keys ...string) {
@@ -130,6 +135,4 @@ func peek(key string) (any, bool) {
 }
 
 // keep caches a value read elsewhere.
-func keep(key string, v any) {
-	_, _ = cached(key, func() (any, error) { return v, nil })
-}
+func keep(key string, v any) { store(key, v, nil) }

@@ -193,18 +193,7 @@ func (s *Store) GetComponents(ctx context.Context, agentID string, q sdk.Compone
 
 // DeleteComponent deletes one component and returns how many it deleted.
 func (s *Store) DeleteComponent(ctx context.Context, agentID, id string) (int64, error) {
-	fail := func(err error) (int64, error) { return 0, fmt.Errorf("delete component %s: %w", truncate(id), err) }
-	if err := checkID("agentId", agentID, true); err != nil {
-		return fail(err)
-	}
-	if err := checkID("id", id, true); err != nil {
-		return fail(err)
-	}
-	n, err := s.deleteWhere(ctx, `DELETE FROM components WHERE agent_id = ? AND id = ?`, agentID, id)
-	if err != nil {
-		return fail(err)
-	}
-	return n, nil
+	return s.deleteOne(ctx, "component", "components", agentID, id)
 }
 
 // nonNilMap stores a missing map as {} rather than null.

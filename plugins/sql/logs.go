@@ -178,18 +178,7 @@ func (s *Store) GetLogs(ctx context.Context, agentID string, q sdk.LogQuery) ([]
 
 // DeleteLog deletes one log entry and returns how many it deleted (0 or 1).
 func (s *Store) DeleteLog(ctx context.Context, agentID, id string) (int64, error) {
-	fail := func(err error) (int64, error) { return 0, fmt.Errorf("delete log %s: %w", truncate(id), err) }
-	if err := checkID("agentId", agentID, true); err != nil {
-		return fail(err)
-	}
-	if err := checkID("id", id, true); err != nil {
-		return fail(err)
-	}
-	n, err := s.deleteWhere(ctx, `DELETE FROM logs WHERE agent_id = ? AND id = ?`, agentID, id)
-	if err != nil {
-		return fail(err)
-	}
-	return n, nil
+	return s.deleteOne(ctx, "log", "logs", agentID, id)
 }
 
 // GetCache returns the value stored under key, unless it has expired.

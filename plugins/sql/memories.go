@@ -605,17 +605,7 @@ func (h *rankHeap) Pop() any {
 
 // DeleteMemory deletes one memory and returns how many were deleted (0 or 1).
 func (s *Store) DeleteMemory(ctx context.Context, agentID, id string) (int64, error) {
-	if err := checkID("agentId", agentID, true); err != nil {
-		return 0, fmt.Errorf("delete memory %s: %w", truncate(id), err)
-	}
-	if err := checkID("id", id, true); err != nil {
-		return 0, fmt.Errorf("delete memory %s: %w", truncate(id), err)
-	}
-	n, err := s.deleteWhere(ctx, `DELETE FROM memories WHERE agent_id = ? AND id = ?`, agentID, id)
-	if err != nil {
-		return 0, fmt.Errorf("delete memory %s: %w", id, err)
-	}
-	return n, nil
+	return s.deleteOne(ctx, "memory", "memories", agentID, id)
 }
 
 // DeleteAllMemories deletes the memories of a room, of one table or (table
@@ -639,6 +629,24 @@ func (s *Store) DeleteAllMemories(ctx context.Context, agentID, roomID, table st
 		args = append(args, table)
 	}
 	n, err := s.deleteWhere(ctx, q, args...)
+	if err != nil {
+		return fail(err)
+	}
+	return n, nil
+}
+
+// deleteOne deletes the row of table with this agent and id, and returns
+// how many it deleted (0 or 1). what names the record in errors; table is
+// one of the store's own table names, never input.
+func (s *Store) deleteOne(ctx context.Context, what, table, agentID, id string) (int64, error) {
+	fail := func(err error) (int64, error) { return 0, fmt.Errorf("delete %s %s: %w", what, truncate(id), err) }
+	if err := checkID("agentId", agentID, true); err != nil {
+		return fail(err)
+	}
+	if err := checkID("id", id, true); err != nil {
+		return fail(err)
+	}
+	n, err := s.deleteWhere(ctx, `DELETE FROM `+table+` WHERE agent_id = ? AND id = ?`, agentID, id)
 	if err != nil {
 		return fail(err)
 	}

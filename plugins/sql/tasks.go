@@ -219,16 +219,5 @@ func (s *Store) UpdateTask(ctx context.Context, agentID, id string, u sdk.TaskUp
 
 // DeleteTask deletes one task and returns how many it deleted (0 or 1).
 func (s *Store) DeleteTask(ctx context.Context, agentID, id string) (int64, error) {
-	fail := func(err error) (int64, error) { return 0, fmt.Errorf("delete task %s: %w", truncate(id), err) }
-	if err := checkID("agentId", agentID, true); err != nil {
-		return fail(err)
-	}
-	if err := checkID("id", id, true); err != nil {
-		return fail(err)
-	}
-	n, err := s.deleteWhere(ctx, `DELETE FROM tasks WHERE agent_id = ? AND id = ?`, agentID, id)
-	if err != nil {
-		return fail(err)
-	}
-	return n, nil
+	return s.deleteOne(ctx, "task", "tasks", agentID, id)
 }
