@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/google/uuid"
@@ -29,6 +31,10 @@ type apiState struct {
 	limiter *rateLimiter
 	hub     *hub
 	tickets *ticketStore
+	// listen is where the daemon listens, for the Host rule.
+	listen listenAddr
+	// idem remembers keyed messages (api_idempotency.go).
+	idem *idemStore
 	// life serialises agent starts, stops, updates and removals.
 	life sync.Mutex
 }
@@ -38,7 +44,7 @@ func newAPIState(d *Daemon) *apiState {
 	for _, w := range warnings {
 		d.log.Warn(w)
 	}
-	s := &apiState{d: d, cfg: cfg, started: time.Now(), tickets: &ticketStore{m: map[string]time.Time{}}}
+	s := &apiState{d: d, cfg: cfg, started: time.Now(), tickets: &ticketStore{m: map[string]time.Time{}}, idem: newIdemStore()}
 	s.metrics = newMetrics(d)
 	s.limiter = newRateLimiter(cfg.rate, cfg.burst)
 	s.hub = newHub(s)
@@ -72,12 +78,13 @@ func (m *routeMux) handle(pattern string, h http.HandlerFunc) {
 // /metrics, the WebSocket at /ws and the web page at /.
 func (d *Daemon) Handler() http.Handler {
 	m := d.apiMux()
+	d.inner = m
 	return d.api.guard(m)
 }
 
 func (d *Daemon) apiMux() *routeMux {
 	m := &routeMux{ServeMux: http.NewServeMux()}
-	m.handle("GET /healthz", d.handleHealth)
+	m.handle("GET /healthz", d.handleHealthz)
 	m.handle("GET /metrics", d.api.metrics.handler().ServeHTTP)
 
 	// Server.
@@ -88,6 +95,9 @@ func (d *Daemon) apiMux() *routeMux {
 	m.handle("POST /api/auth/ws-ticket", d.handleTicket)
 	m.handle("GET /api/plugins", d.handlePlugins)
 	m.handle("GET /api/plugins/{name}", d.handlePlugin)
+	m.handle("POST /api/plugins/reload", d.handleReloadPlugins)
+	m.handle("POST /api/plugins/{name}/reload", d.handleReloadPlugin)
+	m.handle("GET /api/cluster", d.handleCluster)
 
 	// Agents.
 	m.handle("GET /api/agents", d.handleAgents)
@@ -188,12 +198,36 @@ func safeText(s string, max int) string {
 	return b.String()
 }
 
-func (d *Daemon) handleHealth(w http.ResponseWriter, r *http.Request) {
-	if !d.Healthy() {
-		writeError(w, http.StatusServiceUnavailable, "NOT_READY", "not every agent is running yet")
+// handleHealthz is the liveness check: the daemon is up and serving. An
+// agent that cannot start is not a reason to restart the daemon (it would
+// not start after a restart either); /api/health lists it.
+//
+// While the daemon starts its agents it answers 503 with status
+// "starting" and how many are up: it is alive, not ready yet.
+func (d *Daemon) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	if d.Starting() {
+		counts := map[string]int{}
+		for _, a := range d.Agents() {
+			st, _ := a.Status()
+			counts[string(st)]++
+		}
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "starting", "version": d.cfg.Version,
+			"uptimeSeconds": int64(time.Since(d.api.started).Seconds()), "agents": counts})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "agents": len(d.Agents()), "version": d.cfg.Version})
+	if d.cl != nil && !d.cl.Connected() {
+		// Its agents stop (fencing) and it cannot forward: another node
+		// should take the traffic.
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "nats-unreachable", "version": d.cfg.Version,
+			"uptimeSeconds": int64(time.Since(d.api.started).Seconds()), "node": d.cl.ID(),
+			"error": "this cluster node lost NATS: it runs no agent until it reconnects"})
+		return
+	}
+	out := map[string]any{"status": "ok", "version": d.cfg.Version, "uptimeSeconds": int64(time.Since(d.api.started).Seconds())}
+	if d.cl != nil {
+		out["node"] = d.cl.ID()
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // agentKeyOK says whether a path's agent key can be an id or a name: a UUID
@@ -210,7 +244,17 @@ func agentKeyOK(key string) bool {
 	return true
 }
 
-func (d *Daemon) agentFor(w http.ResponseWriter, r *http.Request) *Agent {
+func (d *Daemon) agentFor(w http.ResponseWriter, r *http.Request) *AgentRuntime {
+	a := d.agentHere(w, r)
+	if a != nil && d.cl != nil && d.forward(w, r, a) {
+		return nil
+	}
+	return a
+}
+
+// agentHere is the agent of the request's path as this node lists it,
+// never forwarded.
+func (d *Daemon) agentHere(w http.ResponseWriter, r *http.Request) *AgentRuntime {
 	key := r.PathValue("agentId")
 	if !agentKeyOK(key) {
 		writeError(w, http.StatusBadRequest, "INVALID_ID", fmt.Sprintf("%q is not an agent id or name (a UUID, or a name of 1 to 128 characters without control characters)", safeText(key, 60)))
@@ -219,8 +263,10 @@ func (d *Daemon) agentFor(w http.ResponseWriter, r *http.Request) *Agent {
 	a := d.Agent(key)
 	if a == nil {
 		writeError(w, http.StatusNotFound, "AGENT_NOT_FOUND", fmt.Sprintf("no agent with id or name %q", safeText(key, 128)))
+		return nil
 	}
-	return a
+	// An agent the daemon is still starting is waited for.
+	return d.waitStarted(r, a)
 }
 
 // uuidParam reads a path or query value that must be a UUID; an empty
@@ -292,7 +338,9 @@ type replyJSON struct {
 }
 
 func (d *Daemon) handleMessage(w http.ResponseWriter, r *http.Request) {
-	a := d.agentFor(w, r)
+	// In a cluster the message goes through the stream to the agent's
+	// node (deliver), not through request forwarding.
+	a := d.agentHere(w, r)
 	if a == nil {
 		return
 	}
@@ -305,47 +353,73 @@ func (d *Daemon) handleMessage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := d.apiIncoming(a, req)
-	res, replies, err := a.receive(r.Context(), in)
-	if err != nil {
-		code, errCode := messageErrorStatus(a, err)
-		writeError(w, code, errCode, err.Error())
+	var res *messageResult
+	var replayed bool
+	var err error
+	if keys := r.Header.Values("Idempotency-Key"); len(keys) > 0 {
+		key := keys[0]
+		if kerr := idempotencyKeyOK(key, maxIdempotencyKey); kerr != nil || len(keys) > 1 {
+			if kerr == nil {
+				kerr = errors.New("must be sent once")
+			}
+			writeError(w, http.StatusBadRequest, "INVALID_REQUEST", "the Idempotency-Key header "+kerr.Error())
+			return
+		}
+		in.messageID = keyedMessageID(a, req.UserName, key)
+		res, replayed, err = d.deliverOnce(r.Context(), a, in, key, req.UserName, nil)
+	} else {
+		res, err = d.deliver(r.Context(), a, in)
+	}
+	switch {
+	case errors.Is(err, ErrIdempotencyKeyReused):
+		writeError(w, http.StatusUnprocessableEntity, "IDEMPOTENCY_KEY_REUSED", "Idempotency-Key "+err.Error())
+		return
+	case err != nil:
+		code, errCode, msg := messageFailure(a, err)
+		var rf *remoteFailure
+		switch {
+		case errCode == "DATABASE_UNAVAILABLE":
+			w.Header().Set("Retry-After", strconv.Itoa(dbRetryAfter))
+		case errors.As(err, &rf) && rf.retryAfter > 0:
+			w.Header().Set("Retry-After", strconv.Itoa(rf.retryAfter))
+		}
+		writeError(w, code, errCode, msg)
 		return
 	}
-	out := []replyJSON{}
-	for _, rp := range replies {
-		actions := rp.content.GetActions()
-		if actions == nil {
-			actions = []string{}
-		}
-		out = append(out, replyJSON{ID: rp.id, Text: rp.content.GetText(), Actions: actions})
+	if replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
 	}
-	data := map[string]any{"messages": out, "roomId": in.roomID, "messageId": in.messageID}
-	if res.GetDuplicate() {
-		// The message was handled before (delivered twice): no replies now.
-		data["duplicate"] = true
-	}
-	writeJSON(w, http.StatusOK, data)
+	writeJSON(w, http.StatusOK, res.data())
 }
 
-func messageErrorStatus(a *Agent, err error) (int, string) {
-	code, errCode := http.StatusInternalServerError, "MESSAGE_FAILED"
-	switch {
-	case errors.Is(err, ErrPluginCrashed):
-		code, errCode = http.StatusBadGateway, "PLUGIN_CRASHED"
-	case errors.Is(err, sdk.ErrUnavailable):
-		code, errCode = http.StatusBadGateway, "PLUGIN_UNAVAILABLE"
-	case errors.Is(err, context.DeadlineExceeded):
-		code, errCode = http.StatusGatewayTimeout, "TIMEOUT"
+// messageFailure decides how a message that failed is answered: its
+// status, error code and message.
+func messageFailure(a *AgentRuntime, err error) (int, string, string) {
+	var rf *remoteFailure
+	if errors.As(err, &rf) {
+		return rf.status, rf.code, rf.msg
 	}
 	if st, _ := a.Status(); st != AgentRunning {
-		code, errCode = http.StatusServiceUnavailable, "AGENT_NOT_RUNNING"
+		return http.StatusServiceUnavailable, "AGENT_NOT_RUNNING", err.Error()
 	}
-	return code, errCode
+	if down := a.databaseDown(); down != nil {
+		return http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", fmt.Sprintf(
+			"the message was not handled: the database is unavailable (%v); send it again in a few seconds", down)
+	}
+	switch {
+	case errors.Is(err, ErrPluginCrashed):
+		return http.StatusBadGateway, "PLUGIN_CRASHED", err.Error()
+	case errors.Is(err, sdk.ErrUnavailable):
+		return http.StatusBadGateway, "PLUGIN_UNAVAILABLE", err.Error()
+	case errors.Is(err, context.DeadlineExceeded):
+		return http.StatusGatewayTimeout, "TIMEOUT", err.Error()
+	}
+	return http.StatusInternalServerError, "MESSAGE_FAILED", err.Error()
 }
 
 // apiIncoming gives an API user a stable entity and, unless they name a
 // room, a stable DM room with the agent.
-func (d *Daemon) apiIncoming(a *Agent, req messageRequest) *incoming {
+func (d *Daemon) apiIncoming(a *AgentRuntime, req messageRequest) *incoming {
 	room := req.RoomID
 	if room == "" {
 		room = apiRoomID(a, req.UserName)
@@ -360,7 +434,7 @@ func (d *Daemon) apiIncoming(a *Agent, req messageRequest) *incoming {
 }
 
 // apiRoomID is the DM room of an API (or web, or CLI) user with an agent.
-func apiRoomID(a *Agent, userName string) string { return UserRoomID(a.ID, userName) }
+func apiRoomID(a *AgentRuntime, userName string) string { return UserRoomID(a.ID, userName) }
 
 // UserRoomID is the room of the direct conversation between an agent and a
 // user of the API, the WebSocket, the web page or `agenthost chat` who
@@ -395,9 +469,12 @@ func decodeJSON(body io.Reader, v any, max int64) (int, string, string) {
 		var tooBig *http.MaxBytesError
 		var syntax *json.SyntaxError
 		var typ *json.UnmarshalTypeError
+		var netErr net.Error
 		switch {
 		case errors.As(err, &tooBig):
 			return http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body is over %d bytes", max)
+		case errors.As(err, &netErr) && netErr.Timeout():
+			return http.StatusRequestTimeout, "REQUEST_TIMEOUT", "the request body did not arrive in time; send it whole, faster"
 		case errors.Is(err, io.EOF):
 			return http.StatusBadRequest, "INVALID_REQUEST", "request body is empty; send a JSON object"
 		case errors.As(err, &syntax):
@@ -458,7 +535,7 @@ func (d *Daemon) handleMemories(w http.ResponseWriter, r *http.Request) {
 	d.listMemories(w, r, a, roomID)
 }
 
-func (d *Daemon) listMemories(w http.ResponseWriter, r *http.Request, a *Agent, roomID string) {
+func (d *Daemon) listMemories(w http.ResponseWriter, r *http.Request, a *AgentRuntime, roomID string) {
 	q := r.URL.Query()
 	count, ok := intParam(w, r, "count", 50, 1, 1000)
 	if !ok {
@@ -492,7 +569,7 @@ func (d *Daemon) listMemories(w http.ResponseWriter, r *http.Request, a *Agent, 
 	}
 	p, c, err := a.db(r.Context())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", err.Error())
+		writeDBUnavailable(w, err)
 		return
 	}
 	res, err := c.db.GetMemories(r.Context(), &pb.GetMemoriesRequest{AgentId: a.ID, RoomId: roomID, EntityId: entityID, Table: table, Count: int32(count), End: end})
@@ -528,8 +605,48 @@ func writeDBError(w http.ResponseWriter, err error) {
 	case errors.Is(err, sdk.ErrNotFound):
 		writeError(w, http.StatusNotFound, "NOT_FOUND", err.Error())
 	default:
-		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", err.Error())
+		writeDBUnavailable(w, err)
 	}
+}
+
+// dbRetryAfter is the Retry-After, in seconds, of an answer that the
+// database is unavailable: the sql plugin reconnects as soon as it is back.
+const dbRetryAfter = 5
+
+// writeDBUnavailable answers a request that needs the database while it
+// cannot be reached: 503, worth retrying.
+func writeDBUnavailable(w http.ResponseWriter, err error) {
+	w.Header().Set("Retry-After", strconv.Itoa(dbRetryAfter))
+	writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE",
+		fmt.Sprintf("the database is unavailable; try again in a few seconds: %v", err))
+}
+
+// databaseDown asks the agent's database plugin for the agent's record and
+// returns why it cannot answer, or nil when it can. A failed message is
+// checked with it: the database being down shows up first in whichever
+// plugin touched it (bootstrap storing the message, say), and the client
+// should hear that it is the database, and that retrying later works.
+func (a *AgentRuntime) databaseDown() error { return probeDatabase(a.db, a.ID) }
+
+// storeDown is databaseDown for the database of the stored agents.
+func (d *Daemon) storeDown() error {
+	return probeDatabase(d.storeConn, sdk.StringToUUID("agenthost:probe"))
+}
+
+func probeDatabase(conn func(context.Context) (*PluginProcess, *pluginConn, error), agentID string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	p, c, err := conn(ctx)
+	if err != nil {
+		return err
+	}
+	if _, err := c.db.GetAgent(ctx, &pb.GetAgentRequest{Id: agentID}); err != nil {
+		err = p.callErr(c, "GetAgent", err)
+		if contract.Retryable(err) {
+			return err
+		}
+	}
+	return nil
 }
 
 // memoryJSON shapes a memory as elizaOS's API does.

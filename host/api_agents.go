@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/character"
 )
 
 type agentJSON struct {
@@ -17,11 +18,17 @@ type agentJSON struct {
 	Error    string   `json:"error,omitempty"`
 	Bio      []string `json:"bio"`
 	Plugins  []string `json:"plugins"`
+	// Node is the cluster node that runs the agent (in a cluster).
+	Node string `json:"node,omitempty"`
 }
 
-func agentSummary(a *Agent) agentJSON {
+func agentSummary(a *AgentRuntime) agentJSON {
 	st, err := a.Status()
-	out := agentJSON{ID: a.ID, Name: a.Name, Username: a.Character.Username, Status: string(st), Bio: a.Character.Bio, Plugins: a.Plugins()}
+	node := ""
+	if a.d != nil && a.d.cl != nil {
+		st, node = a.d.clusterStatus(a, st)
+	}
+	out := agentJSON{ID: a.ID, Name: a.Name, Username: a.Character.Username, Status: string(st), Bio: a.Character.Bio, Plugins: a.Plugins(), Node: node}
 	if out.Bio == nil {
 		out.Bio = []string{}
 	}
@@ -35,12 +42,15 @@ func agentSummary(a *Agent) agentJSON {
 }
 
 // agentDetail is an agent with its character, secrets redacted.
-func agentDetail(a *Agent) map[string]any {
+func agentDetail(a *AgentRuntime) map[string]any {
 	s := agentSummary(a)
 	var ch map[string]any
 	_ = json.Unmarshal(a.charJSON, &ch)
 	redactSecrets(ch)
 	out := map[string]any{"id": s.ID, "name": s.Name, "status": s.Status, "plugins": s.Plugins, "character": ch}
+	if s.Node != "" {
+		out["node"] = s.Node
+	}
 	if s.Error != "" {
 		out["error"] = s.Error
 	}
@@ -105,7 +115,7 @@ func (c *createAgentRequest) character() (*sdk.Character, error) {
 	default:
 		return nil, errors.New(`give the character once: as "characterJson", "character" or "agent"`)
 	}
-	return sdk.ParseCharacter(raw)
+	return character.Parse(raw)
 }
 
 func (d *Daemon) handleCreateAgent(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +130,7 @@ func (d *Daemon) handleCreateAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	a, err := d.CreateAgent(r.Context(), ch, req.Start)
 	if err != nil {
-		writeLifecycleError(w, err)
+		d.writeLifecycleError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusCreated, agentDetail(a))
@@ -149,7 +159,7 @@ func (d *Daemon) handleUpdateAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	updated, err := d.UpdateAgent(r.Context(), a.ID, patch)
 	if err != nil {
-		writeLifecycleError(w, err)
+		d.writeLifecycleError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, agentDetail(updated))
@@ -161,7 +171,7 @@ func (d *Daemon) handleDeleteAgent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := d.RemoveAgent(r.Context(), a.ID); err != nil {
-		writeLifecycleError(w, err)
+		d.writeLifecycleError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": a.ID, "name": a.Name, "removed": true})
@@ -174,7 +184,7 @@ func (d *Daemon) handleStartAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	started, err := d.StartAgentByName(r.Context(), a.ID)
 	if err != nil {
-		writeLifecycleError(w, err)
+		d.writeLifecycleError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, agentSummary(started))
@@ -187,22 +197,28 @@ func (d *Daemon) handleStopAgent(w http.ResponseWriter, r *http.Request) {
 	}
 	stopped, err := d.StopAgent(r.Context(), a.ID)
 	if err != nil {
-		writeLifecycleError(w, err)
+		d.writeLifecycleError(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, agentSummary(stopped))
 }
 
-func writeLifecycleError(w http.ResponseWriter, err error) {
-	var ce *sdk.CharacterError
+func (d *Daemon) writeLifecycleError(w http.ResponseWriter, err error) {
+	var ce *character.Error
 	switch {
 	case errors.Is(err, ErrAgentNotFound):
 		writeError(w, http.StatusNotFound, "AGENT_NOT_FOUND", err.Error())
 	case errors.Is(err, ErrAgentExists):
 		writeError(w, http.StatusConflict, "AGENT_EXISTS", err.Error())
+	case errors.Is(err, ErrUnknownPlugin):
+		writeError(w, http.StatusBadRequest, "UNKNOWN_PLUGIN", err.Error())
 	case errors.As(err, &ce), errors.Is(err, sdk.ErrInvalid):
 		writeError(w, http.StatusBadRequest, "INVALID_CHARACTER", err.Error())
 	default:
+		if down := d.storeDown(); down != nil {
+			writeDBUnavailable(w, fmt.Errorf("%v (the database: %v)", err, down))
+			return
+		}
 		writeError(w, http.StatusInternalServerError, "AGENT_START_FAILED", fmt.Sprint(err))
 	}
 }

@@ -10,6 +10,7 @@ import (
 )
 
 func TestAPIBadInput(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{env: map[string]string{"AGENTHOST_MAX_BODY": "64k"}})
 	msgs := "/api/agents/Eliza/messages"
 	big := `{"text":"` + strings.Repeat("a", 70<<10) + `"}`

@@ -4,14 +4,20 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/character"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -25,28 +31,56 @@ type testDaemon struct {
 	srv *httptest.Server
 	url string
 	key string
+	// stop stops the daemon (once); the test's cleanup calls it too.
+	stop func()
 }
 
 type daemonOpt struct {
 	env   map[string]string
 	chars []*sdk.Character
+	// dataDir is a fresh temp dir when empty.
+	dataDir string
+	// listen serves on a real listener of the daemon's own (its
+	// http.Server, with its timeouts) instead of an httptest server.
+	listen bool
+	// pluginDirs are searched for third-party plugins (see testPlugins).
+	pluginDirs []string
+	// cfg adjusts the configuration before the daemon is made.
+	cfg func(*Config)
+	// logOut gets the daemon's log too.
+	logOut io.Writer
 }
 
 func startTestDaemon(t *testing.T, o daemonOpt) *testDaemon {
 	t.Helper()
 	chars := o.chars
 	if chars == nil {
-		chars = []*sdk.Character{sdk.DefaultCharacter()}
+		chars = []*sdk.Character{character.Default()}
 	}
 	env := map[string]string{"AGENTHOST_RATE_LIMIT": "0"}
 	for k, v := range o.env {
 		env[k] = v
 	}
-	d, err := New(Config{
-		Version: "test", DataDir: t.TempDir(), Characters: chars, Env: env, Self: agenthostBin,
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	var out io.Writer = testWriter{t}
+	if o.logOut != nil {
+		out = io.MultiWriter(out, o.logOut)
+	}
+	cfg := Config{
+		Version: "test", DataDir: o.dataDir, Characters: chars, Env: env, Self: agenthostBin,
 		Bundled: []string{"bootstrap", "offline", "sql"}, DefaultPlugins: []string{"sql", "bootstrap", "offline"},
-		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: testWriter{t}}),
-	})
+		PluginDirs: o.pluginDirs,
+		Logger:     hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: out}),
+	}
+	if o.listen {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	if o.cfg != nil {
+		o.cfg(&cfg)
+	}
+	d, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,14 +90,61 @@ func startTestDaemon(t *testing.T, o daemonOpt) *testDaemon {
 		d.Stop()
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(d.Handler())
-	td := &testDaemon{t: t, d: d, srv: srv, url: srv.URL, key: env["AGENTHOST_API_KEY"]}
-	t.Cleanup(func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		d.Stop()
-	})
+	td := &testDaemon{t: t, d: d, key: env["AGENTHOST_API_KEY"]}
+	var once sync.Once
+	if o.listen {
+		td.url = "http://" + d.Addr()
+		td.stop = func() { once.Do(d.Stop) }
+	} else {
+		td.srv = httptest.NewServer(d.Handler())
+		td.url = td.srv.URL
+		td.stop = func() {
+			once.Do(func() {
+				td.srv.CloseClientConnections()
+				td.srv.Close()
+				d.Stop()
+			})
+		}
+	}
+	t.Cleanup(td.stop)
 	return td
+}
+
+// testPlugins builds plugins of internal/testplugin (once per test
+// binary) into a folder and returns it, for daemonOpt.pluginDirs.
+func testPlugins(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range names {
+		bin, err := builtTestPlugin(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(bin, filepath.Join(dir, ExecPrefix+name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+var (
+	testPluginMu    sync.Mutex
+	testPluginBuilt = map[string]string{}
+)
+
+func builtTestPlugin(name string) (string, error) {
+	testPluginMu.Lock()
+	defer testPluginMu.Unlock()
+	if bin, ok := testPluginBuilt[name]; ok {
+		return bin, nil
+	}
+	bin := filepath.Join(filepath.Dir(agenthostBin), ExecPrefix+name)
+	out, err := exec.Command("go", "build", "-o", bin, "../internal/testplugin/"+name).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("build test plugin %s: %v\n%s", name, err, out)
+	}
+	testPluginBuilt[name] = bin
+	return bin, nil
 }
 
 // testWriter sends the daemon's log to the test's log while it runs.
@@ -198,20 +279,4 @@ func (td *testDaemon) memories(agent, query string) []memoryOut {
 	}
 	td.ok(200, "GET", "/api/memory/"+agent+"/memories?"+query, nil, &out)
 	return out.Memories
-}
-
-// eventually retries f until it returns "" or the time is up.
-func eventually(t *testing.T, timeout time.Duration, f func() string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := f()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(msg)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -43,7 +43,7 @@ func (d *Daemon) deleteOne(w http.ResponseWriter, r *http.Request, param, notFou
 	}
 	p, c, err := a.db(r.Context())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", err.Error())
+		writeDBUnavailable(w, err)
 		return
 	}
 	n, err := del(r.Context(), c.db, a.ID, id)
@@ -82,7 +82,7 @@ func (d *Daemon) handleClearMemories(w http.ResponseWriter, r *http.Request) {
 	d.clearMemories(w, r, a, roomID)
 }
 
-func (d *Daemon) clearMemories(w http.ResponseWriter, r *http.Request, a *Agent, roomID string) {
+func (d *Daemon) clearMemories(w http.ResponseWriter, r *http.Request, a *AgentRuntime, roomID string) {
 	n, err := d.ClearMemories(r.Context(), a, roomID)
 	if err != nil {
 		writeDBError(w, err)
@@ -122,7 +122,7 @@ func (d *Daemon) handleRooms(w http.ResponseWriter, r *http.Request) {
 	}
 	p, c, err := a.db(r.Context())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", err.Error())
+		writeDBUnavailable(w, err)
 		return
 	}
 	res, err := c.db.GetRooms(r.Context(), &pb.GetRoomsRequest{AgentId: a.ID, WorldId: worldID, ParticipantId: participant})
@@ -148,7 +148,7 @@ func (d *Daemon) handleRoom(w http.ResponseWriter, r *http.Request) {
 	}
 	p, c, err := a.db(r.Context())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", err.Error())
+		writeDBUnavailable(w, err)
 		return
 	}
 	res, err := c.db.GetRooms(r.Context(), &pb.GetRoomsRequest{AgentId: a.ID, Ids: []string{roomID}})
@@ -179,7 +179,7 @@ func (d *Daemon) handleWorlds(w http.ResponseWriter, r *http.Request) {
 	}
 	p, c, err := a.db(r.Context())
 	if err != nil {
-		writeError(w, http.StatusServiceUnavailable, "DATABASE_UNAVAILABLE", err.Error())
+		writeDBUnavailable(w, err)
 		return
 	}
 	res, err := c.db.GetWorlds(r.Context(), &pb.GetWorldsRequest{AgentId: a.ID})

@@ -52,12 +52,12 @@ func (d *Daemon) runStarted(r *run) func(error) {
 }
 
 // recordEvaluators writes one "evaluator" entry per evaluator outcome.
-func (d *Daemon) recordEvaluators(a *Agent, req *pb.EvaluateRequest, out *pb.EvaluateResponse, start time.Time) {
+func (d *Daemon) recordEvaluators(a *AgentRuntime, req *pb.EvaluateRequest, out *pb.EvaluateResponse, start time.Time) {
 	took := time.Since(start).Milliseconds()
 	plugins := map[string]string{}
-	if a.reg != nil {
-		for _, e := range a.reg.evaluators {
-			plugins[e.spec.GetName()] = e.plugin.Name()
+	if a.registry() != nil {
+		for _, e := range a.registry().Evaluators {
+			plugins[e.Spec.GetName()] = e.Plugin.Name()
 		}
 	}
 	for _, o := range out.GetOutcomes() {
@@ -88,7 +88,7 @@ func logJSON(l *pb.LogEntry) map[string]any {
 		"type": l.GetType(), "body": body, "createdAt": l.GetCreatedAt()}
 }
 
-func (d *Daemon) getLogs(ctx context.Context, a *Agent, roomID, typ string, count int) ([]*pb.LogEntry, error) {
+func (d *Daemon) getLogs(ctx context.Context, a *AgentRuntime, roomID, typ string, count int) ([]*pb.LogEntry, error) {
 	p, c, err := a.db(ctx)
 	if err != nil {
 		return nil, err
@@ -143,7 +143,7 @@ func (d *Daemon) handleLogs(w http.ResponseWriter, r *http.Request) {
 func (d *Daemon) handleDeleteLog(w http.ResponseWriter, r *http.Request) {
 	d.deleteOne(w, r, "logId", "LOG_NOT_FOUND", "log entry", "DeleteLog",
 		func(ctx context.Context, db pb.DatabaseClient, agentID, id string) (int64, error) {
-			res, err := db.DeleteLog(ctx, &pb.DeleteByIDRequest{AgentId: agentID, Id: id})
+			res, err := db.DeleteLog(ctx, &pb.DeleteLogRequest{AgentId: agentID, Id: id})
 			return res.GetDeleted(), err
 		})
 }
@@ -177,6 +177,9 @@ type runJSON struct {
 	ModelCalls []map[string]any `json:"modelCalls"`
 	Actions    []map[string]any `json:"actions"`
 	Evaluators []map[string]any `json:"evaluators"`
+	// Providers lists the providers that failed, timed out or answered
+	// too much, and were left out.
+	Providers []map[string]any `json:"providers"`
 }
 
 // maxTimeline bounds how many log entries one runs request reads.
@@ -205,7 +208,7 @@ func collectRuns(runLogs, steps []*pb.LogEntry, full bool) []*runJSON {
 		}
 		r := &runJSON{RunID: b.RunID, MessageID: b.MessageID, RoomID: l.GetRoomId(), EntityID: l.GetEntityId(), Source: b.Source,
 			Status: b.Status, Text: b.Text, StartedAt: b.StartedAt, EndedAt: b.EndedAt, DurationMs: b.DurationMs, Replies: b.Replies,
-			Error: b.Error, ModelCalls: []map[string]any{}, Actions: []map[string]any{}, Evaluators: []map[string]any{}}
+			Error: b.Error, ModelCalls: []map[string]any{}, Actions: []map[string]any{}, Evaluators: []map[string]any{}, Providers: []map[string]any{}}
 		byID[b.RunID] = r
 		out = append(out, r)
 	}
@@ -236,13 +239,15 @@ func collectRuns(runLogs, steps []*pb.LogEntry, full bool) []*runJSON {
 			r.Actions = append(r.Actions, body)
 		case t == "evaluator":
 			r.Evaluators = append(r.Evaluators, body)
+		case t == "provider":
+			r.Providers = append(r.Providers, body)
 		}
 	}
 	return out
 }
 
 // inFlight lists the agent's runs that have not ended.
-func (d *Daemon) inFlight(a *Agent, roomID string) []*runJSON {
+func (d *Daemon) inFlight(a *AgentRuntime, roomID string) []*runJSON {
 	d.runs.mu.Lock()
 	defer d.runs.mu.Unlock()
 	var out []*runJSON
@@ -253,7 +258,8 @@ func (d *Daemon) inFlight(a *Agent, roomID string) []*runJSON {
 		started := r.message.GetCreatedAt()
 		out = append(out, &runJSON{RunID: r.id, MessageID: r.message.GetId(), RoomID: r.message.GetRoomId(), EntityID: r.message.GetEntityId(),
 			Source: r.source, Status: "running", Text: clip(r.message.GetContent().GetText(), 200), StartedAt: started,
-			DurationMs: time.Now().UnixMilli() - started, ModelCalls: []map[string]any{}, Actions: []map[string]any{}, Evaluators: []map[string]any{}})
+			DurationMs: time.Now().UnixMilli() - started, ModelCalls: []map[string]any{}, Actions: []map[string]any{}, Evaluators: []map[string]any{},
+			Providers: []map[string]any{}})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt > out[j].StartedAt })
 	return out

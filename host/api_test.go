@@ -1,17 +1,25 @@
 package host
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/character"
+	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 )
 
 func TestAPIAgentLifecycle(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{})
 
 	var list struct {
@@ -71,10 +79,10 @@ func TestAPIAgentLifecycle(t *testing.T) {
 		t.Fatalf("after update: %+v", upd)
 	}
 	a := td.d.Agent("Ada")
-	if v, _ := a.Character.Setting("TOKEN", nil); v != "s3cret" {
+	if v, _ := character.Setting(a.Character, "TOKEN", nil); v != "s3cret" {
 		t.Errorf("a redacted secret sent back must keep its value, got %q", v)
 	}
-	if v, _ := a.Character.Setting("OTHER", nil); v != "x" {
+	if v, _ := character.Setting(a.Character, "OTHER", nil); v != "x" {
 		t.Errorf("new secret = %q", v)
 	}
 	td.fails(400, "INVALID_CHARACTER", "PATCH", "/api/agents/Ada", map[string]any{"bio": 42})
@@ -124,6 +132,7 @@ func TestAPIAgentLifecycle(t *testing.T) {
 }
 
 func TestAPIMemoriesRoomsWorlds(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{})
 	r1 := td.say("Eliza", "alice", "I like green tea")
 	r2 := td.say("Eliza", "alice", "and also black tea")
@@ -206,20 +215,21 @@ func TestAPIMemoriesRoomsWorlds(t *testing.T) {
 }
 
 func TestAPIRunsAndLogs(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{})
 	r := td.say("Eliza", "carol", "Why do I always forget my keys?")
 	var runs struct {
 		Runs []runJSON `json:"runs"`
 	}
-	eventually(t, 10*time.Second, func() string {
+	testwait.ForNil(t, 10*time.Second, "the run and its steps", func() error {
 		td.ok(200, "GET", "/api/agents/Eliza/runs?roomId="+r.RoomID, nil, &runs)
 		if len(runs.Runs) != 1 {
-			return fmt.Sprintf("want 1 run, got %d", len(runs.Runs))
+			return fmt.Errorf("want 1 run, got %d", len(runs.Runs))
 		}
 		if len(runs.Runs[0].ModelCalls) == 0 {
-			return fmt.Sprintf("run without its steps yet: %+v", runs.Runs[0])
+			return fmt.Errorf("run without its steps yet: %+v", runs.Runs[0])
 		}
-		return ""
+		return nil
 	})
 	run := runs.Runs[0]
 	if run.Status != "completed" || run.MessageID != r.MessageID || run.Replies != 1 || run.Source != "api" {
@@ -281,6 +291,7 @@ func TestAPIRunsAndLogs(t *testing.T) {
 }
 
 func TestAPIServerAndPlugins(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{})
 	var health map[string]any
 	td.ok(200, "GET", "/api/health", nil, &health)
@@ -294,7 +305,7 @@ func TestAPIServerAndPlugins(t *testing.T) {
 	}
 	var version map[string]any
 	td.ok(200, "GET", "/api/version", nil, &version)
-	if version["protocol"] != "agenthost.plugin.v1."+fmt.Sprint(sdk.ProtocolMinor) {
+	if version["protocol"] != "agenthost.plugin.v1."+fmt.Sprint(contract.ProtocolMinor) {
 		t.Errorf("version = %v", version)
 	}
 	var plugins struct {
@@ -334,13 +345,14 @@ func TestAPIServerAndPlugins(t *testing.T) {
 }
 
 func TestPluginRestartShowsInAPI(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{})
 	p := td.d.Manager().Plugin("offline")
 	pid := p.PID()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, func() string {
+	testwait.ForNil(t, 30*time.Second, "the offline plugin to be restarted", func() error {
 		var one struct {
 			State    string `json:"state"`
 			Restarts int    `json:"restarts"`
@@ -348,9 +360,158 @@ func TestPluginRestartShowsInAPI(t *testing.T) {
 		}
 		td.ok(200, "GET", "/api/plugins/offline", nil, &one)
 		if one.State != "running" || one.Restarts != 1 || one.PID == pid {
-			return fmt.Sprintf("after a kill: %+v", one)
+			return fmt.Errorf("after a kill: %+v", one)
 		}
-		return ""
+		return nil
 	})
 	td.say("Eliza", "dave", "are you back?")
+}
+
+// TestUnknownPluginIsRefused: creating or changing an agent to use a plugin
+// the daemon does not have is a 400 that names it and lists the known
+// ones; nothing is stored, and a running agent runs on untouched.
+func TestUnknownPluginIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	td := startTestDaemon(t, daemonOpt{dataDir: dir})
+	pid := td.d.Manager().Plugin("offline").PID()
+	before := td.say("Eliza", "ann", "hello")
+
+	for _, body := range []map[string]any{
+		{"characterJson": map[string]any{"name": "Mal", "bio": "x", "plugins": []string{"offline", "nosuchplugin"}}, "start": true},
+		{"characterJson": map[string]any{"name": "Mal", "bio": "x", "plugins": []string{"@elizaos/plugin-nosuchplugin"}}},
+	} {
+		msg := td.fails(400, "UNKNOWN_PLUGIN", "POST", "/api/agents", body)
+		if !strings.Contains(msg, "nosuchplugin") || !strings.Contains(msg, "bootstrap, offline, sql") {
+			t.Errorf("the error should name the plugin and list the known ones: %s", msg)
+		}
+	}
+	td.fails(404, "AGENT_NOT_FOUND", "GET", "/api/agents/Mal", nil)
+
+	// A change to the running agent.
+	msg := td.fails(400, "UNKNOWN_PLUGIN", "PATCH", "/api/agents/Eliza", map[string]any{"plugins": []string{"offline", "nosuchplugin"}, "bio": "changed"})
+	if !strings.Contains(msg, "nosuchplugin") {
+		t.Errorf("PATCH error: %s", msg)
+	}
+	var eliza struct {
+		Status    string         `json:"status"`
+		Plugins   []string       `json:"plugins"`
+		Character map[string]any `json:"character"`
+	}
+	td.ok(200, "GET", "/api/agents/Eliza", nil, &eliza)
+	if eliza.Status != "running" || strings.Contains(fmt.Sprint(eliza.Character), "nosuchplugin") || fmt.Sprint(eliza.Character["bio"]) == "changed" {
+		t.Fatalf("the refused change touched the agent: %+v", eliza)
+	}
+	if p := td.d.Manager().Plugin("offline").PID(); p != pid {
+		t.Errorf("the agent's plugins were restarted: pid %d → %d", pid, p)
+	}
+	after := td.say("Eliza", "ann", "still here?")
+	if after.RoomID != before.RoomID {
+		t.Errorf("rooms differ: %s %s", before.RoomID, after.RoomID)
+	}
+	td.ok(200, "GET", "/healthz", nil, nil)
+	var health map[string]any
+	td.ok(200, "GET", "/api/health", nil, &health)
+	if health["status"] != "ok" {
+		t.Errorf("health after refused changes: %v", health)
+	}
+	// A stopped agent, too.
+	td.ok(200, "POST", "/api/agents/Eliza/stop", nil, nil)
+	td.fails(400, "UNKNOWN_PLUGIN", "PATCH", "/api/agents/Eliza", map[string]any{"plugins": []string{"nosuchplugin"}})
+
+	// Nothing of it was stored: a daemon on the same data dir sees Eliza as
+	// she was (stopped) and no Mal.
+	td.stop()
+	td = startTestDaemon(t, daemonOpt{dataDir: dir})
+	wantStatuses(t, td.statuses(), map[string]string{"Eliza": "running"})
+	td.ok(200, "GET", "/api/agents/Eliza", nil, &eliza)
+	if strings.Contains(fmt.Sprint(eliza.Character), "nosuchplugin") {
+		t.Errorf("the refused change was stored: %+v", eliza.Character)
+	}
+}
+
+// TestHealthzIsTheDaemonsOwn: a stored agent that can never start (its
+// plugin is gone) is listed with its reason in /api/health, which says
+// "degraded", while /healthz — the daemon's liveness — stays 200.
+func TestHealthzIsTheDaemonsOwn(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	td := startOn(t, dir, nil)
+	_, c, err := td.d.storeConn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gus := sdk.StringToUUID("Gus")
+	if _, err := c.db.EnsureAgent(context.Background(), &pb.EnsureAgentRequest{Agent: &pb.Agent{Id: gus, Name: "Gus", Enabled: true,
+		CharacterJson: []byte(`{"name": "Gus", "bio": "x", "plugins": ["offline", "gonenow"]}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	td.stop()
+
+	td = startOn(t, dir, nil)
+	wantStatuses(t, td.statuses(), map[string]string{"Eliza": "running", "Gus": "failed"})
+	var live map[string]any
+	td.ok(200, "GET", "/healthz", nil, &live)
+	if live["status"] != "ok" {
+		t.Errorf("healthz = %v", live)
+	}
+	var health struct {
+		Status       string `json:"status"`
+		Agents       int    `json:"agents"`
+		FailedAgents []struct {
+			ID, Name, Status, Error string
+		} `json:"failedAgents"`
+		FailedPlugins []map[string]any `json:"failedPlugins"`
+	}
+	td.ok(200, "GET", "/api/health", nil, &health)
+	if health.Status != "degraded" || health.Agents != 2 || len(health.FailedAgents) != 1 || len(health.FailedPlugins) != 0 {
+		t.Fatalf("health = %+v", health)
+	}
+	if f := health.FailedAgents[0]; f.Name != "Gus" || f.ID != gus || f.Status != "failed" || !strings.Contains(f.Error, "gonenow") {
+		t.Errorf("the failed agent should be listed with why: %+v", f)
+	}
+	td.say("Eliza", "ann", "the others run")
+	td.ok(200, "POST", "/api/agents/Gus/stop", nil, nil)
+	td.ok(200, "GET", "/api/health", nil, &health)
+	if health.Status != "ok" || len(health.FailedAgents) != 0 {
+		t.Errorf("after stopping the failed agent: %+v", health)
+	}
+}
+
+// TestStaleSocketRemovedOnRestart: a plugin killed with SIGKILL leaves its
+// socket behind in PLUGIN_UNIX_SOCKET_DIR, the folder the host gives it;
+// the host empties that folder before the next process starts in it.
+func TestStaleSocketRemovedOnRestart(t *testing.T) {
+	td := startTestDaemon(t, daemonOpt{})
+	m := td.d.Manager()
+	p := m.Plugin("offline")
+	dir := filepath.Join(m.rtDir, "p", "offline")
+	sockets := func() []string {
+		entries, _ := os.ReadDir(dir)
+		var out []string
+		for _, e := range entries {
+			if e.Type()&os.ModeSocket != 0 {
+				out = append(out, e.Name())
+			}
+		}
+		return out
+	}
+	before := sockets()
+	if len(before) != 1 {
+		t.Fatalf("want the plugin's one socket in %s, got %v", dir, before)
+	}
+	pid := p.PID()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	testwait.ForNil(t, 30*time.Second, "the plugin restarted", func() error {
+		if st, _ := p.State(); st != StateRunning || p.PID() == pid {
+			return fmt.Errorf("the plugin was not restarted: %s", st)
+		}
+		return nil
+	})
+	after := sockets()
+	if len(after) != 1 || after[0] == before[0] {
+		t.Errorf("after the restart the folder holds %v; the killed process's %s should be gone and the new one's there", after, before[0])
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -27,19 +28,34 @@ import (
 //	AGENTHOST_RATE_LIMIT_LOOPBACK "true" to limit clients on this machine
 //	    too; by default they are not (local tools, benchmarks), while
 //	    behind a trusted proxy the forwarded client IP is what counts.
-//	AGENTHOST_TRUST_PROXY "true" to take the client IP from X-Forwarded-For
+//	AGENTHOST_TRUSTED_PROXIES comma-separated IPs or CIDRs of reverse
+//	    proxies: only a request whose peer is one of them has its
+//	    X-Forwarded-For read, and the client is the rightmost address
+//	    there that is not a trusted proxy. AGENTHOST_TRUST_PROXY=true is
+//	    the deprecated way to say "a proxy on this machine".
+//	AGENTHOST_ALLOWED_HOSTS comma-separated host names (besides localhost,
+//	    the loopback and listening addresses) that requests may name in
+//	    their Host header; "*" turns the check off.
 //	AGENTHOST_CORS_ORIGINS comma-separated origins allowed to call the API
-//	    from a browser ("*" for any); API_CORS_ORIGIN and CORS_ORIGIN are
-//	    read too. Default: none (same origin only).
+//	    from a browser ("*" for any, honoured only with an API key);
+//	    API_CORS_ORIGIN and CORS_ORIGIN are read too. Default: none (same
+//	    origin only).
 type apiConfig struct {
-	apiKey     string
-	maxBody    int64
-	rate       float64
-	burst      float64
-	trustProxy bool
+	apiKey  string
+	maxBody int64
+	rate    float64
+	burst   float64
+	// trustedProxies are the peers whose X-Forwarded-For is read.
+	trustedProxies []netip.Prefix
 	// limitLoopback applies the rate limit to 127.0.0.1 and ::1 too.
 	limitLoopback bool
 	corsOrigins   []string
+	// corsAny: AGENTHOST_CORS_ORIGINS=* with an API key.
+	corsAny bool
+	// allowedHosts are the extra names a request's Host may be
+	// (lowercase, without port); anyHost turns the check off.
+	allowedHosts []string
+	anyHost      bool
 }
 
 const defaultMaxBody = 1 << 20
@@ -75,16 +91,69 @@ func loadAPIConfig(env map[string]string) (apiConfig, []string) {
 			c.burst = f
 		}
 	}
-	c.trustProxy = env["AGENTHOST_TRUST_PROXY"] == "true"
 	c.limitLoopback = env["AGENTHOST_RATE_LIMIT_LOOPBACK"] == "true"
+	for _, s := range splitList(env["AGENTHOST_TRUSTED_PROXIES"]) {
+		p, err := parsePrefix(s)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("AGENTHOST_TRUSTED_PROXIES: %q is not an IP address or a CIDR (e.g. 10.0.0.0/8); it is left out", s))
+			continue
+		}
+		c.trustedProxies = append(c.trustedProxies, p)
+	}
+	if env["AGENTHOST_TRUST_PROXY"] == "true" {
+		warnings = append(warnings, "AGENTHOST_TRUST_PROXY=true is deprecated: it now means AGENTHOST_TRUSTED_PROXIES=127.0.0.0/8,::1 "+
+			"(a reverse proxy on this machine); set AGENTHOST_TRUSTED_PROXIES to your proxies' addresses instead")
+		c.trustedProxies = append(c.trustedProxies, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	}
 	for _, k := range []string{"AGENTHOST_CORS_ORIGINS", "API_CORS_ORIGIN", "CORS_ORIGIN"} {
-		for _, o := range strings.Split(env[k], ",") {
-			if o = strings.TrimRight(strings.TrimSpace(o), "/"); o != "" {
+		for _, o := range splitList(env[k]) {
+			if o = strings.TrimRight(o, "/"); o == "*" {
+				c.corsAny = true
+			} else if o != "" {
 				c.corsOrigins = append(c.corsOrigins, o)
 			}
 		}
 	}
+	if c.corsAny && c.apiKey == "" {
+		// Without a key, any origin would mean any web page the operator
+		// visits drives the daemon.
+		c.corsAny = false
+		warnings = append(warnings, "CORS origin \"*\" is ignored without an API key: any web page could drive this daemon; "+
+			"set AGENTHOST_API_KEY, or list the allowed origins in AGENTHOST_CORS_ORIGINS")
+	}
+	for _, h := range splitList(env["AGENTHOST_ALLOWED_HOSTS"]) {
+		if h == "*" {
+			c.anyHost = true
+			continue
+		}
+		c.allowedHosts = append(c.allowedHosts, hostOnly(h))
+	}
 	return c, warnings
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// parsePrefix reads a CIDR or a single address.
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func parseSize(s string) (int64, error) {
@@ -120,8 +189,9 @@ func (c *apiConfig) checkKey(r *http.Request) bool {
 }
 
 // guard wraps the whole mux: panics become 500s, every response gets the
-// security headers, CORS is answered, the client's rate is limited, the
-// API key is checked and the request is measured.
+// security headers, the browser rules hold (api_browser.go), CORS is
+// answered, the client's rate is limited, the API key is checked and the
+// request is measured.
 func (s *apiState) guard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -147,7 +217,7 @@ func (s *apiState) guard(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Referrer-Policy", "no-referrer")
-		if !s.cors(rec, r) {
+		if !s.browserSafe(rec, r) {
 			return
 		}
 		path := r.URL.Path
@@ -173,42 +243,6 @@ func needsKey(path string) bool {
 	return path == "/api" || strings.HasPrefix(path, "/api/") || path == "/ws" || path == "/metrics"
 }
 
-// cors answers cross-origin requests from the configured origins; it
-// returns false when the request was a preflight and is answered.
-func (s *apiState) cors(w http.ResponseWriter, r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	allowed := ""
-	if origin != "" {
-		for _, o := range s.cfg.corsOrigins {
-			if o == "*" {
-				allowed = "*"
-				break
-			}
-			if strings.EqualFold(o, origin) {
-				allowed = origin
-				break
-			}
-		}
-	}
-	if allowed != "" {
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", allowed)
-		h.Add("Vary", "Origin")
-		h.Set("Access-Control-Allow-Methods", "GET, POST, PATCH, DELETE, OPTIONS")
-		h.Set("Access-Control-Allow-Headers", "Content-Type, X-API-KEY, Authorization")
-		h.Set("Access-Control-Max-Age", "600")
-	}
-	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-		if allowed == "" {
-			writeError(w, http.StatusForbidden, "CORS_FORBIDDEN", fmt.Sprintf("origin %q may not call this API; allow it with AGENTHOST_CORS_ORIGINS", origin))
-			return false
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return false
-	}
-	return true
-}
-
 // allow spends a token of the client's bucket.
 func (s *apiState) allow(ip string) bool {
 	if s.limiter == nil {
@@ -222,20 +256,48 @@ func (s *apiState) allow(ip string) bool {
 	return s.limiter.allow(ip)
 }
 
+// clientIP is the address the rate limit counts. X-Forwarded-For is read
+// only from a trusted proxy, and from the right: each proxy appends the
+// address it received the request from, so the rightmost address that is
+// not a trusted proxy is the one no client could have written itself.
 func (s *apiState) clientIP(r *http.Request) string {
-	if s.cfg.trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
-				return ip.String()
-			}
+	peer := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(peer); err == nil {
+		peer = host
+	}
+	addr, err := netip.ParseAddr(peer)
+	if err != nil || !s.trusted(addr) {
+		return peer
+	}
+	client := addr
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		a, err := netip.ParseAddr(hop)
+		if err != nil {
+			// Garbage left of here came from the client: the last proxy
+			// that wrote a good address is all that is known.
+			break
+		}
+		client = a.Unmap()
+		if !s.trusted(client) {
+			break
 		}
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
+	return client.String()
+}
+
+func (s *apiState) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.cfg.trustedProxies {
+		if p.Contains(a) {
+			return true
+		}
 	}
-	return host
+	return false
 }
 
 type statusRecorder struct {

@@ -10,19 +10,22 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/character"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 )
 
 // benchDaemon runs the default agent (sql, bootstrap, offline as real
 // child processes) in this process's host.
-func benchDaemon(tb testing.TB) (*Daemon, *Agent) {
+func benchDaemon(tb testing.TB) (*Daemon, *AgentRuntime) {
 	tb.Helper()
-	ch := sdk.DefaultCharacter()
+	ch := character.Default()
 	d, err := New(Config{
 		Version: "bench", DataDir: tb.TempDir(), Characters: []*sdk.Character{ch}, Env: map[string]string{},
 		Self: agenthostBin, Bundled: []string{"bootstrap", "sql", "offline"}, DefaultPlugins: []string{"sql", "bootstrap", "offline"},
@@ -85,7 +88,7 @@ func BenchmarkPluginRoundTrip(b *testing.B) {
 // GetSettings; the baseline is a health check served on the same socket.
 func BenchmarkRuntimeCall(b *testing.B) {
 	d, a := benchDaemon(b)
-	addr, err := d.mgr.runtimeAddress(d.mgr.Plugin("bootstrap"))
+	addr, err := d.mgr.runtimeAddress()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -94,8 +97,9 @@ func BenchmarkRuntimeCall(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	ctx := context.Background()
-	rt := pb.NewRuntimeClient(conn)
+	// Calls carry bootstrap's token, as bootstrap's own do.
+	ctx := metadata.AppendToOutgoingContext(context.Background(), contract.RuntimeTokenMetadata, "Bearer "+d.mgr.Plugin("bootstrap").cur.token)
+	rt, db := pb.NewRuntimeClient(conn), pb.NewDatabaseClient(conn)
 	health := healthpb.NewHealthClient(conn)
 	b.Run("plain-grpc-health", func(b *testing.B) {
 		for b.Loop() {
@@ -115,7 +119,7 @@ func BenchmarkRuntimeCall(b *testing.B) {
 	b.Run("runtime-GetMemories-via-sql", func(b *testing.B) {
 		req := &pb.GetMemoriesRequest{AgentId: a.ID, RoomId: a.ID, Table: sdk.TableMessages, Count: 10}
 		for b.Loop() {
-			if _, err := rt.GetMemories(ctx, req); err != nil {
+			if _, err := db.GetMemories(ctx, req); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -134,7 +138,8 @@ func BenchmarkMessage(b *testing.B) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest(http.MethodPost, "/api/agents/Eliza/messages", bytes.NewReader(body))
 		// A local client, as a benchmark is: the rate limit is for others.
-		req.RemoteAddr = "127.0.0.1:40000"
+		req.RemoteAddr, req.Host = "127.0.0.1:40000", "localhost"
+		req.Header.Set("Content-Type", "application/json")
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"text"`) {
 			b.Fatalf("message: %d %s", rec.Code, rec.Body.String())

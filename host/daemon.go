@@ -6,16 +6,19 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/agenthost/agenthost/host/cluster"
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
-	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
+	goplugin "github.com/hashicorp/go-plugin"
 )
 
 // Config is everything the daemon needs to run.
@@ -49,6 +52,40 @@ type Config struct {
 	// in the database: `agenthost db reembed` starts an agent whose model
 	// changed size, to re-embed its memories.
 	SkipEmbeddingCheck bool
+	// Tool is set by the `agenthost db` commands: they share the data dir
+	// with each other but not with a daemon.
+	Tool bool
+	// NoCreate refuses a data dir that does not exist yet, instead of
+	// making it: a command that only looks must not leave one behind.
+	NoCreate bool
+	// ProviderTimeout bounds one plugin's providers for one state: past
+	// it, the message goes on without them. Default
+	// AGENTHOST_PROVIDER_TIMEOUT, else contract.DefaultCallTimeout.
+	ProviderTimeout time.Duration
+	// InsecureNoAuth lets the daemon listen on an address other machines
+	// reach without an API key (`agenthost start --insecure-no-auth`).
+	InsecureNoAuth bool
+	// ReadTimeout bounds the reading of a request, body included, so a
+	// client that sends slowly cannot hold connections (default 60s);
+	// net/http lifts it once the request is read, so a handler may wait
+	// longer. IdleTimeout closes a kept-alive connection left unused
+	// (default 120s). There is no write timeout: a message waits for its
+	// model, and a WebSocket lives on.
+	ReadTimeout, IdleTimeout time.Duration
+	// TimelineBuffer bounds the timeline entries kept in memory while the
+	// database cannot take them (default 10000).
+	TimelineBuffer int
+	// Attach are plugin processes started by their authors that the daemon
+	// uses instead of starting them (`agenthost start --attach`, see
+	// ParseAttach).
+	Attach map[string]*goplugin.ReattachConfig
+	// WatchInterval is how often the plugin folders are looked at: default
+	// AGENTHOST_PLUGIN_WATCH_INTERVAL, else WatchInterval; negative looks
+	// only when asked (ReloadPlugins, SIGHUP).
+	WatchInterval time.Duration
+	// Cluster makes the daemon a node of a cluster (package cluster);
+	// nil: it runs alone.
+	Cluster *cluster.Config
 }
 
 // Daemon runs agents and their plugins and serves the HTTP API.
@@ -58,8 +95,12 @@ type Daemon struct {
 	mgr *Manager
 
 	mu     sync.RWMutex
-	agents []*Agent
-	byID   map[string]*Agent
+	agents []*AgentRuntime
+	byID   map[string]*AgentRuntime
+	// configuring holds the agents whose plugins are being configured:
+	// their plugins may call the Runtime for them from Configure on,
+	// before they are listed (see runtimeServer.agent).
+	configuring sync.Map // agent id → *AgentRuntime
 
 	runs *runRegistry
 	logs *logWriter
@@ -67,10 +108,31 @@ type Daemon struct {
 	httpSrv  *http.Server
 	listener net.Listener
 
-	migrated sync.Map // *Plugin → struct{}: migrations run for this process
+	migrated sync.Map // *PluginProcess → struct{}: migrations run for this process
+
+	// lock keeps other daemons off the data dir while this one lives.
+	lock *dataDirLock
+
+	// held counts the messages being handled in the background (those a
+	// connector handed over without waiting), which Stop lets finish.
+	held sync.WaitGroup
+
+	// starting is set while Start starts the agents.
+	starting atomic.Bool
+	// probes caches embedding sizes by model plugin and settings.
+	probes sync.Map
+	// registries holds the registries agents share (registryOf).
+	registries sync.Map
 
 	// api is the state of the HTTP API, the WebSocket and the metrics.
 	api *apiState
+	// inner is the API without its guard, for requests other nodes
+	// forward.
+	inner http.Handler
+
+	// cl is the daemon's cluster node, nil when it runs alone.
+	cl  *cluster.Node
+	clu clusterState
 }
 
 // New discovers plugins and prepares the daemon; Start runs it.
@@ -86,11 +148,29 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
 	cfg.DataDir = abs
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+	if cfg.ProviderTimeout <= 0 {
+		cfg.ProviderTimeout = contract.DefaultCallTimeout
+		if v := cfg.Env["AGENTHOST_PROVIDER_TIMEOUT"]; v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil || t <= 0 {
+				return nil, fmt.Errorf("AGENTHOST_PROVIDER_TIMEOUT=%q is not a duration such as 10s", v)
+			}
+			cfg.ProviderTimeout = t
+		}
+	}
+	if cfg.Cluster != nil && cfg.Env["POSTGRES_URL"] == "" {
+		return nil, errors.New("cluster mode (AGENTHOST_NATS_URL) needs POSTGRES_URL: the nodes share their agents through one PostgreSQL, and SQLite in a data dir belongs to one machine")
+	}
+	lock, err := openDataDir(cfg.DataDir, !cfg.Tool, !cfg.NoCreate)
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Tool {
+		lock.note(cfg.Addr)
 	}
 	specs, warnings, err := Discover(cfg.Self, cfg.Bundled, cfg.PluginDirs)
 	if err != nil {
+		lock.release()
 		return nil, err
 	}
 	for _, w := range warnings {
@@ -101,56 +181,80 @@ func New(cfg Config) (*Daemon, error) {
 			specs[i].Aliases = cfg.BundledAliases[specs[i].Name]
 		}
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, byID: map[string]*Agent{}, runs: &runRegistry{m: map[string]*run{}}}
+	specs = attachSpecs(specs, cfg.Attach)
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = 60 * time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 120 * time.Second
+	}
+	if cfg.TimelineBuffer <= 0 {
+		cfg.TimelineBuffer = 10000
+	}
+	if cfg.WatchInterval == 0 {
+		cfg.WatchInterval = WatchInterval
+		if v := cfg.Env["AGENTHOST_PLUGIN_WATCH_INTERVAL"]; v != "" {
+			t, err := time.ParseDuration(v)
+			switch {
+			case v == "0":
+				t = -1
+			case err != nil || t <= 0:
+				lock.release()
+				return nil, fmt.Errorf("AGENTHOST_PLUGIN_WATCH_INTERVAL=%q is not a duration such as 2s (0: only on SIGHUP and reload)", v)
+			}
+			cfg.WatchInterval = t
+		}
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, byID: map[string]*AgentRuntime{}, runs: &runRegistry{m: map[string]*run{}}, lock: lock,
+		clu: clusterState{wanted: map[string]bool{}, done: make(chan struct{})}}
 	d.api = newAPIState(d)
 	d.log = d.api.teeLogger(d.log)
-	d.logs = newLogWriter(d.log)
+	d.logs = newLogWriter(d.log, cfg.TimelineBuffer)
 	d.logs.onAdd = d.api.timelineEntry
 	wd, _ := os.Getwd()
 	hostSettings := map[string]string{}
-	for _, k := range []string{"POSTGRES_URL", "PGLITE_DATA_DIR", "DATABASE_URL"} {
+	for _, k := range []string{"POSTGRES_URL", "PGLITE_DATA_DIR", "DATABASE_URL", "VECTOR_SEARCH"} {
 		if v := cfg.Env[k]; v != "" {
 			hostSettings[k] = v
 		}
 	}
+	rt := &runtimeServer{d: d}
 	d.mgr = NewManager(ManagerConfig{
-		Version: cfg.Version, DataDir: cfg.DataDir, WorkDir: wd, HostSettings: hostSettings,
-		StartTimeout: cfg.StartTimeout,
-		Runtime:      func(p *Plugin) pb.RuntimeServer { return &runtimeServer{d: d, plugin: p} },
-		DialOptions:  d.api.metrics.pluginDialOptions,
+		Version: cfg.Version, Self: cfg.Self, Env: cfg.Env, DataDir: cfg.DataDir, WorkDir: wd, HostSettings: hostSettings,
+		StartTimeout:  cfg.StartTimeout,
+		Runtime:       rt,
+		Storage:       rt.storage,
+		DialOptions:   d.api.metrics.pluginDialOptions,
+		OnRuntimeCall: d.api.metrics.runtimeCall,
 	}, specs, d.log)
 	d.mgr.onRestart = d.pluginRestarted
+	d.mgr.takeUp = d.takeUp
+	if !cfg.Tool {
+		d.log.Info("plugins are confined", "confinement", d.mgr.ConfinementSummary())
+	}
 	return d, nil
 }
 
 // Manager returns the plugin manager.
 func (d *Daemon) Manager() *Manager { return d.mgr }
 
-// Start starts every agent, then the HTTP server. A configured agent that
-// fails to start makes Start fail with an error that names it; a stored
-// one is listed as failed and the others go on (see startStored).
-func (d *Daemon) Start(ctx context.Context) error {
+// Start takes the HTTP port and serves at once, then starts the agents
+// (startup.go): /healthz says "starting" until they are up. A configured
+// agent that fails to start makes Start fail with an error that names it;
+// a stored one is listed as failed and the others go on. Cancelling ctx
+// (SIGTERM during the start) makes Start return at once.
+func (d *Daemon) Start(ctx context.Context) (err error) {
 	start := time.Now()
-	chars := d.cfg.Characters
-	var stored []*pb.Agent
-	var storedErr error
-	if d.cfg.DefaultCharacter {
-		if stored, storedErr = d.storedAgents(ctx); storedErr == nil {
-			chars = d.defaultCharacters(stored)
-		}
+	if err := d.checkExposure(); err != nil {
+		return err
 	}
-	for _, ch := range chars {
-		if _, err := d.StartAgent(ctx, ch); err != nil {
-			return err
-		}
-	}
-	if !d.cfg.DefaultCharacter {
-		stored, storedErr = d.storedAgents(ctx)
-	}
-	if storedErr != nil {
-		d.log.Warn("could not read the stored agents; only the configured ones run", "error", storedErr)
-	} else {
-		d.startStored(ctx, stored)
+	// The port first: a daemon that cannot serve fails before it starts a
+	// plugin or touches a database, and so leaves nothing behind.
+	d.starting.Store(true)
+	defer d.starting.Store(false)
+	if !d.cfg.Tool {
+		// New binaries are taken while the daemon runs (watch.go).
+		d.mgr.Watch(d.cfg.PluginDirs, d.cfg.WatchInterval)
 	}
 	if d.cfg.Addr != "" {
 		lis, err := net.Listen("tcp", d.cfg.Addr)
@@ -158,15 +262,150 @@ func (d *Daemon) Start(ctx context.Context) error {
 			return fmt.Errorf("listen on %s: %w (is another agenthost running? choose another with --port)", d.cfg.Addr, err)
 		}
 		d.listener = lis
-		d.httpSrv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		if !d.cfg.Tool {
+			d.lock.note(lis.Addr().String())
+		}
+		d.api.listen.set(d.cfg.Addr, lis.Addr().String())
+		d.httpSrv = &http.Server{Handler: d.Handler(), ReadHeaderTimeout: min(10*time.Second, d.cfg.ReadTimeout),
+			ReadTimeout: d.cfg.ReadTimeout, IdleTimeout: d.cfg.IdleTimeout}
 		go func() {
 			if err := d.httpSrv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				d.log.Error("http server stopped", "error", err)
 			}
 		}()
 	}
+	if d.cfg.Cluster != nil {
+		if err := d.openCluster(ctx); err != nil {
+			return err
+		}
+	}
+	chars := d.cfg.Characters
+	stored, storedErr := d.storedAgents(ctx)
+	if d.cfg.DefaultCharacter && storedErr == nil {
+		chars = d.defaultCharacters(stored)
+	}
+	if storedErr != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if d.cl != nil {
+			return fmt.Errorf("read the stored agents from PostgreSQL: %w", storedErr)
+		}
+		d.log.Warn("could not read the stored agents; only the configured ones run", "error", storedErr)
+		stored = nil
+	}
+	if d.cl != nil {
+		if err := d.clusterStart(ctx, chars, stored); err != nil {
+			return err
+		}
+		d.log.Info("agenthost ready", "addr", d.Addr(), "node", d.cl.ID(), "agents", len(d.Agents()), "took", time.Since(start).Round(time.Millisecond))
+		return nil
+	}
+	var list []pendingStart
+	for _, ch := range chars {
+		list = append(list, pendingStart{ch: ch})
+	}
+	list = append(list, d.storedToStart(stored, chars)...)
+	if err := d.startAgents(ctx, list); err != nil {
+		return err
+	}
+	d.logAgents(chars, len(stored))
 	d.log.Info("agenthost ready", "addr", d.Addr(), "agents", len(d.Agents()), "took", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// checkExposure refuses to serve other machines without an API key: with
+// no key, whoever reaches the address runs agents with the operator's
+// model keys. --insecure-no-auth overrides it, loudly.
+func (d *Daemon) checkExposure() error {
+	if d.cfg.Addr == "" || d.api.cfg.apiKey != "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(d.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen address %q: %w", d.cfg.Addr, err)
+	}
+	if loopbackOnly(host) {
+		return nil
+	}
+	if d.cfg.InsecureNoAuth {
+		d.log.Warn("INSECURE: serving on a non-loopback address WITHOUT an API key (--insecure-no-auth): "+
+			"anyone who reaches this address can create agents, read their memories and use your model keys; set AGENTHOST_API_KEY",
+			"addr", d.cfg.Addr)
+		return nil
+	}
+	return fmt.Errorf("refusing to listen on %s without an API key: anyone who reaches that address could drive the agents and use your model keys; "+
+		"set AGENTHOST_API_KEY (clients send it as the X-API-KEY header), or listen on 127.0.0.1 (SERVER_HOST), "+
+		"or pass --insecure-no-auth if every machine that can reach it is trusted", d.cfg.Addr)
+}
+
+// loopbackOnly reports whether a listen host reaches this machine only:
+// a loopback address, or a name whose every address is one.
+func loopbackOnly(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if host == "" {
+		return false
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().IsLoopback()
+	}
+	addrs, err := net.LookupHost(host)
+	if err != nil || len(addrs) == 0 {
+		return false
+	}
+	for _, s := range addrs {
+		if a, err := netip.ParseAddr(s); err != nil || !a.Unmap().IsLoopback() {
+			return false
+		}
+	}
+	return true
+}
+
+// logAgents says which agents the daemon runs and why: the character files
+// given, the built-in default character, or the agents stored in the data
+// dir (created over the API, or run before); and which it lists stopped or
+// failed.
+func (d *Daemon) logAgents(configured []*sdk.Character, nStored int) {
+	why := map[string]string{}
+	for _, ch := range configured {
+		switch {
+		case !d.cfg.DefaultCharacter:
+			why[ch.AgentID()] = "character file"
+		case nStored == 0:
+			why[ch.AgentID()] = "built-in default character: no --character given and no agents stored yet"
+		default:
+			why[ch.AgentID()] = "default character as stored in the data dir"
+		}
+	}
+	var running, stopped, failed []string
+	for _, a := range d.Agents() {
+		st, err := a.Status()
+		switch st {
+		case AgentRunning:
+			w := why[a.ID]
+			if w == "" {
+				w = "stored in the data dir"
+			}
+			running = append(running, fmt.Sprintf("%s (%s)", a.Name, w))
+		case AgentFailed:
+			failed = append(failed, fmt.Sprintf("%s (%v)", a.Name, err))
+		default:
+			stopped = append(stopped, a.Name)
+		}
+	}
+	kv := []any{"running", strings.Join(running, ", ")}
+	if len(running) == 0 {
+		kv[1] = "none: start one with `agenthost agent start NAME` or give --character"
+	}
+	if len(stopped) > 0 {
+		kv = append(kv, "stopped", strings.Join(stopped, ", "))
+	}
+	if len(failed) > 0 {
+		kv = append(kv, "failed", strings.Join(failed, "; "))
+	}
+	d.log.Info("agents", kv...)
 }
 
 // Addr is the HTTP address the daemon listens on.
@@ -179,31 +418,68 @@ func (d *Daemon) Addr() string {
 
 // Stop stops the HTTP server, the agents and every plugin process.
 func (d *Daemon) Stop() {
+	// Everything before the plugins go shares one second: a daemon asked
+	// to stop is gone within two, its plugins with it, whatever it was
+	// doing. What it acknowledged is stored already.
+	if d.cl != nil {
+		// The agents go to other nodes first; requests here for them
+		// follow them there.
+		d.cl.Leave()
+		close(d.clu.done)
+	}
+	deadline := time.Now().Add(time.Second)
 	if d.httpSrv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = d.httpSrv.Shutdown(ctx)
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		if d.httpSrv.Shutdown(ctx) != nil {
+			// Requests still waiting (for a model, say) were never
+			// answered, so nothing of theirs was promised.
+			_ = d.httpSrv.Close()
+		}
 		cancel()
 	}
 	d.api.close()
+	// A message handled in the background gets what is left of the second
+	// to finish, and to leave the inbox, before its plugins go; one that
+	// takes longer is handled again at the next start.
+	done := make(chan struct{})
+	go func() { d.held.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Until(deadline)):
+	}
+	if d.cl != nil {
+		d.cl.Close()
+	}
 	d.logs.close()
 	d.mgr.Stop()
+	d.lock.release()
+}
+
+// background runs fn, a message handled without anyone waiting for it,
+// so that Stop can let it finish.
+func (d *Daemon) background(fn func()) {
+	d.held.Add(1)
+	go func() {
+		defer d.held.Done()
+		fn()
+	}()
 }
 
 // Agents returns the agents in start order.
-func (d *Daemon) Agents() []*Agent {
+func (d *Daemon) Agents() []*AgentRuntime {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
-	return append([]*Agent(nil), d.agents...)
+	return append([]*AgentRuntime(nil), d.agents...)
 }
 
-func (d *Daemon) agentByID(id string) *Agent {
+func (d *Daemon) agentByID(id string) *AgentRuntime {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.byID[id]
 }
 
 // Agent finds an agent by id or, case-insensitively, by name.
-func (d *Daemon) Agent(idOrName string) *Agent {
+func (d *Daemon) Agent(idOrName string) *AgentRuntime {
 	if a := d.agentByID(idOrName); a != nil {
 		return a
 	}
@@ -217,260 +493,20 @@ func (d *Daemon) Agent(idOrName string) *Agent {
 	return nil
 }
 
-// ResolvePlugin maps a name from a character's plugins list to a known
-// plugin: a short name (sql), an elizaOS package name
-// (@elizaos/plugin-sql), an executable name (agenthost-plugin-sql) or an
-// alias from a manifest.
-func (d *Daemon) ResolvePlugin(name string) (*Plugin, error) {
-	return resolvePlugin(d.mgr, name)
-}
-
-func resolvePlugin(m *Manager, name string) (*Plugin, error) {
-	n := strings.TrimSpace(name)
-	if p := m.Plugin(n); p != nil {
-		return p, nil
-	}
-	short := n
-	if i := strings.LastIndexByte(short, '/'); i >= 0 {
-		short = short[i+1:]
-	}
-	short = strings.TrimPrefix(short, ExecPrefix)
-	short = strings.TrimPrefix(short, "plugin-")
-	if p := m.Plugin(short); p != nil {
-		return p, nil
-	}
-	for _, p := range m.Plugins() {
-		aliases := p.Spec().Aliases
-		if man := p.Manifest(); man != nil {
-			aliases = append(aliases[:len(aliases):len(aliases)], man.GetAliases()...)
-		}
-		for _, al := range aliases {
-			if al == n {
-				return p, nil
-			}
-		}
-	}
-	var known []string
-	for _, p := range m.Plugins() {
-		known = append(known, p.Name())
-	}
-	sort.Strings(known)
-	return nil, fmt.Errorf("unknown plugin %q; the plugins found are: %s (folders searched: bundled, %s)",
-		name, strings.Join(known, ", "), strings.Join(m.searchedDirs(), ", "))
-}
-
-func (m *Manager) searchedDirs() []string {
-	seen := map[string]bool{}
-	var out []string
-	for _, s := range m.specs {
-		if s.Bundled {
-			continue
-		}
-		if dir := filepath.Dir(s.Path); !seen[dir] {
-			seen[dir] = true
-			out = append(out, dir)
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, "no plugin folders with plugins")
-	}
-	return out
-}
-
-// pluginNames decides an agent's plugins: the character's, with the sql and
-// bootstrap plugins added first when missing, as elizaOS does.
-func (d *Daemon) pluginNames(ch *sdk.Character) []string {
-	names := append([]string(nil), ch.Plugins...)
-	if len(names) == 0 {
-		names = append(names, d.cfg.DefaultPlugins...)
-	}
-	return names
-}
-
-// StartAgent starts the plugins of a character's agent, configures them and
-// marks the agent running.
-func (d *Daemon) StartAgent(ctx context.Context, ch *sdk.Character) (*Agent, error) {
-	id := ch.AgentID()
-	if old := d.agentByID(id); old != nil && !old.idle() {
-		return nil, fmt.Errorf("agent %s (%s) is already running", ch.Name, id)
-	}
-	charJSON, err := jsonMarshal(ch)
-	if err != nil {
-		return nil, fmt.Errorf("agent %s: encode character: %w", ch.Name, err)
-	}
-	a := &Agent{ID: id, Name: ch.Name, Character: ch, d: d, charJSON: charJSON, status: AgentStarting,
-		log: d.log.Named("agent").With("agent", ch.Name), states: newStateCache(256),
-		settings: ch.ResolvedSettings(d.cfg.Env)}
-	if err := d.startAgent(ctx, a); err != nil {
-		a.setStatus(AgentFailed, err)
-		d.dropAgent(a, err)
-		return nil, fmt.Errorf("start agent %s: %w", ch.Name, err)
-	}
-	a.setStatus(AgentRunning, nil)
-	d.addAgent(a)
-	a.log.Info("agent running", "id", a.ID, "plugins", strings.Join(a.Plugins(), ","))
-	// Messages a previous host accepted from connectors but did not finish.
-	go a.replayInbox(context.WithoutCancel(ctx))
-	return a, nil
-}
-
-func (d *Daemon) startAgent(ctx context.Context, a *Agent) error {
-	var plugins []*Plugin
-	seen := map[*Plugin]bool{}
-	add := func(name string) error {
-		p, err := d.ResolvePlugin(name)
-		if err != nil {
-			return err
-		}
-		if !seen[p] {
-			seen[p] = true
-			plugins = append(plugins, p)
-		}
-		return nil
-	}
-	for _, n := range d.pluginNames(a.Character) {
-		if err := add(n); err != nil {
-			return err
-		}
-	}
-	// Start the listed plugins first: their manifests say whether a
-	// database and a message handler are already among them.
-	if err := startAll(ctx, plugins); err != nil {
-		return err
-	}
-	var extra []*Plugin
-	hasDB, hasHandler := false, false
-	for _, p := range plugins {
-		m := p.Manifest()
-		hasDB = hasDB || m.GetDatabase()
-		for _, e := range m.GetEvents() {
-			hasHandler = hasHandler || e == sdk.EventMessageReceived
-		}
-	}
-	if !hasDB {
-		p, err := d.ResolvePlugin("sql")
-		if err != nil {
-			return fmt.Errorf("no database plugin: %w", err)
-		}
-		extra = append(extra, p)
-	}
-	if !hasHandler && a.settings["IGNORE_BOOTSTRAP"] != "true" {
-		if p, err := d.ResolvePlugin("bootstrap"); err == nil && !seen[p] {
-			extra = append(extra, p)
-		}
-	}
-	if err := startAll(ctx, extra); err != nil {
-		return err
-	}
-	plugins = append(extra, plugins...)
-	reg, err := buildRegistry(plugins)
-	if err != nil {
-		return err
-	}
-	if len(reg.models[sdk.ModelTextLarge]) == 0 && len(reg.models[sdk.ModelTextSmall]) == 0 {
-		return fmt.Errorf("agent %s has no TEXT model: none of its plugins (%s) serves TEXT_LARGE or TEXT_SMALL; add a model plugin such as \"offline\" or \"openai\" to the character's \"plugins\"",
-			a.Name, reg.pluginNames())
-	}
-	a.reg = reg
-	if err := d.migrate(ctx, reg.db); err != nil {
-		return err
-	}
-	_, c, err := a.db(ctx)
-	if err != nil {
-		return err
-	}
-	cctx, cancel := context.WithTimeout(ctx, sdk.DefaultCallTimeout)
-	defer cancel()
-	if _, err := c.db.EnsureAgent(cctx, &pb.EnsureAgentRequest{Agent: &pb.Agent{Id: a.ID, Name: a.Name, CharacterJson: a.charJSON, Enabled: true}}); err != nil {
-		return fmt.Errorf("store agent: %w", reg.db.callErr(c, "EnsureAgent", err))
-	}
-	req := &pb.ConfigureRequest{AgentId: a.ID, CharacterJson: a.charJSON, Settings: a.settings}
-	for _, p := range plugins {
-		warnings, err := p.Configure(ctx, req)
-		if err != nil {
-			return fmt.Errorf("configure plugin %s: %w", p.Name(), err)
-		}
-		for _, w := range warnings {
-			a.log.Warn(w, "plugin", p.Name())
-		}
-	}
-	// The agent is reachable by its plugins from here on: the embedding
-	// probe and the first state composition call back into the host.
-	d.mu.Lock()
-	d.byID[a.ID] = a
-	d.mu.Unlock()
-	a.setStatus(AgentRunning, nil)
-	if len(reg.models[sdk.ModelTextEmbedding]) > 0 && !d.cfg.SkipEmbeddingCheck {
-		res, err := a.useModel(ctx, &pb.ModelRequest{Type: sdk.ModelTextEmbedding, Probe: true})
-		if err != nil {
-			return fmt.Errorf("probe the embedding size: %w", err)
-		}
-		if dim := len(res.GetEmbedding()); dim > 0 {
-			prev, err := c.db.EnsureEmbeddingDimension(cctx, &pb.EnsureEmbeddingDimensionRequest{AgentId: a.ID, Dimension: int32(dim)})
-			if err != nil {
-				return fmt.Errorf("set the embedding size: %w (after a change of embedding model, `agenthost db reembed --agent %s` re-embeds the stored memories)",
-					reg.db.callErr(c, "EnsureEmbeddingDimension", err), a.Name)
-			}
-			if p := prev.GetPrevious(); p != 0 && int(p) != dim {
-				a.log.Warn("the embedding model changed size; run `agenthost db reembed` for this agent", "stored", p, "model", dim)
-			}
-		}
-	}
-	names := []string{a.Name}
-	if u := a.Character.Username; u != "" && u != a.Name {
-		names = append(names, u)
-	}
-	if _, err := c.db.EnsureConnection(cctx, &pb.EnsureConnectionRequest{AgentId: a.ID,
-		Entity: &pb.Entity{Id: a.ID, Names: names, AgentId: a.ID},
-		Room:   &pb.Room{Id: a.ID, Name: a.Name, AgentId: a.ID, Source: "agenthost", Type: string(sdk.ChannelSelf)},
-	}); err != nil {
-		return fmt.Errorf("store the agent's own entity and room: %w", reg.db.callErr(c, "EnsureConnection", err))
-	}
-	return nil
-}
-
-func startAll(ctx context.Context, plugins []*Plugin) error {
-	errs := make([]error, len(plugins))
-	var wg sync.WaitGroup
-	for i, p := range plugins {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = p.Start(ctx) }()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// migrate runs the database plugin's migrations once per process.
-func (d *Daemon) migrate(ctx context.Context, p *Plugin) error {
-	c, err := p.conn(ctx)
-	if err != nil {
-		return err
-	}
-	if _, done := d.migrated.Load(c); done {
-		return nil
-	}
-	mctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-	defer cancel()
-	res, err := c.db.Migrate(mctx, &pb.MigrateRequest{})
-	if err != nil {
-		return fmt.Errorf("migrate database: %w", p.callErr(c, "Migrate", err))
-	}
-	if res.GetApplied() > 0 {
-		d.log.Info("database migrated", "backend", res.GetBackend(), "applied", res.GetApplied())
-	}
-	d.migrated.Store(c, struct{}{})
-	return nil
-}
-
-func (d *Daemon) pluginRestarted(p *Plugin) {
+func (d *Daemon) pluginRestarted(p *PluginProcess) {
 	if m := p.Manifest(); m != nil && m.GetDatabase() {
 		if err := d.migrate(context.Background(), p); err != nil {
 			d.log.Error("migrate after restart failed", "plugin", p.Name(), "error", err)
 		}
 	}
+	// A restart may have brought another version of the binary.
+	d.refreshAgents(p)
 }
 
-// Healthy reports whether every agent is running.
+// Healthy reports whether every agent that should run is running: an
+// agent that failed makes /api/health and /api/status say "degraded".
+// /healthz does not ask: it reports the daemon itself, which serves its
+// other agents whatever one of them does.
 func (d *Daemon) Healthy() bool {
 	agents := d.Agents()
 	for _, a := range agents {
@@ -479,183 +515,4 @@ func (d *Daemon) Healthy() bool {
 		}
 	}
 	return len(agents) > 0 || len(d.cfg.Characters) == 0
-}
-
-// publish is where live listeners (the WebSocket) hear replies.
-func (d *Daemon) publish(a *Agent, r *run, c *pb.Content) { d.api.reply(a, r, c) }
-
-// runRegistry holds the runs in flight, so Respond finds where to send.
-type runRegistry struct {
-	mu sync.Mutex
-	m  map[string]*run
-}
-
-func (r *runRegistry) put(x *run) {
-	r.mu.Lock()
-	r.m[x.id] = x
-	r.mu.Unlock()
-}
-
-func (r *runRegistry) get(id string) *run {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.m[id]
-}
-
-func (r *runRegistry) remove(id string) {
-	r.mu.Lock()
-	delete(r.m, id)
-	r.mu.Unlock()
-}
-
-// logWriter stores timeline entries in the background so that recording a
-// model call never adds a database round trip to the message's path. The
-// queue is bounded: when it is full, writers wait rather than drop.
-type logWriter struct {
-	log hclog.Logger
-	// onAdd hears every entry as it is written (the live log stream).
-	onAdd func(*Agent, *pb.LogEntry)
-	ch    chan logJob
-	done  chan struct{}
-	once  sync.Once
-}
-
-type logJob struct {
-	a *Agent
-	l *pb.LogEntry
-}
-
-func newLogWriter(log hclog.Logger) *logWriter {
-	w := &logWriter{log: log, ch: make(chan logJob, 1024), done: make(chan struct{})}
-	go w.loop()
-	return w
-}
-
-func (w *logWriter) add(a *Agent, l *pb.LogEntry) {
-	if w.onAdd != nil {
-		w.onAdd(a, l)
-	}
-	defer func() { _ = recover() }() // a send after close during shutdown is dropped
-	w.ch <- logJob{a: a, l: l}
-}
-
-func (w *logWriter) loop() {
-	defer close(w.done)
-	for j := range w.ch {
-		// Take what else is waiting: one transaction for the lot keeps the
-		// timeline from competing with the messages for the database.
-		batch := []logJob{j}
-	drain:
-		for len(batch) < maxLogBatch {
-			select {
-			case more, ok := <-w.ch:
-				if !ok {
-					break drain
-				}
-				batch = append(batch, more)
-			default:
-				break drain
-			}
-		}
-		w.write(batch)
-	}
-}
-
-// maxLogBatch bounds one AddLogs call.
-const maxLogBatch = 128
-
-func (w *logWriter) write(batch []logJob) {
-	// Agents normally share one database plugin; group by it all the same.
-	byDB := map[*Plugin][]logJob{}
-	var order []*Plugin
-	for _, j := range batch {
-		if j.a.reg == nil || j.a.reg.db == nil {
-			continue
-		}
-		p := j.a.reg.db
-		if _, ok := byDB[p]; !ok {
-			order = append(order, p)
-		}
-		byDB[p] = append(byDB[p], j)
-	}
-	for _, p := range order {
-		jobs := byDB[p]
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := p.conn(ctx)
-		if err == nil {
-			req := &pb.AddLogsRequest{Logs: make([]*pb.LogEntry, len(jobs))}
-			for i, j := range jobs {
-				req.Logs[i] = j.l
-			}
-			_, err = c.db.AddLogs(ctx, req)
-			if err != nil {
-				err = p.callErr(c, "AddLogs", err)
-			}
-		}
-		cancel()
-		if err != nil {
-			w.log.Warn("could not store log entries", "count", len(jobs), "first_type", jobs[0].l.GetType(), "error", err)
-		}
-	}
-}
-
-func (w *logWriter) close() {
-	w.once.Do(func() { close(w.ch) })
-	select {
-	case <-w.done:
-	case <-time.After(5 * time.Second):
-	}
-}
-
-// Database starts the database plugin as agents use it (the sql plugin,
-// with the data dir and POSTGRES_URL of the daemon's configuration) and
-// returns its Database client. It does not migrate. The `agenthost db`
-// commands use it.
-func (d *Daemon) Database(ctx context.Context) (pb.DatabaseClient, error) {
-	p, err := d.ResolvePlugin("sql")
-	if err != nil {
-		return nil, err
-	}
-	if err := p.Start(ctx); err != nil {
-		return nil, err
-	}
-	c, err := p.conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.db, nil
-}
-
-// Database returns the Database client of the agent's database plugin.
-func (a *Agent) Database(ctx context.Context) (pb.DatabaseClient, error) {
-	_, c, err := a.db(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.db, nil
-}
-
-// Embed returns the vector of text from the agent's TEXT_EMBEDDING model
-// (its size only, when probe is set). Unlike the model calls of a run, it
-// is not recorded in the agent's timeline: `agenthost db reembed` makes one
-// per stored memory.
-func (a *Agent) Embed(ctx context.Context, text string, probe bool) ([]float32, error) {
-	if a.reg == nil {
-		return nil, fmt.Errorf("agent %s is not started", a.Name)
-	}
-	p, err := a.reg.model(sdk.ModelTextEmbedding, "")
-	if err != nil {
-		return nil, fmt.Errorf("agent %s: %w", a.Name, err)
-	}
-	c, err := p.conn(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
-	defer cancel()
-	res, err := c.plugin.UseModel(ctx, &pb.ModelRequest{AgentId: a.ID, Type: sdk.ModelTextEmbedding, Text: text, Probe: probe})
-	if err != nil {
-		return nil, p.callErr(c, "UseModel "+sdk.ModelTextEmbedding, err)
-	}
-	return res.GetEmbedding(), nil
 }

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/agenthost/agenthost/internal/contract"
+	goplugin "github.com/hashicorp/go-plugin"
 )
 
 // ExecPrefix is the file name prefix of a third-party plugin executable.
@@ -23,6 +26,18 @@ type PluginSpec struct {
 	// Aliases are other names a character may use for the plugin, known
 	// before it starts (e.g. "@elizaos/plugin-ollama" for openai).
 	Aliases []string
+	// Attach, when set, is a process its author started (under a
+	// debugger, say) that the host uses instead of starting one
+	// (`agenthost start --attach`, attach.go).
+	Attach *goplugin.ReattachConfig
+}
+
+// where says where the plugin's process comes from, for messages.
+func (s PluginSpec) where() string {
+	if s.Attach != nil {
+		return fmt.Sprintf("attached process %d", s.Attach.Pid)
+	}
+	return s.Path
 }
 
 // PluginDirs are the folders searched for plugin executables, in order:
@@ -61,7 +76,8 @@ func Discover(self string, bundled []string, dirs []string) ([]PluginSpec, []str
 			return nil, nil, fmt.Errorf("read plugin folder %s: %w", dir, err)
 		}
 		for _, e := range entries {
-			if !strings.HasPrefix(e.Name(), ExecPrefix) {
+			name, ok := PluginName(e.Name())
+			if !ok {
 				continue
 			}
 			path := filepath.Join(dir, e.Name())
@@ -69,8 +85,12 @@ func Discover(self string, bundled []string, dirs []string) ([]PluginSpec, []str
 			if err != nil || info.IsDir() {
 				continue
 			}
-			name := strings.TrimPrefix(e.Name(), ExecPrefix)
-			name = strings.TrimSuffix(name, filepath.Ext(name))
+			if !contract.ValidPluginName(name) {
+				// The name makes folders and variable names: "..", "a/b"
+				// or a control character must not.
+				warnings = append(warnings, fmt.Sprintf("%s is not a plugin: %q is not a plugin name (letters, digits, '-', '_' and '.', starting with a letter or digit)", path, name))
+				continue
+			}
 			if info.Mode()&0o111 == 0 {
 				warnings = append(warnings, fmt.Sprintf("plugin %s at %s is not executable (chmod +x it)", name, path))
 				continue
@@ -94,6 +114,17 @@ func Discover(self string, bundled []string, dirs []string) ([]PluginSpec, []str
 		return specs[i].Name < specs[j].Name
 	})
 	return specs, warnings, nil
+}
+
+// PluginName is the name of a plugin executable: the NAME of
+// agenthost-plugin-NAME, without an extension such as .py. ok is false for
+// a file not named so.
+func PluginName(path string) (name string, ok bool) {
+	name, ok = strings.CutPrefix(filepath.Base(path), ExecPrefix)
+	if !ok {
+		return "", false
+	}
+	return strings.TrimSuffix(name, filepath.Ext(name)), true
 }
 
 // ServeSubcommand is the hidden agenthost subcommand that serves a bundled

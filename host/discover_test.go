@@ -19,6 +19,10 @@ func TestDiscover(t *testing.T) {
 	write(a, "unrelated-tool", 0o755)
 	write(b, "agenthost-plugin-weather", 0o755) // shadowed by a
 	write(b, "agenthost-plugin-sql", 0o755)     // shadowed by the bundled one
+	// Names that would make folders outside the plugin's own.
+	write(b, "agenthost-plugin-..", 0o755)
+	write(b, "agenthost-plugin-..exe", 0o755)
+	write(b, "agenthost-plugin--x", 0o755)
 	specs, warnings, err := Discover("/self", []string{"sql"}, []string{a, filepath.Join(a, "missing"), b})
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +41,7 @@ func TestDiscover(t *testing.T) {
 		t.Errorf("the first folder must win: %s", specs[1].Path)
 	}
 	joined := strings.Join(warnings, "\n")
-	for _, want := range []string{"notexec", "not executable", "shadowed"} {
+	for _, want := range []string{"notexec", "not executable", "shadowed", `agenthost-plugin-.. is not a plugin: "." is not a plugin name`, `"." is not a plugin name`, `"-x" is not a plugin name`} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("warnings lack %q: %s", want, joined)
 		}
@@ -45,6 +49,7 @@ func TestDiscover(t *testing.T) {
 }
 
 func TestResolvePluginNames(t *testing.T) {
+	t.Parallel()
 	m := NewManager(ManagerConfig{}, []PluginSpec{{Name: "sql", Bundled: true}, {Name: "telegram", Path: "/p/agenthost-plugin-telegram"}}, nil)
 	for _, name := range []string{"sql", "@elizaos/plugin-sql", "plugin-sql", "agenthost-plugin-sql", "telegram", "@elizaos/plugin-telegram"} {
 		if _, err := resolvePlugin(m, name); err != nil {
@@ -60,12 +65,16 @@ func TestResolvePluginNames(t *testing.T) {
 func TestPluginEnvIsAllowListed(t *testing.T) {
 	t.Setenv("OPENAI_API_KEY", "sk-secret")
 	t.Setenv("PATH", "/usr/bin")
+	t.Setenv("TMPDIR", "/tmp/daemons-own")
 	m := NewManager(ManagerConfig{}, nil, nil)
-	env := strings.Join(m.pluginEnv(), "\n")
+	env := strings.Join(m.pluginEnv("/run/x/p/weather"), "\n")
 	if strings.Contains(env, "sk-secret") {
 		t.Error("a host secret leaked into a plugin's environment")
 	}
 	if !strings.Contains(env, "PATH=/usr/bin") {
 		t.Error("PATH should reach plugins")
+	}
+	if strings.Contains(env, "daemons-own") || !strings.Contains(env, "TMPDIR=/run/x/p/weather") || !strings.Contains(env, "PLUGIN_UNIX_SOCKET_DIR=/run/x/p/weather") {
+		t.Errorf("a plugin's temporary and socket folder should be its own, got %s", env)
 	}
 }

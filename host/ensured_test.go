@@ -7,6 +7,7 @@ import (
 )
 
 func TestEnsuredCache(t *testing.T) {
+	t.Parallel()
 	var c ensuredCache
 	req := func(names ...string) *pb.EnsureConnectionRequest {
 		return &pb.EnsureConnectionRequest{AgentId: "a", Entity: &pb.Entity{Id: "e", Names: names}, Room: &pb.Room{Id: "r"}}

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/internal/contract"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,7 +25,7 @@ const inboxTag = "agenthost:inbox"
 // very same message is already waiting there (delivered twice); durable is
 // false when the database plugin keeps no tasks, and the message is only
 // in memory.
-func (a *Agent) hold(ctx context.Context, req *pb.ReceiveMessageRequest, id string) (held, durable bool, err error) {
+func (a *AgentRuntime) hold(ctx context.Context, req *pb.ReceiveMessageRequest, id string) (held, durable bool, err error) {
 	raw, err := protojson.Marshal(req)
 	if err != nil {
 		return false, false, fmt.Errorf("keep the message: %w", err)
@@ -34,7 +34,7 @@ func (a *Agent) hold(ctx context.Context, req *pb.ReceiveMessageRequest, id stri
 	if err != nil {
 		return false, false, err
 	}
-	ctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
+	ctx, cancel := ensureDeadline(ctx, contract.DefaultCallTimeout)
 	defer cancel()
 	_, err = c.db.CreateTask(ctx, &pb.CreateTaskRequest{AgentId: a.ID, Task: &pb.Task{
 		Id: id, Name: inboxTag, Tags: []string{inboxTag}, AgentId: a.ID,
@@ -53,12 +53,12 @@ func (a *Agent) hold(ctx context.Context, req *pb.ReceiveMessageRequest, id stri
 }
 
 // release removes a handled message from the inbox.
-func (a *Agent) release(id string) {
-	ctx, cancel := context.WithTimeout(context.Background(), sdk.DefaultCallTimeout)
+func (a *AgentRuntime) release(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), contract.DefaultCallTimeout)
 	defer cancel()
 	p, c, err := a.db(ctx)
 	if err == nil {
-		_, err = c.db.DeleteTask(ctx, &pb.DeleteByIDRequest{AgentId: a.ID, Id: id})
+		_, err = c.db.DeleteTask(ctx, &pb.DeleteTaskRequest{AgentId: a.ID, Id: id})
 		if err != nil {
 			err = p.callErr(c, "DeleteTask", err)
 		}
@@ -71,7 +71,7 @@ func (a *Agent) release(id string) {
 }
 
 // handleHeld runs a held message through the agent and clears it.
-func (a *Agent) handleHeld(in *incoming, durable bool) {
+func (a *AgentRuntime) handleHeld(in *incoming, durable bool) {
 	if _, _, err := a.receive(context.Background(), in); err != nil {
 		a.log.Error("message failed", "source", in.source, "message", in.messageID, "error", err)
 		if st, _ := a.Status(); st != AgentRunning {
@@ -86,12 +86,12 @@ func (a *Agent) handleHeld(in *incoming, durable bool) {
 
 // replayInbox handles the messages a previous run of the host accepted but
 // did not finish.
-func (a *Agent) replayInbox(ctx context.Context) {
+func (a *AgentRuntime) replayInbox(ctx context.Context) {
 	p, c, err := a.db(ctx)
 	if err != nil {
 		return
 	}
-	ctx, cancel := ensureDeadline(ctx, sdk.DefaultCallTimeout)
+	ctx, cancel := ensureDeadline(ctx, contract.DefaultCallTimeout)
 	res, err := c.db.GetTasks(ctx, &pb.GetTasksRequest{AgentId: a.ID, Name: inboxTag, Tags: []string{inboxTag}})
 	cancel()
 	if err != nil {
@@ -115,6 +115,6 @@ func (a *Agent) replayInbox(ctx context.Context) {
 			in.messageID = t.GetId()
 		}
 		a.log.Info("handling a message accepted before the last stop", "source", in.source, "message", in.messageID)
-		go a.handleHeld(in, true)
+		a.d.background(func() { a.handleHeld(in, true) })
 	}
 }

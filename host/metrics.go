@@ -26,11 +26,13 @@ type metrics struct {
 	modelTokens *prometheus.CounterVec
 	modelTime   *prometheus.HistogramVec
 	rpc         *prometheus.HistogramVec
+	runtime     *prometheus.CounterVec
 	db          *prometheus.HistogramVec
 	httpReqs    *prometheus.CounterVec
 	httpTime    *prometheus.HistogramVec
 	wsConns     prometheus.Gauge
 	rateLimited prometheus.Counter
+	forwards    *prometheus.HistogramVec
 }
 
 // rpcBuckets span a local gRPC hop (~100µs) to a slow model call (minutes).
@@ -70,6 +72,10 @@ func newMetrics(d *Daemon) *metrics {
 		Help:    "Latency of the host's gRPC calls to plugin processes, by plugin, method and gRPC status code.",
 		Buckets: rpcBuckets,
 	}, []string{"plugin", "method", "code"})
+	m.runtime = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "agenthost_runtime_calls_total",
+		Help: "Calls plugin processes made to the host (Runtime and storage calls), by calling plugin and method.",
+	}, []string{"plugin", "method"})
 	m.db = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "agenthost_database_call_duration_seconds",
 		Help:    "Latency of calls to the database plugin, by plugin, method and gRPC status code.",
@@ -92,8 +98,41 @@ func newMetrics(d *Daemon) *metrics {
 		Name: "agenthost_http_rate_limited_total",
 		Help: "Requests refused by the per-client rate limit.",
 	})
-	reg.MustRegister(m.messages, m.replies, m.runs, m.modelCalls, m.modelTokens, m.modelTime, m.rpc, m.db,
-		m.httpReqs, m.httpTime, m.wsConns, m.rateLimited,
+	m.forwards = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "agenthost_cluster_forwarded_duration_seconds",
+		Help:    "Requests this node sent to the node that runs their agent, and how long the answer took, by kind (message: through the stream; api: any other request). Its _count is the number of forwarded requests.",
+		Buckets: rpcBuckets,
+	}, []string{"kind"})
+	reg.MustRegister(m.messages, m.replies, m.runs, m.modelCalls, m.modelTokens, m.modelTime, m.rpc, m.runtime, m.db,
+		m.httpReqs, m.httpTime, m.wsConns, m.rateLimited, m.forwards,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "agenthost_cluster_leases_held",
+			Help: "Agent leases this cluster node holds (0 outside a cluster)."}, func() float64 {
+			if d.cl == nil {
+				return 0
+			}
+			return float64(d.cl.LeasesHeld())
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "agenthost_cluster_handovers_total",
+			Help: "Agents this node handed over to another (a node joined, or this one stopped)."}, func() float64 {
+			if d.cl == nil {
+				return 0
+			}
+			return float64(d.cl.Stats.Handovers.Load())
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "agenthost_cluster_fenced_total",
+			Help: "Agents this node stopped because it could not renew their leases in time (NATS unreachable)."}, func() float64 {
+			if d.cl == nil {
+				return 0
+			}
+			return float64(d.cl.Stats.Fenced.Load())
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "agenthost_cluster_leases_acquired_total",
+			Help: "Agent leases this node took (an agent started here)."}, func() float64 {
+			if d.cl == nil {
+				return 0
+			}
+			return float64(d.cl.Stats.Acquired.Load())
+		}),
 		&pluginCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -134,6 +173,13 @@ func (m *metrics) pluginDialOptions(plugin string) []grpc.DialOption {
 		return s, err
 	}
 	return []grpc.DialOption{grpc.WithChainUnaryInterceptor(unary), grpc.WithChainStreamInterceptor(stream)}
+}
+
+// runtimeCall counts one call a plugin made to the host.
+func (m *metrics) runtimeCall(plugin, method string) {
+	if m != nil {
+		m.runtime.WithLabelValues(plugin, method).Inc()
+	}
 }
 
 // splitMethod turns /agenthost.plugin.v1.Database/GetMemories into
@@ -238,4 +284,12 @@ func (c *pluginCollector) Collect(ch chan<- prometheus.Metric) {
 	for st, n := range counts {
 		ch <- prometheus.MustNewConstMetric(agentsDesc, prometheus.GaugeValue, float64(n), string(st))
 	}
+}
+
+// forwarded records a request served by the agent's node for this one.
+func (m *metrics) forwarded(kind string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.forwards.WithLabelValues(kind).Observe(took.Seconds())
 }

@@ -50,6 +50,7 @@ func grepLines(text, prefix string) string {
 }
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{env: map[string]string{"AGENTHOST_API_KEY": "m"}})
 	td.key = "m"
 	td.say("Eliza", "mo", "I dream about flying")

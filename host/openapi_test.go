@@ -16,6 +16,7 @@ import (
 // paths of the served document: each must be in the other, and every
 // documented route must reach its handler (not the catch-all).
 func TestOpenAPIMatchesRoutes(t *testing.T) {
+	t.Parallel()
 	d, err := New(Config{Version: "test", DataDir: t.TempDir(), Env: map[string]string{"AGENTHOST_RATE_LIMIT": "0"}, Logger: hclog.NewNullLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -4,21 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 )
@@ -36,8 +37,9 @@ const (
 )
 
 // ErrPluginCrashed is wrapped by errors of calls that were in flight when
-// their plugin process died.
-var ErrPluginCrashed = errors.New("plugin crashed")
+// their plugin process died. It is of kind Unavailable: the host restarts
+// the plugin, so the call may work later.
+var ErrPluginCrashed = contract.New(contract.Unavailable, "plugin crashed")
 
 // Supervision policy. A plugin that keeps dying is restarted with growing
 // pauses; after restartBudget restarts within restartWindow it is marked
@@ -64,11 +66,32 @@ type pluginConn struct {
 	// done is closed when the process exits.
 	done <-chan struct{}
 	pid  int
+	// token is the credential this process presents on Runtime calls; it
+	// is revoked when the process ends.
+	token string
+	// stderr is its log, which also knows how it died.
+	stderr *stderrLog
+	// cmd is the process the host started (nil when attached): once done
+	// is closed, its ProcessState says how it ended.
+	cmd *exec.Cmd
+	// pidsRefused is how many times its plugin's pids cgroup had refused a
+	// process or thread when this process started (-1 without one).
+	pidsRefused int64
+	// calls counts the host's calls in flight on it (upgrade.go).
+	calls *inflight
+	// tmp is its temporary folder; file is the binary it was started from.
+	tmp  string
+	file fileID
+	// attached is set for a process the host did not start (--attach):
+	// it is neither confined nor killed by the host, only disconnected.
+	attached bool
+	rpc      goplugin.ClientProtocol
 }
 
-// Plugin is one plugin as the host manages it: a process that is started on
-// first use, shared by every agent that uses it, and restarted when it dies.
-type Plugin struct {
+// PluginProcess is one plugin as the host manages it: a process that is
+// started on first use, shared by every agent that uses it, and restarted
+// when it dies. (sdk.Plugin is the other side: what a plugin declares.)
+type PluginProcess struct {
 	spec PluginSpec
 	mgr  *Manager
 	log  hclog.Logger
@@ -80,34 +103,74 @@ type Plugin struct {
 	lastErr  error
 	restarts []time.Time
 	stopping bool
-	// configured holds each agent's Configure request, to replay after a
-	// restart.
-	configured map[string]*pb.ConfigureRequest
+	// configured holds how each agent was configured, to replay after a
+	// restart and to redo for an upgrade.
+	configured map[string]*agentConfig
 	restartN   int
+	// cfgMu is held for reading by Configure and Unconfigure and for
+	// writing by an upgrade while it configures the new process and
+	// switches to it: no agent is configured on the old process after the
+	// new one was configured for those it had.
+	cfgMu sync.RWMutex
+	// swap is held by whatever replaces the process (a restart, an
+	// upgrade), one at a time.
+	swap sync.Mutex
+	// What the host knows of the binary (see upgrade.go and watch.go).
+	bin binaryState
+	// calls holds a token per storage call the plugin has in flight on the
+	// Runtime (see admit).
+	calls chan struct{}
+	// limits bound each of its processes (see confinement.go).
+	limits   Limits
+	lastExit Exit
+	// rate paces its Runtime calls (limits.Calls a second); throttle
+	// lowers its processes' CPU priority while it goes over that.
+	rate     *callRate
+	throttle throttle
+	// throttled is set while it goes over its call limit; its storage
+	// calls then take throttleSlot too, one at a time (see admit).
+	throttled    atomic.Bool
+	throttleSlot chan struct{}
+	// jsonSeen holds the (call, field) pairs whose bad JSON was logged at
+	// warn level (jsoncheck.go).
+	jsonSeen sync.Map
+}
+
+// agentConfig is how the plugin was configured for one agent: the request,
+// replayed after a restart, and how to make it again for another manifest
+// of the plugin (an upgrade: the settings the new version declares, the
+// plugin set it makes).
+type agentConfig struct {
+	req  *pb.ConfigureRequest
+	redo func(*pb.Manifest) *pb.ConfigureRequest
 }
 
 // Name is the plugin's short name.
-func (p *Plugin) Name() string { return p.spec.Name }
+func (p *PluginProcess) Name() string { return p.spec.Name }
 
 // Spec says how the plugin is started.
-func (p *Plugin) Spec() PluginSpec { return p.spec }
+func (p *PluginProcess) Spec() PluginSpec {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.spec
+}
 
 // State reports the plugin's state and its last error.
-func (p *Plugin) State() (PluginState, error) {
+func (p *PluginProcess) State() (PluginState, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.state, p.lastErr
 }
 
 // Restarts counts the restarts since the host started.
-func (p *Plugin) Restarts() int {
+func (p *PluginProcess) Restarts() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.restartN
 }
 
 // Manifest returns the manifest of the running process, or nil.
-func (p *Plugin) Manifest() *pb.Manifest {
+func (p *PluginProcess) Manifest() *pb.Manifest {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur == nil {
@@ -117,7 +180,7 @@ func (p *Plugin) Manifest() *pb.Manifest {
 }
 
 // PID is the process id of the running process, or 0.
-func (p *Plugin) PID() int {
+func (p *PluginProcess) PID() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cur == nil {
@@ -128,7 +191,7 @@ func (p *Plugin) PID() int {
 
 // Start launches the process if it is not running and waits until it is
 // ready. It is safe to call from many goroutines.
-func (p *Plugin) Start(ctx context.Context) error {
+func (p *PluginProcess) Start(ctx context.Context) error {
 	p.mu.Lock()
 	switch p.state {
 	case StateRunning:
@@ -158,7 +221,7 @@ func (p *Plugin) Start(ctx context.Context) error {
 
 // conn returns the running process, waiting while the plugin starts or
 // restarts.
-func (p *Plugin) conn(ctx context.Context) (*pluginConn, error) {
+func (p *PluginProcess) conn(ctx context.Context) (*pluginConn, error) {
 	for {
 		p.mu.Lock()
 		st, c, ready, lastErr := p.state, p.cur, p.ready, p.lastErr
@@ -204,84 +267,182 @@ func (hostGRPCPlugin) GRPCClient(ctx context.Context, _ *goplugin.GRPCBroker, c 
 
 var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
 
-// launch starts one process, checks its protocol, describes it, hands it
-// the Runtime address and configures it again for every agent it serves.
-func (p *Plugin) launch(ctx context.Context) (*pluginConn, error) {
-	cmd := exec.Command(p.spec.Path, p.spec.Args...)
-	cmd.Env = p.mgr.pluginEnv()
-	cmd.Dir = p.mgr.cfg.WorkDir
-	setProcAttrs(cmd)
-	client := goplugin.NewClient(&goplugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake(),
-		VersionedPlugins: map[int]goplugin.PluginSet{sdk.ProtocolVersion: {sdk.PluginSetName: hostGRPCPlugin{}}},
+// clientConfig is how the host's go-plugin client starts one process of p
+// with cmd and reaches it: the handshake, AutoMTLS, no environment but
+// cmd's, the message limits, and the plugin's stderr through our parser.
+// calls, when not nil, counts the calls in flight (an upgrade drains them).
+func (p *PluginProcess) clientConfig(cmd *exec.Cmd, stderr *stderrLog, budget *logBudget, calls *inflight) *goplugin.ClientConfig {
+	cfg := &goplugin.ClientConfig{
 		Cmd:              cmd,
+		HandshakeConfig:  contract.Handshake(),
+		VersionedPlugins: map[int]goplugin.PluginSet{contract.ProtocolVersion: {contract.PluginSetName: hostGRPCPlugin{}}},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		AutoMTLS:         true,
 		SkipHostEnv:      true,
 		// go-plugin's own stderr parser can be crashed by a plugin; ours
 		// cannot, so go-plugin's logger stays off.
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Off, Output: os.Stderr}),
-		Stderr: newStderrLog(p.log),
+		Stderr: stderr,
 		// What the plugin writes to os.Stdout/os.Stderr after its handshake
 		// arrives over go-plugin's stdio stream; it is logged, not lost.
-		SyncStdout:   newStderrLog(p.log.Named("stdout")),
-		SyncStderr:   newStderrLog(p.log),
+		SyncStdout:   newStderrLog(p.log.Named("stdout"), budget),
+		SyncStderr:   newStderrLog(p.log, budget),
 		StartTimeout: p.mgr.cfg.StartTimeout,
-		GRPCDialOptions: append([]grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(sdk.MaxMessageSize), grpc.MaxCallSendMsgSize(sdk.MaxMessageSize))},
-			p.mgr.dialOptions(p.spec.Name)...),
-	})
+		GRPCDialOptions: append(append([]grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(contract.MaxMessageSize), grpc.MaxCallSendMsgSize(contract.MaxMessageSize)),
+			grpc.WithChainUnaryInterceptor(p.checkAnswerJSON)},
+			contract.DialWindow()...), p.mgr.dialOptions(p.spec.Name)...),
+	}
+	if calls != nil {
+		cfg.GRPCDialOptions = append(cfg.GRPCDialOptions,
+			grpc.WithChainUnaryInterceptor(calls.unary), grpc.WithChainStreamInterceptor(calls.stream))
+	}
+	return cfg
+}
+
+// handshakeErr says why a process did not get through go-plugin's
+// handshake. go-plugin's own words blame the architecture or the file's
+// permissions whenever the process wrote nothing on stdout; a plugin whose
+// interpreter failed (a syntax error, a missing module) said why on stderr,
+// and that is what the error and the log show. Call it after the client
+// was killed, when the whole of stderr has been read.
+func (p *PluginProcess) handshakeErr(err error, stderr *stderrLog) error {
+	if m := pluginVersionRE.FindStringSubmatch(err.Error()); m != nil {
+		return fmt.Errorf("plugin %s (%s) speaks agenthost plugin protocol %s, but this host speaks protocol %d: rebuild the plugin against a matching SDK",
+			p.spec.Name, p.spec.Path, m[1], contract.ProtocolVersion)
+	}
+	msg, _, _ := strings.Cut(strings.TrimSpace(err.Error()), "\n")
+	if rest, ok := strings.CutPrefix(msg, "Unrecognized remote plugin message:"); ok && strings.TrimSpace(rest) == "" ||
+		strings.HasPrefix(msg, "plugin exited before we could connect") {
+		msg = "it exited before its handshake"
+	}
+	early := stderr.earlyLines()
+	if len(early) == 0 {
+		return fmt.Errorf("start plugin %s (%s): %s, and wrote nothing on stderr", p.spec.Name, p.spec.Path, msg)
+	}
+	p.log.Warn("plugin failed before its handshake; what it wrote on stderr follows", "error", msg, "stderr", strings.Join(early, "\n"))
+	last := early[max(0, len(early)-3):]
+	return fmt.Errorf("start plugin %s (%s): %s; its stderr ends with: %s", p.spec.Name, p.spec.Path, msg, strings.Join(last, " | "))
+}
+
+// launchMode says what a process is started for.
+type launchMode int
+
+const (
+	// launchServe serves agents: Init, then Configure for every agent the
+	// plugin serves.
+	launchServe launchMode = iota
+	// launchProbe reads the manifest of a binary and nothing more.
+	launchProbe
+	// launchUpgrade serves agents, configured by the upgrade.
+	launchUpgrade
+)
+
+// launch starts one process, checks its protocol, describes it, hands it
+// the Runtime address and configures it again for every agent it serves.
+func (p *PluginProcess) launch(ctx context.Context) (*pluginConn, error) {
+	return p.launchFor(ctx, launchServe)
+}
+
+func (p *PluginProcess) launchFor(ctx context.Context, mode launchMode) (*pluginConn, error) {
+	spec := p.Spec()
+	sum, err := p.mgr.admitBinary(spec)
+	if err != nil {
+		return nil, err
+	}
+	file, _ := statFile(spec.Path)
+	dataDir, tmpDir, err := p.mgr.pluginDirs(p.spec.Name, p.tmpSlot(mode))
+	if err != nil {
+		return nil, err
+	}
+	budget := newLogBudget(p.log)
+	stderr := newStderrLog(p.log, budget)
+	calls := &inflight{}
+	cfg := p.clientConfig(nil, stderr, budget, calls)
+	if spec.Attach != nil {
+		attach(cfg, spec.Attach)
+	} else {
+		cfg.Cmd = p.mgr.command(p, spec, dataDir, tmpDir, sum)
+		if sum != "" && cfg.Cmd.Path == spec.Path {
+			// Unconfined, go-plugin checks the file it starts.
+			cfg.SecureConfig = secureConfig(sum)
+		}
+	}
+	client := goplugin.NewClient(cfg)
+	token := newRuntimeToken()
 	fail := func(err error) (*pluginConn, error) {
+		p.mgr.revoke(token)
 		client.Kill()
 		return nil, err
 	}
 	start := time.Now()
 	rpc, err := client.Client()
 	if err != nil {
-		if m := pluginVersionRE.FindStringSubmatch(err.Error()); m != nil {
-			return fail(fmt.Errorf("plugin %s (%s) speaks agenthost plugin protocol %s, but this host speaks protocol %d: rebuild the plugin against a matching SDK",
-				p.spec.Name, p.spec.Path, m[1], sdk.ProtocolVersion))
-		}
-		return fail(fmt.Errorf("start plugin %s (%s): %w", p.spec.Name, p.spec.Path, err))
+		// Kill waits until the whole of stderr was read.
+		client.Kill()
+		return fail(p.handshakeErr(err, stderr))
 	}
-	raw, err := rpc.Dispense(sdk.PluginSetName)
+	stderr.handshaken()
+	raw, err := rpc.Dispense(contract.PluginSetName)
 	if err != nil {
 		return fail(fmt.Errorf("connect to plugin %s: %w", p.spec.Name, err))
 	}
 	d := raw.(*dispensed)
-	c := &pluginConn{client: client, conn: d.conn, done: d.done,
-		plugin: pb.NewPluginClient(d.conn), db: pb.NewDatabaseClient(d.conn), health: healthpb.NewHealthClient(d.conn)}
+	refused, ok := p.mgr.cgroups.refusals(p.spec.Name)
+	if !ok {
+		refused = -1
+	}
+	c := &pluginConn{client: client, conn: d.conn, done: d.done, token: token, stderr: stderr, cmd: cfg.Cmd, pidsRefused: refused,
+		plugin: pb.NewPluginClient(d.conn), db: pb.NewDatabaseClient(d.conn), health: healthpb.NewHealthClient(d.conn),
+		calls: calls, tmp: tmpDir, file: file, attached: spec.Attach != nil, rpc: rpc}
 	if rc := client.ReattachConfig(); rc != nil {
 		c.pid = rc.Pid
 	}
 	dctx, cancel := context.WithTimeout(ctx, describeTimeout)
 	defer cancel()
-	m, err := c.plugin.Describe(dctx, &pb.DescribeRequest{HostProtocolMinor: sdk.ProtocolMinor, HostVersion: p.mgr.cfg.Version})
+	m, err := c.plugin.Describe(dctx, &pb.DescribeRequest{HostProtocolMinor: contract.ProtocolMinor, HostVersion: p.mgr.cfg.Version})
 	if err != nil {
 		return fail(fmt.Errorf("describe plugin %s: %s", p.spec.Name, statusText(err)))
 	}
-	if m.GetProtocolMinor() > sdk.ProtocolMinor {
+	if m.GetProtocolMinor() > contract.ProtocolMinor {
 		p.log.Warn("plugin speaks a newer protocol minor; its newer features are unavailable",
-			"plugin_minor", m.GetProtocolMinor(), "host_minor", sdk.ProtocolMinor)
+			"plugin_minor", m.GetProtocolMinor(), "host_minor", contract.ProtocolMinor)
+	}
+	if m.GetProtocolMinor() < minPluginMinor {
+		return fail(fmt.Errorf("plugin %s (%s) was built for agenthost plugin protocol 1.%d, but this host needs 1.%d or newer (minor 1 added the runtime token that every Runtime call must carry): rebuild the plugin against a current SDK",
+			p.spec.Name, spec.where(), m.GetProtocolMinor(), minPluginMinor))
+	}
+	if err := contract.CheckManifestName(p.spec.Name, m); err != nil {
+		return fail(fmt.Errorf("plugin %s (%s): %w", p.spec.Name, p.spec.Path, err))
 	}
 	c.manifest = m
-	if p.mgr.cfg.DescribeOnly {
+	if mode == launchServe {
+		p.described(m, file)
+	}
+	if p.mgr.cfg.DescribeOnly || mode == launchProbe {
 		return c, nil
 	}
-	addr, err := p.mgr.runtimeAddress(p)
+	addr, err := p.mgr.runtimeAddress()
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := c.plugin.Init(dctx, &pb.InitRequest{RuntimeAddress: addr, ProtocolMinor: sdk.ProtocolMinor,
-		HostVersion: p.mgr.cfg.Version, DataDir: p.mgr.cfg.DataDir, Settings: p.mgr.cfg.HostSettings}); err != nil {
+	var hostSettings map[string]string
+	if p.spec.Bundled && m.GetDatabase() {
+		// The database URL is for the first-party database plugin alone.
+		hostSettings = p.mgr.cfg.HostSettings
+	}
+	p.mgr.tokens.Store(token, p)
+	if _, err := c.plugin.Init(dctx, &pb.InitRequest{RuntimeAddress: addr, ProtocolMinor: contract.ProtocolMinor,
+		HostVersion: p.mgr.cfg.Version, DataDir: dataDir, Settings: hostSettings,
+		RuntimeToken: token, Features: contract.Features()}); err != nil {
 		return fail(fmt.Errorf("init plugin %s: %s", p.spec.Name, statusText(err)))
 	}
-	p.mu.Lock()
-	replay := make([]*pb.ConfigureRequest, 0, len(p.configured))
-	for _, req := range p.configured {
-		replay = append(replay, req)
+	if mode == launchUpgrade {
+		return c, nil
 	}
-	p.mu.Unlock()
+	// The requests are made again for this process's manifest: a restart
+	// may bring another version.
+	replay := p.redoConfigured(m)
 	for _, req := range replay {
 		if _, err := c.plugin.Configure(dctx, req); err != nil {
 			return fail(fmt.Errorf("configure plugin %s again for agent %s: %s", p.spec.Name, req.GetAgentId(), statusText(err)))
@@ -291,13 +452,17 @@ func (p *Plugin) launch(ctx context.Context) (*pluginConn, error) {
 	return c, nil
 }
 
-// Configure configures the plugin for an agent and remembers the request
-// for restarts.
-func (p *Plugin) Configure(ctx context.Context, req *pb.ConfigureRequest) ([]string, error) {
+// Configure configures the plugin for an agent with the request redo makes
+// for the manifest of the running process, and remembers redo for restarts
+// and upgrades, which make the request again for theirs.
+func (p *PluginProcess) Configure(ctx context.Context, redo func(*pb.Manifest) *pb.ConfigureRequest) ([]string, error) {
+	p.cfgMu.RLock()
+	defer p.cfgMu.RUnlock()
 	c, err := p.conn(ctx)
 	if err != nil {
 		return nil, err
 	}
+	req := redo(c.manifest)
 	ctx, cancel := context.WithTimeout(ctx, describeTimeout)
 	defer cancel()
 	res, err := c.plugin.Configure(ctx, req)
@@ -305,16 +470,23 @@ func (p *Plugin) Configure(ctx context.Context, req *pb.ConfigureRequest) ([]str
 		return nil, p.callErr(c, "Configure", err)
 	}
 	p.mu.Lock()
-	p.configured[req.GetAgentId()] = req
+	p.configured[req.GetAgentId()] = &agentConfig{req: req, redo: redo}
 	p.mu.Unlock()
 	return res.GetWarnings(), nil
 }
 
-// Unconfigure tells the plugin an agent stopped.
-func (p *Plugin) Unconfigure(ctx context.Context, agentID string) {
+// Unconfigure tells the plugin an agent stopped. A plugin whose binary was
+// removed stops with the last agent that used it.
+func (p *PluginProcess) Unconfigure(ctx context.Context, agentID string) {
+	p.cfgMu.RLock()
+	defer p.cfgMu.RUnlock()
 	p.mu.Lock()
 	delete(p.configured, agentID)
+	unused := p.bin.removed && len(p.configured) == 0
 	p.mu.Unlock()
+	if unused {
+		defer p.mgr.dropRemoved(p)
+	}
 	c, err := p.conn(ctx)
 	if err != nil {
 		return
@@ -326,10 +498,11 @@ func (p *Plugin) Unconfigure(ctx context.Context, agentID string) {
 
 // watch supervises one process: it notices an exit or a plugin that stops
 // answering health checks, and restarts it.
-func (p *Plugin) watch(c *pluginConn) {
+func (p *PluginProcess) watch(c *pluginConn) {
 	t := time.NewTicker(healthInterval)
 	defer t.Stop()
 	fails := 0
+	why := ""
 loop:
 	for {
 		select {
@@ -346,27 +519,145 @@ loop:
 			fails++
 			if fails >= healthMaxFails {
 				p.log.Error("plugin stopped answering; killing it", "pid", c.pid, "error", statusText(err))
+				why = "it stopped answering health checks: " + statusText(err)
 				killConn(c, false)
 				break loop
 			}
 		}
+	}
+	p.mgr.revoke(c.token)
+	if why == "" {
+		why = p.exitReason(c)
 	}
 	p.mu.Lock()
 	if p.stopping || p.cur != c {
 		p.mu.Unlock()
 		return
 	}
+	if c.attached {
+		// The host cannot start what it did not start.
+		p.state, p.lastErr = StateFailed, fmt.Errorf("the attached process (pid %d) is gone (%s); start it again and restart the daemon with the line it prints", c.pid, why)
+		p.cur = nil
+		p.lastExit = Exit{At: time.Now(), Reason: why}
+		p.mu.Unlock()
+		p.log.Error("attached plugin process is gone", "pid", c.pid, "why", why)
+		killConn(c, false)
+		return
+	}
 	p.state = StateRestarting
 	p.ready = make(chan struct{})
+	p.lastExit = Exit{At: time.Now(), Reason: why}
 	p.mu.Unlock()
 	// go-plugin kills and reaps what is left; the group kill takes any
 	// children the plugin started.
 	killConn(c, false)
-	p.log.Error("plugin exited; restarting it", "pid", c.pid)
+	p.log.Error("plugin exited; restarting it", "pid", c.pid, "why", why)
 	p.restart()
 }
 
-func (p *Plugin) restart() {
+// Exit is how a plugin process last ended unasked.
+type Exit struct {
+	At     time.Time
+	Reason string
+}
+
+// LastExit says when and why the plugin's process last died or was killed
+// by the host (zero if it never did).
+func (p *PluginProcess) LastExit() Exit {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lastExit
+}
+
+// exitReason says why a process ended, from the last fatal line it wrote
+// and how it ended. A process over its memory limit dies in one of these
+// ways, each named as such: the Go runtime's "fatal error: runtime: out of
+// memory", V8's "JavaScript heap out of memory", an allocation failing
+// with ENOMEM ("Cannot allocate memory", Python's MemoryError), or a new
+// thread whose stack does not fit (cgo's "pthread_create failed: Resource
+// temporarily unavailable", which the limit on processes causes too: the
+// pids cgroup's count of refusals tells which).
+func (p *PluginProcess) exitReason(c *pluginConn) string {
+	fatal := ""
+	if c.stderr != nil {
+		// go-plugin closes done once it read stderr to its end and reaped
+		// the process: the last line is in.
+		fatal = c.stderr.lastFatal()
+	}
+	if fatal == "" {
+		return "it " + p.howEnded(c)
+	}
+	switch p.exhausted(c, fatal) {
+	case "memory":
+		return fmt.Sprintf("it went over its memory limit of %s (%s)", sizeText(p.limits.Memory), fatal)
+	case "processes":
+		return fmt.Sprintf("it reached its limit of %s processes and threads (%s)", countText(p.limits.Processes), fatal)
+	case "memory or processes":
+		return fmt.Sprintf("it could not start a thread: it went over its memory limit of %s or reached its limit of %s processes and threads (%s)",
+			sizeText(p.limits.Memory), countText(p.limits.Processes), fatal)
+	}
+	return "it crashed: " + fatal
+}
+
+// howEnded says how a process the host started ended ("exited with status
+// 2", "was killed by signal killed"), "exited" when the host does not know.
+func (p *PluginProcess) howEnded(c *pluginConn) string {
+	if c.cmd == nil || c.cmd.ProcessState == nil {
+		return "exited"
+	}
+	ws, ok := c.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	switch {
+	case ok && ws.Signaled():
+		return "was killed by signal " + ws.Signal().String()
+	case c.cmd.ProcessState.ExitCode() >= 0:
+		return fmt.Sprintf("exited with status %d", c.cmd.ProcessState.ExitCode())
+	}
+	return "exited"
+}
+
+// exhausted says which of the process's limits its fatal line says it ran
+// into: "memory", "processes", "memory or processes", or "" for none.
+func (p *PluginProcess) exhausted(c *pluginConn, fatal string) string {
+	lower := strings.ToLower(fatal)
+	memory := p.limits.Memory > 0
+	switch {
+	case !memory && p.limits.Processes == 0:
+		return ""
+	case strings.Contains(lower, "out of memory") || strings.Contains(lower, "cannot allocate memory") ||
+		strings.Contains(lower, "memoryerror") || strings.Contains(lower, "errno=12"):
+		if memory {
+			return "memory"
+		}
+	case strings.Contains(lower, "failed to create new os thread") && strings.Contains(lower, "errno=11"):
+		// The Go runtime's own threads take their stacks from its heap:
+		// clone refused them for the limit on processes.
+		if p.limits.Processes > 0 {
+			return "processes"
+		}
+	case strings.Contains(lower, "pthread_create failed: resource temporarily unavailable"):
+		// pthread_create says EAGAIN both when the limit on processes
+		// refused the thread and when its stack did not fit in memory.
+		switch {
+		case p.limits.Processes == 0:
+			return "memory"
+		case !memory:
+			return "processes"
+		}
+		now, ok := p.mgr.cgroups.refusals(p.spec.Name)
+		switch {
+		case ok && c.pidsRefused >= 0 && now == c.pidsRefused:
+			// The pids cgroup refused nothing while this process lived.
+			return "memory"
+		case !ok && os.Getuid() == 0:
+			// Linux does not apply RLIMIT_NPROC to root.
+			return "memory"
+		}
+		return "memory or processes"
+	}
+	return ""
+}
+
+func (p *PluginProcess) restart() {
 	delay := restartBaseDelay
 	for {
 		p.mu.Lock()
@@ -394,40 +685,62 @@ func (p *Plugin) restart() {
 			return
 		}
 		time.Sleep(delay)
-		c, err := p.launch(context.Background())
-		p.mu.Lock()
-		if p.stopping {
-			p.mu.Unlock()
-			if c != nil {
-				killConn(c, true)
-			}
+		done, err := p.relaunch()
+		if done {
 			return
 		}
-		if err == nil {
-			p.state, p.cur, p.lastErr = StateRunning, c, nil
-			p.restartN++
-			close(p.ready)
-			p.mu.Unlock()
-			p.mgr.restarted(p)
-			p.log.Info("plugin restarted", "pid", c.pid)
-			go p.watch(c)
-			return
-		}
-		p.lastErr = err
-		p.mu.Unlock()
 		p.log.Error("plugin restart failed", "error", err, "retry_in", delay)
 		delay = min(delay*2, restartMaxDelay)
 	}
 }
 
+// relaunch starts the process again after it died; done is false when it
+// should be tried again.
+func (p *PluginProcess) relaunch() (done bool, err error) {
+	p.swap.Lock()
+	defer p.swap.Unlock()
+	p.mu.Lock()
+	if p.state == StateRunning {
+		// An upgrade took the dead process's place meanwhile.
+		p.mu.Unlock()
+		return true, nil
+	}
+	p.mu.Unlock()
+	c, err := p.launch(context.Background())
+	p.mu.Lock()
+	if p.stopping {
+		p.mu.Unlock()
+		if c != nil {
+			p.mgr.revoke(c.token)
+			killConn(c, true)
+		}
+		return true, nil
+	}
+	if err == nil {
+		p.state, p.cur, p.lastErr = StateRunning, c, nil
+		p.restartN++
+		close(p.ready)
+		p.mu.Unlock()
+		p.mgr.restarted(p)
+		p.log.Info("plugin restarted", "pid", c.pid)
+		go p.watch(c)
+		return true, nil
+	}
+	p.lastErr = err
+	p.mu.Unlock()
+	return false, err
+}
+
 // Stop shuts the process down: our Shutdown RPC cancels calls in flight,
 // then go-plugin's Kill asks the process to exit and kills it after two
 // seconds.
-func (p *Plugin) Stop() {
+func (p *PluginProcess) Stop() {
 	p.mu.Lock()
 	p.stopping = true
 	c := p.cur
 	p.cur = nil
+	draining := p.bin.draining
+	p.bin.draining = nil
 	if p.state != StateStopped {
 		p.state = StateStopped
 		if p.ready != nil {
@@ -439,9 +752,20 @@ func (p *Plugin) Stop() {
 		}
 	}
 	p.mu.Unlock()
-	if c == nil {
-		return
+	var wg sync.WaitGroup
+	for _, old := range append(draining, c) {
+		if old != nil {
+			wg.Add(1)
+			go func() { defer wg.Done(); p.stopConn(old) }()
+		}
 	}
+	wg.Wait()
+}
+
+// stopConn ends one process the host is done with: its token is revoked,
+// our Shutdown RPC cancels its calls in flight, then it is asked to exit.
+func (p *PluginProcess) stopConn(c *pluginConn) {
+	p.mgr.revoke(c.token)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	_, _ = c.plugin.Shutdown(ctx, &pb.ShutdownRequest{})
 	cancel()
@@ -452,6 +776,12 @@ func (p *Plugin) Stop() {
 // waits two seconds, then kills); otherwise, for a process that stopped
 // answering, it is killed at once, since asking would hang.
 func killConn(c *pluginConn, graceful bool) {
+	if c.attached {
+		// Its author's process: disconnect, which ends its serving, and
+		// leave the process (and its debugger) alone.
+		_ = c.rpc.Close()
+		return
+	}
 	if !graceful && c.pid > 0 {
 		killGroup(c.pid)
 	}
@@ -476,7 +806,7 @@ func killConn(c *pluginConn, graceful bool) {
 
 // callErr names the plugin and says what happened in words a user can act
 // on: a crash, a timeout, or the plugin's own error.
-func (p *Plugin) callErr(c *pluginConn, method string, err error) error {
+func (p *PluginProcess) callErr(c *pluginConn, method string, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -494,10 +824,9 @@ func (p *Plugin) callErr(c *pluginConn, method string, err error) error {
 		return fmt.Errorf("plugin %s: %s: %w", p.spec.Name, st.Message(), sdk.ErrUnavailable)
 	case codes.DeadlineExceeded:
 		return fmt.Errorf("plugin %s did not finish %s in time: %w", p.spec.Name, method, context.DeadlineExceeded)
-	case codes.NotFound:
-		return fmt.Errorf("plugin %s: %s: %w", p.spec.Name, st.Message(), sdk.ErrNotFound)
-	case codes.InvalidArgument:
-		return fmt.Errorf("plugin %s: %s: %w", p.spec.Name, st.Message(), sdk.ErrInvalid)
+	}
+	if k := contract.KindOfCode(st.Code()); k != contract.Internal {
+		return fmt.Errorf("plugin %s: %s: %w", p.spec.Name, st.Message(), k.Err())
 	}
 	return fmt.Errorf("plugin %s: %s: %s", p.spec.Name, method, statusText(err))
 }
@@ -507,157 +836,4 @@ func statusText(err error) string {
 		return st.Message()
 	}
 	return err.Error()
-}
-
-// Manager owns every plugin process of a daemon.
-type Manager struct {
-	cfg ManagerConfig
-	log hclog.Logger
-
-	mu      sync.Mutex
-	plugins map[string]*Plugin
-	specs   []PluginSpec
-	sockDir string
-	servers map[string]*grpc.Server
-	// onRestart is called after a plugin came back, e.g. to re-run
-	// migrations.
-	onRestart func(*Plugin)
-}
-
-// ManagerConfig configures plugin processes.
-type ManagerConfig struct {
-	Version      string
-	DataDir      string
-	WorkDir      string
-	HostSettings map[string]string
-	StartTimeout time.Duration
-	// EnvAllow lists the environment variables a plugin process inherits;
-	// nothing else of the host's environment reaches it.
-	EnvAllow []string
-	// Runtime builds the Runtime service served to one plugin.
-	Runtime func(p *Plugin) pb.RuntimeServer
-	// DescribeOnly starts plugins only to read their manifests.
-	DescribeOnly bool
-	// DialOptions adds options to the connection to a plugin, e.g. the
-	// interceptors that measure its calls.
-	DialOptions func(plugin string) []grpc.DialOption
-}
-
-func (m *Manager) dialOptions(plugin string) []grpc.DialOption {
-	if m.cfg.DialOptions == nil {
-		return nil
-	}
-	return m.cfg.DialOptions(plugin)
-}
-
-// DefaultEnvAllow is what a plugin inherits from the host's environment.
-// API keys are not on it: a plugin gets the settings of the agents it
-// serves through Configure.
-var DefaultEnvAllow = []string{
-	"PATH", "HOME", "USER", "LOGNAME", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE",
-	"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
-	"http_proxy", "https_proxy", "no_proxy", "AGENTHOST_LOG_LEVEL", "AGENTHOST_PROTO_DIR",
-	"NODE_OPTIONS", "NODE_PATH", "GOGC", "GOMEMLIMIT", "GODEBUG",
-}
-
-// NewManager makes a manager for the given plugin specs.
-func NewManager(cfg ManagerConfig, specs []PluginSpec, log hclog.Logger) *Manager {
-	if cfg.StartTimeout == 0 {
-		cfg.StartTimeout = 30 * time.Second
-	}
-	if cfg.EnvAllow == nil {
-		cfg.EnvAllow = DefaultEnvAllow
-	}
-	if log == nil {
-		log = hclog.NewNullLogger()
-	}
-	m := &Manager{cfg: cfg, log: log, plugins: map[string]*Plugin{}, specs: specs, servers: map[string]*grpc.Server{}}
-	for _, s := range specs {
-		m.plugins[s.Name] = &Plugin{spec: s, mgr: m, state: StateStopped, configured: map[string]*pb.ConfigureRequest{},
-			log: log.Named("plugin").Named(s.Name)}
-	}
-	return m
-}
-
-// Plugins returns every known plugin in discovery order.
-func (m *Manager) Plugins() []*Plugin {
-	out := make([]*Plugin, 0, len(m.specs))
-	for _, s := range m.specs {
-		out = append(out, m.plugins[s.Name])
-	}
-	return out
-}
-
-// Plugin returns a plugin by its short name.
-func (m *Manager) Plugin(name string) *Plugin { return m.plugins[name] }
-
-func (m *Manager) pluginEnv() []string {
-	var env []string
-	for _, k := range m.cfg.EnvAllow {
-		if v, ok := os.LookupEnv(k); ok {
-			env = append(env, k+"="+v)
-		}
-	}
-	return env
-}
-
-// runtimeAddress serves the Runtime service for p on its own unix socket,
-// once per plugin for the life of the host, and returns the address.
-func (m *Manager) runtimeAddress(p *Plugin) (string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.sockDir == "" {
-		dir, err := os.MkdirTemp("", "agenthost-")
-		if err != nil {
-			return "", fmt.Errorf("make runtime socket folder: %w", err)
-		}
-		// Only this user may reach the sockets.
-		if err := os.Chmod(dir, 0o700); err != nil {
-			return "", err
-		}
-		m.sockDir = dir
-	}
-	path := filepath.Join(m.sockDir, p.spec.Name+".sock")
-	if _, ok := m.servers[p.spec.Name]; ok {
-		return "unix://" + path, nil
-	}
-	if m.cfg.Runtime == nil {
-		return "", nil
-	}
-	lis, err := net.Listen("unix", path)
-	if err != nil {
-		return "", fmt.Errorf("listen for plugin %s's runtime: %w", p.spec.Name, err)
-	}
-	s := grpc.NewServer(grpc.MaxRecvMsgSize(sdk.MaxMessageSize), grpc.MaxSendMsgSize(sdk.MaxMessageSize),
-		grpc.ChainUnaryInterceptor(recoverUnary(m.log)))
-	pb.RegisterRuntimeServer(s, m.cfg.Runtime(p))
-	// Plugins in any language can check that the host is there.
-	healthpb.RegisterHealthServer(s, health.NewServer())
-	m.servers[p.spec.Name] = s
-	go func() { _ = s.Serve(lis) }()
-	return "unix://" + path, nil
-}
-
-func (m *Manager) restarted(p *Plugin) {
-	if m.onRestart != nil {
-		m.onRestart(p)
-	}
-}
-
-// Stop shuts every plugin down, in parallel, and removes the sockets.
-func (m *Manager) Stop() {
-	var wg sync.WaitGroup
-	for _, p := range m.plugins {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.Stop() }()
-	}
-	wg.Wait()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, s := range m.servers {
-		s.Stop()
-	}
-	if m.sockDir != "" {
-		_ = os.RemoveAll(m.sockDir)
-	}
 }

@@ -16,3 +16,19 @@ func setProcAttrs(cmd *exec.Cmd) {
 func killGroup(pid int) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
+
+// setGroupNice sets the nice value of every thread of every process in
+// the process group pgid (a plugin and what it started).
+func setGroupNice(pgid, nice int) error {
+	return syscall.Setpriority(syscall.PRIO_PGRP, pgid, nice)
+}
+
+// ownNice is the daemon's nice value, which its plugins start with.
+func ownNice() int {
+	// The system call answers 20 - nice, so that it is never negative.
+	prio, err := syscall.Getpriority(syscall.PRIO_PROCESS, 0)
+	if err != nil {
+		return 0
+	}
+	return 20 - prio
+}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/character"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 )
 
@@ -23,9 +25,9 @@ const removedKey = "agenthost:removed"
 // storeConn returns the database that holds the stored agents: that of a
 // started agent, else the sql plugin (started and migrated), the one the
 // `agenthost db` commands use.
-func (d *Daemon) storeConn(ctx context.Context) (*Plugin, *pluginConn, error) {
+func (d *Daemon) storeConn(ctx context.Context) (*PluginProcess, *pluginConn, error) {
 	for _, a := range d.Agents() {
-		if a.reg != nil && a.reg.db != nil {
+		if a.registry() != nil && a.registry().DB != nil {
 			return a.db(ctx)
 		}
 	}
@@ -48,8 +50,8 @@ func (d *Daemon) storeConn(ctx context.Context) (*Plugin, *pluginConn, error) {
 
 // agentStore returns the database of the agent: its own database plugin
 // once it has been started, else the stored agents' one.
-func (d *Daemon) agentStore(ctx context.Context, a *Agent) (*Plugin, *pluginConn, error) {
-	if a.reg != nil && a.reg.db != nil {
+func (d *Daemon) agentStore(ctx context.Context, a *AgentRuntime) (*PluginProcess, *pluginConn, error) {
+	if a.registry() != nil && a.registry().DB != nil {
 		return a.db(ctx)
 	}
 	return d.storeConn(ctx)
@@ -62,7 +64,7 @@ func (d *Daemon) storedAgents(ctx context.Context) ([]*pb.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	cctx, cancel := context.WithTimeout(ctx, sdk.DefaultCallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, contract.DefaultCallTimeout)
 	defer cancel()
 	res, err := c.db.GetAgents(cctx, &pb.GetAgentsRequest{})
 	if err != nil {
@@ -111,28 +113,34 @@ func (d *Daemon) defaultCharacters(stored []*pb.Agent) []*sdk.Character {
 
 // storedCharacter is the character of a stored agent, with its stored id.
 func (d *Daemon) storedCharacter(rec *pb.Agent) (*sdk.Character, error) {
-	ch, err := sdk.ParseCharacter(rec.GetCharacterJson())
+	ch, err := character.Parse(rec.GetCharacterJson())
 	if err != nil {
 		return nil, err
 	}
 	if id := rec.GetId(); ch.AgentID() != id && sdk.IsUUID(id) {
 		ch.ID = id
 	}
-	ch.ApplyEnv(d.cfg.Env)
+	character.ApplyEnv(ch, d.cfg.Env)
 	return ch, nil
 }
 
-// startStored starts the stored agents that are enabled and not running
-// yet, and lists the disabled ones as stopped. A stored agent that fails
-// to start is logged and listed as failed with the reason; the others go
-// on.
-func (d *Daemon) startStored(ctx context.Context, stored []*pb.Agent) {
+// storedToStart lists the stored agents that are not among the
+// configured characters: the enabled ones to start, the disabled ones to
+// list as stopped. A stored agent whose character is not valid is logged and left
+// out.
+func (d *Daemon) storedToStart(stored []*pb.Agent, configured []*sdk.Character) []pendingStart {
+	taken := map[string]bool{}
+	for _, ch := range configured {
+		taken[ch.AgentID()] = true
+		taken["name:"+strings.ToLower(ch.Name)] = true
+	}
+	var out []pendingStart
 	for _, rec := range stored {
 		id, name := rec.GetId(), rec.GetName()
-		if d.agentByID(id) != nil {
+		if taken[id] {
 			continue // configured: its character file won
 		}
-		if d.nameTaken(name, id) {
+		if taken["name:"+strings.ToLower(name)] {
 			d.log.Warn("a stored agent has the name of a configured one; not started", "agent", name, "id", id)
 			continue
 		}
@@ -141,22 +149,9 @@ func (d *Daemon) startStored(ctx context.Context, stored []*pb.Agent) {
 			d.log.Error("a stored agent's character is not valid; not started", "agent", name, "id", id, "error", err)
 			continue
 		}
-		if !rec.GetEnabled() {
-			if a, err := d.newIdleAgent(ch); err == nil {
-				d.addAgent(a)
-			}
-			continue
-		}
-		if _, err := d.StartAgent(ctx, ch); err != nil {
-			d.log.Error("a stored agent failed to start; the others go on", "agent", name, "id", id, "error", err)
-			a, nerr := d.newIdleAgent(ch)
-			if nerr != nil {
-				continue
-			}
-			a.setStatus(AgentFailed, err)
-			d.addAgent(a)
-		}
+		out = append(out, pendingStart{ch: ch, stored: rec, idle: !rec.GetEnabled()})
 	}
+	return out
 }
 
 // markedRemoved reports whether the stored agent was removed over the API.
@@ -165,7 +160,7 @@ func (d *Daemon) markedRemoved(ctx context.Context, id string) bool {
 	if err != nil {
 		return false
 	}
-	cctx, cancel := context.WithTimeout(ctx, sdk.DefaultCallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, contract.DefaultCallTimeout)
 	defer cancel()
 	res, err := c.db.GetCache(cctx, &pb.GetCacheRequest{AgentId: id, Key: removedKey})
 	return err == nil && res.GetFound()
@@ -173,12 +168,12 @@ func (d *Daemon) markedRemoved(ctx context.Context, id string) bool {
 
 // storeAgent stores the agent with its current character, enabled or not:
 // whether it runs after a restart.
-func (d *Daemon) storeAgent(ctx context.Context, a *Agent, enabled bool) error {
+func (d *Daemon) storeAgent(ctx context.Context, a *AgentRuntime, enabled bool) error {
 	p, c, err := d.agentStore(ctx, a)
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, sdk.DefaultCallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, contract.DefaultCallTimeout)
 	defer cancel()
 	if _, err := c.db.EnsureAgent(cctx, &pb.EnsureAgentRequest{Agent: &pb.Agent{Id: a.ID, Name: a.Name, CharacterJson: a.charJSON, Enabled: enabled}}); err != nil {
 		return p.callErr(c, "EnsureAgent", err)
@@ -191,12 +186,12 @@ func (d *Daemon) storeAgent(ctx context.Context, a *Agent, enabled bool) error {
 
 // storeEnabled sets the stored agent's enabled flag, storing the agent
 // whole if it is not stored yet.
-func (d *Daemon) storeEnabled(ctx context.Context, a *Agent, enabled bool) error {
+func (d *Daemon) storeEnabled(ctx context.Context, a *AgentRuntime, enabled bool) error {
 	_, c, err := d.agentStore(ctx, a)
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, sdk.DefaultCallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, contract.DefaultCallTimeout)
 	defer cancel()
 	if _, err := c.db.UpdateAgent(cctx, &pb.UpdateAgentRequest{Id: a.ID, Enabled: &enabled}); err != nil {
 		// Not stored yet, or a database plugin without UpdateAgent.
@@ -210,12 +205,12 @@ func (d *Daemon) storeEnabled(ctx context.Context, a *Agent, enabled bool) error
 
 // storeRemoved stores the agent disabled and marked removed: it is not
 // listed after a restart, and its memories stay stored.
-func (d *Daemon) storeRemoved(ctx context.Context, a *Agent) error {
+func (d *Daemon) storeRemoved(ctx context.Context, a *AgentRuntime) error {
 	p, c, err := d.agentStore(ctx, a)
 	if err != nil {
 		return err
 	}
-	cctx, cancel := context.WithTimeout(ctx, sdk.DefaultCallTimeout)
+	cctx, cancel := context.WithTimeout(ctx, contract.DefaultCallTimeout)
 	defer cancel()
 	if _, err := c.db.EnsureAgent(cctx, &pb.EnsureAgentRequest{Agent: &pb.Agent{Id: a.ID, Name: a.Name, CharacterJson: a.charJSON, Enabled: false}}); err != nil {
 		return p.callErr(c, "EnsureAgent", err)
@@ -227,7 +222,7 @@ func (d *Daemon) storeRemoved(ctx context.Context, a *Agent) error {
 }
 
 func (d *Daemon) clearRemoved(ctx context.Context, c *pluginConn, id string) {
-	if _, err := c.db.DeleteCache(ctx, &pb.GetCacheRequest{AgentId: id, Key: removedKey}); err != nil {
+	if _, err := c.db.DeleteCache(ctx, &pb.DeleteCacheRequest{AgentId: id, Key: removedKey}); err != nil {
 		d.log.Debug("could not clear the removed mark of a stored agent", "id", id, "error", err)
 	}
 }

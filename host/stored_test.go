@@ -2,12 +2,15 @@ package host
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/character"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
 )
@@ -19,7 +22,7 @@ func startOn(t *testing.T, dataDir string, chars []*sdk.Character) *storedDaemon
 	t.Helper()
 	def := chars == nil
 	if def {
-		chars = []*sdk.Character{sdk.DefaultCharacter()}
+		chars = []*sdk.Character{character.Default()}
 	}
 	d, err := New(Config{
 		Version: "test", DataDir: dataDir, Characters: chars, DefaultCharacter: def,
@@ -100,6 +103,7 @@ func offlineAgent(name string) map[string]any {
 // TestStoredAgentsAcrossRestarts: agents created over the API come back
 // after a restart as they were left: running, stopped or removed.
 func TestStoredAgentsAcrossRestarts(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	td := startOn(t, dir, nil)
 	td.ok(201, "POST", "/api/agents", offlineAgent("Ada"), nil)
@@ -169,6 +173,7 @@ func TestStoredAgentsAcrossRestarts(t *testing.T) {
 // default runs only on a first start or when it is stored enabled; a
 // character file runs whatever is stored.
 func TestDefaultCharacterWithStoredAgents(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ada := &sdk.Character{Name: "Ada", Bio: sdk.StringList{"A test agent."}, Plugins: []string{"offline"}}
 	td := startOn(t, dir, []*sdk.Character{ada})
@@ -205,6 +210,7 @@ func TestDefaultCharacterWithStoredAgents(t *testing.T) {
 
 // TestDeleteLog deletes timeline entries one by one.
 func TestDeleteLog(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{})
 	td.say("Eliza", "ann", "hello")
 	type entry struct {
@@ -214,12 +220,12 @@ func TestDeleteLog(t *testing.T) {
 	var logs struct {
 		Logs []entry `json:"logs"`
 	}
-	eventually(t, 10*time.Second, func() string {
+	testwait.ForNil(t, 10*time.Second, "two log entries after a message", func() error {
 		td.ok(200, "GET", "/api/agents/Eliza/logs", nil, &logs)
 		if len(logs.Logs) < 2 {
-			return "fewer than two log entries after a message"
+			return errors.New("fewer than two log entries after a message")
 		}
-		return ""
+		return nil
 	})
 	first, second := logs.Logs[0], logs.Logs[1]
 	var del struct {

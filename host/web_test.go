@@ -1,7 +1,12 @@
 package host
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"image/png"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +27,7 @@ func chromium(t *testing.T) string {
 		return path
 	}
 	script, _ := filepath.Abs("../scripts/install-chromium.sh")
+	fmt.Fprintln(os.Stderr, "headless Chromium is missing: installing it with apt-get (scripts/install-chromium.sh) for the browser tests")
 	out, err := exec.Command("bash", script).CombinedOutput()
 	if _, serr := os.Stat(path); err != nil || serr != nil {
 		msg := "headless Chromium is missing and scripts/install-chromium.sh could not install it: " + tailText(string(out), 2000)
@@ -40,8 +46,24 @@ func tailText(s string, n int) string {
 	return s
 }
 
-// browser starts a fresh headless Chromium with its own profile.
-func browser(t *testing.T) context.Context {
+// browser starts a fresh headless Chromium with its own profile; extra
+// adds to its options. Any error the page writes to its console (a script
+// error, a style or script its policy refuses, a resource that fails to
+// load) fails the test. Start the daemon first: the check runs when the
+// test ends, before the daemon stops.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	return startBrowser(t, true, extra...)
+}
+
+// attackerBrowser is browser for a hostile page, whose refused requests
+// fill the console with errors by design.
+func attackerBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	return startBrowser(t, false, extra...)
+}
+
+func startBrowser(t *testing.T, watchConsole bool, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
@@ -57,6 +79,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 900),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
@@ -64,6 +87,31 @@ func browser(t *testing.T) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+	if !watchConsole {
+		return ctx
+	}
+	watch, stop := context.WithCancel(ctx)
+	messages := chromedp.Console(watch)
+	var errs []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.Type == chromedp.ConsoleError || m.IsException() {
+				errs = append(errs, fmt.Sprintf("%s (%s line %d)", m, m.URL, m.Line+1))
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		stop()
+		<-done
+		for _, e := range errs {
+			t.Errorf("the page wrote an error to its console: %s", e)
+		}
+	})
 	return ctx
 }
 
@@ -108,9 +156,10 @@ func pollJS(js string) chromedp.Action[chromedp.Void] {
 // the exchange in the memories view and the run with its model calls, and
 // stops and starts the agent.
 func TestWebPage(t *testing.T) {
-	ctx := browser(t)
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{env: map[string]string{"AGENTHOST_API_KEY": "webkey"}})
 	td.key = "webkey"
+	ctx := browser(t)
 
 	browse(t, ctx, "open the page and give the key",
 		chromedp.Navigate(td.url+"/"),
@@ -167,18 +216,152 @@ func TestWebPage(t *testing.T) {
 		t.Errorf("agent status after stop and start: %s", st)
 	}
 
-	// AGENTHOST_SCREENSHOT_DIR keeps a picture of each tab, to look at.
-	if dir := os.Getenv("AGENTHOST_SCREENSHOT_DIR"); dir != "" {
-		for _, tab := range []string{"runs", "memories", "logs", "chat"} {
-			browse(t, ctx, "screenshot", chromedp.Click(chromedp.CSS(`.tabs button[data-tab="`+tab+`"]`)), chromedp.Sleep(300*time.Millisecond))
-			c, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if b, err := chromedp.Run(c, chromedp.FullScreenshot(100)); err == nil {
-				_ = os.WriteFile(filepath.Join(dir, tab+".png"), b, 0o644)
+}
+
+// TestWebPageLayout looks at every tab at a desktop's width and a phone's
+// (390 px): nothing is wider than the window, every tab and the Send
+// button are inside it, no word is broken in two, the runs timeline draws
+// its bars as wide as the steps took, the live log reads as sentences, and
+// the favicon is there. Each view is kept as a screenshot, in
+// AGENTHOST_SCREENSHOT_DIR when it is set.
+func TestWebPageLayout(t *testing.T) {
+	t.Parallel()
+	td := startTestDaemon(t, daemonOpt{})
+	ctx := browser(t)
+	dir := os.Getenv("AGENTHOST_SCREENSHOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	res, err := http.Get(td.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(page), ">connecting…<") || strings.Contains(string(page), ">offline<") {
+		t.Errorf("before the WebSocket connects the badge should say connecting…, not offline")
+	}
+
+	const text = "I dream about the mountains and the quiet lakes every night"
+	browse(t, ctx, "open the page and talk",
+		chromedp.Navigate(td.url+"/"),
+		pollJS(`document.querySelector("#conn").textContent === "live"`),
+		chromedp.SendKeys(chromedp.CSS("#chatInput"), text),
+		chromedp.Click(chromedp.CSS("#send")),
+		pollJS(`document.querySelectorAll("#messages li.agent").length >= 1 && document.querySelector("#thinking").hidden`),
+	)
+	fc, fcancel := context.WithTimeout(ctx, 10*time.Second)
+	st, err := chromedp.Run(fc, chromedp.Evaluate[int](`fetch("/favicon.ico").then(r => r.ok && r.headers.get("Content-Type") === "image/x-icon" ? 200 : r.status)`,
+		chromedp.EvalAwaitPromise))
+	fcancel()
+	if err != nil || st != 200 {
+		t.Errorf("/favicon.ico: %d %v", st, err)
+	}
+
+	for _, size := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"desktop", 1280, 900, false}, {"phone", 390, 844, true}} {
+		opts := []chromedp.EmulateViewportOption{}
+		if size.mobile {
+			opts = append(opts, chromedp.EmulateMobile, chromedp.EmulateTouch, chromedp.EmulatePortrait)
+		}
+		browse(t, ctx, size.name+" viewport", chromedp.EmulateViewport(size.width, size.height, opts...), chromedp.Reload(),
+			pollJS(`document.querySelector("#conn").textContent === "live" && document.querySelectorAll("#messages li.agent").length >= 1`))
+		for _, tab := range []string{"chat", "memories", "runs", "logs"} {
+			steps := []chromedp.Action[chromedp.Void]{chromedp.Click(chromedp.CSS(`.tabs button[data-tab="` + tab + `"]`))}
+			switch tab {
+			case "memories":
+				steps = append(steps, pollJS(`document.querySelectorAll("#memories tr").length >= 2`))
+			case "runs":
+				steps = append(steps, pollJS(`document.querySelectorAll("#runs .seg").length >= 1`))
+			case "logs":
+				// The live log shows what happens from now on.
+				steps = append(steps, chromedp.Click(chromedp.CSS(`.tabs button[data-tab="chat"]`)),
+					chromedp.SendKeys(chromedp.CSS("#chatInput"), "and the rivers too"), chromedp.Click(chromedp.CSS("#send")),
+					pollJS(`document.querySelector("#thinking").hidden`),
+					chromedp.Click(chromedp.CSS(`.tabs button[data-tab="logs"]`)),
+					pollJS(`[...document.querySelectorAll("#logs li.timeline")].some(li => li.textContent.includes("RUN_ENDED"))`))
 			}
+			browse(t, ctx, size.name+" "+tab, steps...)
+			for _, p := range eval[[]string](t, ctx, layoutProblems) {
+				t.Errorf("%s, %s tab: %s", size.name, tab, p)
+			}
+			switch tab {
+			case "runs":
+				for _, p := range eval[[]string](t, ctx, barProblems) {
+					t.Errorf("%s, runs timeline: %s", size.name, p)
+				}
+			case "logs":
+				for _, line := range eval[[]string](t, ctx, `[...document.querySelectorAll("#logs li.timeline")].map(li => li.textContent)`) {
+					if strings.Contains(line, "undefined") || strings.Contains(line, "NaN") || strings.Contains(line, "[object") {
+						t.Errorf("%s, log line %q", size.name, line)
+					}
+				}
+			}
+			c, cancel := context.WithTimeout(ctx, 10*time.Second)
+			shot, err := chromedp.Run(c, chromedp.FullScreenshot(100))
 			cancel()
+			if err != nil {
+				t.Fatalf("screenshot: %v", err)
+			}
+			cfg, err := png.DecodeConfig(bytes.NewReader(shot))
+			if err != nil || int64(cfg.Width) != size.width {
+				t.Errorf("%s, %s tab: the screenshot is %d px wide (%v), want the window's %d", size.name, tab, cfg.Width, err, size.width)
+			}
+			if err := os.WriteFile(filepath.Join(dir, size.name+"-"+tab+".png"), shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	t.Logf("screenshots in %s", dir)
 }
+
+// layoutProblems lists what does not fit the window: a page wider than it,
+// a tab or the Send button outside it or cut, and a word broken over two
+// lines in the page's labels and text.
+const layoutProblems = `(() => {
+  const w = window.innerWidth, bad = [];
+  const sw = document.documentElement.scrollWidth;
+  if (sw > w) bad.push("the page is " + sw + " px wide in a " + w + " px window");
+  for (const e of [...document.querySelectorAll(".tabs button"), document.getElementById("send")]) {
+    const r = e.getBoundingClientRect();
+    if (r.width === 0) continue;
+    if (r.left < 0 || r.right > w + 0.5) bad.push(JSON.stringify(e.textContent) + " reaches from " + r.left + " to " + r.right + " px");
+    if (e.scrollWidth > e.clientWidth + 1) bad.push(JSON.stringify(e.textContent) + " is cut");
+  }
+  const sel = "header, #agents, .tabs, #messages li, #tab-memories th, #tab-memories td, .run-head, .steps .label, .bar";
+  for (const root of document.querySelectorAll(sel)) {
+    if (root.getClientRects().length === 0) continue;
+    const walk = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+      for (const m of n.data.matchAll(/\S+/g)) {
+        const r = document.createRange();
+        r.setStart(n, m.index);
+        r.setEnd(n, m.index + m[0].length);
+        const lines = new Set([...r.getClientRects()].filter((x) => x.width > 0).map((x) => Math.round(x.top)));
+        if (lines.size > 1) bad.push("the word " + JSON.stringify(m[0]) + " is broken over " + lines.size + " lines");
+      }
+    }
+  }
+  return [...new Set(bad)];
+})()`
+
+// barProblems lists the runs timeline's bars that are not as wide as the
+// share of the run their step took (a bar whose width the page's policy
+// refused is 2 px).
+const barProblems = `(() => {
+  const bad = [];
+  for (const seg of document.querySelectorAll("#runs .seg")) {
+    const track = seg.parentElement.getBoundingClientRect();
+    const want = parseFloat(seg.style.width);
+    const got = seg.getBoundingClientRect().width;
+    if (!(want > 0)) { bad.push("a bar has no width set"); continue; }
+    if (Math.abs(got - Math.max(2, track.width * want / 100)) > 1) bad.push("a bar of " + want + "% is " + got + " px in a " + track.width + " px track");
+  }
+  return bad;
+})()`
 
 func jsString(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)

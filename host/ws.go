@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/coder/websocket"
@@ -27,6 +28,7 @@ const (
 	wsPingEvery    = 30 * time.Second
 	wsMaxInFlight  = 4
 	wsMaxRooms     = 64
+	wsMaxClientID  = 128
 )
 
 type roomKey struct{ agent, room string }
@@ -108,8 +110,17 @@ func (h *hub) each(keep func(*wsConn) bool, ev map[string]any) {
 	}
 }
 
-// roomEvent goes to the connections that joined the agent's room.
+// roomEvent goes to the connections that joined the agent's room, on
+// every node of a cluster.
 func (h *hub) roomEvent(agentID, roomID string, ev map[string]any) {
+	if h != nil && h.s.d.cl != nil {
+		h.s.d.cl.PublishEvent(mustJSON(map[string]any{"agentId": agentID, "roomId": roomID, "event": ev}))
+	}
+	h.localRoomEvent(agentID, roomID, ev)
+}
+
+// localRoomEvent goes to the connections of this node in the room.
+func (h *hub) localRoomEvent(agentID, roomID string, ev map[string]any) {
 	k := roomKey{agentID, roomID}
 	h.each(func(c *wsConn) bool { return c.inRoom(k) }, ev)
 }
@@ -119,7 +130,7 @@ func (h *hub) broadcast(ev map[string]any) {
 }
 
 // reply is the daemon's publish hook: a reply of a run, as it is made.
-func (s *apiState) reply(a *Agent, r *run, c *pb.Content) {
+func (s *apiState) reply(a *AgentRuntime, r *run, c *pb.Content) {
 	if s == nil {
 		return
 	}
@@ -140,14 +151,14 @@ func (s *apiState) reply(a *Agent, r *run, c *pb.Content) {
 		"createdAt": time.Now().UnixMilli()})
 }
 
-func (s *apiState) agentChanged(a *Agent) {
+func (s *apiState) agentChanged(a *AgentRuntime) {
 	if s == nil || a == nil {
 		return
 	}
 	s.hub.broadcast(map[string]any{"type": "agent_status", "agent": agentSummary(a)})
 }
 
-func (s *apiState) agentRemoved(a *Agent) {
+func (s *apiState) agentRemoved(a *AgentRuntime) {
 	if s == nil {
 		return
 	}
@@ -156,7 +167,7 @@ func (s *apiState) agentRemoved(a *Agent) {
 
 // timelineEntry streams a timeline entry (run, model call, action,
 // evaluator) to the log subscribers.
-func (s *apiState) timelineEntry(a *Agent, l *pb.LogEntry) {
+func (s *apiState) timelineEntry(a *AgentRuntime, l *pb.LogEntry) {
 	if s == nil || s.hub.logSubs.Load() == 0 {
 		return
 	}
@@ -257,6 +268,18 @@ type wsConn struct {
 	inFlight atomic.Int32
 }
 
+// joinRoom adds a room to those the connection hears, up to wsMaxRooms;
+// it reports whether the connection is in the room.
+func (c *wsConn) joinRoom(k roomKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.rooms[k] && len(c.rooms) >= wsMaxRooms {
+		return false
+	}
+	c.rooms[k] = true
+	return true
+}
+
 func (c *wsConn) inRoom(k roomKey) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -297,22 +320,31 @@ func (c *wsConn) sendJSON(ev map[string]any) {
 
 func (c *wsConn) shut(code websocket.StatusCode, reason string) {
 	c.once.Do(func() {
-		c.cancel()
 		c.h.remove(c)
-		go func() { _ = c.c.Close(code, reason) }()
+		// The close frame first: cancelling a context the connection has
+		// read with drops it without one, and the client would not hear
+		// why. A client that does not answer the close (too slow, or
+		// hostile) is dropped a second later all the same.
+		closed := make(chan struct{})
+		go func() {
+			_ = c.c.Close(code, reason)
+			close(closed)
+		}()
+		go func() {
+			select {
+			case <-closed:
+			case <-time.After(time.Second):
+			}
+			c.cancel()
+		}()
 	})
 }
 
 func (d *Daemon) handleWS(w http.ResponseWriter, r *http.Request) {
-	opts := &websocket.AcceptOptions{}
-	for _, o := range d.api.cfg.corsOrigins {
-		if o == "*" {
-			opts.InsecureSkipVerify = true
-			break
-		}
-		opts.OriginPatterns = append(opts.OriginPatterns, o)
-	}
-	wc, err := websocket.Accept(w, r, opts)
+	// The guard has checked the Origin (api_browser.go), by the same rule
+	// as every other request; the library's own check would differ from it
+	// behind a proxy that changes the scheme.
+	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return
 	}
@@ -347,6 +379,12 @@ func (d *Daemon) handleWS(w http.ResponseWriter, r *http.Request) {
 		if typ != websocket.MessageText {
 			c.sendJSON(wsError("", "INVALID_MESSAGE", "send JSON text frames"))
 			continue
+		}
+		if !utf8.Valid(data) {
+			// RFC 6455 §8.1: a text frame that is not UTF-8 fails the
+			// connection.
+			c.shut(websocket.StatusInvalidFramePayloadData, "a text frame must be valid UTF-8")
+			return
 		}
 		d.wsHandle(c, data)
 	}
@@ -405,8 +443,8 @@ func decodeWS(data []byte) (*wsRequest, string, string) {
 	if code, errCode, msg := decodeJSON(bytes.NewReader(data), &req, wsReadLimit); code != 0 {
 		return nil, errCode, strings.Replace(msg, "request body", "frame", 1)
 	}
-	if len(req.ClientMessageID) > 128 {
-		return nil, "INVALID_MESSAGE", `"clientMessageId" is limited to 128 characters`
+	if len(req.ClientMessageID) > wsMaxClientID {
+		return nil, "INVALID_MESSAGE", fmt.Sprintf(`"clientMessageId" is limited to %d characters`, wsMaxClientID)
 	}
 	return &req, "", ""
 }
@@ -418,7 +456,7 @@ func (d *Daemon) wsHandle(c *wsConn, data []byte) {
 		return
 	}
 	cid := req.ClientMessageID
-	agent := func() *Agent {
+	agent := func() *AgentRuntime {
 		key := req.AgentID
 		if key == "" {
 			if agents := d.Agents(); len(agents) > 0 {
@@ -452,14 +490,8 @@ func (d *Daemon) wsHandle(c *wsConn, data []byte) {
 		if room == "" {
 			room = apiRoomID(a, m.UserName)
 		}
-		c.mu.Lock()
-		full := len(c.rooms) >= wsMaxRooms
-		if !full {
-			c.rooms[roomKey{a.ID, room}] = true
-		}
-		c.mu.Unlock()
-		if full {
-			c.sendJSON(wsError(cid, "TOO_MANY_ROOMS", fmt.Sprintf("a connection may join at most %d rooms; leave one first", wsMaxRooms)))
+		if !c.joinRoom(roomKey{a.ID, room}) {
+			c.sendJSON(tooManyRooms(cid))
 			return
 		}
 		c.sendJSON(map[string]any{"type": "joined", "agentId": a.ID, "agentName": a.Name, "roomId": room, "userName": m.UserName})
@@ -500,7 +532,11 @@ func (d *Daemon) wsHandle(c *wsConn, data []byte) {
 	}
 }
 
-func (d *Daemon) wsMessage(c *wsConn, req *wsRequest, agent func() *Agent) {
+func tooManyRooms(cid string) map[string]any {
+	return wsError(cid, "TOO_MANY_ROOMS", fmt.Sprintf("a connection may be in at most %d rooms (a message to a room joins it); leave one first", wsMaxRooms))
+}
+
+func (d *Daemon) wsMessage(c *wsConn, req *wsRequest, agent func() *AgentRuntime) {
 	cid := req.ClientMessageID
 	a := agent()
 	if a == nil {
@@ -511,9 +547,21 @@ func (d *Daemon) wsMessage(c *wsConn, req *wsRequest, agent func() *Agent) {
 		c.sendJSON(wsError(cid, "INVALID_MESSAGE", err.Error()))
 		return
 	}
+	if cid != "" {
+		if err := idempotencyKeyOK(cid, wsMaxClientID); err != nil {
+			c.sendJSON(wsError("", "INVALID_MESSAGE", `"clientMessageId" `+err.Error()))
+			return
+		}
+	}
 	if !d.api.allow(c.ip) {
 		d.api.metrics.rateLimited.Inc()
 		c.sendJSON(wsError(cid, "RATE_LIMITED", "too many requests from this client; slow down"))
+		return
+	}
+	in := d.apiIncoming(a, m)
+	// A message to a room joins it: it counts against the cap as a join.
+	if !c.joinRoom(roomKey{a.ID, in.roomID}) {
+		c.sendJSON(tooManyRooms(cid))
 		return
 	}
 	if c.inFlight.Add(1) > wsMaxInFlight {
@@ -521,20 +569,66 @@ func (d *Daemon) wsMessage(c *wsConn, req *wsRequest, agent func() *Agent) {
 		c.sendJSON(wsError(cid, "BUSY", fmt.Sprintf("at most %d messages per connection may wait for replies at once", wsMaxInFlight)))
 		return
 	}
-	in := d.apiIncoming(a, m)
-	c.mu.Lock()
-	c.rooms[roomKey{a.ID, in.roomID}] = true
-	c.mu.Unlock()
-	c.sendJSON(map[string]any{"type": "ack", "clientMessageId": cid, "messageId": in.messageID, "roomId": in.roomID, "agentId": a.ID})
-	d.api.hub.roomEvent(a.ID, in.roomID, map[string]any{"type": "message", "id": in.messageID, "agentId": a.ID, "roomId": in.roomID,
-		"userName": m.UserName, "text": m.Text, "createdAt": in.createdAt, "clientMessageId": cid})
+	announce := func(in *incoming) {
+		c.sendJSON(map[string]any{"type": "ack", "clientMessageId": cid, "messageId": in.messageID, "roomId": in.roomID, "agentId": a.ID})
+		d.api.hub.roomEvent(a.ID, in.roomID, map[string]any{"type": "message", "id": in.messageID, "agentId": a.ID, "roomId": in.roomID,
+			"userName": m.UserName, "text": m.Text, "createdAt": in.createdAt, "clientMessageId": cid})
+	}
+	if cid != "" {
+		// clientMessageId is the message's idempotency key.
+		in.messageID = keyedMessageID(a, m.UserName, cid)
+	} else {
+		announce(in)
+	}
 	go func() {
 		defer c.inFlight.Add(-1)
 		// The run goes on if the client leaves: the reply is stored.
-		_, _, err := a.receive(context.Background(), in)
-		if err != nil && c.ctx.Err() == nil {
-			_, code := messageErrorStatus(a, err)
-			c.sendJSON(wsError(cid, code, err.Error()))
+		ctx := context.Background()
+		var res *messageResult
+		var replayed bool
+		var err error
+		if cid != "" {
+			res, replayed, err = d.deliverOnce(ctx, a, in, cid, m.UserName, announce)
+		} else {
+			res, err = d.deliver(ctx, a, in)
+		}
+		switch {
+		case c.ctx.Err() != nil:
+		case errors.Is(err, ErrIdempotencyKeyReused):
+			c.sendJSON(wsError(cid, "IDEMPOTENCY_KEY_REUSED", `"clientMessageId" `+err.Error()))
+		case err != nil:
+			_, code, msg := messageFailure(a, err)
+			c.sendJSON(wsError(cid, code, msg))
+		case replayed || res.Restored:
+			c.replay(a, cid, res, replayed)
 		}
 	}()
+}
+
+// replay sends a connection the answer to a message it sent again: the
+// ack (unless sent already), the replies, with the ids they had the first
+// time, and the run's end; each is marked "replayed" and goes to this
+// connection only.
+func (c *wsConn) replay(a *AgentRuntime, cid string, res *messageResult, ack bool) {
+	base := func(typ string) map[string]any {
+		ev := map[string]any{"type": typ, "agentId": a.ID, "roomId": res.RoomID, "messageId": res.MessageID, "clientMessageId": cid, "replayed": true}
+		if res.RunID != "" {
+			ev["runId"] = res.RunID
+		}
+		return ev
+	}
+	if ack {
+		c.sendJSON(base("ack"))
+	}
+	for _, rp := range res.Replies {
+		ev := base("reply")
+		ev["agentName"], ev["id"], ev["text"], ev["actions"], ev["inReplyTo"] = a.Name, rp.ID, rp.Text, rp.Actions, res.MessageID
+		c.sendJSON(ev)
+	}
+	ev := base("run_finished")
+	ev["status"], ev["replies"] = "completed", len(res.Replies)
+	if res.Duplicate {
+		ev["duplicate"] = true
+	}
+	c.sendJSON(ev)
 }

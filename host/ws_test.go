@@ -3,10 +3,12 @@ package host
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/coder/websocket"
 )
 
@@ -66,6 +68,7 @@ func (w *wsClient) next(typ string) (map[string]any, []string) {
 }
 
 func TestWebSocketChat(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{})
 	w := dialWS(t, td)
 	hello, _ := w.next("hello")
@@ -162,31 +165,95 @@ func TestWebSocketChat(t *testing.T) {
 }
 
 func TestWebSocketFrameLimit(t *testing.T) {
+	t.Parallel()
 	td := startTestDaemon(t, daemonOpt{})
 	w := dialWS(t, td)
 	w.next("hello")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	w.closedBy(td, []byte(`{"type":"message","text":"`+strings.Repeat("x", wsReadLimit+10)+`"}`), websocket.StatusMessageTooBig)
+}
+
+// closedBy sends a text frame that must make the daemon close the
+// connection with code, having taken nothing of it.
+func (w *wsClient) closedBy(td *testDaemon, frame []byte, code websocket.StatusCode) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_ = w.c.Write(ctx, websocket.MessageText, []byte(`{"type":"message","text":"`+strings.Repeat("x", wsReadLimit+10)+`"}`))
+	_ = w.c.Write(ctx, websocket.MessageText, frame)
 	for {
-		if _, _, err := w.c.Read(ctx); err != nil {
-			if websocket.CloseStatus(err) != websocket.StatusMessageTooBig {
-				t.Fatalf("an oversized frame should close with 1009, got %v", err)
+		_, b, err := w.c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) != code {
+				w.t.Fatalf("the connection should close with %d, got %v", code, err)
 			}
 			break
 		}
+		if strings.Contains(string(b), `"ack"`) {
+			w.t.Fatalf("the frame was taken: %s", b)
+		}
 	}
-	if eventuallyCount(td) != 0 {
-		t.Error("the connection should be gone")
+	testwait.For(w.t, 10*time.Second, "the connection to be gone", func() bool { return td.d.api.hub.count() == 0 })
+}
+
+// TestWebSocketRoomCapCountsMessages: a message frame to a room joins it,
+// so it counts against the cap of rooms a connection hears; a message to a
+// new room past the cap is refused before anything is stored.
+func TestWebSocketRoomCapCountsMessages(t *testing.T) {
+	t.Parallel()
+	td := startTestDaemon(t, daemonOpt{})
+	w := dialWS(t, td)
+	w.next("hello")
+	room := func(i int) string { return fmt.Sprintf("5f4f0a40-2c1e-4c5b-9d7e-%012d", i) }
+	for i := 0; i < wsMaxRooms-1; i++ {
+		w.send(map[string]any{"type": "join", "agentId": "Eliza", "roomId": room(i)})
+		w.next("joined")
+	}
+	// The last free place, taken by a message.
+	w.send(map[string]any{"type": "message", "agentId": "Eliza", "roomId": room(100), "text": "one more room", "clientMessageId": "m1"})
+	if ack, _ := w.next("ack"); ack["roomId"] != room(100) {
+		t.Fatalf("ack = %v", ack)
+	}
+	w.next("run_finished")
+	// Full: a message to a new room is refused, one to a joined room is not.
+	w.send(map[string]any{"type": "message", "agentId": "Eliza", "roomId": room(101), "text": "past the cap", "clientMessageId": "m2"})
+	ev, seen := w.next("error")
+	if ev["code"] != "TOO_MANY_ROOMS" || ev["clientMessageId"] != "m2" {
+		t.Fatalf("a message to a 65th room: %v (after %v)", ev, seen)
+	}
+	w.send(map[string]any{"type": "join", "agentId": "Eliza", "roomId": room(102)})
+	if ev, _ := w.next("error"); ev["code"] != "TOO_MANY_ROOMS" {
+		t.Fatalf("a join past the cap: %v", ev)
+	}
+	w.send(map[string]any{"type": "message", "agentId": "Eliza", "roomId": room(5), "text": "a joined room", "clientMessageId": "m3"})
+	if ack, _ := w.next("ack"); ack["clientMessageId"] != "m3" {
+		t.Fatalf("ack = %v", ack)
+	}
+	w.next("run_finished")
+	if n := len(td.memories("Eliza", "roomId="+room(101))); n != 0 {
+		t.Errorf("the refused message was stored: %d memories in its room", n)
+	}
+	// A user's own room counts too: with no roomId the message goes there.
+	w.send(map[string]any{"type": "message", "agentId": "Eliza", "userName": "newcomer", "text": "hello"})
+	if ev, _ := w.next("error"); ev["code"] != "TOO_MANY_ROOMS" {
+		t.Fatalf("a message to the user's room past the cap: %v", ev)
+	}
+	// Leaving makes room.
+	w.send(map[string]any{"type": "leave", "agentId": "Eliza", "roomId": room(0)})
+	w.next("left")
+	w.send(map[string]any{"type": "message", "agentId": "Eliza", "roomId": room(101), "text": "now there is room", "clientMessageId": "m4"})
+	if ack, _ := w.next("ack"); ack["clientMessageId"] != "m4" {
+		t.Fatalf("ack = %v", ack)
 	}
 }
 
-func eventuallyCount(td *testDaemon) int {
-	for i := 0; i < 100; i++ {
-		if td.d.api.hub.count() == 0 {
-			return 0
-		}
-		time.Sleep(20 * time.Millisecond)
+// TestWebSocketInvalidUTF8 closes a connection whose text frame is not
+// UTF-8 with 1007, as RFC 6455 asks.
+func TestWebSocketInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	td := startTestDaemon(t, daemonOpt{})
+	w := dialWS(t, td)
+	w.next("hello")
+	w.closedBy(td, []byte("{\"type\":\"message\",\"agentId\":\"Eliza\",\"text\":\"\xff\xfe\xc3\x28\"}"), websocket.StatusInvalidFramePayloadData)
+	if n := len(td.memories("Eliza", "count=10")); n != 0 {
+		t.Errorf("%d memories stored", n)
 	}
-	return td.d.api.hub.count()
 }

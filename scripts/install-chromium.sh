@@ -7,6 +7,7 @@ set -euo pipefail
 if [ -x /usr/bin/chromium ]; then
   exit 0
 fi
+echo "install-chromium: headless Chromium is missing; installing the distribution's chromium and chromium-driver packages with apt-get (a few minutes)..." >&2
 if [ "$(id -u)" -ne 0 ]; then
   SUDO=sudo
 else

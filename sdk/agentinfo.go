@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 )
 
@@ -13,6 +14,10 @@ type AgentInfo struct {
 	ID      string
 	Name    string
 	Plugins []PluginInfo
+
+	// registry is the host's view of the same manifests, for composing
+	// states in this process (compose.go); nil if they do not make one.
+	registry *contract.Registry[*describedPlugin]
 }
 
 // PluginInfo is one plugin's manifest as an agent sees it.
@@ -111,6 +116,19 @@ func (i *AgentInfo) HasModel(typ string) bool {
 	return false
 }
 
+// Listens reports whether some plugin of the agent handles events of the
+// type: an event nobody handles need not be emitted.
+func (i *AgentInfo) Listens(eventType string) bool {
+	for _, p := range i.Plugins {
+		for _, e := range p.Events {
+			if e == eventType {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Sources lists the message sources the agent can send to.
 func (i *AgentInfo) Sources() []string {
 	var out []string
@@ -127,20 +145,42 @@ func (i *AgentInfo) Sources() []string {
 }
 
 // DescribeAgent asks the host what the agent is made of.
+//
+// Agents made of the same plugins share one answer, asked of the host once
+// per plugin process: the Plugins it holds must be treated as read only.
 func (a *Agent) DescribeAgent(ctx context.Context) (*AgentInfo, error) {
+	if a.plugin != nil && a.pluginSet != "" {
+		if got, ok := a.plugin.described.Load(a.pluginSet); ok {
+			shared := got.(*AgentInfo)
+			return &AgentInfo{ID: a.ID, Name: a.Name(), Plugins: shared.Plugins, registry: shared.registry}, nil
+		}
+	}
+	info, err := a.describeAgent(ctx)
+	if err == nil && a.plugin != nil && a.pluginSet != "" {
+		a.plugin.described.Store(a.pluginSet, info)
+	}
+	return info, err
+}
+
+func (a *Agent) describeAgent(ctx context.Context) (*AgentInfo, error) {
 	rt, err := a.client()
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := withDeadline(ctx, DefaultCallTimeout)
+	ctx, cancel := withDeadline(ctx, contract.DefaultCallTimeout)
 	defer cancel()
 	res, err := rt.DescribeAgent(ctx, &pb.DescribeAgentRequest{AgentId: a.ID})
 	if err != nil {
 		return nil, callErr("DescribeAgent", err)
 	}
 	info := &AgentInfo{ID: res.GetAgentId(), Name: res.GetName()}
+	var described []*describedPlugin
 	for _, m := range res.GetPlugins() {
 		info.Plugins = append(info.Plugins, pluginInfoFromProto(m))
+		described = append(described, &describedPlugin{name: m.GetName(), manifest: m})
+	}
+	if reg, err := contract.NewRegistry(described); err == nil {
+		info.registry = reg
 	}
 	return info, nil
 }
@@ -153,7 +193,7 @@ func (a *Agent) ValidateActions(ctx context.Context, msg *Memory, st *State, nam
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := withDeadline(ctx, DefaultCallTimeout)
+	ctx, cancel := withDeadline(ctx, contract.DefaultCallTimeout)
 	defer cancel()
 	res, err := rt.ValidateActions(ctx, &pb.ValidateActionsRequest{AgentId: a.ID, Names: names,
 		Message: memoryToProto(msg), State: stateToProto(st)})
@@ -161,18 +201,6 @@ func (a *Agent) ValidateActions(ctx context.Context, msg *Memory, st *State, nam
 		return nil, callErr("ValidateActions", err)
 	}
 	return res.GetValid(), nil
-}
-
-// DeleteCache removes a cached value.
-func (a *Agent) DeleteCache(ctx context.Context, key string) error {
-	rt, err := a.client()
-	if err != nil {
-		return err
-	}
-	ctx, cancel := withDeadline(ctx, DefaultCallTimeout)
-	defer cancel()
-	_, err = rt.DeleteCache(ctx, &pb.GetCacheRequest{AgentId: a.ID, Key: key})
-	return callErr("DeleteCache", err)
 }
 
 func pluginInfoFromProto(m *pb.Manifest) PluginInfo {

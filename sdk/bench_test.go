@@ -26,7 +26,7 @@ func BenchmarkShim(b *testing.B) {
 	p := Plugin{Name: "bench", Providers: []Provider{{Name: "STATIC", Get: func(ctx context.Context, a *Agent, msg *Memory, st *State) (ProviderResult, error) {
 		return ProviderResult{Text: "static text", Values: map[string]any{"k": "v"}}, nil
 	}}}}
-	s, err := NewGRPCServer(p, nil)
+	s, err := newGRPCServer(p, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

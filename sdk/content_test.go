@@ -194,3 +194,26 @@ func TestContentJSONExtraNotEncodable(t *testing.T) {
 		t.Error("marshal of an Extra holding a func: no error")
 	}
 }
+
+// Strings are read as the decoder reads them, whether they take the fast
+// path (no escape, valid UTF-8) or not.
+func TestContentJSONStrings(t *testing.T) {
+	for _, raw := range []string{`""`, `"plain"`, `"héllo ✓"`, `"a\nb"`, `"tab\there"`, `"\u00e9\u2713"`, `"quote \" inside"`,
+		`"back\\slash"`, "\"bad \xff byte\"", "\"bad \xc3 byte\"", `"\ud83d\ude00"`} {
+		var want string
+		if err := json.Unmarshal([]byte(raw), &want); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		var c Content
+		if err := c.UnmarshalJSON([]byte(`{"text":` + raw + `,"thought":` + raw + `,"channelType":` + raw + `}`)); err != nil {
+			t.Fatalf("%s: %v", raw, err)
+		}
+		if c.Text != want || c.Thought != want || string(c.ChannelType) != want {
+			t.Errorf("%s: read %q %q %q, want %q", raw, c.Text, c.Thought, c.ChannelType, want)
+		}
+	}
+	var c Content
+	if err := c.UnmarshalJSON([]byte(`{"text":1}`)); err == nil || !strings.Contains(err.Error(), `content key "text"`) {
+		t.Errorf("a number as text: %v", err)
+	}
+}

@@ -2,10 +2,13 @@ package sdk
 
 import (
 	"encoding/json"
-	"strings"
 	"unicode/utf8"
 
+	"github.com/agenthost/agenthost/internal/contract"
+	"github.com/agenthost/agenthost/sdk/internal/wire"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
 )
 
 // The functions in this file convert between the SDK's plain types and the
@@ -14,12 +17,7 @@ import (
 
 // validUTF8 replaces invalid UTF-8 so that protobuf never refuses to marshal
 // text that a model or a platform produced.
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
+func validUTF8(s string) string { return contract.ValidUTF8(s) }
 
 func validUTF8s(ss []string) []string {
 	for i, s := range ss {
@@ -299,18 +297,72 @@ func modelResponseFromProto(r *pb.ModelResponse) *ModelResponse {
 	}
 }
 
-func logToProto(l *LogEntry) *pb.LogEntry {
-	return &pb.LogEntry{Id: l.ID, AgentId: l.AgentID, EntityId: l.EntityID, RoomId: l.RoomID, Type: l.Type, BodyJson: encodeMap(l.Body), CreatedAt: l.CreatedAt}
+// conversions hands the functions of this file to sdk/storage (whose
+// calls convert the sdk's types too), sdk/dbplugin and sdk/plugintest,
+// which plays the host's side of the wire (see sdk/internal/wire).
+type conversions struct{}
+
+func init() { wire.Conversions = conversions{} }
+
+func (conversions) NewGRPCServer(p Plugin, log hclog.Logger, opts ...grpc.ServerOption) (*grpc.Server, error) {
+	return newGRPCServer(p, log, opts...)
 }
 
-func logFromProto(l *pb.LogEntry) LogEntry {
-	return LogEntry{ID: l.GetId(), AgentID: l.GetAgentId(), EntityID: l.GetEntityId(), RoomID: l.GetRoomId(), Type: l.GetType(), Body: decodeMap(l.GetBodyJson()), CreatedAt: l.GetCreatedAt()}
+// WithDatabase makes p serve the Database service that register registers
+// (see sdk/dbplugin.Plugin).
+func (conversions) WithDatabase(p Plugin, register func(*grpc.Server)) Plugin {
+	p.database = register
+	return p
 }
 
-func agentRecordToProto(a *AgentRecord) *pb.Agent {
-	return &pb.Agent{Id: a.ID, Name: a.Name, CharacterJson: a.CharacterJSON, Enabled: a.Enabled, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt}
+// NewAgent is an agent whose storage calls go to db, for tests of the
+// storage path without a host.
+func (conversions) NewAgent(id string, db pb.DatabaseClient) *Agent { return &Agent{ID: id, db: db} }
+
+// Database is the client of a's storage calls (sdk/storage), nil when a
+// has no host.
+func (conversions) Database(a *Agent) pb.DatabaseClient { return a.db }
+
+func (conversions) ValidUTF8(s string) string       { return validUTF8(s) }
+func (conversions) ValidUTF8s(ss []string) []string { return validUTF8s(ss) }
+
+func (conversions) ParseCharacter(file string, data []byte) (*Character, error) {
+	return parseCharacter(file, data)
 }
 
-func agentRecordFromProto(a *pb.Agent) AgentRecord {
-	return AgentRecord{ID: a.GetId(), Name: a.GetName(), CharacterJSON: a.GetCharacterJson(), Enabled: a.GetEnabled(), CreatedAt: a.GetCreatedAt(), UpdatedAt: a.GetUpdatedAt()}
+func (conversions) ContentToProto(c *Content) *pb.Content      { return contentToProto(c) }
+func (conversions) ContentFromProto(c *pb.Content) Content     { return contentFromProto(c) }
+func (conversions) MemoryToProto(m *Memory) *pb.Memory         { return memoryToProto(m) }
+func (conversions) MemoryFromProto(m *pb.Memory) *Memory       { return memoryFromProto(m) }
+func (conversions) MemoriesToProto(ms []Memory) []*pb.Memory   { return memoriesToProto(ms) }
+func (conversions) MemoriesFromProto(ms []*pb.Memory) []Memory { return memoriesFromProto(ms) }
+func (conversions) StateToProto(s *State) *pb.State            { return stateToProto(s) }
+func (conversions) ActionResultFromProto(r *pb.ActionResult) ActionResult {
+	return actionResultFromProto(r)
+}
+func (conversions) TargetToProto(t *Target) *pb.Target  { return targetToProto(t) }
+func (conversions) TargetFromProto(t *pb.Target) Target { return targetFromProto(t) }
+func (conversions) EntityToProto(e *Entity) *pb.Entity  { return entityToProto(e) }
+func (conversions) EntityFromProto(e *pb.Entity) Entity { return entityFromProto(e) }
+func (conversions) RoomToProto(r *Room) *pb.Room        { return roomToProto(r) }
+func (conversions) RoomFromProto(r *pb.Room) Room       { return roomFromProto(r) }
+func (conversions) WorldToProto(w *World) *pb.World     { return worldToProto(w) }
+func (conversions) WorldFromProto(w *pb.World) World    { return worldFromProto(w) }
+func (conversions) EncodeMap(m map[string]any) []byte   { return encodeMap(m) }
+func (conversions) DecodeMap(b []byte) map[string]any   { return decodeMap(b) }
+
+func (conversions) ModelRequestToProto(agentID string, r *ModelRequest) *pb.ModelRequest {
+	return modelRequestToProto(agentID, r)
+}
+
+func (conversions) ModelRequestFromProto(r *pb.ModelRequest) *ModelRequest {
+	return modelRequestFromProto(r)
+}
+
+func (conversions) ModelResponseToProto(r *ModelResponse) *pb.ModelResponse {
+	return modelResponseToProto(r)
+}
+
+func (conversions) ModelResponseFromProto(r *pb.ModelResponse) *ModelResponse {
+	return modelResponseFromProto(r)
 }

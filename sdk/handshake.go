@@ -1,37 +1,22 @@
 package sdk
 
-import "time"
+import (
+	"context"
 
-// The wire contract shared by the host and every plugin. Plugins in other
-// languages repeat these values; see sdk/proto/README.md.
-const (
-	// ProtocolVersion is go-plugin's application protocol version: the major
-	// version of agenthost.plugin.v1. It changes only on breaking changes.
-	ProtocolVersion = 1
-	// ProtocolMinor is the minor of agenthost.plugin.v1 this SDK speaks.
-	// Minors only add fields and RPCs.
-	ProtocolMinor = 0
-
-	// MagicCookieKey and MagicCookieValue tell a plugin it was started by
-	// the host. They are a courtesy to people who run a plugin by hand, not
-	// a security control.
-	MagicCookieKey   = "AGENTHOST_PLUGIN_MAGIC_COOKIE"
-	MagicCookieValue = "d7c1e0a4f2b94f1f8a3c6e5b0a9d2c71"
-
-	// PluginSetName is the name the plugin is served under in go-plugin's
-	// plugin set.
-	PluginSetName = "agenthost"
-
-	// MaxMessageSize bounds every gRPC message in both directions, on both
-	// sides. A size error is easier to act on than an out-of-memory kill.
-	MaxMessageSize = 64 << 20
+	"github.com/agenthost/agenthost/internal/contract"
 )
 
-// Default deadlines, used when the caller's context has none.
-const (
-	// DefaultCallTimeout bounds an ordinary call (providers, storage).
-	DefaultCallTimeout = 30 * time.Second
-	// DefaultRunTimeout bounds the handling of one message, model calls
-	// included.
-	DefaultRunTimeout = 5 * time.Minute
-)
+// runtimeToken presents the plugin process's runtime token on every
+// Runtime call. The Runtime socket is the host's private unix socket, so
+// the token travels without TLS; it is what tells the host which plugin
+// calls, whatever socket path was dialed.
+type runtimeToken string
+
+func (t runtimeToken) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	if t == "" {
+		return nil, nil
+	}
+	return map[string]string{contract.RuntimeTokenMetadata: "Bearer " + string(t)}, nil
+}
+
+func (runtimeToken) RequireTransportSecurity() bool { return false }

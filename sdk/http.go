@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 )
 
@@ -43,10 +44,10 @@ func DeliveryID(ctx context.Context) string {
 	return id
 }
 
-func (s *pluginServer) HandleHTTP(ctx context.Context, req *pb.HTTPRequest) (_ *pb.HTTPResponse, err error) {
+func (s *pluginServer) HandleHTTP(ctx context.Context, req *pb.HandleHTTPRequest) (_ *pb.HandleHTTPResponse, err error) {
 	defer s.recoverAs(&err, "http handler", req.GetPath())
 	if s.p.HTTP == nil {
-		return nil, toStatus(fmt.Errorf("plugin %s serves no HTTP requests: %w", s.p.Name, ErrNotFound))
+		return nil, contract.Status(fmt.Errorf("plugin %s serves no HTTP requests: %w", s.p.Name, ErrNotFound))
 	}
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {
@@ -62,9 +63,9 @@ func (s *pluginServer) HandleHTTP(ctx context.Context, req *pb.HTTPRequest) (_ *
 	}
 	res, err := s.p.HTTP(ctx, a, in)
 	if err != nil {
-		return nil, toStatus(fmt.Errorf("http %s %s: %w", in.Method, in.Path, err))
+		return nil, contract.Status(fmt.Errorf("http %s %s: %w", in.Method, in.Path, err))
 	}
-	out := &pb.HTTPResponse{}
+	out := &pb.HandleHTTPResponse{}
 	if res == nil {
 		return out, nil
 	}

@@ -1,6 +1,11 @@
 package sdk
 
-import "context"
+import (
+	"context"
+
+	"github.com/hashicorp/go-hclog"
+	"google.golang.org/grpc"
+)
 
 // Plugin is everything a plugin offers. Fill in the parts you have; a nil or
 // empty part is simply not offered. Names of actions, providers, evaluators
@@ -21,20 +26,32 @@ type Plugin struct {
 	Events     []EventHandler
 	Sources    []Source
 
-	// Database makes this plugin the agents' storage. Only the sql plugin
-	// sets it.
-	Database DatabaseAdapter
-
 	// HTTP answers the requests the daemon receives for this plugin at
 	// /hooks/{plugin}/{agentId}[/{path}], e.g. a platform's webhook calls.
 	// The daemon checks no API key there: authenticate the caller yourself.
 	HTTP func(ctx context.Context, a *Agent, req *HTTPRequest) (*HTTPResponse, error)
 
+	// Logger is where the plugin logs, and what [Agent.Logger] builds on.
+	// Nil means [NewLogger](Name) under Serve, or the test's logger under
+	// sdk/plugintest. Set it when the plugin made its logger already.
+	Logger hclog.Logger
+
+	// Instances, if set, keeps one value per configured agent (a client,
+	// a connection, per-agent state): set it to an *[Instances] of your
+	// type. Its New runs at Configure, before the Configure below; the
+	// value is disposed of after Unconfigure, and at shutdown.
+	Instances instanceKeeper
+
+	// database registers the Database service: sdk/dbplugin.Plugin sets
+	// it on the one plugin that is the agents' storage (the sql plugin).
+	database func(*grpc.Server)
+
 	// Init runs once per process, before any agent is configured.
 	Init func(ctx context.Context, host Host) error
 	// Configure runs once per agent that uses the plugin (and again after a
-	// restart of the plugin process). Returned warnings are logged by the
-	// host; an error stops the agent from starting.
+	// restart of the plugin process), once the agent's Required settings
+	// are known to be set. Returned warnings are logged by the host; an
+	// error stops the agent from starting.
 	Configure func(ctx context.Context, a *Agent) (warnings []string, err error)
 	// Unconfigure runs when an agent stops.
 	Unconfigure func(ctx context.Context, a *Agent)
@@ -43,20 +60,55 @@ type Plugin struct {
 // Host is what Init learns about the host process.
 type Host struct {
 	Version string
-	// DataDir is the host's data directory; plugins keep files under it.
+	// ProtocolMinor is the minor of agenthost.plugin.v1 that the host and
+	// this SDK both speak: the lower of the two.
+	ProtocolMinor int
+	// Features are what the host offers the plugin: the full gRPC name of
+	// each method the plugin may call ("/agenthost.plugin.v1.Database/
+	// GetCachedEmbeddings"); see [Host.Offers].
+	Features []string
+	// DataDir is the plugin's own folder (DATA_DIR/plugins/NAME), made by
+	// the host: the one place of the daemon's data the plugin may keep files
+	// in. Under confinement it is also the only one it can reach.
 	DataDir string
-	// Settings are host-level settings shared by every agent.
+	// Settings are host-level settings; only the first-party database
+	// plugin gets any (the database URL).
 	Settings map[string]string
 }
 
-// Setting declares a setting the plugin reads, for documentation and for
-// `agenthost plugins list`.
+// Offers reports whether the host offers a feature, e.g. the name of a
+// Database method: a plugin can tell before it calls. A call the host does
+// not offer fails with an error wrapping ErrUnimplemented.
+func (h Host) Offers(feature string) bool {
+	for _, f := range h.Features {
+		if f == feature {
+			return true
+		}
+	}
+	return false
+}
+
+// Setting declares a setting the plugin reads. The host sends a plugin only
+// the settings it declares (and any the character grants it), so a setting
+// that is not declared is never set; `agenthost plugins list` shows them.
 type Setting struct {
 	Name        string
 	Description string
-	Required    bool
-	Secret      bool
-	Default     string
+	// Required stops an agent that does not have the setting: the SDK
+	// fails its Configure with an error naming the setting and where to
+	// set it, before the plugin's own Configure runs.
+	Required bool
+	// Secret marks a credential: a key or a token.
+	Secret bool
+	// Default is the value [Agent.Config] reads when the setting is not
+	// set (Agent.Setting gives the raw value). It must parse as the type
+	// the plugin reads the setting as.
+	Default string
+	// Endpoint marks an address the plugin sends its secrets to, such as a
+	// base URL. When a character points an endpoint at an address the
+	// operator did not configure, the host does not send the daemon's own
+	// secrets for it.
+	Endpoint bool
 }
 
 // ExampleMessage is one line of an example conversation.

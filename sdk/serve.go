@@ -4,52 +4,90 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
+	"github.com/agenthost/agenthost/internal/memtrim"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 )
 
-// Handshake is the go-plugin handshake shared by host and plugins.
-func Handshake() goplugin.HandshakeConfig {
-	return goplugin.HandshakeConfig{
-		ProtocolVersion:  ProtocolVersion,
-		MagicCookieKey:   MagicCookieKey,
-		MagicCookieValue: MagicCookieValue,
-	}
-}
-
 // Serve runs p as a plugin process and returns when the host is done with
 // it. It is the one call in a plugin's main. A plugin started by hand (not
 // by agenthost) prints a short explanation and exits with status 1.
 func Serve(p Plugin) {
-	log := NewLogger(p.Name)
+	log := p.Logger
+	if log == nil {
+		log = NewLogger(p.Name)
+	}
 	if err := p.validate(); err != nil {
 		log.Error("invalid plugin definition", "error", err)
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	go watchParent(log)
+	// A plugin process gives the garbage of a burst of calls back once
+	// they stop, rather than holding it until the runtime's next
+	// collection, minutes later.
+	memtrim.Start()
 	srv := newPluginServer(&p, log)
-	goplugin.Serve(&goplugin.ServeConfig{
-		HandshakeConfig: Handshake(),
+	cfg := &goplugin.ServeConfig{
+		HandshakeConfig: contract.Handshake(),
 		VersionedPlugins: map[int]goplugin.PluginSet{
-			ProtocolVersion: {PluginSetName: &grpcPlugin{srv: srv}},
+			contract.ProtocolVersion: {contract.PluginSetName: &grpcPlugin{srv: srv}},
 		},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return grpc.NewServer(append(opts, serverOptions(srv)...)...)
 		},
 		Logger: log.Named("go-plugin").ResetNamed("go-plugin"),
-	})
+	}
+	if os.Getenv(contract.DebugEnv) == "1" {
+		os.Exit(serveDebug(p.Name, cfg))
+	}
+	go watchParent(log)
+	goplugin.Serve(cfg)
 }
 
-// NewGRPCServer returns a gRPC server with p's services registered and the
+// serveDebug serves a plugin its author started by hand (under a debugger,
+// say) for one daemon that attaches to it: go-plugin's test mode serves
+// without the handshake, the reattach line on stderr says where, and the
+// plugin exits when that daemon is done with it or on Ctrl-C.
+func serveDebug(name string, cfg *goplugin.ServeConfig) int {
+	// The socket goes in a folder of this user's alone.
+	dir, err := os.MkdirTemp("", "agenthost-debug-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "agenthost plugin debug mode:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	os.Setenv("PLUGIN_UNIX_SOCKET_DIR", dir)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	attach := make(chan *goplugin.ReattachConfig, 1)
+	closed := make(chan struct{})
+	cfg.Test = &goplugin.ServeTestConfig{Context: ctx, ReattachConfigCh: attach, CloseCh: closed}
+	go goplugin.Serve(cfg)
+	select {
+	case rc := <-attach:
+		line := contract.AttachLine(name, contract.Reattach{Network: rc.Addr.Network(), Address: rc.Addr.String(), Pid: rc.Pid, Protocol: rc.ProtocolVersion})
+		fmt.Fprintf(os.Stderr, "agenthost plugin %s serves in debug mode (pid %d); have a daemon use it with\n\n"+
+			"  agenthost start --attach '%s'\n\nor %s='%s' in its environment. The plugin exits when that daemon is done with it.\n",
+			name, rc.Pid, line, contract.AttachEnv, line)
+	case <-closed:
+		return 1
+	}
+	<-closed
+	return 0
+}
+
+// newGRPCServer returns a gRPC server with p's services registered and the
 // SDK's limits and panic recovery in place. Serve uses it through go-plugin;
-// package plugintest uses it directly.
-func NewGRPCServer(p Plugin, log hclog.Logger, opts ...grpc.ServerOption) (*grpc.Server, error) {
+// package plugintest uses it directly (through sdk/internal/wire).
+func newGRPCServer(p Plugin, log hclog.Logger, opts ...grpc.ServerOption) (*grpc.Server, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
@@ -76,11 +114,12 @@ func NewLogger(name string) hclog.Logger {
 }
 
 func serverOptions(srv *pluginServer) []grpc.ServerOption {
-	return []grpc.ServerOption{
-		grpc.MaxRecvMsgSize(MaxMessageSize),
-		grpc.MaxSendMsgSize(MaxMessageSize),
+	return append([]grpc.ServerOption{
+		grpc.MaxRecvMsgSize(contract.MaxMessageSize),
+		grpc.MaxSendMsgSize(contract.MaxMessageSize),
 		grpc.ChainUnaryInterceptor(srv.stoppable, recoverUnary(srv.log)),
-	}
+		grpc.NumStreamWorkers(contract.StreamWorkers()),
+	}, contract.ServerWindow()...)
 }
 
 // stoppable cancels a call when the host asks the plugin to shut down, so
@@ -96,8 +135,8 @@ func (s *pluginServer) stoppable(ctx context.Context, req any, _ *grpc.UnaryServ
 
 func (s *pluginServer) register(g *grpc.Server) {
 	pb.RegisterPluginServer(g, s)
-	if s.p.Database != nil {
-		pb.RegisterDatabaseServer(g, &databaseServer{db: s.p.Database})
+	if s.p.database != nil {
+		s.p.database(g)
 	}
 }
 
@@ -134,6 +173,9 @@ func watchParent(log hclog.Logger) {
 func (p *Plugin) validate() error {
 	if strings.TrimSpace(p.Name) == "" {
 		return fmt.Errorf("plugin definition: Name is empty")
+	}
+	if err := validateSettings(p); err != nil {
+		return err
 	}
 	seen := map[string]string{}
 	check := func(kind, name string) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
@@ -16,14 +17,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
-
-// ErrInvalid is wrapped by errors about bad input; the shim reports them as
-// InvalidArgument so the host can tell them from failures.
-var ErrInvalid = errors.New("invalid")
-
-// ErrUnavailable is wrapped by errors about a resource that is down for now
-// (a database that went away); callers may retry.
-var ErrUnavailable = errors.New("unavailable")
 
 // pluginServer is the Plugin service shim: it converts protocol messages to
 // SDK types, finds the author's handler and converts the answer back.
@@ -46,7 +39,10 @@ type pluginServer struct {
 	mu     sync.RWMutex
 	agents map[string]*Agent
 	rt     pb.RuntimeClient
+	db     pb.DatabaseClient
 	rtConn *grpc.ClientConn
+
+	scope *pluginScope
 }
 
 func newPluginServer(p *Plugin, log hclog.Logger) *pluginServer {
@@ -55,6 +51,10 @@ func newPluginServer(p *Plugin, log hclog.Logger) *pluginServer {
 		actions: map[string]*Action{}, providers: map[string]*Provider{}, evaluators: map[string]*Evaluator{},
 		models: map[string]*Model{}, events: map[string][]*EventHandler{}, sources: map[string]*Source{},
 		agents: map[string]*Agent{},
+		scope:  newPluginScope(p, log),
+	}
+	if p.Instances != nil {
+		p.Instances.bind(p.Name, s.scope.pluginLog)
 	}
 	s.stopCtx, s.stopCancel = context.WithCancel(context.Background())
 	for i := range p.Actions {
@@ -82,7 +82,7 @@ func newPluginServer(p *Plugin, log hclog.Logger) *pluginServer {
 func (s *pluginServer) manifest() *pb.Manifest {
 	p := s.p
 	m := &pb.Manifest{Name: p.Name, Version: p.Version, Description: p.Description,
-		ProtocolMinor: ProtocolMinor, Database: p.Database != nil, Aliases: p.Aliases, Http: p.HTTP != nil}
+		ProtocolMinor: contract.ProtocolMinor, Database: p.database != nil, Aliases: p.Aliases, Http: p.HTTP != nil}
 	for _, a := range p.Actions {
 		spec := &pb.ActionSpec{Name: a.Name, Description: a.Description, Similes: a.Similes}
 		for _, conv := range a.Examples {
@@ -115,7 +115,8 @@ func (s *pluginServer) manifest() *pb.Manifest {
 		m.MessageSources = append(m.MessageSources, src.Name)
 	}
 	for _, st := range p.Settings {
-		m.Settings = append(m.Settings, &pb.SettingSpec{Name: st.Name, Description: st.Description, Required: st.Required, Secret: st.Secret, DefaultValue: st.Default})
+		m.Settings = append(m.Settings, &pb.SettingSpec{Name: st.Name, Description: st.Description, Required: st.Required, Secret: st.Secret,
+			DefaultValue: st.Default, Endpoint: st.Endpoint})
 	}
 	return m
 }
@@ -126,9 +127,11 @@ func (s *pluginServer) Describe(context.Context, *pb.DescribeRequest) (*pb.Manif
 
 func (s *pluginServer) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitResponse, error) {
 	if req.GetRuntimeAddress() != "" {
-		conn, err := grpc.NewClient(req.GetRuntimeAddress(),
+		conn, err := grpc.NewClient(req.GetRuntimeAddress(), append([]grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)))
+			grpc.WithPerRPCCredentials(runtimeToken(req.GetRuntimeToken())),
+			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(contract.MaxMessageSize), grpc.MaxCallSendMsgSize(contract.MaxMessageSize))},
+			contract.DialWindow()...)...)
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "dial runtime %s: %v", req.GetRuntimeAddress(), err)
 		}
@@ -136,13 +139,17 @@ func (s *pluginServer) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitR
 		if s.rtConn != nil {
 			_ = s.rtConn.Close()
 		}
-		s.rtConn, s.rt = conn, pb.NewRuntimeClient(conn)
+		// Storage is the Database service on the same connection: the host
+		// checks each call and forwards it to the database plugin.
+		s.rtConn, s.rt, s.db = conn, pb.NewRuntimeClient(conn), pb.NewDatabaseClient(conn)
 		s.mu.Unlock()
 	}
 	if s.p.Init != nil {
-		host := Host{Version: req.GetHostVersion(), DataDir: req.GetDataDir(), Settings: req.GetSettings()}
+		host := Host{Version: req.GetHostVersion(), DataDir: req.GetDataDir(), Settings: req.GetSettings(),
+			ProtocolMinor: int(min(req.GetProtocolMinor(), contract.ProtocolMinor)), Features: req.GetFeatures()}
 		if err := s.p.Init(ctx, host); err != nil {
-			return nil, toStatus(fmt.Errorf("init plugin %s: %w", s.p.Name, err))
+			// The host names the plugin and the call.
+			return nil, contract.Status(err)
 		}
 	}
 	return &pb.InitResponse{}, nil
@@ -154,26 +161,23 @@ func (s *pluginServer) Configure(ctx context.Context, req *pb.ConfigureRequest) 
 	}
 	var ch *Character
 	if len(req.GetCharacterJson()) > 0 {
-		c, err := ParseCharacter(req.GetCharacterJson())
+		c, err := parseCharacter("", req.GetCharacterJson())
 		if err != nil {
 			return nil, status.Errorf(codes.InvalidArgument, "configure agent %s: %v", req.GetAgentId(), err)
 		}
 		ch = c
 	}
 	s.mu.RLock()
-	rt := s.rt
+	rt, db := s.rt, s.db
 	s.mu.RUnlock()
-	a := &Agent{ID: req.GetAgentId(), Character: ch, Settings: req.GetSettings(), rt: rt}
+	a := &Agent{ID: req.GetAgentId(), Character: ch, Settings: req.GetSettings(), rt: rt, db: db, plugin: s.scope,
+		pluginSet: req.GetPluginSet()}
 	if a.Settings == nil {
 		a.Settings = map[string]string{}
 	}
-	var warnings []string
-	if s.p.Configure != nil {
-		w, err := s.p.Configure(ctx, a)
-		if err != nil {
-			return nil, toStatus(fmt.Errorf("configure agent %s in plugin %s: %w", a.ID, s.p.Name, err))
-		}
-		warnings = w
+	warnings, err := s.configure(ctx, a)
+	if err != nil {
+		return nil, contract.Status(fmt.Errorf("configure agent %s in plugin %s: %w", a.ID, s.p.Name, err))
 	}
 	s.mu.Lock()
 	s.agents[a.ID] = a
@@ -188,6 +192,11 @@ func (s *pluginServer) Unconfigure(ctx context.Context, req *pb.UnconfigureReque
 	s.mu.Unlock()
 	if a != nil && s.p.Unconfigure != nil {
 		s.p.Unconfigure(ctx, a)
+	}
+	if s.p.Instances != nil {
+		// Also for an agent whose Configure has not returned yet: its
+		// instance is then disposed of as soon as it is made.
+		s.p.Instances.unconfigure(req.GetAgentId())
 	}
 	return &pb.UnconfigureResponse{}, nil
 }
@@ -206,6 +215,7 @@ func (s *pluginServer) agent(id string) (*Agent, error) {
 }
 
 func (s *pluginServer) GetProviders(ctx context.Context, req *pb.GetProvidersRequest) (*pb.GetProvidersResponse, error) {
+	ctx = WithRunID(ctx, req.GetRunId())
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {
 		return nil, err
@@ -304,6 +314,7 @@ func (s *pluginServer) safeValidate(ctx context.Context, kind, name string, f fu
 }
 
 func (s *pluginServer) RunAction(ctx context.Context, req *pb.RunActionRequest) (_ *pb.RunActionResponse, err error) {
+	ctx = withinAction(WithRunID(ctx, req.GetRunId()))
 	defer s.recoverAs(&err, "action", req.GetName())
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {
@@ -329,6 +340,7 @@ func (s *pluginServer) RunAction(ctx context.Context, req *pb.RunActionRequest) 
 }
 
 func (s *pluginServer) RunEvaluators(ctx context.Context, req *pb.RunEvaluatorsRequest) (*pb.RunEvaluatorsResponse, error) {
+	ctx = WithRunID(ctx, req.GetRunId())
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {
 		return nil, err
@@ -376,6 +388,7 @@ func (s *pluginServer) runEvaluator(ctx context.Context, a *Agent, name string, 
 }
 
 func (s *pluginServer) HandleEvent(ctx context.Context, req *pb.HandleEventRequest) (*pb.HandleEventResponse, error) {
+	ctx = WithRunID(ctx, req.GetRunId())
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {
 		return nil, err
@@ -386,6 +399,11 @@ func (s *pluginServer) HandleEvent(ctx context.Context, req *pb.HandleEventReque
 	}
 	ev := &Event{Type: req.GetType(), RunID: req.GetRunId(), Source: req.GetSource(),
 		Message: memoryFromProto(req.GetMessage()), Payload: decodeMap(req.GetPayloadJson())}
+	if req.GetType() == EventMessageReceived && ev.Message != nil && ev.Message.ID != "" {
+		// The message is handled once its handlers return: the states
+		// composed for it here are garbage then, as the host's are.
+		defer s.scope.states.Drop(stateKey(a.ID, ev.Message.ID))
+	}
 	var errs []error
 	for _, h := range hs {
 		// One handler's panic must not skip the others.
@@ -394,7 +412,7 @@ func (s *pluginServer) HandleEvent(ctx context.Context, req *pb.HandleEventReque
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, toStatus(fmt.Errorf("%s: %w", req.GetType(), err))
+		return nil, contract.Status(fmt.Errorf("%s: %w", req.GetType(), err))
 	}
 	return &pb.HandleEventResponse{}, nil
 }
@@ -413,6 +431,7 @@ func (s *pluginServer) recoverAs(err *error, kind, name string) {
 }
 
 func (s *pluginServer) UseModel(ctx context.Context, req *pb.ModelRequest) (_ *pb.ModelResponse, err error) {
+	ctx = WithRunID(ctx, req.GetRunId())
 	defer s.recoverAs(&err, "model", req.GetType())
 	a, err := s.agent(req.GetAgentId())
 	if err != nil {
@@ -424,7 +443,7 @@ func (s *pluginServer) UseModel(ctx context.Context, req *pb.ModelRequest) (_ *p
 	}
 	res, err := m.Handler(ctx, a, modelRequestFromProto(req))
 	if err != nil {
-		return nil, toStatus(fmt.Errorf("model %s: %w", req.GetType(), err))
+		return nil, contract.Status(fmt.Errorf("model %s: %w", req.GetType(), err))
 	}
 	return modelResponseToProto(res), nil
 }
@@ -439,7 +458,7 @@ func (s *pluginServer) StreamModel(req *pb.ModelRequest, stream pb.Plugin_Stream
 		return status.Errorf(codes.NotFound, "plugin %s has no model of type %s", s.p.Name, req.GetType())
 	}
 	defer s.recoverAs(&err, "model", req.GetType())
-	ctx, cancel := context.WithCancel(stream.Context())
+	ctx, cancel := context.WithCancel(WithRunID(stream.Context(), req.GetRunId()))
 	defer cancel()
 	stop := context.AfterFunc(s.stopCtx, cancel)
 	defer stop()
@@ -455,7 +474,7 @@ func (s *pluginServer) StreamModel(req *pb.ModelRequest, stream pb.Plugin_Stream
 		}
 	}
 	if err != nil {
-		return toStatus(fmt.Errorf("model %s: %w", req.GetType(), err))
+		return contract.Status(fmt.Errorf("model %s: %w", req.GetType(), err))
 	}
 	return stream.Send(&pb.ModelChunk{Final: modelResponseToProto(res)})
 }
@@ -475,44 +494,28 @@ func (s *pluginServer) SendMessage(ctx context.Context, req *pb.SendMessageReque
 	}
 	ids, err := src.Send(ctx, a, t, contentFromProto(req.GetContent()))
 	if err != nil {
-		return nil, toStatus(fmt.Errorf("send to %s: %w", t.Source, err))
+		return nil, contract.Status(fmt.Errorf("send to %s: %w", t.Source, err))
 	}
 	return &pb.SendMessageResponse{MessageIds: ids}, nil
 }
 
-func (s *pluginServer) Shutdown(context.Context, *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
+func (s *pluginServer) Shutdown(ctx context.Context, _ *pb.ShutdownRequest) (*pb.ShutdownResponse, error) {
 	s.stopCancel()
+	if s.p.Instances != nil {
+		// Before the Runtime connection closes: closing an instance may
+		// still tell the host something. ctx itself was just cancelled
+		// with every other call; the host's deadline still holds.
+		cctx, cancel := detach(ctx)
+		s.p.Instances.closeAll(cctx)
+		cancel()
+	}
 	s.mu.Lock()
 	if s.rtConn != nil {
 		_ = s.rtConn.Close()
-		s.rtConn, s.rt = nil, nil
+		s.rtConn, s.rt, s.db = nil, nil, nil
 	}
 	s.mu.Unlock()
 	return &pb.ShutdownResponse{}, nil
-}
-
-// toStatus keeps the kind of an error across the wire.
-func toStatus(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := status.FromError(err); ok {
-		return err
-	}
-	msg := validUTF8(err.Error())
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, msg)
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, msg)
-	case errors.Is(err, ErrNotFound):
-		return status.Error(codes.NotFound, msg)
-	case errors.Is(err, ErrInvalid):
-		return status.Error(codes.InvalidArgument, msg)
-	case errors.Is(err, ErrUnavailable):
-		return status.Error(codes.Unavailable, msg)
-	}
-	return status.Error(codes.Unknown, msg)
 }
 
 // recoverUnary turns a panic in any handler into an error for that call, so

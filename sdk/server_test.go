@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
@@ -23,13 +24,19 @@ import (
 
 // These tests talk to the Plugin service shim the way the host does: over
 // gRPC on a unix socket, with the protocol's messages. The client allows
-// messages larger than MaxMessageSize so that the server's limits are the
+// messages larger than contract.MaxMessageSize so that the server's limits are the
 // ones tested.
 
 const testAgent = "agent-1"
 
 // servePlugin serves p with NewGRPCServer and returns a raw client to it.
 func servePlugin(t *testing.T, p Plugin) pb.PluginClient {
+	t.Helper()
+	return servePluginWith(t, p, hclog.NewNullLogger())
+}
+
+// servePluginWith is servePlugin with the plugin logging to log.
+func servePluginWith(t *testing.T, p Plugin, log hclog.Logger) pb.PluginClient {
 	t.Helper()
 	dir := t.TempDir()
 	if len(dir) > 80 { // unix socket paths are limited to ~108 bytes
@@ -43,7 +50,7 @@ func servePlugin(t *testing.T, p Plugin) pb.PluginClient {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := NewGRPCServer(p, hclog.NewNullLogger())
+	srv, err := newGRPCServer(p, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -652,7 +659,7 @@ func TestNewGRPCServerValidatesThePlugin(t *testing.T) {
 			{Type: "E", Handle: func(context.Context, *Agent, *Event) error { return nil }}}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := NewGRPCServer(tc.p, nil)
+			s, err := newGRPCServer(tc.p, nil)
 			if tc.want == "" {
 				if err != nil {
 					t.Fatalf("valid plugin refused: %v", err)
@@ -685,7 +692,7 @@ func TestDescribeReportsTheManifest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.GetName() != "panics" || m.GetVersion() != "1.2.3" || m.GetProtocolMinor() != ProtocolMinor || m.GetDatabase() ||
+	if m.GetName() != "panics" || m.GetVersion() != "1.2.3" || m.GetProtocolMinor() != contract.ProtocolMinor || m.GetDatabase() ||
 		len(m.GetAliases()) != 1 {
 		t.Errorf("manifest header = %v", m)
 	}
@@ -708,5 +715,19 @@ func TestDescribeReportsTheManifest(t *testing.T) {
 	}
 	if len(m.GetMessageSources()) != 1 || m.GetMessageSources()[0] != "chat" {
 		t.Errorf("sources = %q", m.GetMessageSources())
+	}
+}
+
+// TestInitErrorIsThePlugins: the error a plugin's Init returns reaches the
+// host as the plugin wrote it, without a prefix of the SDK's: the host
+// names the plugin and the call itself ("init plugin sql: …"), and a
+// second prefix only doubled it.
+func TestInitErrorIsThePlugins(t *testing.T) {
+	c := servePlugin(t, Plugin{Name: "sql", Init: func(context.Context, Host) error {
+		return errors.New("open database: permission denied")
+	}})
+	_, err := c.Init(testCtx(t), &pb.InitRequest{})
+	if got := status.Convert(err).Message(); got != "open database: permission denied" {
+		t.Errorf("Init error = %q", got)
 	}
 }

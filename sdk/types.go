@@ -1,8 +1,10 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode/utf8"
 )
 
 // ChannelType is the kind of a room, as elizaOS names them.
@@ -62,6 +64,11 @@ const (
 	TableFacts     = "facts"
 	TableDocuments = "documents"
 	TableFragments = "fragments"
+	// TableActionResults holds what each action of a run did (memories
+	// with content type "action_result"). elizaOS keeps them among the
+	// messages; here they have a table of their own, so a room's messages
+	// are what was said in it and nothing else.
+	TableActionResults = "action_results"
 )
 
 // Media is an attachment of a message.
@@ -125,31 +132,61 @@ func (c *Content) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*c = Content{}
-	fields := map[string]any{
-		"text": &c.Text, "thought": &c.Thought, "actions": &c.Actions, "providers": &c.Providers,
-		"source": &c.Source, "target": &c.Target, "url": &c.URL, "inReplyTo": &c.InReplyTo,
-		"attachments": &c.Attachments, "channelType": &c.ChannelType,
-	}
 	for k, raw := range all {
-		if dst, ok := fields[k]; ok {
-			if string(raw) == "null" {
-				continue
-			}
-			if err := json.Unmarshal(raw, dst); err != nil {
+		var dst any
+		switch k {
+		case "text":
+			dst = &c.Text
+		case "thought":
+			dst = &c.Thought
+		case "actions":
+			dst = &c.Actions
+		case "providers":
+			dst = &c.Providers
+		case "source":
+			dst = &c.Source
+		case "target":
+			dst = &c.Target
+		case "url":
+			dst = &c.URL
+		case "inReplyTo":
+			dst = &c.InReplyTo
+		case "attachments":
+			dst = &c.Attachments
+		case "channelType":
+			dst = (*string)(&c.ChannelType)
+		default:
+			var v any
+			if err := json.Unmarshal(raw, &v); err != nil {
 				return fmt.Errorf("content key %q: %w", k, err)
 			}
+			if c.Extra == nil {
+				c.Extra = map[string]any{}
+			}
+			c.Extra[k] = v
 			continue
 		}
-		var v any
-		if err := json.Unmarshal(raw, &v); err != nil {
+		if string(raw) == "null" {
+			continue
+		}
+		if s, ok := dst.(*string); ok && plainJSONString(raw) {
+			// Most values are strings without escapes: their text is the
+			// value, with no decoder to start.
+			*s = string(raw[1 : len(raw)-1])
+			continue
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
 			return fmt.Errorf("content key %q: %w", k, err)
 		}
-		if c.Extra == nil {
-			c.Extra = map[string]any{}
-		}
-		c.Extra[k] = v
 	}
 	return nil
+}
+
+// plainJSONString reports whether raw, a valid JSON value, is a string
+// whose text is its bytes between the quotes: no escape, valid UTF-8 (the
+// decoder would replace invalid bytes).
+func plainJSONString(raw []byte) bool {
+	return len(raw) >= 2 && raw[0] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 && utf8.Valid(raw[1:len(raw)-1])
 }
 
 // Memory is a stored message, fact, document or fragment.
@@ -167,6 +204,20 @@ type Memory struct {
 	Similarity float64        `json:"similarity,omitempty"`
 	Metadata   map[string]any `json:"metadata,omitempty"`
 	Table      string         `json:"table,omitempty"`
+}
+
+// Component is typed data about an entity, asserted by a source entity
+// (elizaOS's components: contact details, per-platform accounts, ...).
+type Component struct {
+	ID             string         `json:"id"`
+	EntityID       string         `json:"entityId"`
+	AgentID        string         `json:"agentId,omitempty"`
+	RoomID         string         `json:"roomId,omitempty"`
+	WorldID        string         `json:"worldId,omitempty"`
+	SourceEntityID string         `json:"sourceEntityId,omitempty"`
+	Type           string         `json:"type"`
+	Data           map[string]any `json:"data,omitempty"`
+	CreatedAt      int64          `json:"createdAt,omitempty"`
 }
 
 // Entity is a user, a bot or the agent itself.
@@ -289,16 +340,4 @@ type Event struct {
 	// Message is set for the message events.
 	Message *Memory
 	Payload map[string]any
-}
-
-// LogEntry is a run, a model call, an action or an evaluator, for the
-// timeline.
-type LogEntry struct {
-	ID        string         `json:"id,omitempty"`
-	AgentID   string         `json:"agentId,omitempty"`
-	EntityID  string         `json:"entityId,omitempty"`
-	RoomID    string         `json:"roomId,omitempty"`
-	Type      string         `json:"type"`
-	Body      map[string]any `json:"body"`
-	CreatedAt int64          `json:"createdAt,omitempty"`
 }

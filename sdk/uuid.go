@@ -1,10 +1,6 @@
 package sdk
 
-import (
-	"crypto/sha1"
-	"encoding/hex"
-	"unicode/utf8"
-)
+import "github.com/agenthost/agenthost/internal/contract"
 
 // StringToUUID derives a deterministic id from s exactly as elizaOS's
 // stringToUuid does, so that ids made here match rows written by elizaOS:
@@ -22,109 +18,15 @@ import (
 // treated as U+FFFD, the replacement character (escaped "%EF%BF%BD"). A
 // truncated multi-byte sequence thus becomes one U+FFFD per byte, and
 // StringToUUID("\xff") == StringToUUID("\uFFFD").
-func StringToUUID(s string) string {
-	if IsUUID(s) {
-		return s
-	}
-	sum := sha1.Sum([]byte(jsEncodeURIComponent(s)))
-	b := sum[:16]
-	b[6] &= 0x0f
-	b[8] = b[8]&0x3f | 0x80
-	return uuidFormat(b)
-}
+func StringToUUID(s string) string { return contract.StringToUUID(s) }
 
 // CreateUniqueUUID scopes a platform id (a user, channel, server or message
 // id) to one agent, like elizaOS's createUniqueUuid: base itself when it is
 // the agent's id, else StringToUUID(base + ":" + agentID). Two agents in one
 // database therefore never share ids for the same platform object.
-func CreateUniqueUUID(agentID, base string) string {
-	if base == agentID {
-		return agentID
-	}
-	return StringToUUID(base + ":" + agentID)
-}
+func CreateUniqueUUID(agentID, base string) string { return contract.CreateUniqueUUID(agentID, base) }
 
 // IsUUID reports whether s is a UUID as elizaOS validates one: 36
 // characters, hex digits of either case in groups of 8-4-4-4-12 separated by
 // hyphens. Version and variant digits are not checked.
-func IsUUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !uuidHexDigit(c) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func uuidHexDigit(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-// uuidFormat prints 16 bytes as 8-4-4-4-12 lowercase hex.
-func uuidFormat(b []byte) string {
-	var out [36]byte
-	hex.Encode(out[0:8], b[0:4])
-	out[8] = '-'
-	hex.Encode(out[9:13], b[4:6])
-	out[13] = '-'
-	hex.Encode(out[14:18], b[6:8])
-	out[18] = '-'
-	hex.Encode(out[19:23], b[8:10])
-	out[23] = '-'
-	hex.Encode(out[24:36], b[10:16])
-	return string(out[:])
-}
-
-// jsEncodeURIComponent escapes s like JavaScript's function of that name:
-// A-Z a-z 0-9 and - _ . ! ~ * ' ( ) are kept, every other character is
-// written as the %XX escapes (uppercase hex) of its UTF-8 bytes. Invalid
-// UTF-8 bytes are escaped as U+FFFD, one per byte (see StringToUUID).
-func jsEncodeURIComponent(s string) string {
-	const upperHex = "0123456789ABCDEF"
-	out := make([]byte, 0, len(s)*3)
-	var buf [utf8.UTFMax]byte
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			i++
-			if uriUnreserved(c) {
-				out = append(out, c)
-			} else {
-				out = append(out, '%', upperHex[c>>4], upperHex[c&0x0f])
-			}
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		i += size // size is 1 for an invalid byte, and r is then U+FFFD
-		n := utf8.EncodeRune(buf[:], r)
-		for _, b := range buf[:n] {
-			out = append(out, '%', upperHex[b>>4], upperHex[b&0x0f])
-		}
-	}
-	return string(out)
-}
-
-// uriUnreserved reports whether encodeURIComponent leaves the ASCII byte c
-// as it is.
-func uriUnreserved(c byte) bool {
-	switch {
-	case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9':
-		return true
-	}
-	switch c {
-	case '-', '_', '.', '!', '~', '*', '\'', '(', ')':
-		return true
-	}
-	return false
-}
+func IsUUID(s string) bool { return contract.IsUUID(s) }

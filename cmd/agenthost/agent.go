@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/agenthost/agenthost/sdk/character"
 	"github.com/spf13/cobra"
 )
 
@@ -32,7 +34,11 @@ func agentCmd() *cobra.Command {
 		Long: `Manage the agents of a running daemon over its HTTP API. The daemon is
 AGENTHOST_URL (default ` + defaultURL + `) or --url; when it needs an API key, set
 AGENTHOST_API_KEY. An agent is named by its name, its id, or its number in
-"agent list".`,
+"agent list" (from 1).`,
+		Example: `  agenthost agent list
+  agenthost agent start --path bob.json
+  agenthost agent set Bob -c '{"bio": "A patient listener."}'
+  AGENTHOST_URL=http://10.0.0.5:3000 agenthost agent stop --all`,
 	}
 	cmd.PersistentFlags().Bool("json", false, "print JSON")
 	cmd.PersistentFlags().String("url", "", "the daemon's URL (default AGENTHOST_URL or "+defaultURL+")")
@@ -76,8 +82,8 @@ func agentName(cmd *cobra.Command, args []string) (string, error) {
 	return name, nil
 }
 
-// resolveAgent turns a list number into the agent's id; names and ids go
-// to the daemon as they are.
+// resolveAgent turns a number of `agent list` (from 1) into the agent's
+// id; names and ids go to the daemon as they are.
 func resolveAgent(cmd *cobra.Command, c *apiClient, name string) (string, error) {
 	if n, err := strconv.Atoi(name); err == nil && n >= 0 && n < 1000 {
 		agents, err := listAgents(cmd, c)
@@ -89,10 +95,10 @@ func resolveAgent(cmd *cobra.Command, c *apiClient, name string) (string, error)
 				return a.ID, nil
 			}
 		}
-		if n < len(agents) {
-			return agents[n].ID, nil
+		if n >= 1 && n <= len(agents) {
+			return agents[n-1].ID, nil
 		}
-		return "", fmt.Errorf("no agent number %d: the daemon has %d agents", n, len(agents))
+		return "", fmt.Errorf("no agent number %d: `agenthost agent list` numbers the daemon's %d agents from 1", n, len(agents))
 	}
 	return name, nil
 }
@@ -105,14 +111,24 @@ func agentPath(id string, rest ...string) string {
 	return p
 }
 
+// withoutBOM drops a UTF-8 byte order mark, which the character parser
+// skips but which is not JSON inside a request.
+func withoutBOM(b []byte) []byte { return bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) }
+
 func withName(cmd *cobra.Command) *cobra.Command {
-	cmd.Flags().StringP("name", "n", "", "the agent: name, id or number in `agent list`")
+	cmd.Flags().StringP("name", "n", "", `the agent: its name, id or number in "agent list"`)
 	return cmd
 }
 
 func agentListCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: "list", Aliases: []string{"ls"}, Short: "List the agents", Args: cobra.NoArgs,
+	cmd := &cobra.Command{
+		Use: "list", Aliases: []string{"ls"}, Short: "List the agents, numbered from 1", Args: cobra.NoArgs,
+		Long: `List the agents of the daemon, numbered from 1: a number names an agent in the
+other agent commands. The table fits 120 columns: ids are shortened and long
+failure reasons cut; --wide, --json and "agent get" show them whole.`,
+		Example: `  agenthost agent list
+  agenthost agent ls --json
+  agenthost agent list --wide    # failure reasons in full`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(cmd)
 			if err != nil {
@@ -130,23 +146,63 @@ func agentListCmd() *cobra.Command {
 				fmt.Fprintln(out, "no agents")
 				return nil
 			}
+			wide, _ := cmd.Flags().GetBool("wide")
 			tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "#\tNAME\tID\tSTATUS\tPLUGINS")
+			cut := false
 			for i, a := range agents {
 				st := a.Status
 				if a.Error != "" {
 					st += ": " + a.Error
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i, a.Name, a.ID, st, strings.Join(a.Plugins, ","))
+				id, name, plugins := a.ID, a.Name, strings.Join(a.Plugins, ",")
+				if !wide {
+					// Budgets that keep a line under 120 columns.
+					id, name, plugins = clip(id, 9), clip(name, 20), clip(plugins, 30)
+					if short := clip(st, 48); short != st {
+						st, cut = short, true
+					}
+				}
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", i+1, name, id, st, plugins)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if cut {
+				fmt.Fprintln(cmd.ErrOrStderr(), "(reasons cut short: see them with --wide or `agenthost agent get NAME`)")
+			}
+			return nil
 		},
 	}
+	cmd.Flags().Bool("wide", false, "whole ids, names, failure reasons and plugin lists")
+	return cmd
+}
+
+// clip cuts s to n characters, the last an ellipsis.
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// clipLeft cuts s to its last n characters, the first an ellipsis: the end
+// of a path is the part that tells.
+func clipLeft(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return "…" + string(r[len(r)-n+1:])
 }
 
 func agentGetCmd() *cobra.Command {
 	cmd := withName(&cobra.Command{
 		Use: "get [NAME]", Aliases: []string{"g"}, Short: "Show an agent and its character (secrets redacted)", Args: cobra.MaximumNArgs(1),
+		Example: `  agenthost agent get Eliza
+  agenthost agent get 2 --json
+  agenthost agent get Eliza -o eliza.json    # edit it, then: agenthost agent set Eliza -f eliza.json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := agentName(cmd, args)
 			if err != nil {
@@ -211,7 +267,9 @@ func printAgent(cmd *cobra.Command, a agentRow, verb string) error {
 
 func agentStartCmd() *cobra.Command {
 	cmd := withName(&cobra.Command{
-		Use: "start [NAME]", Aliases: []string{"s"}, Short: "Start a stopped agent, or create one from a character file and start it",
+		Use: "start [NAME]", Short: "Start a stopped agent, or create one from a character file and start it",
+		Example: `  agenthost agent start Eliza
+  agenthost agent start --path bob.json    # create Bob (if new) and start him`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(cmd)
@@ -222,24 +280,26 @@ func agentStartCmd() *cobra.Command {
 				if len(args) > 0 {
 					return errors.New("give a NAME or --path, not both")
 				}
+				// Checked here first, so that a problem names the file and
+				// its line and column in it.
+				ch, err := character.Load(path)
+				if err != nil {
+					return err
+				}
 				b, err := os.ReadFile(path)
 				if err != nil {
 					return fmt.Errorf("character %s: %w", path, err)
 				}
-				if !json.Valid(b) {
-					return fmt.Errorf("character %s: not valid JSON", path)
-				}
+				// The file goes as it is: a problem the daemon finds still
+				// has the file's line and column.
+				body := append(append([]byte(`{"start": true, "characterJson": `), withoutBOM(b)...), '}')
 				var a agentRow
-				if err := c.do(cmd.Context(), "POST", "/api/agents", map[string]any{"characterJson": json.RawMessage(b), "start": true}, &a); err != nil {
+				if err := c.do(cmd.Context(), "POST", "/api/agents", rawJSON(body), &a); err != nil {
 					var ae *apiError
 					if !errors.As(err, &ae) || ae.Code != "AGENT_EXISTS" {
-						return fmt.Errorf("character %s: %w", path, err)
+						return fmt.Errorf("%s: %w", path, err)
 					}
 					// It exists: start it by its name.
-					var ch struct {
-						Name string `json:"name"`
-					}
-					_ = json.Unmarshal(b, &ch)
 					if err := c.do(cmd.Context(), "POST", agentPath(ch.Name, "start"), nil, &a); err != nil {
 						return err
 					}
@@ -267,7 +327,9 @@ func agentStartCmd() *cobra.Command {
 
 func agentStopCmd() *cobra.Command {
 	cmd := withName(&cobra.Command{
-		Use: "stop [NAME]", Aliases: []string{"st"}, Short: "Stop an agent (it stays listed)", Args: cobra.MaximumNArgs(1),
+		Use: "stop [NAME]", Short: "Stop an agent (it stays listed)", Args: cobra.MaximumNArgs(1),
+		Example: `  agenthost agent stop Eliza
+  agenthost agent stop --all`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(cmd)
 			if err != nil {
@@ -329,6 +391,8 @@ func agentStopCmd() *cobra.Command {
 func agentRemoveCmd() *cobra.Command {
 	return withName(&cobra.Command{
 		Use: "remove [NAME]", Aliases: []string{"rm"}, Short: "Stop and remove an agent (its memories stay stored)", Args: cobra.MaximumNArgs(1),
+		Example: `  agenthost agent remove Bob
+  agenthost agent rm 2`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := agentName(cmd, args)
 			if err != nil {
@@ -364,7 +428,12 @@ func agentSetCmd() *cobra.Command {
 		Use:   "set [NAME]",
 		Short: "Change an agent's character fields (a running agent restarts)",
 		Long: `Change an agent's character: -c '{"bio": "…"}' or -f changes.json. Top-level
-fields are replaced, null removes one, "settings" and "secrets" merge key by key.`,
+fields are replaced, null removes one, "settings" and "secrets" merge key by key.
+A problem in the changes names its line and column in them.`,
+		Example: `  agenthost agent set Eliza -c '{"bio": ["Helpful.", "Brief."]}'
+  agenthost agent set Eliza -c '{"settings": {"OPENAI_SMALL_MODEL": "gpt-4o-mini"}}'
+  agenthost agent set Eliza -c '{"system": null}'    # remove a field
+  agenthost agent set Eliza -f changes.json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := agentName(cmd, args)
@@ -374,11 +443,12 @@ fields are replaced, null removes one, "settings" and "secrets" merge key by key
 			config, _ := cmd.Flags().GetString("config")
 			file, _ := cmd.Flags().GetString("file")
 			var raw []byte
+			label := file
 			switch {
 			case config != "" && file != "":
 				return errors.New("give the changes with -c or -f, not both")
 			case config != "":
-				raw = []byte(config)
+				raw, label = []byte(config), "change (-c)"
 			case file != "":
 				if raw, err = os.ReadFile(file); err != nil {
 					return err
@@ -386,9 +456,10 @@ fields are replaced, null removes one, "settings" and "secrets" merge key by key
 			default:
 				return errors.New(`give the changes: -c '{"bio": "…"}' or -f changes.json`)
 			}
-			var patch map[string]json.RawMessage
-			if err := json.Unmarshal(raw, &patch); err != nil || patch == nil {
-				return fmt.Errorf("the changes must be a JSON object of character fields: %v", err)
+			// Checked here, where the line and column of a problem are in
+			// the text the user wrote; it goes to the daemon as it is.
+			if err := character.CheckPatch(label, raw); err != nil {
+				return err
 			}
 			c, err := newClient(cmd)
 			if err != nil {
@@ -399,7 +470,7 @@ fields are replaced, null removes one, "settings" and "secrets" merge key by key
 				return err
 			}
 			var a agentRow
-			if err := c.do(cmd.Context(), "PATCH", agentPath(id), patch, &a); err != nil {
+			if err := c.do(cmd.Context(), "PATCH", agentPath(id), rawJSON(withoutBOM(raw)), &a); err != nil {
 				return err
 			}
 			return printAgent(cmd, a, "updated")
@@ -413,6 +484,8 @@ fields are replaced, null removes one, "settings" and "secrets" merge key by key
 func agentClearCmd() *cobra.Command {
 	cmd := withName(&cobra.Command{
 		Use: "clear-memories [NAME]", Aliases: []string{"clear"}, Short: "Delete an agent's memories (of every room, or of --room)",
+		Example: `  agenthost agent clear-memories Eliza
+  agenthost agent clear-memories Eliza --room 5c2e…    # a room id from the API or the web page`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, err := agentName(cmd, args)

@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/sdk"
 )
 
@@ -195,17 +196,6 @@ func (b *bootAgent) promptsOf(typ string) []map[string]any {
 	return out
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // runEvent is one event of the timeline (log type "event").
 type runEvent struct {
 	Event, RunID, Status, Reason, MessageID, Error string
@@ -274,7 +264,7 @@ func checkRunsEnded(t *testing.T, evs []runEvent) {
 func (d *daemon) waitEnded(agentID string, n int) []runEvent {
 	d.t.Helper()
 	var evs []runEvent
-	waitFor(d.t, 30*time.Second, fmt.Sprintf("%d ended runs", n), func() bool {
+	testwait.For(d.t, 30*time.Second, fmt.Sprintf("%d ended runs", n), func() bool {
 		evs = d.events(agentID)
 		return len(ended(evs)) >= n
 	})
@@ -323,6 +313,7 @@ func countText(ms []storedMemory, text string) int {
 // is answered; a message naming the agent and a DM are answered without the
 // question. Every run starts and ends in the timeline.
 func TestBootstrapShouldRespond(t *testing.T) {
+	t.Parallel()
 	ag := newBootAgent(t, "Scripty", []rule{
 		{Model: "TEXT_SMALL", Contains: append([]string{recv("ann", "nice weather today")}, shouldRespondQ...), Answer: respondAnswer("IGNORE")},
 		{Model: "TEXT_SMALL", Contains: shouldRespondQ, Answer: respondAnswer("RESPOND")},
@@ -349,7 +340,7 @@ func TestBootstrapShouldRespond(t *testing.T) {
 	if reasons[0] != "decided not to respond" || reasons[1] != "" || reasons[2] != "" || reasons[3] != "" {
 		t.Errorf("RUN_ENDED reasons = %q", reasons)
 	}
-	waitFor(t, 10*time.Second, "3 replies", func() bool { return len(ag.sent()) == 3 })
+	testwait.For(t, 10*time.Second, "3 replies", func() bool { return len(ag.sent()) == 3 })
 	sent := ag.sent()
 	for i, want := range []string{"how do I bake bread?", "Scripty, what time is it?", "just us here"} {
 		if got := sentText(sent[i]); got != "scripted reply to: "+want {
@@ -387,12 +378,13 @@ func TestBootstrapShouldRespond(t *testing.T) {
 // TestBootstrapBypassIsConfigurable: SHOULD_RESPOND_BYPASS_TYPES adds room
 // types that are always answered.
 func TestBootstrapBypassIsConfigurable(t *testing.T) {
+	t.Parallel()
 	ag := newBootAgent(t, "Scripty", []rule{{Model: "TEXT_SMALL", Contains: shouldRespondQ, Answer: respondAnswer("IGNORE")}},
 		map[string]any{"SHOULD_RESPOND_BYPASS_TYPES": "GROUP"})
 	d := startBoot(t, ag)
 	ag.deliver(groupMsg("m1", "ann", "anyone around?"))
 	d.waitEnded(ag.id, 1)
-	waitFor(t, 10*time.Second, "the reply", func() bool { return len(ag.sent()) == 1 })
+	testwait.For(t, 10*time.Second, "the reply", func() bool { return len(ag.sent()) == 1 })
 	if n := len(ag.promptsOf("TEXT_SMALL")); n != 0 {
 		t.Errorf("a bypassed room type must not be put to TEXT_SMALL, got %d calls", n)
 	}
@@ -402,6 +394,7 @@ func TestBootstrapBypassIsConfigurable(t *testing.T) {
 // more later: it is stored once, answered once, and the other deliveries
 // end their runs as duplicates.
 func TestBootstrapExactlyOnce(t *testing.T) {
+	t.Parallel()
 	ag := newBootAgent(t, "Scripty", []rule{{Model: "TEXT_LARGE", DelayMS: 300,
 		Answer: "<response><thought>t</thought><actions>REPLY</actions><text>only once</text></response>"}}, nil)
 	d := startBoot(t, ag)
@@ -420,7 +413,8 @@ func TestBootstrapExactlyOnce(t *testing.T) {
 	if dups != 2 {
 		t.Errorf("want 2 runs ended as duplicates, got %+v", ended(evs))
 	}
-	time.Sleep(300 * time.Millisecond)
+	// A run sends its replies before its RUN_ENDED, and all three have
+	// ended: the outbox holds every reply there will be.
 	if s := ag.sent(); len(s) != 1 || sentText(s[0]) != "only once" {
 		t.Errorf("want one reply, got %+v", s)
 	}
@@ -438,6 +432,7 @@ func TestBootstrapExactlyOnce(t *testing.T) {
 // the person once and never the other agent; with RESPOND_TO_AGENTS they
 // talk, but stop after MAX_AGENT_TURNS.
 func TestBootstrapAgentsDoNotLoop(t *testing.T) {
+	t.Parallel()
 	rules := []rule{{Model: "TEXT_SMALL", Contains: shouldRespondQ, Answer: respondAnswer("RESPOND")}}
 	run := func(t *testing.T, settings map[string]any) (a, b *bootAgent, d *daemon) {
 		s := map[string]any{"SCRIPTED_RELAY": "true"}
@@ -451,7 +446,7 @@ func TestBootstrapAgentsDoNotLoop(t *testing.T) {
 		b.deliver(msg)
 		// Let the conversation run its course: quiet for two seconds.
 		last, quietSince := -1, time.Now()
-		waitFor(t, 60*time.Second, "the agents to fall quiet", func() bool {
+		testwait.For(t, 60*time.Second, "the agents to fall quiet", func() bool {
 			n := len(a.sent()) + len(b.sent())
 			if n != last {
 				last, quietSince = n, time.Now()
@@ -496,8 +491,10 @@ func TestBootstrapAgentsDoNotLoop(t *testing.T) {
 // TestBootstrapActionChain: the model's actions, written in any case and
 // with commas inside parameters, run in order; REPLY sends the response's
 // text without a second model call; each result reaches the next action;
-// each action is announced, logged and stored as an action_result.
+// each action is announced, logged and stored as an action_result, apart
+// from the room's messages, which hold the message and the reply once each.
 func TestBootstrapActionChain(t *testing.T) {
+	t.Parallel()
 	ag := newBootAgent(t, "Scripty", []rule{{Model: "TEXT_LARGE", Contains: []string{recv("tester", "do the chain")},
 		Answer: `<response><thought>chain</thought><actions>reply, Scripted_Task(label: "a, b"), none, REPLY</actions><providers></providers><text>on it</text></response>`}}, nil)
 	d := startBoot(t, ag)
@@ -520,8 +517,12 @@ func TestBootstrapActionChain(t *testing.T) {
 	if task["previous"] != "REPLY" || task["lastReply"] != "on it" {
 		t.Errorf("the second action should see the first one's result and values: %v", task)
 	}
+	msgs := d.roomMemories(ag.id, m.RoomID, "")
+	if len(msgs) != 2 || countText(msgs, "do the chain") != 1 || countText(msgs, "on it") != 1 {
+		t.Errorf("the room's messages should be the message and the reply, once each: %+v", msgs)
+	}
 	var results []storedMemory
-	for _, mem := range d.roomMemories(ag.id, m.RoomID, "") {
+	for _, mem := range d.roomMemories(ag.id, m.RoomID, "action_results") {
 		if mem.Content["type"] == "action_result" {
 			results = append(results, mem)
 		}
@@ -538,28 +539,35 @@ func TestBootstrapActionChain(t *testing.T) {
 	if steps["REPLY"] != "1/3" || steps["SCRIPTED_TASK"] != "2/3" || steps["NONE"] != "3/3" {
 		t.Errorf("plan steps = %v", steps)
 	}
+	// The daemon logs every event of the run before it answers, but its
+	// output reaches d.out through a pipe that this process copies a
+	// moment later. The run's one RUN_ENDED is logged after its actions'
+	// events, so once it is in d.out all of them are.
+	waitOutput(t, d, "type=RUN_ENDED")
 	out := d.out.String()
 	for _, ev := range []string{"type=ACTION_STARTED", "type=ACTION_COMPLETED"} {
 		if strings.Count(out, ev) != 3 {
 			t.Errorf("want 3 %s in the daemon log, got %d", ev, strings.Count(out, ev))
 		}
 	}
-	code, env := d.get("/api/agents/" + ag.id + "/logs?type=action&count=50")
-	if code != http.StatusOK || strings.Count(string(env.Data), `"success":true`) != 3 {
-		t.Errorf("want 3 successful action log entries: %d %s", code, env.Data)
-	}
+	// The timeline is written in the background, a moment after the reply.
+	testwait.For(t, 10*time.Second, "3 successful action log entries", func() bool {
+		code, env := d.get("/api/agents/" + ag.id + "/logs?type=action&count=50")
+		return code == http.StatusOK && strings.Count(string(env.Data), `"success":true`) == 3
+	})
 }
 
 // TestBootstrapStaleReplyDropped: a reply that took longer than the next
 // message in the room arrived is dropped; the run still ends.
 func TestBootstrapStaleReplyDropped(t *testing.T) {
+	t.Parallel()
 	marks := t.TempDir()
 	ag := newBootAgent(t, "Scripty", []rule{{Model: "TEXT_LARGE", Contains: []string{recv("tester", "slow question")}, DelayMS: 1500,
 		Answer: "<response><actions>REPLY</actions><text>late answer</text></response>"}}, map[string]any{"SCRIPTED_MARK_DIR": marks})
 	d := startBoot(t, ag)
 	first := make(chan messagesData, 1)
 	go func() { first <- d.say(ag.name, "slow question") }()
-	waitFor(t, 20*time.Second, "the slow model call", func() bool {
+	testwait.For(t, 20*time.Second, "the slow model call", func() bool {
 		_, err := os.Stat(filepath.Join(marks, "model-started"))
 		return err == nil
 	})
@@ -583,6 +591,7 @@ func TestBootstrapStaleReplyDropped(t *testing.T) {
 // TestBootstrapRetryAndPlainText: an unreadable answer is asked for again;
 // a plain-text answer is a reply.
 func TestBootstrapRetryAndPlainText(t *testing.T) {
+	t.Parallel()
 	ag := newBootAgent(t, "Scripty", []rule{
 		{Model: "TEXT_LARGE", Times: 1, Answer: "<response><thought>I was about to"},
 		{Model: "TEXT_LARGE", Answer: "Just plain words, no markup."},
@@ -607,6 +616,7 @@ func TestBootstrapRetryAndPlainText(t *testing.T) {
 // TestBootstrapEarlyExitsEndRuns: the agent's own message, a muted room and
 // a run out of time each end their run, with a reason or a status.
 func TestBootstrapEarlyExitsEndRuns(t *testing.T) {
+	t.Parallel()
 	ag := newBootAgent(t, "Scripty", []rule{
 		{Model: "TEXT_LARGE", Contains: []string{recv("ann", "please be quiet")},
 			Answer: "<response><actions>REPLY, MUTE_ROOM</actions><text>ok, going quiet</text></response>"},
@@ -661,6 +671,7 @@ func TestBootstrapEarlyExitsEndRuns(t *testing.T) {
 // relationship every few messages; providers the model asks for (FACTS,
 // ENTITIES, RELATIONSHIPS) are composed for the reply it then writes.
 func TestBootstrapProvidersAndReflection(t *testing.T) {
+	t.Parallel()
 	ann := sdk.CreateUniqueUUID(sdk.StringToUUID("Scripty"), "api:ann")
 	ag := newBootAgent(t, "Scripty", []rule{
 		{Model: "TEXT_SMALL", Contains: []string{"Reflect on the conversation"}, Times: 1, Answer: `<response><thought>t</thought>
@@ -674,7 +685,7 @@ func TestBootstrapProvidersAndReflection(t *testing.T) {
 	m := d.sayAs(ag.name, "ann", "", "I drink green tea every morning")
 	// Bob speaks in the same room, so he is someone the reflection can name.
 	d.sayAs(ag.name, "bob", m.RoomID, "hi, I am bob")
-	waitFor(t, 20*time.Second, "a fact", func() bool { return len(d.roomMemories(ag.id, m.RoomID, "facts")) == 1 })
+	testwait.For(t, 20*time.Second, "a fact", func() bool { return len(d.roomMemories(ag.id, m.RoomID, "facts")) == 1 })
 	facts := d.roomMemories(ag.id, m.RoomID, "facts")
 	if facts[0].text() != "ann drinks green tea every morning" {
 		t.Fatalf("facts = %+v", facts)
@@ -700,6 +711,7 @@ func TestBootstrapProvidersAndReflection(t *testing.T) {
 // again; a task waiting for a choice runs with the option the owner picks,
 // through CHOOSE_OPTION; the workers are actions of another plugin.
 func TestBootstrapTasks(t *testing.T) {
+	t.Parallel()
 	tasks, _ := json.Marshal([]map[string]any{
 		{"name": "SCRIPTED_TASK", "tags": []string{"queue"}, "metadata": map[string]any{"label": "once"}},
 		{"name": "SCRIPTED_TASK", "tags": []string{"queue", "repeat", "immediate"}, "metadata": map[string]any{"label": "repeat", "updateInterval": 300}},
@@ -724,7 +736,7 @@ func TestBootstrapTasks(t *testing.T) {
 		}
 		return n
 	}
-	waitFor(t, 20*time.Second, "the repeating task to run 3 times", func() bool { return count("repeat") >= 3 })
+	testwait.For(t, 20*time.Second, "the repeating task to run 3 times", func() bool { return count("repeat") >= 3 })
 	if n := count("once"); n != 1 {
 		t.Errorf("the queued task ran %d times, want 1", n)
 	}
@@ -763,6 +775,7 @@ func TestBootstrapTasks(t *testing.T) {
 // an IMAGE model, and sends the image as an attachment; an image a user
 // sends is described before the message is stored.
 func TestBootstrapImageModel(t *testing.T) {
+	t.Parallel()
 	painter := newBootAgent(t, "Painter", []rule{
 		{Model: "TEXT_LARGE", Contains: []string{recv("ann", "please draw a fox")}, NotContains: []string{"image generator"},
 			Answer: "<response><actions>GENERATE_IMAGE</actions><text></text></response>"},
@@ -783,7 +796,7 @@ func TestBootstrapImageModel(t *testing.T) {
 		UserID: "ann", UserName: "ann", ChannelType: sdk.ChannelDM, Content: sdk.Content{Text: "please draw a fox",
 			Attachments: []sdk.Media{{ID: "att-1", URL: "https://pictures.invalid/cat.png", ContentType: "image"}}}})
 	d.waitEnded(painter.id, 1)
-	waitFor(t, 10*time.Second, "the image", func() bool { return len(painter.sent()) == 1 })
+	testwait.For(t, 10*time.Second, "the image", func() bool { return len(painter.sent()) == 1 })
 	c, _ := painter.sent()[0]["content"].(map[string]any)
 	atts, _ := c["attachments"].([]any)
 	if len(atts) != 1 {
@@ -802,7 +815,7 @@ func TestBootstrapImageModel(t *testing.T) {
 	painter.deliver(sdk.IncomingMessage{Source: "scripted", MessageID: "img-2", ChannelID: "dm-ann", ServerID: "dm-ann",
 		UserID: "ann", UserName: "ann", ChannelType: sdk.ChannelDM, Content: sdk.Content{Text: "what was in my picture?"}})
 	d.waitEnded(painter.id, 2)
-	waitFor(t, 10*time.Second, "the answer", func() bool { return len(painter.sent()) == 2 })
+	testwait.For(t, 10*time.Second, "the answer", func() bool { return len(painter.sent()) == 2 })
 	if got := sentText(painter.sent()[1]); got != "a cat" {
 		t.Errorf("reply = %q", got)
 	}
@@ -823,6 +836,7 @@ func TestBootstrapImageModel(t *testing.T) {
 // their own runs: each reply answers its own message, and every model call
 // carries its run's id.
 func TestBootstrapConcurrentRooms(t *testing.T) {
+	t.Parallel()
 	ag := newBootAgent(t, "Scripty", []rule{{Model: "TEXT_LARGE", DelayMS: 400,
 		Answer: "<response><actions>REPLY</actions><text>re: %s</text></response>"}}, nil)
 	d := startBoot(t, ag)
@@ -882,6 +896,7 @@ func (d *daemon) sayAs(agent, user, roomID, text string) messagesData {
 // TestBootstrapTemplateOverride: a character's template replaces the
 // default one.
 func TestBootstrapTemplateOverride(t *testing.T) {
+	t.Parallel()
 	ag := newBootAgent(t, "Scripty", nil, nil)
 	ag.templates = map[string]string{"messageHandlerTemplate": "CUSTOM for {{agentName}} ({{#if actionNames}}actions: {{actionNames}}{{/if}})\n{{receivedMessage}}\n<response><actions></actions><text></text></response>"}
 	d := startBoot(t, ag)
@@ -890,4 +905,92 @@ func TestBootstrapTemplateOverride(t *testing.T) {
 	if !strings.HasPrefix(p, "CUSTOM for Scripty (actions: REPLY, IGNORE") || !strings.Contains(p, "# Received Message\ntester: custom please") {
 		t.Errorf("prompt = %q", p)
 	}
+}
+
+// TestEvaluatorsRunAfterTheReply: the reply comes back while the
+// reflection is still asking its (slow) model, the reflection's result
+// lands in the run's timeline afterwards, and a reflection cut off by the
+// daemon's death runs at the next start.
+func TestEvaluatorsRunAfterTheReply(t *testing.T) {
+	t.Parallel()
+	reflection := rule{Model: "TEXT_SMALL", Contains: []string{"Reflect on the conversation"}, DelayMS: 4000, Answer: `<response><thought>t</thought>
+<facts><fact><claim>ann sails at dawn</claim><type>fact</type><in_bio>false</in_bio><already_known>false</already_known></fact></facts></response>`}
+	ag := newBootAgent(t, "Scripty", []rule{reflection}, map[string]any{"DISABLE_REFLECTION": "false", "REFLECTION_INTERVAL": "1", "TASK_TICK_MS": "100"})
+	dataDir := t.TempDir()
+	pluginDir := pluginDirWith(t, bins.scripted)
+	d := startDaemon(t, daemonOpts{dataDir: dataDir, pluginDir: pluginDir, characters: []string{ag.character()}})
+
+	evaluators := func(d *daemon, roomID, runID string) []map[string]any {
+		_, env := d.get("/api/agents/Scripty/runs?roomId=" + roomID)
+		var runs struct {
+			Runs []struct {
+				RunID      string
+				Evaluators []map[string]any
+			}
+		}
+		_ = json.Unmarshal(env.Data, &runs)
+		for _, r := range runs.Runs {
+			if r.RunID == runID {
+				return r.Evaluators
+			}
+		}
+		return nil
+	}
+	lastRun := func(d *daemon, roomID string) string {
+		var id string
+		testwait.For(t, 10*time.Second, "the run in the timeline", func() bool {
+			_, env := d.get("/api/agents/Scripty/runs?roomId=" + roomID)
+			var runs struct {
+				Runs []struct{ RunID, Status string }
+			}
+			_ = json.Unmarshal(env.Data, &runs)
+			if len(runs.Runs) > 0 && runs.Runs[0].Status != "running" {
+				id = runs.Runs[0].RunID
+				return true
+			}
+			return false
+		})
+		return id
+	}
+
+	m := d.sayAs("Scripty", "ann", "", "I sail at dawn")
+	if len(m.Messages) != 1 {
+		t.Fatalf("reply: %+v", m.Messages)
+	}
+	run := lastRun(d, m.RoomID)
+	if ev := evaluators(d, m.RoomID, run); len(ev) != 0 {
+		t.Fatalf("the reply came back after the evaluators ran: %v", ev)
+	}
+	testwait.For(t, 30*time.Second, "the reflection in the run's timeline", func() bool {
+		for _, e := range evaluators(d, m.RoomID, run) {
+			if e["evaluator"] == "REFLECTION" && e["ran"] == true {
+				return true
+			}
+		}
+		return false
+	})
+	if facts := d.roomMemories(ag.id, m.RoomID, "facts"); len(facts) != 1 {
+		t.Fatalf("facts after the reflection: %+v", facts)
+	}
+
+	// The next reflection is cut off: the daemon dies while its model
+	// thinks. The next daemon runs it.
+	m2 := d.sayAs("Scripty", "ann", m.RoomID, "and I come back at dusk")
+	run2 := lastRun(d, m.RoomID)
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-d.exited
+	if len(m2.Messages) != 1 {
+		t.Fatalf("second reply: %+v", m2.Messages)
+	}
+	d = startDaemon(t, daemonOpts{dataDir: dataDir, pluginDir: pluginDir, characters: []string{ag.character()}})
+	testwait.For(t, 30*time.Second, "the cut-off reflection, run by the next daemon", func() bool {
+		for _, e := range evaluators(d, m.RoomID, run2) {
+			if e["evaluator"] == "REFLECTION" && e["ran"] == true {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/agenthost/agenthost/plugins/discord"
 	"github.com/agenthost/agenthost/plugins/offline"
 	"github.com/agenthost/agenthost/plugins/openai"
-	"github.com/agenthost/agenthost/plugins/sql"
+	"github.com/agenthost/agenthost/plugins/sqlstore"
 	"github.com/agenthost/agenthost/plugins/telegram"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/spf13/cobra"
@@ -19,7 +19,7 @@ import (
 // __plugin subcommand.
 var bundled = map[string]func() sdk.Plugin{
 	"bootstrap": bootstrap.New,
-	"sql":       sql.New,
+	"sql":       sqlstore.New,
 	"offline":   offline.New,
 	"openai":    openai.New,
 	"telegram":  telegram.New,

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"os/user"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,7 +31,13 @@ func chatCmd() *cobra.Command {
 		Long: `Talk to an agent of a running daemon (AGENTHOST_URL, default ` + defaultURL + `).
 The conversation is the same as the web page's and the API's for the same
 user name, and it is kept: "chat" starts by showing its last messages.
-Type /history [N] to see more, /quit (or Ctrl-D) to leave.`,
+Type /history [N] to see more, /quit (or Ctrl-D) to leave. When the agent
+could not answer (a plugin stopped responding and the daemon is restarting
+it), /retry waits for its plugins to run again and sends the message again.`,
+		Example: `  agenthost chat
+  agenthost chat --agent Bob --user ann
+  agenthost chat --history 50
+  AGENTHOST_URL=http://10.0.0.5:3000 agenthost chat`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(cmd)
@@ -116,6 +123,9 @@ func runChat(ctx context.Context, c *apiClient, in io.Reader, out, errOut io.Wri
 		}
 		for i := len(data.Memories) - 1; i >= 0; i-- {
 			m := data.Memories[i]
+			if m.Content.Text == "" {
+				continue // a decision not to answer: nothing was said
+			}
 			who := userName
 			if m.EntityID == a.ID {
 				who = a.Name
@@ -124,6 +134,31 @@ func runChat(ctx context.Context, c *apiClient, in io.Reader, out, errOut io.Wri
 		}
 	}
 	showHistory(history)
+	// failed is the last message the agent could not answer, for /retry.
+	var failed string
+	send := func(text string) {
+		stop := spinner(errOut, a.Name+" is thinking…")
+		var data struct {
+			Messages []struct {
+				Text string `json:"text"`
+			} `json:"messages"`
+		}
+		err := c.do(ctx, "POST", "/api/agents/"+url.PathEscape(a.ID)+"/messages",
+			map[string]string{"text": text, "userName": userName, "roomId": room}, &data)
+		stop()
+		if err != nil {
+			failed = text
+			fmt.Fprintln(errOut, sendFailure(ctx, c, a.Name, err))
+			return
+		}
+		failed = ""
+		if len(data.Messages) == 0 {
+			fmt.Fprintf(out, "(%s did not answer)\n", a.Name)
+		}
+		for _, m := range data.Messages {
+			fmt.Fprintf(out, "%s: %s\n", a.Name, m.Text)
+		}
+	}
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	prompt := func() { fmt.Fprintf(out, "%s> ", userName) }
@@ -135,7 +170,17 @@ func runChat(ctx context.Context, c *apiClient, in io.Reader, out, errOut io.Wri
 		case line == "/quit" || line == "/exit":
 			return nil
 		case line == "/help":
-			fmt.Fprintln(out, "/history [N]  show the last N messages (default 20)\n/quit         leave")
+			fmt.Fprintln(out, "/history [N]  show the last N messages (default 20)\n/retry        send the last message again after the agent could not answer\n/quit         leave")
+		case line == "/retry":
+			if failed == "" {
+				fmt.Fprintln(out, "(nothing to send again: the last message was answered)")
+				break
+			}
+			if err := waitForPlugins(ctx, c, a.Name, errOut); err != nil {
+				fmt.Fprintln(errOut, err)
+				break
+			}
+			send(failed)
 		case line == "/history" || strings.HasPrefix(line, "/history "):
 			n := 20
 			if f := strings.Fields(line); len(f) > 1 {
@@ -145,25 +190,7 @@ func runChat(ctx context.Context, c *apiClient, in io.Reader, out, errOut io.Wri
 			}
 			showHistory(n)
 		default:
-			stop := spinner(errOut, a.Name)
-			var data struct {
-				Messages []struct {
-					Text string `json:"text"`
-				} `json:"messages"`
-			}
-			err := c.do(ctx, "POST", "/api/agents/"+url.PathEscape(a.ID)+"/messages",
-				map[string]string{"text": line, "userName": userName, "roomId": room}, &data)
-			stop()
-			if err != nil {
-				fmt.Fprintln(errOut, "error:", err)
-				break
-			}
-			if len(data.Messages) == 0 {
-				fmt.Fprintf(out, "(%s did not answer)\n", a.Name)
-			}
-			for _, m := range data.Messages {
-				fmt.Fprintf(out, "%s: %s\n", a.Name, m.Text)
-			}
+			send(line)
 		}
 		prompt()
 	}
@@ -171,9 +198,112 @@ func runChat(ctx context.Context, c *apiClient, in io.Reader, out, errOut io.Wri
 	return sc.Err()
 }
 
-// spinner shows "⠋ NAME is thinking…" on a terminal until stop is called;
-// elsewhere it shows nothing.
-func spinner(w io.Writer, name string) (stop func()) {
+// sendFailure says in one sentence why a message got no answer and what to
+// do. A plugin that stopped responding is the common case: the daemon
+// restarts it, and /retry sends the message again once it runs.
+func sendFailure(ctx context.Context, c *apiClient, agent string, err error) string {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		return fmt.Sprintf("%s could not be reached: %v; type /retry to send your message again.", agent, err)
+	}
+	switch ae.Code {
+	case "PLUGIN_UNAVAILABLE", "PLUGIN_CRASHED":
+		down, _ := pluginsNotRunning(ctx, c, agent)
+		if len(down) == 0 {
+			return fmt.Sprintf("%s could not answer because one of its plugins stopped responding (the daemon has restarted it); type /retry to send your message again.", agent)
+		}
+		what := fmt.Sprintf("its plugin %q stopped responding and the daemon is restarting it", down[0])
+		if len(down) > 1 {
+			what = fmt.Sprintf("its plugins %s stopped responding and the daemon is restarting them", quoteList(down))
+		}
+		return fmt.Sprintf("%s could not answer because %s; type /retry to send your message again when it runs (/retry waits for that).", agent, what)
+	case "TIMEOUT":
+		return fmt.Sprintf("%s did not answer in time (a plugin may be slow or stuck); type /retry to send your message again.", agent)
+	case "AGENT_NOT_RUNNING":
+		return fmt.Sprintf("%s is not running; start it with `agenthost agent start %s`, then type /retry.", agent, agent)
+	}
+	return fmt.Sprintf("%s could not answer: %s; type /retry to send your message again.", agent, ae.Message)
+}
+
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
+}
+
+// pluginsNotRunning names the agent's plugins whose process does not run
+// at the moment (restarting, starting, failed), and why the failed ones
+// failed.
+func pluginsNotRunning(ctx context.Context, c *apiClient, agent string) (down []string, failed map[string]string) {
+	var data struct {
+		Plugins []struct {
+			Name   string   `json:"name"`
+			State  string   `json:"state"`
+			Error  string   `json:"error"`
+			Agents []string `json:"agents"`
+		} `json:"plugins"`
+	}
+	if c.do(ctx, "GET", "/api/plugins", nil, &data) != nil {
+		return nil, nil
+	}
+	failed = map[string]string{}
+	for _, p := range data.Plugins {
+		if p.State == "running" || p.State == "stopped" {
+			continue
+		}
+		// A restarting plugin is used by no running agent for the moment:
+		// its agents list may be empty, so it counts for every agent.
+		if len(p.Agents) > 0 && !slices.ContainsFunc(p.Agents, func(n string) bool { return strings.EqualFold(n, agent) }) {
+			continue
+		}
+		down = append(down, p.Name)
+		if p.State == "failed" {
+			failed[p.Name] = p.Error
+		}
+	}
+	return down, failed
+}
+
+// waitForPlugins waits, with a spinner, until every plugin of the daemon
+// that the agent may use runs again, for at most a minute. A plugin the
+// daemon gave up on is not waited for.
+func waitForPlugins(ctx context.Context, c *apiClient, agent string, errOut io.Writer) error {
+	deadline := time.Now().Add(time.Minute)
+	var stop func()
+	defer func() {
+		if stop != nil {
+			stop()
+		}
+	}()
+	for {
+		down, failed := pluginsNotRunning(ctx, c, agent)
+		if len(down) == 0 {
+			return nil
+		}
+		for _, name := range down {
+			if why, ok := failed[name]; ok {
+				return fmt.Errorf("plugin %q failed and the daemon no longer restarts it (%s); see the daemon's log, fix it and restart the daemon", name, why)
+			}
+		}
+		if stop == nil {
+			stop = spinner(errOut, "waiting for "+quoteList(down)+" to run again…")
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still not running after a minute; see the daemon's log, then type /retry again", quoteList(down))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// spinner shows "⠋ what" (e.g. "Eliza is thinking…") on a terminal until
+// stop is called; elsewhere it shows nothing.
+func spinner(w io.Writer, what string) (stop func()) {
 	f, ok := w.(*os.File)
 	if !ok {
 		return func() {}
@@ -190,7 +320,7 @@ func spinner(w io.Writer, name string) (stop func()) {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for i := 0; ; i++ {
-			fmt.Fprintf(f, "\r%c %s is thinking…", frames[i%len(frames)], name)
+			fmt.Fprintf(f, "\r%c %s", frames[i%len(frames)], what)
 			select {
 			case <-done:
 				fmt.Fprint(f, "\r\033[K")

@@ -28,6 +28,9 @@ type apiClient struct {
 	http *http.Client
 }
 
+// errNoDaemon: nothing answers at the daemon's address.
+var errNoDaemon = errors.New("no agenthost daemon answers")
+
 // apiError is an error the daemon answered with.
 type apiError struct {
 	Status  int
@@ -62,10 +65,17 @@ func newClient(cmd *cobra.Command) (*apiClient, error) {
 	return &apiClient{base: strings.TrimRight(base, "/"), key: key, http: &http.Client{Timeout: 10 * time.Minute}}, nil
 }
 
+// rawJSON is a request body sent byte for byte as it is: JSON the user
+// wrote, so that the daemon's line and column in an error are the user's.
+// (encoding/json would compact it.)
+type rawJSON []byte
+
 // do sends a request and decodes the envelope's data into out.
 func (c *apiClient) do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
-	if body != nil {
+	if raw, ok := body.(rawJSON); ok {
+		rd = bytes.NewReader(raw)
+	} else if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			return err
@@ -87,7 +97,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, body, out any) 
 	if err != nil {
 		var op *net.OpError
 		if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &op) {
-			return fmt.Errorf("no agenthost daemon answers at %s (start one with `agenthost start`, or set AGENTHOST_URL): %w", c.base, err)
+			return fmt.Errorf("%w at %s (start one with `agenthost start`, or set AGENTHOST_URL): %w", errNoDaemon, c.base, err)
 		}
 		return err
 	}

@@ -5,15 +5,20 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/agenthost/agenthost/host"
+	"github.com/agenthost/agenthost/plugins/sqlstore"
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/character"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
 	"github.com/spf13/cobra"
@@ -31,6 +36,10 @@ func dbCmd() *cobra.Command {
 		Long: `The database of the daemon: SQLite in the data dir, or PostgreSQL when
 POSTGRES_URL is set (in the environment or ./.env). Each command starts the
 sql plugin as the daemon does.`,
+		Example: `  agenthost db status
+  agenthost db migrate --data-dir /var/lib/agenthost
+  POSTGRES_URL=postgres://user@localhost/agents agenthost db status
+  agenthost db reembed --agent Eliza`,
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", ".agenthost", "folder of the database and plugin data")
 	cmd.AddCommand(dbMigrateCmd(&dataDir), dbStatusCmd(&dataDir), dbReembedCmd(&dataDir))
@@ -43,18 +52,20 @@ type dbSession struct {
 	d   *host.Daemon
 	env map[string]string
 	log hclog.Logger
+	// where names the database: its file, or its URL without the password.
+	where string
 }
 
-func openDBSession(dataDir string, configure func(*host.Config)) (*dbSession, error) {
-	env, err := loadEnv()
+// openDBSession opens the data dir (shared with other db commands, never
+// with a daemon) and says which database the command looks at. Unless
+// create is set, it refuses a database that does not exist yet rather than
+// making one.
+func openDBSession(out io.Writer, dataDir string, create bool, configure func(*host.Config)) (*dbSession, error) {
+	env, self, err := pluginEnv()
 	if err != nil {
 		return nil, err
 	}
 	log := newLogger(env)
-	self, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find the agenthost executable: %w", err)
-	}
 	// A character without plugins (the built-in default) gets the default
 	// plugins, as `agenthost start` gives them.
 	model, _ := chooseModelPlugin(env)
@@ -62,15 +73,52 @@ func openDBSession(dataDir string, configure func(*host.Config)) (*dbSession, er
 		Version: versionString(), DataDir: dataDir, Env: env, Self: self, Bundled: bundledNames(), BundledAliases: bundledAliases(),
 		PluginDirs: host.PluginDirs(func(k string) string { return env[k] }), Logger: log,
 		DefaultPlugins: []string{"sql", "bootstrap", model},
+		// With PostgreSQL the database lives elsewhere; the data dir only
+		// holds the plugins' folders and the lock.
+		Tool: true, NoCreate: !create && env["POSTGRES_URL"] == "",
 	}
 	if configure != nil {
 		configure(&cfg)
+	}
+	where := ""
+	if u := env["POSTGRES_URL"]; u != "" {
+		where = redactedURL(u)
+	} else {
+		abs, err := filepath.Abs(dataDir)
+		if err != nil {
+			return nil, fmt.Errorf("data dir %s: %w", dataDir, err)
+		}
+		where = filepath.Join(host.PluginDir(abs, "sql"), sqlstore.FileName)
 	}
 	d, err := host.New(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &dbSession{d: d, env: env, log: log}, nil
+	if !create && env["POSTGRES_URL"] == "" {
+		if _, err := os.Stat(where); err != nil {
+			d.Stop()
+			return nil, fmt.Errorf("there is no database at %s yet: the daemon makes it at its first start, or run `agenthost db migrate --data-dir %s`", where, dataDir)
+		}
+	}
+	fmt.Fprintf(out, "database: %s\n", where)
+	return &dbSession{d: d, env: env, log: log, where: where}, nil
+}
+
+// redactedURL shows a database URL without its password, in the user part
+// or in the query.
+func redactedURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return "(a POSTGRES_URL that does not parse)"
+	}
+	q := p.Query()
+	for k := range q {
+		if strings.EqualFold(k, "password") {
+			q.Set(k, "xxxxx")
+		}
+	}
+	p.RawQuery = q.Encode()
+	return p.Redacted()
 }
 
 // signalContext is cancelled by SIGINT or SIGTERM.
@@ -85,11 +133,13 @@ func dbMigrateCmd(dataDir *string) *cobra.Command {
 		Long: `Apply the pending migrations, each in its own transaction. Several hosts may
 migrate one PostgreSQL database at once: they take turns on an advisory lock.
 The daemon also migrates when it starts.`,
+		Example: `  agenthost db migrate
+  POSTGRES_URL=postgres://user@localhost/agents agenthost db migrate`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := signalContext()
 			defer cancel()
-			s, err := openDBSession(*dataDir, nil)
+			s, err := openDBSession(cmd.OutOrStdout(), *dataDir, true, nil)
 			if err != nil {
 				return err
 			}
@@ -100,10 +150,11 @@ The daemon also migrates when it starts.`,
 			}
 			mctx, mcancel := context.WithTimeout(ctx, 10*time.Minute)
 			defer mcancel()
-			rep, err := db.Migrate(mctx, &pb.MigrateRequest{})
+			res, err := db.Migrate(mctx, &pb.MigrateRequest{})
 			if err != nil {
 				return fmt.Errorf("migrate: %s", statusMessage(err))
 			}
+			rep := res.GetReport()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "%s: applied %d migration(s); %d of %d applied\n", rep.GetBackend(), rep.GetApplied(),
 				appliedCount(rep), len(rep.GetMigrations()))
@@ -113,7 +164,7 @@ The daemon also migrates when it starts.`,
 	}
 }
 
-func appliedCount(rep *pb.MigrateResponse) int {
+func appliedCount(rep *pb.MigrationReport) int {
 	n := 0
 	for _, m := range rep.GetMigrations() {
 		if m.GetAppliedAt() != 0 {
@@ -128,11 +179,18 @@ func dbStatusCmd(dataDir *string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show which migrations are applied and which are pending",
-		Args:  cobra.NoArgs,
+		Example: `  agenthost db status
+  agenthost db status --data-dir /var/lib/agenthost --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := signalContext()
 			defer cancel()
-			s, err := openDBSession(*dataDir, nil)
+			out := cmd.OutOrStdout()
+			if asJSON {
+				// The JSON names the database itself.
+				out = io.Discard
+			}
+			s, err := openDBSession(out, *dataDir, false, nil)
 			if err != nil {
 				return err
 			}
@@ -141,11 +199,12 @@ func dbStatusCmd(dataDir *string) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("start the database plugin: %w", err)
 			}
-			rep, err := db.MigrationStatus(ctx, &pb.MigrationStatusRequest{})
+			res, err := db.MigrationStatus(ctx, &pb.MigrationStatusRequest{})
 			if err != nil {
 				return fmt.Errorf("migration status: %s", statusMessage(err))
 			}
-			out := cmd.OutOrStdout()
+			rep := res.GetReport()
+			out = cmd.OutOrStdout()
 			pending := len(rep.GetMigrations()) - appliedCount(rep)
 			if asJSON {
 				type mig struct {
@@ -154,11 +213,12 @@ func dbStatusCmd(dataDir *string) *cobra.Command {
 					AppliedAt int64  `json:"appliedAt"`
 				}
 				res := struct {
+					Database     string `json:"database"`
 					Backend      string `json:"backend"`
 					VectorSearch string `json:"vectorSearch"`
 					Pending      int    `json:"pending"`
 					Migrations   []mig  `json:"migrations"`
-				}{Backend: rep.GetBackend(), VectorSearch: rep.GetVectorSearch(), Pending: pending, Migrations: []mig{}}
+				}{Database: s.where, Backend: rep.GetBackend(), VectorSearch: rep.GetVectorSearch(), Pending: pending, Migrations: []mig{}}
 				for _, m := range rep.GetMigrations() {
 					res.Migrations = append(res.Migrations, mig{m.GetVersion(), m.GetName(), m.GetAppliedAt()})
 				}
@@ -207,6 +267,8 @@ one of --character files with the agent's name; its plugins and settings pick
 the model, as in the daemon. The command starts the sql plugin and the
 agent's plugins; stop the daemon first, or run it with the new model already.
 It can be interrupted and run again: it goes on with the memories not done.`,
+		Example: `  agenthost db reembed --agent Eliza
+  agenthost db reembed --agent Bob --character bob.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if agentName == "" {
@@ -217,7 +279,7 @@ It can be interrupted and run again: it goes on with the memories not done.`,
 			}
 			ctx, cancel := signalContext()
 			defer cancel()
-			s, err := openDBSession(*dataDir, func(c *host.Config) {
+			s, err := openDBSession(cmd.OutOrStdout(), *dataDir, false, func(c *host.Config) {
 				c.SkipEmbeddingCheck = true
 			})
 			if err != nil {
@@ -241,12 +303,12 @@ It can be interrupted and run again: it goes on with the memories not done.`,
 // else the stored one.
 func reembedCharacter(ctx context.Context, s *dbSession, name string, files []string) (*sdk.Character, error) {
 	for _, path := range files {
-		ch, err := sdk.LoadCharacter(path)
+		ch, err := character.Load(path)
 		if err != nil {
 			return nil, err
 		}
 		if strings.EqualFold(ch.Name, name) || ch.AgentID() == name {
-			ch.ApplyEnv(s.env)
+			character.ApplyEnv(ch, s.env)
 			return ch, nil
 		}
 	}
@@ -268,11 +330,11 @@ func reembedCharacter(ctx context.Context, s *dbSession, name string, files []st
 	for _, a := range res.GetAgents() {
 		names = append(names, a.GetName())
 		if strings.EqualFold(a.GetName(), name) || a.GetId() == name {
-			ch, err := sdk.ParseCharacter(a.GetCharacterJson())
+			ch, err := character.Parse(a.GetCharacterJson())
 			if err != nil {
 				return nil, fmt.Errorf("the stored character of agent %s: %w", a.GetName(), err)
 			}
-			ch.ApplyEnv(s.env)
+			character.ApplyEnv(ch, s.env)
 			return ch, nil
 		}
 	}
@@ -302,7 +364,7 @@ func reembed(ctx context.Context, cmd *cobra.Command, s *dbSession, ch *sdk.Char
 	}
 	// Memories embedded from now on are done; the older ones are re-embedded.
 	start := time.Now().UnixMilli()
-	sw, err := db.SetEmbeddingDimension(ctx, &pb.EnsureEmbeddingDimensionRequest{AgentId: a.ID, Dimension: int32(dim)})
+	sw, err := db.SetEmbeddingDimension(ctx, &pb.SetEmbeddingDimensionRequest{AgentId: a.ID, Dimension: int32(dim)})
 	if err != nil {
 		return fmt.Errorf("set the embedding size: %s", statusMessage(err))
 	}

@@ -104,6 +104,7 @@ func agentID(t *testing.T, d *daemon) string {
 }
 
 func TestDiscordMessageInReplyOut(t *testing.T) {
+	t.Parallel()
 	w := newDiscordWorld(t, "Scripty")
 	char := scriptedCharacter(t, w.settings(nil), "discord")
 	d := startDaemon(t, daemonOpts{pluginDir: pluginDirWith(t, bins.scripted), characters: []string{char}})
@@ -144,6 +145,7 @@ func TestDiscordMessageInReplyOut(t *testing.T) {
 }
 
 func TestDiscordLongReplyIsSplitAndRateLimitsAreWaitedOut(t *testing.T) {
+	t.Parallel()
 	w := newDiscordWorld(t, "Scripty")
 	var long strings.Builder
 	long.WriteString(strings.Repeat("This is a long answer. ", 70)) // 1610
@@ -194,6 +196,7 @@ func TestDiscordLongReplyIsSplitAndRateLimitsAreWaitedOut(t *testing.T) {
 }
 
 func TestDiscordGatewayResume(t *testing.T) {
+	t.Parallel()
 	w := newDiscordWorld(t, "Scripty")
 	char := scriptedCharacter(t, w.settings(nil), "discord")
 	d := startDaemon(t, daemonOpts{pluginDir: pluginDirWith(t, bins.scripted), characters: []string{char}})
@@ -216,6 +219,7 @@ func TestDiscordGatewayResume(t *testing.T) {
 }
 
 func TestDiscordSlashCommand(t *testing.T) {
+	t.Parallel()
 	w := newDiscordWorld(t, "Scripty")
 	char := scriptedCharacter(t, w.settings(nil), "discord")
 	d := startDaemon(t, daemonOpts{pluginDir: pluginDirWith(t, bins.scripted), characters: []string{char}})
@@ -241,6 +245,7 @@ func TestDiscordSlashCommand(t *testing.T) {
 }
 
 func TestDiscordInvalidToken(t *testing.T) {
+	t.Parallel()
 	w := newDiscordWorld(t, "Scripty")
 	settings := w.settings(map[string]any{"DISCORD_API_TOKEN": "not-the-token"})
 	char := scriptedCharacter(t, settings, "discord")
@@ -263,6 +268,7 @@ func TestDiscordInvalidToken(t *testing.T) {
 // agent thinks about a message: the run goes on in the host, the restarted
 // plugin delivers the reply, as a Discord reply, exactly once.
 func TestDiscordPluginCrashKeepsTheReply(t *testing.T) {
+	t.Parallel()
 	w := newDiscordWorld(t, "Scripty")
 	marks := t.TempDir()
 	char := scriptedCharacter(t, w.settings(map[string]any{"SCRIPTED_DELAY_MS": "2500", "SCRIPTED_MARK_DIR": marks}), "discord")
@@ -293,7 +299,9 @@ func TestDiscordPluginCrashKeepsTheReply(t *testing.T) {
 	if w.srv.Identifies() < 2 {
 		t.Error("the restarted plugin should have logged in again")
 	}
-	time.Sleep(time.Second)
+	// The host hands the reply to the restarted plugin while it handles
+	// the message, so once it is handled every post of it has been made.
+	d.waitInboxEmpty(agentID(t, d))
 	if n := len(w.waitPosted(t, d, w.general, "do not lose this", 1)); n != 1 {
 		t.Errorf("the reply was posted %d times", n)
 	}
@@ -305,6 +313,7 @@ func TestDiscordPluginCrashKeepsTheReply(t *testing.T) {
 // TestDiscordDefaultAgent: with no character and DISCORD_API_TOKEN in the
 // environment, the default agent comes online on Discord, as in elizaOS.
 func TestDiscordDefaultAgent(t *testing.T) {
+	t.Parallel()
 	w := newDiscordWorld(t, "Eliza")
 	d := startDaemon(t, daemonOpts{env: []string{"DISCORD_API_TOKEN=" + w.token, "DISCORD_API_ROOT=" + w.srv.URL}})
 	w.waitOnline(t, d)

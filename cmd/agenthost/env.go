@@ -32,6 +32,21 @@ func loadEnv() (map[string]string, error) {
 	return env, nil
 }
 
+// pluginEnv is what every command that starts plugins needs: the
+// environment (loadEnv), and the agenthost executable, which runs the
+// bundled plugins and confines every plugin.
+func pluginEnv() (map[string]string, string, error) {
+	env, err := loadEnv()
+	if err != nil {
+		return nil, "", err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", fmt.Errorf("find the agenthost executable: %w", err)
+	}
+	return env, self, nil
+}
+
 func newLogger(env map[string]string) hclog.Logger {
 	level := hclog.LevelFromString(env["AGENTHOST_LOG_LEVEL"])
 	if level == hclog.NoLevel {

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/sdk"
 )
 
@@ -72,7 +73,7 @@ func (e *eventAgent) do(ops ...map[string]any) []map[string]any {
 		e.t.Fatal(err)
 	}
 	var out []map[string]any
-	waitFor(e.t, 60*time.Second, "the outcome of "+name, func() bool {
+	testwait.For(e.t, 60*time.Second, "the outcome of "+name, func() bool {
 		out = out[:0]
 		for _, r := range readJSONL(e.t, e.results) {
 			if r["file"] == name {
@@ -127,12 +128,13 @@ func (e *eventAgent) scoped(id string) string { return sdk.CreateUniqueUUID(e.id
 // arrives (with the agent's ids or the platform's); a deleted message's
 // memory goes; a cleared channel loses its messages.
 func TestEventsReactionDeleteClear(t *testing.T) {
+	t.Parallel()
 	ag := newEventAgent(t, "Scripty", nil, nil)
 	ag.start(nil)
 	d := ag.d
 	ag.deliver(groupMsg("m1", "ann", "Scripty, bake me some bread"))
 	d.waitEnded(ag.id, 1)
-	waitFor(t, 10*time.Second, "the reply", func() bool { return len(ag.sent()) == 1 })
+	testwait.For(t, 10*time.Second, "the reply", func() bool { return len(ag.sent()) == 1 })
 	room, ann, m1 := ag.scoped("general"), ag.scoped("ann"), ag.scoped("m1")
 	if n := len(d.roomMemories(ag.id, room, "")); n != 2 {
 		t.Fatalf("want the message and the reply stored, got %d memories", n)
@@ -253,6 +255,7 @@ func (d *daemon) worldRooms(agentID, worldID string) []roomOut {
 // ENTITY_LEFT keep a member in sync, a member who left marked inactive; a
 // user joining a DM owns its world.
 func TestEventsWorldAndEntities(t *testing.T) {
+	t.Parallel()
 	ag := newEventAgent(t, "Scripty", nil, nil)
 	ag.start(nil)
 	d := ag.d
@@ -354,6 +357,7 @@ func TestEventsWorldAndEntities(t *testing.T) {
 // pipeline, and the reply goes back to its channel although no host run
 // carries it.
 func TestEventsVoiceMessage(t *testing.T) {
+	t.Parallel()
 	ag := newEventAgent(t, "Scripty", nil, nil)
 	ag.start(nil)
 	d := ag.d
@@ -395,6 +399,7 @@ func TestEventsVoiceMessage(t *testing.T) {
 // recent post, stored in the feed and sent with channelType FEED and type
 // post, to the feed or to the target the payload names.
 func TestEventsPostGenerated(t *testing.T) {
+	t.Parallel()
 	post := func(text string) string {
 		return "<response><thought>about bread</thought><post>" + text + "</post><imagePrompt></imagePrompt></response>"
 	}
@@ -465,6 +470,7 @@ func TestEventsPostGenerated(t *testing.T) {
 // TestEventsDuplicateReported: the host tells a connector that a message
 // it delivered again was a duplicate.
 func TestEventsDuplicateReported(t *testing.T) {
+	t.Parallel()
 	ag := newEventAgent(t, "Scripty", nil, nil)
 	ag.start(nil)
 	msg := groupMsg("dup-9", "ann", "Scripty, once please")
@@ -478,9 +484,9 @@ func TestEventsDuplicateReported(t *testing.T) {
 		return out
 	}
 	ag.deliver(msg)
-	waitFor(t, 30*time.Second, "the first delivery", func() bool { return len(results()) == 1 })
+	testwait.For(t, 30*time.Second, "the first delivery", func() bool { return len(results()) == 1 })
 	ag.deliver(msg)
-	waitFor(t, 30*time.Second, "the second delivery", func() bool { return len(results()) == 2 })
+	testwait.For(t, 30*time.Second, "the second delivery", func() bool { return len(results()) == 2 })
 	rs := results()
 	if rs[0]["duplicate"] != false || rs[0]["replies"] != float64(1) {
 		t.Errorf("the first delivery: %v", rs[0])

@@ -5,13 +5,11 @@ package main
 // End-to-end tests of the model plugin choice: `agenthost start` with no
 // character picks the openai plugin when a key (or an Ollama endpoint) is
 // in the environment, and offline otherwise. The OpenAI API is a local fake
-// that speaks its HTTP protocol to the real client library in the plugin
-// process.
+// that speaks its HTTP protocol to the plugin process.
 
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/agenthost/agenthost/plugins/openai/openaitest"
 )
@@ -30,25 +28,12 @@ func pluginProcesses(d *daemon) map[string]bool {
 	return out
 }
 
-// waitOutput waits for the daemon's output to contain s: plugin logs reach
-// it through a pipe, a little after the fact.
-func waitOutput(t *testing.T, d *daemon, s string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(d.out.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the daemon's output lacks %q", s)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestOpenAIChosenWhenTheKeyIsSet(t *testing.T) {
+	t.Parallel()
 	srv := openaitest.Start(t)
 	d := startDaemon(t, daemonOpts{env: []string{"OPENAI_API_KEY=" + srv.APIKey, "OPENAI_BASE_URL=" + srv.URL}})
-	out := d.out.String()
-	if !strings.Contains(out, "model_plugin=openai") || !strings.Contains(out, "OPENAI_API_KEY is set") {
-		t.Errorf("the log should say the openai plugin was chosen because OPENAI_API_KEY is set:\n%s", tail(out, 3000))
+	if !d.says("model_plugin=openai", "OPENAI_API_KEY is set") {
+		t.Errorf("the log should say the openai plugin was chosen because OPENAI_API_KEY is set:\n%s", tail(d.out.String(), 3000))
 	}
 	if procs := pluginProcesses(d); !procs["openai"] || procs["offline"] {
 		t.Errorf("plugin processes = %v, want openai and not offline", procs)
@@ -67,8 +52,8 @@ func TestOpenAIChosenWhenTheKeyIsSet(t *testing.T) {
 	if body["model"] != "gpt-4o" || last.Header.Get("Authorization") != "Bearer "+srv.APIKey {
 		t.Errorf("chat request: model %v, authorization %q", body["model"], last.Header.Get("Authorization"))
 	}
-	if !strings.Contains(last.Header.Get("User-Agent"), "OpenAI/Go") {
-		t.Errorf("the request should come from the official Go client, User-Agent %q", last.Header.Get("User-Agent"))
+	if !strings.Contains(last.Header.Get("User-Agent"), "agenthost-plugin-openai/") {
+		t.Errorf("the request should come from the openai plugin, User-Agent %q", last.Header.Get("User-Agent"))
 	}
 	msgs, _ := body["messages"].([]any)
 	if len(msgs) < 2 || !strings.Contains(msgs[len(msgs)-1].(map[string]any)["content"].(string), "Hello, who are you?") {
@@ -82,12 +67,13 @@ func TestOpenAIChosenWhenTheKeyIsSet(t *testing.T) {
 }
 
 func TestOpenAIPluginServesOllamaWhenItsEndpointIsSet(t *testing.T) {
+	t.Parallel()
 	srv := openaitest.Start(t)
 	srv.APIKey = "" // Ollama takes no key
 	srv.EmbeddingDims = 768
 	d := startDaemon(t, daemonOpts{env: []string{"OLLAMA_API_ENDPOINT=" + srv.Root + "/api", "OLLAMA_LARGE_MODEL=llama3.2"}})
-	if out := d.out.String(); !strings.Contains(out, "model_plugin=openai") || !strings.Contains(out, "OLLAMA_API_ENDPOINT is set") {
-		t.Errorf("the log should say why the openai plugin was chosen:\n%s", tail(out, 3000))
+	if !d.says("model_plugin=openai", "OLLAMA_API_ENDPOINT is set") {
+		t.Errorf("the log should say why the openai plugin was chosen:\n%s", tail(d.out.String(), 3000))
 	}
 	m := d.say("Eliza", "Hello")
 	if len(m.Messages) != 1 || !strings.Contains(m.Messages[0].Text, "(llama3.2)") {
@@ -101,10 +87,10 @@ func TestOpenAIPluginServesOllamaWhenItsEndpointIsSet(t *testing.T) {
 }
 
 func TestOpenAINotChosenWithoutAKey(t *testing.T) {
+	t.Parallel()
 	d := startDaemon(t, daemonOpts{env: []string{"OPENAI_BASE_URL=http://127.0.0.1:9/v1"}})
-	out := d.out.String()
-	if !strings.Contains(out, "model_plugin=offline") || !strings.Contains(out, "no model API key is set") {
-		t.Errorf("the log should say the offline plugin was chosen and why:\n%s", tail(out, 3000))
+	if !d.says("model_plugin=offline", "no model API key is set") {
+		t.Errorf("the log should say the offline plugin was chosen and why:\n%s", tail(d.out.String(), 3000))
 	}
 	if procs := pluginProcesses(d); !procs["offline"] || procs["openai"] {
 		t.Errorf("plugin processes = %v, want offline and not openai", procs)

@@ -8,14 +8,11 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	dbsql "database/sql"
-	"encoding/hex"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -29,14 +26,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/host"
+	"github.com/agenthost/agenthost/internal/pgtest"
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/plugins/offline"
-	sqlplugin "github.com/agenthost/agenthost/plugins/sql"
+	"github.com/agenthost/agenthost/plugins/sqlstore"
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/google/uuid"
 	_ "github.com/lib/pq"
 )
-
-const testPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 
 // runCLI runs the agenthost binary with args in an empty work dir, with
 // env added to a minimal environment.
@@ -49,59 +48,62 @@ func runCLI(t *testing.T, env []string, args ...string) (string, error) {
 	return string(out), err
 }
 
-// pgSchema makes a fresh schema in the test database, dropped at the end,
-// and returns a URL (on host:port) whose search_path is that schema.
-func pgSchema(t *testing.T, hostPort string) string {
-	t.Helper()
-	base := os.Getenv("POSTGRES_TEST_URL")
-	if base == "" || base == "off" {
-		if base == "off" && os.Getenv("CI") == "" {
-			t.Skip("POSTGRES_TEST_URL=off")
-		}
-		base = testPostgresURL
+func TestDBMigrateAndStatus(t *testing.T) {
+	t.Parallel()
+	parent := t.TempDir()
+	env := []string{"AGENTHOST_LOG_LEVEL=warn"}
+
+	// Looking creates nothing: not the data dir, not a database in it.
+	missing := filepath.Join(parent, "never-started")
+	out, err := runCLI(t, env, "db", "status", "--data-dir", missing)
+	if err == nil || !strings.Contains(out, "there is no data dir at "+missing) {
+		t.Fatalf("status of a data dir that does not exist: %v\n%s", err, out)
 	}
-	admin, err := dbsql.Open("postgres", base)
-	if err != nil {
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("db status made the data dir %s: %v", missing, err)
+	}
+	dataDir := filepath.Join(parent, "data")
+	if err := os.Mkdir(dataDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "agenthost_e2e_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		admin.Close()
-		t.Fatalf("PostgreSQL at %s: %v", base, err)
+	dbPath := filepath.Join(host.PluginDir(dataDir, "sql"), sqlstore.FileName)
+	out, err = runCLI(t, env, "db", "status", "--data-dir", dataDir)
+	if err == nil || !strings.Contains(out, "there is no database at "+dbPath+" yet") || !strings.Contains(out, "agenthost db migrate") {
+		t.Fatalf("status of an empty data dir: %v\n%s", err, out)
 	}
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-		admin.Close()
-	})
-	u, _ := url.Parse(base)
-	if hostPort != "" {
-		u.Host = hostPort
+	if _, err := os.Stat(dbPath); !os.IsNotExist(err) {
+		t.Fatalf("db status made a database: %v", err)
 	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
 
-func TestDBMigrateAndStatus(t *testing.T) {
-	dataDir := t.TempDir()
-	env := []string{"AGENTHOST_LOG_LEVEL=warn"}
-	out, err := runCLI(t, env, "db", "status", "--data-dir", dataDir)
-	if err != nil || !strings.Contains(out, "backend: sqlite") || !strings.Contains(out, "pending: run `agenthost db migrate`") {
-		t.Fatalf("status of a fresh data dir: %v\n%s", err, out)
+	out, err = runCLI(t, env, "db", "migrate", "--data-dir", dataDir)
+	re := regexp.MustCompile(`sqlite: applied (\d+) migration\(s\); (\d+) of (\d+) applied`)
+	m := re.FindStringSubmatch(out)
+	if err != nil || m == nil || m[1] != m[3] || m[2] != m[3] || !strings.Contains(out, "database: "+dbPath) {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "vector search: HNSW index (8-bit vectors, saved in ") || !strings.Contains(out, "; exact search: in Go (SQLite") {
+		t.Errorf("migrate should say how search runs:\n%s", out)
+	}
+	for _, p := range []string{dataDir, filepath.Dir(dbPath)} {
+		if info, err := os.Stat(p); err != nil || info.Mode().Perm() != 0o700 {
+			t.Errorf("%s should be private (0700): %v %v", p, info.Mode(), err)
+		}
+	}
+	if info, err := os.Stat(dbPath); err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("the database holds secrets and should be 0600: %v %v", info.Mode(), err)
+	}
+	out, err = runCLI(t, env, "db", "status", "--data-dir", dataDir)
+	if err != nil || !strings.Contains(out, "up to date") || strings.Contains(out, "pending") || !strings.Contains(out, "database: "+dbPath) {
+		t.Fatalf("status after migrate: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, env, "db", "status", "--json", "--data-dir", dataDir)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	var st struct {
-		Backend, VectorSearch string
-		Pending               int
-		Migrations            []struct {
+		Database, Backend, VectorSearch string
+		Pending                         int
+		Migrations                      []struct {
 			Version   int
 			Name      string
 			AppliedAt int64
@@ -110,20 +112,8 @@ func TestDBMigrateAndStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
-	total := len(st.Migrations)
-	if total < 6 || st.Pending != total || st.Migrations[4].Name != "memories: updated_at, embedded_at" {
+	if len(st.Migrations) < 6 || st.Pending != 0 || st.Database != dbPath || st.Migrations[4].Name != "memories: updated_at, embedded_at" || st.Migrations[4].AppliedAt == 0 {
 		t.Fatalf("status: %+v", st)
-	}
-	out, err = runCLI(t, env, "db", "migrate", "--data-dir", dataDir)
-	if want := fmt.Sprintf("sqlite: applied %d migration(s); %d of %d applied", total, total, total); err != nil || !strings.Contains(out, want) {
-		t.Fatalf("migrate: %v\n%s\nwant %q", err, out, want)
-	}
-	if !strings.Contains(out, "vector search: in Go (SQLite") {
-		t.Errorf("migrate should say how search runs:\n%s", out)
-	}
-	out, err = runCLI(t, env, "db", "status", "--data-dir", dataDir)
-	if err != nil || !strings.Contains(out, "up to date") || strings.Contains(out, "pending") {
-		t.Fatalf("status after migrate: %v\n%s", err, out)
 	}
 	out, err = runCLI(t, env, "db", "migrate", "--data-dir", dataDir)
 	if err != nil || !strings.Contains(out, "applied 0 migration(s)") {
@@ -131,10 +121,30 @@ func TestDBMigrateAndStatus(t *testing.T) {
 	}
 }
 
+// TestDBStatusPostgresPending: on a fresh PostgreSQL schema every
+// migration is pending, and the URL is shown without its password.
+func TestDBStatusPostgresPending(t *testing.T) {
+	t.Parallel()
+	u, err := url.Parse(pgtest.Schema(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("postgres", "hunter2") // trust auth ignores it
+	env := []string{"AGENTHOST_LOG_LEVEL=warn", "POSTGRES_URL=" + u.String()}
+	out, err := runCLI(t, env, "db", "status", "--data-dir", t.TempDir())
+	if err != nil || !strings.Contains(out, "backend: postgres") || !strings.Contains(out, "pending: run `agenthost db migrate`") {
+		t.Fatalf("status of a fresh schema: %v\n%s", err, out)
+	}
+	if strings.Contains(out, "hunter2") || !strings.Contains(out, "database: postgres://postgres:xxxxx@") {
+		t.Errorf("the status should name the database without its password:\n%s", out)
+	}
+}
+
 // TestDBMigratePostgresProcesses runs two `agenthost db migrate` processes
 // at once on one fresh PostgreSQL schema: each migration is applied once.
 func TestDBMigratePostgresProcesses(t *testing.T) {
-	u := pgSchema(t, "")
+	t.Parallel()
+	u := pgtest.Schema(t, "")
 	env := []string{"AGENTHOST_LOG_LEVEL=warn", "POSTGRES_URL=" + u}
 	re := regexp.MustCompile(`postgres: applied (\d+) migration\(s\); (\d+) of (\d+) applied`)
 	outs := make([]string, 2)
@@ -172,6 +182,7 @@ func TestDBMigratePostgresProcesses(t *testing.T) {
 // sizes, `agenthost db reembed` re-embeds every memory with the new model,
 // and the daemon starts again.
 func TestDBReembed(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	d := startDaemon(t, daemonOpts{dataDir: dataDir})
 	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -183,7 +194,7 @@ func TestDBReembed(t *testing.T) {
 
 	// Memories embedded by the 384-value model, stored through the store.
 	ctx := context.Background()
-	s, err := sqlplugin.Open(ctx, sqlplugin.Config{DataDir: dataDir})
+	s, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: host.PluginDir(dataDir, "sql")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +236,7 @@ func TestDBReembed(t *testing.T) {
 		t.Fatalf("reembed output:\n%s", out)
 	}
 
-	s, err = sqlplugin.Open(ctx, sqlplugin.Config{DataDir: dataDir})
+	s, err = sqlstore.Open(ctx, sqlstore.Config{DataDir: host.PluginDir(dataDir, "sql")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +265,7 @@ func TestDBReembed(t *testing.T) {
 			}
 		}
 	}
-	res, err := s.SearchMemories(ctx, agent, sdk.SearchQuery{Embedding: offline.Embed(texts[ids[0]], 256), Count: 3})
+	res, err := s.SearchMemories(ctx, agent, storage.SearchQuery{Embedding: offline.Embed(texts[ids[0]], 256), Count: 3})
 	if err != nil || len(res) == 0 || res[0].ID != ids[0] || math.Abs(res[0].Similarity-1) > 1e-6 {
 		t.Fatalf("search after reembed: %+v %v", res, err)
 	}
@@ -289,6 +300,7 @@ type sentMessage struct {
 // hold no half-written row, and the host must restart the plugin and go on
 // answering.
 func TestSQLPluginSIGKILLUnderWrites(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	d := startDaemon(t, daemonOpts{dataDir: dataDir})
 	oldPID := sqlPluginPID(t, d)
@@ -359,20 +371,23 @@ func TestSQLPluginSIGKILLUnderWrites(t *testing.T) {
 				sent = append(sent, m)
 				mu.Unlock()
 				if m.code != http.StatusOK {
-					time.Sleep(50 * time.Millisecond)
+					// A pause before the next try, so that six workers
+					// do not spin while the plugin restarts.
+					select {
+					case <-stop:
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
 				}
 			}
 		}()
 	}
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		for deadline := time.Now().Add(60 * time.Second); !cond(); {
-			if time.Now().After(deadline) {
-				close(stop)
-				wg.Wait()
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !testwait.Poll(60*time.Second, cond) {
+			close(stop)
+			wg.Wait()
+			t.Fatalf("timed out after 60s waiting for %s", what)
 		}
 	}
 	waitFor("20 acknowledged messages", func() bool { return okCount(false) >= 20 })
@@ -381,17 +396,21 @@ func TestSQLPluginSIGKILLUnderWrites(t *testing.T) {
 	mu.Unlock()
 	// Three kills, each once the host carries on again, so that some land
 	// in the middle of a write.
+	// Each kill waits for its own replacement and for ten messages after
+	// it: a count of all acknowledged since the first kill can be reached
+	// before the plugin is back.
 	pid := oldPID
 	for k := 1; k <= 3; k++ {
+		before := okCount(true)
 		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 			t.Fatal(err)
 		}
-		want := 10 * k
-		waitFor(fmt.Sprintf("%d acknowledged messages after kill %d", want, k), func() bool { return okCount(true) >= want })
-		next := sqlPluginPID(t, d)
-		if next == 0 || next == pid || alive(pid) {
-			t.Fatalf("kill %d: the sql plugin was not replaced: pid %d → %d", k, pid, next)
-		}
+		var next int
+		waitFor(fmt.Sprintf("the sql plugin (pid %d) to be replaced after kill %d", pid, k), func() bool {
+			next = sqlPluginPID(t, d)
+			return next != 0 && next != pid && !alive(pid)
+		})
+		waitFor(fmt.Sprintf("10 acknowledged messages after kill %d", k), func() bool { return okCount(true) >= before+10 })
 		pid = next
 	}
 	close(stop)
@@ -440,7 +459,7 @@ func TestSQLPluginSIGKILLUnderWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.waitExit(20 * time.Second)
-	checkNoHalfWrittenRows(t, filepath.Join(dataDir, sqlplugin.FileName))
+	checkNoHalfWrittenRows(t, filepath.Join(host.PluginDir(dataDir, "sql"), sqlstore.FileName))
 }
 
 // checkNoHalfWrittenRows checks the SQLite file: intact, every foreign key
@@ -448,7 +467,7 @@ func TestSQLPluginSIGKILLUnderWrites(t *testing.T) {
 // room, written by a participant of that room).
 func checkNoHalfWrittenRows(t *testing.T, path string) {
 	t.Helper()
-	db, err := dbsql.Open("sqlite", "file:"+path+"?mode=ro")
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,87 +508,17 @@ func checkNoHalfWrittenRows(t *testing.T, path string) {
 	t.Logf("%d memories checked", total)
 }
 
-// tcpProxy forwards a local port to a target; stop cuts every connection
-// and closes the port, start opens the same port again.
-type tcpProxy struct {
-	t      *testing.T
-	target string
-	addr   string
-	mu     sync.Mutex
-	lis    net.Listener
-	conns  map[net.Conn]bool
-}
-
-func newTCPProxy(t *testing.T, target string) *tcpProxy {
-	p := &tcpProxy{t: t, target: target, conns: map[net.Conn]bool{}}
-	p.start()
-	t.Cleanup(p.stop)
-	return p
-}
-
-func (p *tcpProxy) start() {
-	p.t.Helper()
-	addr := p.addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
-	var lis net.Listener
-	var err error
-	for i := 0; i < 50; i++ { // the port may linger for a moment
-		if lis, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.lis, p.addr = lis, lis.Addr().String()
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := lis.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns[c], p.conns[up] = true, true
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close(); c.Close() }()
-			go func() { _, _ = io.Copy(c, up); up.Close(); c.Close() }()
-		}
-	}()
-}
-
-func (p *tcpProxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.lis != nil {
-		p.lis.Close()
-		p.lis = nil
-	}
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]bool{}
-}
-
 // TestSQLPostgresGoesAway runs the daemon on PostgreSQL through a TCP proxy,
 // then cuts the proxy: calls that need the database fail with an error that
 // says so, the host stays up, and work resumes once the database is back.
 func TestSQLPostgresGoesAway(t *testing.T) {
-	proxy := newTCPProxy(t, "127.0.0.1:5432")
-	u := pgSchema(t, proxy.addr)
+	t.Parallel()
+	proxy := pgtest.NewProxy(t, pgtest.ServerAddr(t))
+	u := pgtest.Schema(t, proxy.Addr())
 	d := startDaemon(t, daemonOpts{env: []string{"POSTGRES_URL=" + u}})
 	m := d.say("Eliza", "I like the sea")
 
-	proxy.stop()
+	proxy.Stop()
 	start := time.Now()
 	code, env := d.post("/api/agents/Eliza/messages", map[string]string{"text": "are you there?", "roomId": m.RoomID})
 	if code == http.StatusOK || env.Error == nil {
@@ -593,19 +542,8 @@ func TestSQLPostgresGoesAway(t *testing.T) {
 	default:
 	}
 
-	proxy.start()
-	var back messagesData
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		code, env := d.post("/api/agents/Eliza/messages", map[string]string{"text": "back again", "roomId": m.RoomID})
-		if code == http.StatusOK {
-			_ = json.Unmarshal(env.Data, &back)
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("work did not resume when the database came back: %d %+v", code, env.Error)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	proxy.Start()
+	back := d.sayWhenBack("work to resume with the database back", "Eliza", map[string]string{"text": "back again", "roomId": m.RoomID})
 	mems := d.memories("Eliza", m.RoomID)
 	texts := map[string]bool{}
 	for _, x := range mems {
@@ -614,4 +552,138 @@ func TestSQLPostgresGoesAway(t *testing.T) {
 	if !texts["I like the sea"] || !texts["back again"] || len(back.Messages) != 1 || !texts[back.Messages[0].Text] {
 		t.Fatalf("after the database came back: %+v", mems)
 	}
+}
+
+// TestVectorIndexAcrossPluginRestarts runs the daemon over an agent with
+// more memories than DefaultVectorIndexMin: the sql plugin process builds
+// the agent's vector index at the first search and saves it; the next
+// plugin process loads it and catches up with the memories written while
+// it was stopped; a damaged file is rebuilt, with a log line.
+func TestVectorIndexAcrossPluginRestarts(t *testing.T) {
+	dataDir := t.TempDir()
+	sqlDir := host.PluginDir(dataDir, "sql")
+	// The model asks for the FACTS provider, which searches the facts.
+	ag := newBootAgent(t, "Scripty", []rule{
+		{Model: "TEXT_LARGE", NotContains: []string{"Write Scripty's reply"},
+			Answer: "<response><thought>look it up</thought><actions>REPLY</actions><providers>FACTS</providers><text></text></response>"},
+		{Model: "TEXT_LARGE", Contains: []string{"Write Scripty's reply"}, Answer: "<response><thought>t</thought><message>noted</message></response>"},
+	}, nil, "offline")
+	plugins := pluginDirWith(t, bins.scripted)
+	start := func() *daemon {
+		t.Helper()
+		return startDaemon(t, daemonOpts{dataDir: dataDir, pluginDir: plugins, characters: []string{ag.character()}})
+	}
+	stop := func(d *daemon) {
+		t.Helper()
+		if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		if code, out := d.waitExit(20 * time.Second); code != 0 {
+			t.Fatalf("stop: %d\n%s", code, tail(out, 3000))
+		}
+	}
+	// write runs fn on the store, opened as the db commands do, without an
+	// index of its own.
+	ctx := context.Background()
+	write := func(fn func(s *sqlstore.Store, agent string)) {
+		t.Helper()
+		s, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: sqlDir, ExactSearch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		agents, err := s.GetAgents(ctx)
+		if err != nil || len(agents) != 1 {
+			t.Fatalf("agents: %+v %v", agents, err)
+		}
+		fn(s, agents[0].ID)
+	}
+	fact := func(s *sqlstore.Store, agent, text string) string {
+		t.Helper()
+		m := &sdk.Memory{RoomID: uuid.NewString(), EntityID: uuid.NewString(), Content: sdk.Content{Text: text}, Embedding: offline.Embed(text, 384)}
+		id, _, err := s.CreateMemory(ctx, agent, m, sdk.TableFacts, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	stop(start())
+	var agent string
+	var facts []string
+	write(func(s *sqlstore.Store, a string) {
+		agent = a
+		for i := 0; i < sqlstore.DefaultVectorIndexMin+100; i++ {
+			facts = append(facts, fact(s, a, fmt.Sprintf("fact %d: the user likes %d things", i, i*7)))
+		}
+	})
+	file := filepath.Join(sqlDir, sqlstore.VectorIndexDir, agent+".hnsw")
+	count := regexp.MustCompile(`vector index ready.*\b(built|loaded)=(\d+)`)
+	ready := func(d *daemon, how string) int {
+		t.Helper()
+		// The whole line, with its count: it may reach d.out a moment
+		// after the answer that caused it.
+		testwait.For(t, 10*time.Second, "the daemon's output to say the vector index is ready", func() bool { return count.MatchString(d.out.String()) })
+		m := count.FindStringSubmatch(d.out.String())
+		if m == nil || m[1] != how {
+			t.Fatalf("want the index %s:\n%s", how, tail(d.out.String(), 4000))
+		}
+		n, _ := strconv.Atoi(m[2])
+		return n
+	}
+
+	// The first search builds the index in the plugin and saves it.
+	d := start()
+	d.say("Scripty", "what do I like?")
+	built := ready(d, "built")
+	if built < len(facts) {
+		t.Fatalf("built from %d memories, %d facts are stored", built, len(facts))
+	}
+	// Saved after it is ready; a daemon stopped sooner leaves no file (the
+	// next start builds the index again).
+	waitOutput(t, d, "vector index saved")
+	stop(d)
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("the index was not saved: %v", err)
+	}
+
+	// Written while the daemon is stopped: the next plugin process catches
+	// up with them.
+	var added string
+	write(func(s *sqlstore.Store, a string) {
+		added = fact(s, a, "a fact written while the daemon was stopped")
+		if n, err := s.DeleteMemory(ctx, a, facts[0]); n != 1 || err != nil {
+			t.Fatal(n, err)
+		}
+	})
+	d = start()
+	d.say("Scripty", "what else do I like?")
+	if loaded := ready(d, "loaded"); loaded < built {
+		t.Fatalf("loaded %d memories, built %d, then one added and one deleted", loaded, built)
+	}
+	stop(d)
+
+	// The file the plugin saved, caught up by a store of this process.
+	s, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: sqlDir, VectorIndexMin: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.SearchMemories(ctx, agent, storage.SearchQuery{Embedding: offline.Embed("a fact written while the daemon was stopped", 384), Count: 1})
+	if err != nil || len(res) != 1 || res[0].ID != added {
+		t.Fatalf("search: %+v %v", res, err)
+	}
+	s.Close()
+
+	// A damaged file is rebuilt from the database, and the log says so.
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0xff
+	if err := os.WriteFile(file, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d = start()
+	d.say("Scripty", "and now?")
+	waitOutput(t, d, "a saved vector index does not load; rebuilding it from the database")
+	ready(d, "built")
 }

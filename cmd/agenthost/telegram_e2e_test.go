@@ -78,18 +78,8 @@ func repliesTo(api *telegramtest.Server, text string) int {
 	return n
 }
 
-func pluginPID(t *testing.T, d *daemon, name string) int {
-	t.Helper()
-	for _, p := range children(d.cmd.Process.Pid) {
-		if strings.Contains(cmdline(p), "__plugin "+name) {
-			return p
-		}
-	}
-	t.Fatalf("no %s plugin process among the daemon's children", name)
-	return 0
-}
-
 func TestTelegramMessageInReplyOut(t *testing.T) {
+	t.Parallel()
 	api := telegramtest.New(t)
 	d, agentID := telegramAgent(t, api, nil)
 	_, msgID := api.PushText(telegramtest.Private(tgAlice), tgAlice, "Hello from Telegram")
@@ -135,6 +125,7 @@ func TestTelegramMessageInReplyOut(t *testing.T) {
 // not confirmed, once while a reply is on its way to Telegram. Every
 // message must be answered exactly once.
 func TestTelegramPluginSIGKILLLosesNothing(t *testing.T) {
+	t.Parallel()
 	api := telegramtest.New(t)
 	d, agentID := telegramAgent(t, api, map[string]any{"SCRIPTED_DELAY_MS": "1500"})
 	api.WaitFor(t, 30*time.Second, "the bot to poll", func() bool { return api.Polling() > 0 })
@@ -195,6 +186,9 @@ func TestTelegramPluginSIGKILLLosesNothing(t *testing.T) {
 
 	// Now kill it while a reply is on its way: the held sendMessage has
 	// reached Telegram, so the host's second try must not send it again.
+	// Every message before is handled first, so that the reply held is
+	// the one to six, and the only one on its way.
+	d.waitInboxEmpty(agentID)
 	send := api.Hold("sendMessage")
 	api.PushText(telegramtest.Private(tgBob), tgBob, "six")
 	select {
@@ -210,14 +204,16 @@ func TestTelegramPluginSIGKILLLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	send.Release()
-	api.PushText(telegramtest.Private(tgAlice), tgAlice, "seven")
+	seven, _ := api.PushText(telegramtest.Private(tgAlice), tgAlice, "seven")
 	api.WaitFor(t, 60*time.Second, "a reply to seven", func() bool { return repliesTo(api, "seven") == 1 })
-	time.Sleep(1500 * time.Millisecond) // room for a duplicate to show up
+	// Every update was handed over (confirmed), and every message held
+	// was handled: a duplicate reply would have been sent by now.
+	api.WaitFor(t, 30*time.Second, "every update to be confirmed", func() bool { return api.Confirmed() > seven })
+	d.waitInboxEmpty(agentID)
 
 	// The host gave the delivery to the restarted plugin, which knew the
 	// reply had left and did not send it again.
-	out := d.out.String()
-	if !strings.Contains(out, "sending again through the restarted plugin") || !strings.Contains(out, "it may have arrived, so it is not sent twice") {
+	if !d.says("sending again through the restarted plugin", "it may have arrived, so it is not sent twice") {
 		t.Errorf("want the host to hand the reply to the restarted plugin, and the plugin to skip the part already sent")
 	}
 	for _, text := range append(dms, "six", "seven") {
@@ -251,6 +247,7 @@ func TestTelegramPluginSIGKILLLosesNothing(t *testing.T) {
 }
 
 func TestTelegramWebhookThroughDaemon(t *testing.T) {
+	t.Parallel()
 	api := telegramtest.New(t)
 	d, agentID := telegramAgent(t, api, map[string]any{"TELEGRAM_WEBHOOK_URL": "https://bot.example.org"})
 	api.WaitFor(t, 30*time.Second, "the webhook", func() bool { u, _ := api.Webhook(); return u != "" })
@@ -284,7 +281,10 @@ func TestTelegramWebhookThroughDaemon(t *testing.T) {
 		t.Fatalf("second webhook call: %d", code)
 	}
 	api.WaitFor(t, 30*time.Second, "the reply", func() bool { return repliesTo(api, "by webhook") == 1 })
-	time.Sleep(time.Second)
+	// Both deliveries were held or refused as duplicates before the daemon
+	// answered 200: once the held ones are handled, a second reply would
+	// have been sent.
+	d.waitInboxEmpty(agentID)
 	if n := repliesTo(api, "by webhook"); n != 1 {
 		t.Errorf("a webhook update delivered twice was answered %d times", n)
 	}
@@ -302,6 +302,7 @@ func TestTelegramWebhookThroughDaemon(t *testing.T) {
 }
 
 func TestTelegramDefaultAgentFromEnvironment(t *testing.T) {
+	t.Parallel()
 	api := telegramtest.New(t)
 	startDaemon(t, daemonOpts{env: []string{"TELEGRAM_BOT_TOKEN=" + api.Token, "TELEGRAM_API_ROOT=" + api.URL}})
 	api.WaitFor(t, 30*time.Second, "the default agent's bot to poll", func() bool { return api.Polling() > 0 })
@@ -313,6 +314,7 @@ func TestTelegramDefaultAgentFromEnvironment(t *testing.T) {
 }
 
 func TestTelegramRevokedTokenStopsTheAgentClearly(t *testing.T) {
+	t.Parallel()
 	api := telegramtest.New(t)
 	api.Revoke()
 	char := scriptedCharacter(t, map[string]any{"TELEGRAM_BOT_TOKEN": api.Token, "TELEGRAM_API_ROOT": api.URL}, "telegram")

@@ -5,7 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
-	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/spf13/cobra"
 )
 
@@ -24,14 +24,21 @@ func versionString() string {
 	return v
 }
 
+// versionLine is the version with the plugin protocol and the platform.
+func versionLine() string {
+	return fmt.Sprintf("agenthost %s (plugin protocol agenthost.plugin.v%d.%d, %s %s/%s)",
+		versionString(), contract.ProtocolVersion, contract.ProtocolMinor, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
 func versionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
+		Short: "Print the version (also: agenthost --version)",
+		Example: `  agenthost version
+  agenthost --version`,
+		Args: cobra.NoArgs,
 		Run: func(cmd *cobra.Command, args []string) {
-			fmt.Fprintf(cmd.OutOrStdout(), "agenthost %s (plugin protocol agenthost.plugin.v%d.%d, %s %s/%s)\n",
-				versionString(), sdk.ProtocolVersion, sdk.ProtocolMinor, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			fmt.Fprintln(cmd.OutOrStdout(), versionLine())
 		},
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/google/uuid"
 )
 
@@ -62,8 +63,8 @@ func (b *bootstrap) sendMessageAction() sdk.Action {
 				// The room's history shows what the agent said there.
 				m := &sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: target.RoomID,
 					CreatedAt: time.Now().UnixMilli(), Content: content}
-				if _, _, err := a.CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {
-					b.log.Warn("storing a sent message failed", "room", target.RoomID, "error", err)
+				if _, _, err := storage.For(a).CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {
+					a.Logger(ctx).Warn("storing a sent message failed", "room", target.RoomID, "error", err)
 				}
 			}
 			return sdk.ActionResult{Success: true, Text: fmt.Sprintf("Sent the message to %s on %s.", label, source),
@@ -78,7 +79,7 @@ func (b *bootstrap) sendTarget(ctx context.Context, a *sdk.Agent, msg *sdk.Memor
 	if kind != "room" {
 		if e := resolveEntity(ctx, a, msg, ref); e != nil {
 			t := sdk.Target{Source: source, EntityID: e.ID}
-			if rooms, err := a.GetRooms(ctx, sdk.RoomQuery{ParticipantID: e.ID}); err == nil {
+			if rooms, err := storage.For(a).GetRooms(ctx, storage.RoomQuery{ParticipantID: e.ID}); err == nil {
 				for _, r := range rooms {
 					if r.Type == sdk.ChannelDM && r.Source == source {
 						t.RoomID, t.ChannelID, t.ServerID = r.ID, r.ChannelID, r.ServerID
@@ -99,7 +100,7 @@ func (b *bootstrap) sendTarget(ctx context.Context, a *sdk.Agent, msg *sdk.Memor
 	}
 	want := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(ref), "#"))
 	if worldID != "" {
-		rooms, err := a.GetRooms(ctx, sdk.RoomQuery{WorldID: worldID})
+		rooms, err := storage.For(a).GetRooms(ctx, storage.RoomQuery{WorldID: worldID})
 		if err == nil {
 			for _, r := range rooms {
 				if strings.ToLower(strings.TrimPrefix(r.Name, "#")) == want || r.ID == ref || r.ChannelID == ref {
@@ -361,11 +362,11 @@ func (b *bootstrap) ownedWorldWithSettings(ctx context.Context, a *sdk.Agent, ms
 	if world != nil && roleOf(world, msg.EntityID) == RoleOwner && len(worldSettings(world)) > 0 {
 		return world
 	}
-	var ids []string
-	if _, err := getJSON(ctx, a, cacheKeyOwnedWorlds+msg.EntityID, &ids); err != nil || len(ids) == 0 {
+	ids, err := ownedWorlds(ctx, a, msg.EntityID)
+	if err != nil || len(ids) == 0 {
 		return nil
 	}
-	ws, err := a.GetWorlds(ctx, ids...)
+	ws, err := storage.For(a).GetWorlds(ctx, ids...)
 	if err != nil {
 		return nil
 	}
@@ -383,11 +384,30 @@ const cacheKeyOwnedWorlds = "bootstrap/owned-worlds/"
 
 // rememberOwnedWorld records that the sender owns a world with settings.
 func (b *bootstrap) rememberOwnedWorld(ctx context.Context, a *sdk.Agent, entityID, worldID string) {
-	var ids []string
-	if _, err := getJSON(ctx, a, cacheKeyOwnedWorlds+entityID, &ids); err != nil || slices.Contains(ids, worldID) {
+	ids, err := ownedWorlds(ctx, a, entityID)
+	if err != nil || slices.Contains(ids, worldID) {
 		return
 	}
-	_ = setJSON(ctx, a, cacheKeyOwnedWorlds+entityID, append(ids, worldID))
+	_ = setJSON(ctx, a, cacheKeyOwnedWorlds+entityID, append(slices.Clone(ids), worldID))
+	forget(ownedWorldsKey(a, entityID))
+}
+
+func ownedWorldsKey(a *sdk.Agent, entityID string) string {
+	return "owned\x00" + a.ID + "\x00" + entityID
+}
+
+// ownedWorlds lists the worlds with settings an entity owns, reused for
+// lookupTTL: UPDATE_SETTINGS's validate asks for them on every message
+// (the ACTIONS provider), and they change only when an owner speaks in a
+// world with settings. The list returned must not be changed.
+func ownedWorlds(ctx context.Context, a *sdk.Agent, entityID string) ([]string, error) {
+	v, err := cached(ownedWorldsKey(a, entityID), func() (any, error) {
+		var ids []string
+		_, err := getJSON(ctx, a, cacheKeyOwnedWorlds+entityID, &ids)
+		return ids, err
+	})
+	ids, _ := v.([]string)
+	return ids, err
 }
 
 func (b *bootstrap) updateSettingsAction() sdk.Action {

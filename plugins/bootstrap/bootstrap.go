@@ -2,13 +2,11 @@ package bootstrap
 
 import (
 	"context"
-	"strconv"
-	"strings"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
-	"github.com/hashicorp/go-hclog"
 )
 
 // Version is the plugin's version.
@@ -32,11 +30,12 @@ const (
 // bootstrap is the plugin's state: one value serves every agent of the
 // process.
 type bootstrap struct {
-	log   hclog.Logger
 	store Store
-
-	mu     sync.Mutex
-	agents map[string]*agentState
+	// evalStore is the same store for the tasks that hold evaluations
+	// (evaluations.go): writing them changes nothing any room read shows
+	// (see changingStore).
+	evalStore Store
+	agents    *sdk.Instances[*agentState]
 
 	// eventRuns maps the runs an event started (agent id, NUL, run id)
 	// to where their replies go: the host has no run for them.
@@ -46,10 +45,18 @@ type bootstrap struct {
 	// instead of through the host.
 	ownOnce sync.Once
 	own     map[string]sdk.Action
+
+	// sched runs every agent's task service (schedule.go).
+	schedOnce sync.Once
+	sched     *scheduler
 }
 
 // agentState is what the plugin keeps in memory for one agent.
 type agentState struct {
+	settings agentSettings
+	tasks    *taskService
+	evals    *evaluations
+
 	mu sync.Mutex
 	// latest maps a room to the response id of the newest run in it: an
 	// older run whose id is no longer there drops its reply.
@@ -59,7 +66,6 @@ type agentState struct {
 	info *sdk.AgentInfo
 	// owned remembers worlds whose ownership was checked.
 	owned map[string]bool
-	tasks *taskService
 }
 
 // New returns the bootstrap plugin. It keeps relationships, components
@@ -70,7 +76,8 @@ func New() sdk.Plugin { return NewWithStore(DatabaseStore()) }
 // components and tasks in store: [CacheStore] for a database plugin that
 // does not serve them.
 func NewWithStore(store Store) sdk.Plugin {
-	b := &bootstrap{log: sdk.NewLogger("bootstrap"), store: store, agents: map[string]*agentState{}}
+	b := &bootstrap{store: changingStore{store}, evalStore: store}
+	b.agents = &sdk.Instances[*agentState]{New: b.newAgentState, Close: (*agentState).close}
 	return sdk.Plugin{
 		Name:    "bootstrap",
 		Version: Version,
@@ -85,7 +92,7 @@ func NewWithStore(store Store) sdk.Plugin {
 			{Name: SettingMaxAgentTurns, Description: "With RESPOND_TO_AGENTS, how many agent messages in a row the agent answers before it waits for a person.", Default: "3"},
 			{Name: SettingRunTimeout, Description: "How long one message may take before the run times out, in milliseconds.", Default: "3600000"},
 			{Name: SettingResponseRetries, Description: "How often an unusable model answer is asked for again.", Default: "3"},
-			{Name: SettingReflectionEvery, Description: "Reflect after this many new messages in a room.", Default: "conversation length / 4"},
+			{Name: SettingReflectionEvery, Description: "Reflect after this many new messages in a room; by default a quarter of the conversation length."},
 			{Name: SettingTaskTick, Description: "How often the task service looks for due tasks, in milliseconds.", Default: "1000"},
 			{Name: SettingFactsThreshold, Description: "Minimum similarity of a fact recalled by the FACTS provider.", Default: "0.1"},
 			{Name: SettingDisableReflexion, Description: "true turns the reflection evaluator off.", Default: "false"},
@@ -94,48 +101,43 @@ func NewWithStore(store Store) sdk.Plugin {
 		Providers:  b.providers(),
 		Actions:    b.actions(),
 		Evaluators: []sdk.Evaluator{b.reflectionEvaluator()},
-		Configure:  b.configure,
-		Unconfigure: func(ctx context.Context, a *sdk.Agent) {
-			b.mu.Lock()
-			st := b.agents[a.ID]
-			delete(b.agents, a.ID)
-			b.mu.Unlock()
-			if st != nil && st.tasks != nil {
-				st.tasks.stop()
-			}
-		},
+		Instances:  b.agents,
 	}
 }
 
-func (b *bootstrap) configure(ctx context.Context, a *sdk.Agent) ([]string, error) {
-	b.mu.Lock()
-	old := b.agents[a.ID]
-	st := newAgentState()
-	b.agents[a.ID] = st
-	b.mu.Unlock()
-	if old != nil && old.tasks != nil {
-		old.tasks.stop()
+// newAgentState readies an agent when it is configured: its settings are
+// read (a bad value is a warning, and the default is used) and its task
+// service starts.
+func (b *bootstrap) newAgentState(ctx context.Context, a *sdk.Agent) (*agentState, []string, error) {
+	st, warnings := newAgentState(a)
+	st.tasks = startTaskService(b, a, st.settings.taskTick)
+	return st, warnings, nil
+}
+
+func newAgentState(a *sdk.Agent) (*agentState, []string) {
+	settings, warnings := readSettings(a)
+	return &agentState{settings: settings, evals: newEvaluations(), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{}}, warnings
+}
+
+func (st *agentState) close() {
+	if st.tasks != nil {
+		st.tasks.stop()
 	}
-	st.tasks = startTaskService(b, a)
-	return nil, nil
+	st.evals.close()
 }
 
-func newAgentState() *agentState {
-	return &agentState{latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{}}
-}
-
-// state returns the agent's in-memory state, creating it for an agent that
-// was never configured (a handler called in a test).
+// state returns the agent's in-memory state. A call that comes in while
+// the agent is being stopped gets a state of its own, which is dropped.
 func (b *bootstrap) state(a *sdk.Agent) *agentState {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	st := b.agents[a.ID]
-	if st == nil {
-		st = newAgentState()
-		b.agents[a.ID] = st
+	if st, err := b.agents.Get(a); err == nil {
+		return st
 	}
+	st, _ := newAgentState(a)
 	return st
 }
+
+// settings returns the agent's settings, as read when it was configured.
+func (b *bootstrap) settings(a *sdk.Agent) agentSettings { return b.state(a).settings }
 
 // info returns what the agent is made of, asked of the host once: an
 // agent's plugins do not change while it runs, and a restart configures
@@ -150,7 +152,7 @@ func (b *bootstrap) info(ctx context.Context, a *sdk.Agent) *sdk.AgentInfo {
 	}
 	got, err := a.DescribeAgent(ctx)
 	if err != nil {
-		b.log.Warn("describe agent failed", "agent", a.ID, "error", err)
+		a.Logger(ctx).Warn("describe agent failed", "error", err)
 		return &sdk.AgentInfo{ID: a.ID, Name: a.Name()}
 	}
 	st.mu.Lock()
@@ -159,46 +161,41 @@ func (b *bootstrap) info(ctx context.Context, a *sdk.Agent) *sdk.AgentInfo {
 	return got
 }
 
-// setting helpers read an agent's settings with defaults.
-
-func settingInt(a *sdk.Agent, key string, def int) int {
-	n, err := strconv.Atoi(strings.TrimSpace(a.Setting(key)))
-	if err != nil || n <= 0 {
-		return def
-	}
-	return n
+// agentSettings are an agent's settings, read once when it is configured:
+// an agent's settings do not change while it runs.
+type agentSettings struct {
+	conversationLen   int
+	respondToBots     bool
+	maxAgentTurns     int
+	runTimeout        time.Duration
+	responseRetries   int
+	reflectionEvery   int
+	taskTick          time.Duration
+	factsThreshold    float64
+	disableReflection bool
 }
 
-func settingFloat(a *sdk.Agent, key string, def float64) float64 {
-	f, err := strconv.ParseFloat(strings.TrimSpace(a.Setting(key)), 64)
-	if err != nil {
-		return def
+// readSettings reads the agent's settings with their declared defaults. A
+// value that does not parse, or a count that is not positive, is a
+// warning, and the default is used: a typo must not take the agent's
+// message handling down.
+func readSettings(a *sdk.Agent) (agentSettings, []string) {
+	c := a.Config()
+	positive := func(name string) int { return c.IntBetween(name, 1, math.MaxInt) }
+	s := agentSettings{
+		conversationLen:   positive(SettingConversationLen),
+		respondToBots:     c.Bool(SettingRespondToBots),
+		maxAgentTurns:     positive(SettingMaxAgentTurns),
+		runTimeout:        time.Duration(positive(SettingRunTimeout)) * time.Millisecond,
+		responseRetries:   positive(SettingResponseRetries),
+		reflectionEvery:   positive(SettingReflectionEvery),
+		taskTick:          time.Duration(positive(SettingTaskTick)) * time.Millisecond,
+		factsThreshold:    c.Float(SettingFactsThreshold),
+		disableReflection: c.Bool(SettingDisableReflexion),
 	}
-	return f
-}
-
-func settingBool(a *sdk.Agent, key string) bool {
-	switch strings.ToLower(strings.TrimSpace(a.Setting(key))) {
-	case "true", "1", "yes", "on":
-		return true
+	if s.reflectionEvery == 0 {
+		// elizaOS reflects every quarter of the conversation length.
+		s.reflectionEvery = (s.conversationLen + 3) / 4
 	}
-	return false
-}
-
-// settingList reads a comma list, with or without brackets and quotes.
-func settingList(a *sdk.Agent, key string) []string {
-	s := strings.Trim(strings.TrimSpace(a.Setting(key)), "[]")
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.Trim(strings.TrimSpace(f), `"'`); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
-}
-
-func conversationLength(a *sdk.Agent) int { return settingInt(a, SettingConversationLen, 32) }
-
-func runTimeout(a *sdk.Agent) time.Duration {
-	return time.Duration(settingInt(a, SettingRunTimeout, 3600000)) * time.Millisecond
+	return s, c.Warnings()
 }

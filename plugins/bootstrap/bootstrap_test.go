@@ -9,8 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/plugintest"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/google/uuid"
 )
 
@@ -68,10 +70,10 @@ func newFixture(t *testing.T, settings map[string]string, model func(req sdk.Mod
 // an incoming message.
 func (f *fixture) connect(t *testing.T, roomID, worldID, userID, userName string, typ sdk.ChannelType) {
 	t.Helper()
-	c := sdk.Connection{Entity: sdk.Entity{ID: userID, Names: []string{userName}},
+	c := storage.Connection{Entity: sdk.Entity{ID: userID, Names: []string{userName}},
 		Room:  sdk.Room{ID: roomID, Name: "room", Source: "test", Type: typ, WorldID: worldID},
 		World: sdk.World{ID: worldID, Name: "World"}}
-	if err := f.a.EnsureConnection(context.Background(), c); err != nil {
+	if err := storage.For(f.a).EnsureConnection(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -103,11 +105,22 @@ func runsEnded(evs []sdk.Event) (started, ended int, reasons []string) {
 	return
 }
 
+// waitRunsEnded waits for n RUN_ENDED events: a run that replied sends it
+// after its handler returned.
+func waitRunsEnded(t *testing.T, f *fixture, n int) {
+	t.Helper()
+	testwait.For(t, 10*time.Second, fmt.Sprintf("%d RUN_ENDED events", n), func() bool {
+		_, e, _ := runsEnded(f.rt.Events())
+		return e >= n
+	})
+}
+
 func xmlReply(text string) string {
 	return "<response><thought>t</thought><actions>REPLY</actions><providers></providers><text>" + text + "</text></response>"
 }
 
 func TestPipelineDMReply(t *testing.T) {
+	t.Parallel()
 	var prompt string
 	var mu sync.Mutex
 	f := newFixture(t, nil, func(req sdk.ModelRequest) string {
@@ -141,6 +154,7 @@ func TestPipelineDMReply(t *testing.T) {
 	if strings.Contains(prompt, "RESPOND") && strings.Contains(prompt, "IGNORE") && strings.Contains(prompt, "STOP") {
 		t.Errorf("the main prompt looks like the should-respond question:\n%s", prompt)
 	}
+	waitRunsEnded(t, f, 1)
 	if s, e, _ := runsEnded(f.rt.Events()); s != 1 || e != 1 {
 		t.Errorf("runs: started %d, ended %d", s, e)
 	}
@@ -148,6 +162,7 @@ func TestPipelineDMReply(t *testing.T) {
 
 // Five deliveries of one message at once: stored once, answered once.
 func TestPipelineDuplicatesAtOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil, func(req sdk.ModelRequest) string { return xmlReply("once") })
 	room, world, ann := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	f.connect(t, room, world, ann, "Ann", sdk.ChannelDM)
@@ -164,6 +179,7 @@ func TestPipelineDuplicatesAtOnce(t *testing.T) {
 	if n := len(f.rt.Responses()); n != 1 {
 		t.Errorf("%d responses, want 1", n)
 	}
+	waitRunsEnded(t, f, 5)
 	s, e, reasons := runsEnded(f.rt.Events())
 	dups := 0
 	for _, r := range reasons {
@@ -178,6 +194,7 @@ func TestPipelineDuplicatesAtOnce(t *testing.T) {
 
 // In a group, TEXT_SMALL decides; IGNORE is stored, not sent.
 func TestPipelineGroupIgnore(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil, func(req sdk.ModelRequest) string {
 		if req.Type == sdk.ModelTextSmall {
 			return "<response><name>Eliza</name><reasoning>not for me</reasoning><action>IGNORE</action></response>"
@@ -228,13 +245,12 @@ func TestTaskService(t *testing.T) {
 		}
 		return 0
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for count("repeat") < 3 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the repeating task ran %d times", count("repeat"))
+	testwait.ForNil(t, 10*time.Second, "the repeating task to run 3 times", func() error {
+		if n := count("repeat"); n < 3 {
+			return fmt.Errorf("it ran %d times", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	if count("once") != 1 || count("unqueued") != 0 {
 		t.Errorf("once ran %d times, unqueued %d", count("once"), count("unqueued"))
 	}
@@ -250,6 +266,7 @@ func TestTaskService(t *testing.T) {
 // UPDATE_ROLE follows elizaOS's hierarchy: an owner makes an admin, an
 // admin cannot make an owner.
 func TestUpdateRole(t *testing.T) {
+	t.Parallel()
 	answer := ""
 	f := newFixture(t, nil, func(req sdk.ModelRequest) string { return answer })
 	a := f.a
@@ -259,11 +276,11 @@ func TestUpdateRole(t *testing.T) {
 	for _, u := range []struct{ id, name string }{{owner, "Olga"}, {bob, "Bob"}, {cat, "Cat"}} {
 		f.connect(t, room, world, u.id, u.name, sdk.ChannelGroup)
 	}
-	if err := a.UpsertWorld(ctx, sdk.World{ID: world, Name: "World", Metadata: map[string]any{"ownership": map[string]any{"ownerId": owner}}}); err != nil {
+	if err := storage.For(a).UpsertWorld(ctx, sdk.World{ID: world, Name: "World", Metadata: map[string]any{"ownership": map[string]any{"ownerId": owner}}}); err != nil {
 		t.Fatal(err)
 	}
 	role := func(id string) string {
-		ws, _ := a.GetWorlds(ctx, world)
+		ws, _ := storage.For(a).GetWorlds(ctx, world)
 		return roleOf(&ws[0], id)
 	}
 	answer = "<response><assignments><assignment><entityId>Bob</entityId><newRole>ADMIN</newRole></assignment></assignments></response>"
@@ -284,6 +301,7 @@ func TestUpdateRole(t *testing.T) {
 // UPDATE_SETTINGS saves values the owner gives in a DM and asks for the
 // next required setting.
 func TestUpdateSettings(t *testing.T) {
+	t.Parallel()
 	answer := "<response><settings><setting><key>botName</key><value>Robo</value></setting><setting><key>unknown</key><value>x</value></setting></settings></response>"
 	f := newFixture(t, nil, func(req sdk.ModelRequest) string { return answer })
 	a := f.a
@@ -294,7 +312,7 @@ func TestUpdateSettings(t *testing.T) {
 		"botName":  map[string]any{"name": "Bot name", "description": "What to call the bot", "required": true},
 		"greeting": map[string]any{"name": "Greeting", "description": "How to greet newcomers", "required": true},
 	}
-	if err := a.UpsertWorld(ctx, sdk.World{ID: world, Metadata: map[string]any{"ownership": map[string]any{"ownerId": owner}, "settings": settings}}); err != nil {
+	if err := storage.For(a).UpsertWorld(ctx, sdk.World{ID: world, Metadata: map[string]any{"ownership": map[string]any{"ownerId": owner}, "settings": settings}}); err != nil {
 		t.Fatal(err)
 	}
 	msg := f.message(room, world, owner, "call the bot Robo", sdk.ChannelDM)
@@ -306,7 +324,7 @@ func TestUpdateSettings(t *testing.T) {
 	if err != nil || !res.Success {
 		t.Fatalf("%+v %v", res, err)
 	}
-	ws, _ := a.GetWorlds(ctx, world)
+	ws, _ := storage.For(a).GetWorlds(ctx, world)
 	if v := worldSettings(&ws[0])["botName"]["value"]; v != "Robo" {
 		t.Errorf("botName = %v", v)
 	}
@@ -324,6 +342,7 @@ func TestUpdateSettings(t *testing.T) {
 // SEND_MESSAGE sends what the model extracted (not the incoming text) to a
 // person's DM room on the named source.
 func TestSendMessage(t *testing.T) {
+	t.Parallel()
 	source := "test"
 	f := newFixture(t, nil, func(req sdk.ModelRequest) string {
 		return "<response><targetType>user</targetType><source>" + source + "</source><target>Bob</target><message>meeting moved to 3pm</message></response>"
@@ -332,7 +351,7 @@ func TestSendMessage(t *testing.T) {
 	dm := uuid.NewString()
 	f.connect(t, room, world, ann, "Ann", sdk.ChannelGroup)
 	f.connect(t, room, world, bob, "Bob", sdk.ChannelGroup)
-	if err := f.a.EnsureConnection(context.Background(), sdk.Connection{Entity: sdk.Entity{ID: bob, Names: []string{"Bob"}},
+	if err := storage.For(f.a).EnsureConnection(context.Background(), storage.Connection{Entity: sdk.Entity{ID: bob, Names: []string{"Bob"}},
 		Room: sdk.Room{ID: dm, Source: "test", Type: sdk.ChannelDM, ChannelID: "dm-bob", WorldID: world}}); err != nil {
 		t.Fatal(err)
 	}
@@ -352,5 +371,22 @@ func TestSendMessage(t *testing.T) {
 	source = "carrier-pigeon"
 	if res, _ := f.c.RunAction(context.Background(), agentID, "SEND_MESSAGE", msg, nil); res.Success || !strings.Contains(res.Error, "cannot send") {
 		t.Errorf("an unknown source must fail: %+v", res)
+	}
+}
+
+// A bad setting does not stop the agent's message handling: it is a
+// warning that names it, and the default is used.
+func TestBadSettingIsAWarning(t *testing.T) {
+	t.Parallel()
+	c := plugintest.Start(t, NewWithStore(CacheStore()))
+	w, err := c.Configure(context.Background(), agentID, &sdk.Character{Name: "Eliza"},
+		map[string]string{SettingConversationLen: "lots", SettingRespondToBots: "sometimes", SettingDisableReflexion: "true"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`setting CONVERSATION_LENGTH: "lots" is not a whole number of at least 1; using the default, 32`,
+		`setting RESPOND_TO_AGENTS: "sometimes" is not true or false; using the default, false`}
+	if strings.Join(w, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings = %q, want %q", w, want)
 	}
 }

@@ -7,7 +7,10 @@
 // On MESSAGE_RECEIVED a run starts (RUN_STARTED; the host gives every
 // message its own run id, so concurrent conversations never share one) and
 // every way out of it ends the run (RUN_ENDED with a status, and a reason
-// when it stopped early; RUN_TIMEOUT first when it ran out of time):
+// when it stopped early; RUN_TIMEOUT first when it ran out of time). A run
+// that sent its one reply and ran no actions sends RUN_ENDED just after its
+// handler returns, so that the host hands the reply over without waiting
+// for it:
 //
 //  1. The agent's own messages are skipped.
 //  2. Attachments are enriched (images described by IMAGE_DESCRIPTION, text
@@ -24,21 +27,33 @@
 //     always answered; otherwise TEXT_SMALL decides (RESPOND, or IGNORE/STOP).
 //     Not answering stores the decision and runs the evaluators that always
 //     run.
-//  6. State is composed from every provider of the agent and the main
-//     response asked of TEXT_LARGE: thought, actions, providers, text. An
-//     unreadable answer is asked for again (RESPONSE_RETRIES); a plain-text
-//     answer is a reply.
+//  6. State is composed from every provider of the agent (in this process
+//     when they are all bootstrap's own: see sdk.Agent.ComposeState) and
+//     the main response asked of TEXT_LARGE: thought, actions, providers,
+//     text. An unreadable answer is asked for again (RESPONSE_RETRIES); a
+//     plain-text answer is a reply.
 //  7. If a newer message arrived in the room meanwhile, this run's reply is
 //     dropped.
 //  8. Action names are matched to the agent's actions (case, spaces and
 //     underscores aside, then similes; a comma inside an action's
 //     parameters does not split the list). Providers the model asked for
-//     are composed. A lone REPLY with text is sent at once; otherwise the
-//     host runs the actions in order, each result passed to the next.
-//  9. Evaluators run after the response.
+//     are composed. A lone REPLY with text is sent at once (Respond without
+//     a memory id: the host stores it); otherwise the host runs the actions
+//     in order, each result passed to the next.
+//  9. Evaluators run after the response, and the reply does not wait for
+//     them: the handler returns once the reply is sent, and the evaluation
+//     (reflection's model call above all) follows in the background, in
+//     order per room, its results in the run's timeline. It is held as a
+//     task ("bootstrap:evaluate") until done, so an evaluation cut off by a
+//     crash runs at the next start (or is logged as skipped when its
+//     message is gone).
 //
-// Replies are stored, then sent back through the message's source with
-// Respond.
+// Replies are stored among the room's messages, then sent back through the
+// message's source with Respond. An action of another plugin that answers
+// with Respond and no memory id has its reply stored by the host, so the
+// room's messages are what the user saw, each once. What each action did
+// is recorded in the action_results table (sdk.TableActionResults), which
+// RECENT_MESSAGES shows as "# Recent Action Results".
 //
 // # Other events
 //
@@ -54,7 +69,8 @@
 //   - REACTION_RECEIVED stores the reaction (a memory) among the room's
 //     messages, once however often it arrives.
 //   - MESSAGE_DELETED deletes the message's memory; CHANNEL_CLEARED deletes
-//     the messages of the room (roomId, or channelId), other tables kept.
+//     the messages and action results of the room (roomId, or channelId),
+//     other tables kept.
 //   - WORLD_JOINED and WORLD_CONNECTED store the world (merged into the
 //     stored one, so its owner, roles and settings stay), its rooms, and its
 //     members as participants of its first room.
@@ -93,6 +109,12 @@
 //
 // Prompts are templates rendered like elizaOS's Handlebars templates (see
 // renderTemplate); a character overrides them by name in "templates".
+//
+// The plugin's settings (CONVERSATION_LENGTH, RESPOND_TO_AGENTS,
+// RUN_TIMEOUT_MS, ...; `agenthost plugins list` shows them all) are read
+// when the agent is configured. A value that does not parse is a warning
+// naming it, and the default is used: a typo never stops an agent's
+// message handling.
 //
 // Relationships, components and tasks live behind [Store]: [New] keeps
 // them in the database through the Runtime service; [NewWithStore] with

@@ -2,15 +2,14 @@ package bootstrap
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/google/uuid"
 )
 
@@ -32,7 +31,7 @@ func (f *fixture) mustEmit(t *testing.T, typ string, msg *sdk.Memory, payload ma
 
 func (f *fixture) entity(t *testing.T, id string) *sdk.Entity {
 	t.Helper()
-	es, err := f.a.GetEntities(context.Background(), id)
+	es, err := storage.For(f.a).GetEntities(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func (f *fixture) entity(t *testing.T, id string) *sdk.Entity {
 
 func (f *fixture) world(t *testing.T, id string) *sdk.World {
 	t.Helper()
-	ws, err := f.a.GetWorlds(context.Background(), id)
+	ws, err := storage.For(f.a).GetWorlds(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +56,7 @@ func (f *fixture) world(t *testing.T, id string) *sdk.World {
 func scoped(id string) string { return sdk.CreateUniqueUUID(agentID, id) }
 
 func TestEventSubscriptions(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil, func(sdk.ModelRequest) string { return "" })
 	got := f.c.Manifest().Events
 	for _, want := range []string{"MESSAGE_RECEIVED", "VOICE_MESSAGE_RECEIVED", "REACTION_RECEIVED", "MESSAGE_DELETED", "CHANNEL_CLEARED",
@@ -68,6 +68,7 @@ func TestEventSubscriptions(t *testing.T) {
 }
 
 func TestReactionStoredOnce(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil, func(sdk.ModelRequest) string { return "" })
 	room, ann := uuid.NewString(), uuid.NewString()
 	r := &sdk.Memory{ID: uuid.NewString(), EntityID: ann, RoomID: room, Content: sdk.Content{Text: "+1"}}
@@ -95,6 +96,7 @@ func TestReactionStoredOnce(t *testing.T) {
 }
 
 func TestMessageDeletedAndChannelCleared(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil, func(sdk.ModelRequest) string { return "" })
 	room, other, ann := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	var ids []string
@@ -127,6 +129,7 @@ func TestMessageDeletedAndChannelCleared(t *testing.T) {
 }
 
 func TestWorldJoinedSync(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil, func(sdk.ModelRequest) string { return "" })
 	ctx := context.Background()
 	owner := uuid.NewString()
@@ -148,7 +151,7 @@ func TestWorldJoinedSync(t *testing.T) {
 	if w == nil || w.Name != "Guild" || w.ServerID != "g1" || ownerOf(w) != owner {
 		t.Fatalf("world: %+v", w)
 	}
-	rooms, err := f.a.GetRooms(ctx, sdk.RoomQuery{WorldID: world})
+	rooms, err := storage.For(f.a).GetRooms(ctx, storage.RoomQuery{WorldID: world})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,7 +162,7 @@ func TestWorldJoinedSync(t *testing.T) {
 	if r := byID[scoped("c2")]; len(rooms) != 2 || byID[scoped("c1")].Name != "general" || r.Name != "random" || r.Source != "test" || r.ServerID != "g1" || r.ChannelID != "c2" {
 		t.Fatalf("rooms: %+v", rooms)
 	}
-	parts, _ := f.a.GetParticipants(ctx, scoped("c1"))
+	parts, _ := storage.For(f.a).GetParticipants(ctx, scoped("c1"))
 	for _, id := range []string{owner, scoped("u2"), agentID} {
 		if !slices.Contains(parts, id) {
 			t.Errorf("%s should take part in the first room: %v", id, parts)
@@ -195,6 +198,7 @@ func TestWorldJoinedSync(t *testing.T) {
 }
 
 func TestEntityJoinedUpdatedLeft(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil, func(sdk.ModelRequest) string { return "" })
 	ctx := context.Background()
 	world := uuid.NewString()
@@ -209,11 +213,11 @@ func TestEntityJoinedUpdatedLeft(t *testing.T) {
 	if blk["id"] != "u1" || blk["userName"] != "uno" || blk["name"] != "Uno" || blk["roles"] == nil || blk["type"] != nil {
 		t.Errorf("the platform's details: %+v", blk)
 	}
-	room, err := f.a.GetRoom(ctx, scoped("c1"))
+	room, err := storage.For(f.a).GetRoom(ctx, scoped("c1"))
 	if err != nil || room.Type != sdk.ChannelGroup || room.WorldID != world || room.Source != "test" {
 		t.Errorf("room: %+v %v", room, err)
 	}
-	if parts, _ := f.a.GetParticipants(ctx, scoped("c1")); !slices.Contains(parts, id) {
+	if parts, _ := storage.For(f.a).GetParticipants(ctx, scoped("c1")); !slices.Contains(parts, id) {
 		t.Errorf("participants: %v", parts)
 	}
 
@@ -250,6 +254,7 @@ func TestEntityJoinedUpdatedLeft(t *testing.T) {
 }
 
 func TestVoiceMessageRunsThePipeline(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil, func(req sdk.ModelRequest) string { return xmlReply("heard you") })
 	room, world, ann := uuid.NewString(), uuid.NewString(), uuid.NewString()
 	f.connect(t, room, world, ann, "Ann", sdk.ChannelVoiceDM)
@@ -259,6 +264,7 @@ func TestVoiceMessageRunsThePipeline(t *testing.T) {
 	if res := f.rt.Responses(); len(res) != 1 || res[0].Text != "heard you" || res[0].Source != "test" {
 		t.Fatalf("responses: %+v", res)
 	}
+	waitRunsEnded(t, f, 1)
 	if s, e, _ := runsEnded(f.rt.Events()); s != 1 || e != 1 {
 		t.Errorf("runs: started %d, ended %d", s, e)
 	}
@@ -272,6 +278,7 @@ func TestVoiceMessageRunsThePipeline(t *testing.T) {
 }
 
 func TestPostGenerated(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var prompts []string
 	var calls atomic.Int32
@@ -300,7 +307,7 @@ func TestPostGenerated(t *testing.T) {
 	if s.Target.Source != "test" || s.Target.RoomID != feed || s.Target.ChannelID != "me-home" || s.Target.ServerID != "me" {
 		t.Errorf("target: %+v", s.Target)
 	}
-	room, err := f.a.GetRoom(context.Background(), feed)
+	room, err := storage.For(f.a).GetRoom(context.Background(), feed)
 	if err != nil || room.Type != sdk.ChannelFeed || room.Name != "Eliza's Feed" || room.WorldID != scoped("me") {
 		t.Errorf("feed room: %+v %v", room, err)
 	}
@@ -341,6 +348,7 @@ func TestPostGenerated(t *testing.T) {
 }
 
 func TestPostParsing(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		"<response><thought>t</thought><post>  \"quoted\"  </post></response>": "quoted",
 		"<response><text>from text</text></response>":                          "from text",
@@ -370,6 +378,7 @@ func TestPostParsing(t *testing.T) {
 }
 
 func TestAgentScoped(t *testing.T) {
+	t.Parallel()
 	a := &sdk.Agent{ID: agentID}
 	id := uuid.NewString()
 	if agentScoped(a, id) != id || agentScoped(a, strings.ToUpper(id)) != id {
@@ -377,24 +386,5 @@ func TestAgentScoped(t *testing.T) {
 	}
 	if agentScoped(a, "chan-1") != sdk.CreateUniqueUUID(agentID, "chan-1") || agentScoped(a, " ") != "" {
 		t.Error("a platform id is scoped; blank stays blank")
-	}
-}
-
-func TestParallelStopsAtFirstError(t *testing.T) {
-	var ran atomic.Int32
-	boom := errors.New("boom")
-	err := parallel(context.Background(), 1000, func(i int) error {
-		ran.Add(1)
-		if i == 3 {
-			return boom
-		}
-		time.Sleep(time.Millisecond)
-		return nil
-	})
-	if !errors.Is(err, boom) || ran.Load() == 1000 {
-		t.Errorf("err %v after %d calls", err, ran.Load())
-	}
-	if err := parallel(context.Background(), 0, func(int) error { return boom }); err != nil {
-		t.Errorf("no calls, no error: %v", err)
 	}
 }

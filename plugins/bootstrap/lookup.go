@@ -2,10 +2,13 @@ package bootstrap
 
 import (
 	"context"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 )
 
 // lookupTTL is how long a read of a room, a world or the agent's state in a
@@ -74,9 +77,9 @@ func participantKey(a *sdk.Agent, room, entity string) string {
 	return "part\x00" + a.ID + "\x00" + room + "\x00" + entity
 }
 
-// cachedRoom is a.GetRoom, reused for lookupTTL.
+// cachedRoom is storage.For(a).GetRoom, reused for lookupTTL.
 func cachedRoom(ctx context.Context, a *sdk.Agent, id string) (*sdk.Room, error) {
-	v, err := cached(roomKey(a, id), func() (any, error) { return a.GetRoom(ctx, id) })
+	v, err := cached(roomKey(a, id), func() (any, error) { return storage.For(a).GetRoom(ctx, id) })
 	r, _ := v.(*sdk.Room)
 	return r, err
 }
@@ -84,7 +87,7 @@ func cachedRoom(ctx context.Context, a *sdk.Agent, id string) (*sdk.Room, error)
 // cachedWorld returns the world with this id, or nil if there is none.
 func cachedWorld(ctx context.Context, a *sdk.Agent, id string) (*sdk.World, error) {
 	v, err := cached(worldKey(a, id), func() (any, error) {
-		ws, err := a.GetWorlds(ctx, id)
+		ws, err := storage.For(a).GetWorlds(ctx, id)
 		if err != nil || len(ws) == 0 {
 			return (*sdk.World)(nil), err
 		}
@@ -99,9 +102,9 @@ func cachedWorld(ctx context.Context, a *sdk.Agent, id string) (*sdk.World, erro
 	return w, err
 }
 
-// cachedParticipantState is a.GetParticipantState, reused for lookupTTL.
+// cachedParticipantState is storage.For(a).GetParticipantState, reused for lookupTTL.
 func cachedParticipantState(ctx context.Context, a *sdk.Agent, room, entity string) (string, error) {
-	v, err := cached(participantKey(a, room, entity), func() (any, error) { return a.GetParticipantState(ctx, room, entity) })
+	v, err := cached(participantKey(a, room, entity), func() (any, error) { return storage.For(a).GetParticipantState(ctx, room, entity) })
 	s, _ := v.(string)
 	return s, err
 }
@@ -109,14 +112,14 @@ func cachedParticipantState(ctx context.Context, a *sdk.Agent, room, entity stri
 // setParticipantState writes through the cache: the entry is dropped after
 // the write, so no reader keeps the old state.
 func setParticipantState(ctx context.Context, a *sdk.Agent, room, entity, state string) error {
-	err := a.SetParticipantState(ctx, room, entity, state)
+	err := storage.For(a).SetParticipantState(ctx, room, entity, state)
 	forget(participantKey(a, room, entity))
 	return err
 }
 
 // upsertWorld writes a world and drops its cached copy.
 func upsertWorld(ctx context.Context, a *sdk.Agent, w sdk.World) error {
-	err := a.UpsertWorld(ctx, w)
+	err := storage.For(a).UpsertWorld(ctx, w)
 	forget(worldKey(a, w.ID))
 	return err
 }
@@ -136,3 +139,50 @@ func peek(key string) (any, bool) {
 
 // keep caches a value read elsewhere.
 func keep(key string, v any) { store(key, v, nil) }
+
+// Two reads of every message's state are of things that change only when
+// actions run or tasks are written: the room's recent action results
+// (RECENT_MESSAGES) and its tasks waiting for a choice (CHOICE). They are
+// reused for lookupTTL under the agent's generation, which moves on
+// whenever this plugin runs actions (the host records their results
+// then) or writes a task: what this plugin does shows at once, what
+// another plugin does outside an action chain shows within lookupTTL, as
+// for rooms and worlds.
+
+var generations sync.Map // agent id → *atomic.Uint64
+
+func generation(a *sdk.Agent) *atomic.Uint64 {
+	if g, ok := generations.Load(a.ID); ok {
+		return g.(*atomic.Uint64)
+	}
+	g, _ := generations.LoadOrStore(a.ID, new(atomic.Uint64))
+	return g.(*atomic.Uint64)
+}
+
+// roomReadKey names a read of the room that stands until the agent's
+// generation moves on.
+func roomReadKey(kind string, a *sdk.Agent, roomID string) string {
+	return kind + "\x00" + a.ID + "\x00" + strconv.FormatUint(generation(a).Load(), 10) + "\x00" + roomID
+}
+
+// changed moves the agent's generation on: its room reads are read again.
+func changed(a *sdk.Agent) { generation(a).Add(1) }
+
+// changingStore is a Store whose task writes move the agent's generation
+// on.
+type changingStore struct{ Store }
+
+func (s changingStore) CreateTask(ctx context.Context, a *sdk.Agent, t Task) (string, error) {
+	defer changed(a)
+	return s.Store.CreateTask(ctx, a, t)
+}
+
+func (s changingStore) UpdateTask(ctx context.Context, a *sdk.Agent, t Task) error {
+	defer changed(a)
+	return s.Store.UpdateTask(ctx, a, t)
+}
+
+func (s changingStore) DeleteTask(ctx context.Context, a *sdk.Agent, id string) error {
+	defer changed(a)
+	return s.Store.DeleteTask(ctx, a, id)
+}

@@ -4,6 +4,8 @@ import (
 	"html"
 	"regexp"
 	"strings"
+
+	"github.com/agenthost/agenthost/internal/contract"
 )
 
 // node is one element of the model's XML-ish answer: a tag with either text
@@ -317,7 +319,7 @@ func dedupeNames(names []string) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, n := range names {
-		k := normalizeName(n)
+		k := contract.NormalizeAction(n)
 		if k == "" || seen[k] {
 			continue
 		}
@@ -325,19 +327,6 @@ func dedupeNames(names []string) []string {
 		out = append(out, n)
 	}
 	return out
-}
-
-// normalizeName makes "Send_Message", "send message" and "SENDMESSAGE" one
-// name, as the host matches them.
-func normalizeName(s string) string {
-	var b strings.Builder
-	for _, r := range strings.ToLower(strings.TrimSpace(s)) {
-		if r == '_' || r == ' ' || r == '-' {
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 // shouldRespondDecision reads the should-respond answer. RESPOND (or REPLY,

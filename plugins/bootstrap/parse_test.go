@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseResponse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		in   string
@@ -48,6 +49,7 @@ func TestParseResponse(t *testing.T) {
 // Action lists must not break on commas inside an action's parameters, and
 // names match whatever their case.
 func TestSplitActions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want []string
@@ -75,6 +77,7 @@ func TestSplitActions(t *testing.T) {
 }
 
 func TestCanonicalActions(t *testing.T) {
+	t.Parallel()
 	info := &sdk.AgentInfo{Plugins: []sdk.PluginInfo{{Name: "bootstrap", Actions: []sdk.ActionInfo{
 		{Name: "REPLY", Similes: []string{"RESPOND"}}, {Name: "SEND_MESSAGE", Similes: []string{"DM"}},
 		{Name: "IGNORE"}, {Name: "MUTE_ROOM"},
@@ -87,6 +90,7 @@ func TestCanonicalActions(t *testing.T) {
 }
 
 func TestNormalizeIgnore(t *testing.T) {
+	t.Parallel()
 	if got := normalizeIgnore([]string{"REPLY", "IGNORE"}, ""); !reflect.DeepEqual(got, []string{"IGNORE"}) {
 		t.Errorf("no text: %q", got)
 	}
@@ -99,6 +103,7 @@ func TestNormalizeIgnore(t *testing.T) {
 }
 
 func TestShouldRespondDecision(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want bool
@@ -121,6 +126,7 @@ func TestShouldRespondDecision(t *testing.T) {
 }
 
 func TestParseYesNo(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]bool{
 		"YES": true, "yes.": true, "<decision>YES</decision>": true, "<response><decision>no</decision></response>": false,
 		"No, not now": false, "maybe": false, "True": true, "": false,
@@ -132,6 +138,7 @@ func TestParseYesNo(t *testing.T) {
 }
 
 func TestParseNested(t *testing.T) {
+	t.Parallel()
 	n := parseXML(`<response><thought>t</thought><facts><fact><claim>Ann likes tea</claim><type>fact</type><in_bio>false</in_bio></fact><fact><claim>Bob, a cook</claim></fact></facts><relationships><relationship><sourceEntityId>a</sourceEntityId><targetEntityId>b</targetEntityId><tags>friend, colleague</tags></relationship></relationships></response>`)
 	facts := n.child("facts").all("fact")
 	if len(facts) != 2 || facts[0].get("claim") != "Ann likes tea" || facts[1].get("claim") != "Bob, a cook" {
@@ -144,6 +151,7 @@ func TestParseNested(t *testing.T) {
 }
 
 func TestMentions(t *testing.T) {
+	t.Parallel()
 	a := &sdk.Agent{ID: "x", Character: &sdk.Character{Name: "Eli", Username: "eli_bot"}}
 	for text, want := range map[string]bool{
 		"hey Eli, you there?": true, "@eli_bot help": true, "Elisabeth is here": false, "ELI!": true, "deli": false,
@@ -155,6 +163,7 @@ func TestMentions(t *testing.T) {
 }
 
 func TestBypass(t *testing.T) {
+	t.Parallel()
 	a := &sdk.Agent{ID: "x", Settings: map[string]string{SettingBypassTypes: "[GROUP]", SettingBypassSources: "discord"}}
 	plain := &sdk.Agent{ID: "x", Settings: map[string]string{}}
 	cases := []struct {
@@ -179,6 +188,7 @@ func TestBypass(t *testing.T) {
 }
 
 func TestPickOption(t *testing.T) {
+	t.Parallel()
 	tasks := []Task{
 		{ID: "aaaa1111-0000-0000-0000-000000000000", Metadata: map[string]any{"options": []any{map[string]any{"name": "blue"}, "red"}}},
 		{ID: "bbbb2222-0000-0000-0000-000000000000", Metadata: map[string]any{"options": []any{"green"}}},
@@ -198,6 +208,7 @@ func TestPickOption(t *testing.T) {
 }
 
 func TestCanModifyRole(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		cur, target, nw string
 		want            bool

@@ -9,8 +9,11 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/google/uuid"
+	"github.com/hashicorp/go-hclog"
 )
 
 // Why a run ended without a response; RUN_ENDED carries it as "reason".
@@ -42,7 +45,13 @@ type run struct {
 	start  time.Time
 	source string
 	reason string
+	// replied: the run sent its one reply and ran no actions.
+	replied bool
 }
+
+// log is the agent's logger with the run's id, which the host may not
+// have given (a run bootstrap started itself).
+func (r *run) log(ctx context.Context) hclog.Logger { return r.a.Logger(sdk.WithRunID(ctx, r.id)) }
 
 func (r *run) payload(status string) map[string]any {
 	p := map[string]any{"runId": r.id, "status": status, "startTime": r.start.UnixMilli(), "source": r.source}
@@ -60,13 +69,18 @@ func (r *run) emit(ctx context.Context, typ string, p map[string]any) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := r.a.EmitEvent(ctx, sdk.Event{Type: typ, RunID: r.id, Source: r.source, Message: r.msg, Payload: p}); err != nil {
-		r.b.log.Warn("emit run event failed", "event", typ, "run", r.id, "error", err)
+		r.log(ctx).Warn("emit run event failed", "event", typ, "error", err)
 	}
 }
 
 // handleMessage is the MESSAGE_RECEIVED pipeline. Every path out of it,
 // early or not, ends the run with RUN_ENDED.
 func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Event) (err error) {
+	// A message may queue tasks (its actions may): the task service looks
+	// when the run starts and again when it ends.
+	tasks := b.state(a).tasks
+	tasks.poke()
+	defer tasks.poke()
 	r := &run{b: b, a: a, id: ev.RunID, msg: ev.Message, start: time.Now(), source: ev.Source}
 	if r.id == "" {
 		r.id = uuid.NewString()
@@ -90,10 +104,10 @@ func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Eve
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := a.EmitEvent(ctx, sdk.Event{Type: sdk.EventRunStarted, RunID: r.id, Source: r.source, Message: startMsg, Payload: startPayload}); err != nil {
-			b.log.Warn("emit run event failed", "event", sdk.EventRunStarted, "run", r.id, "error", err)
+			r.log(ctx).Warn("emit run event failed", "event", sdk.EventRunStarted, "error", err)
 		}
 	}()
-	timeout := runTimeout(a)
+	timeout := b.settings(a).runTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		// End the run before the caller's deadline cuts it off, so that
 		// RUN_TIMEOUT and RUN_ENDED are still sent.
@@ -139,6 +153,13 @@ func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Eve
 			// The host tells whoever delivered the message twice.
 			p["duplicate"] = true
 		}
+		if r.replied && err == nil {
+			// The host hands the reply to whoever waits for the run (an
+			// HTTP client) when this handler returns: RUN_ENDED follows
+			// it rather than holding it up for a call to the host.
+			go r.emit(ctx, sdk.EventRunEnded, p)
+			return
+		}
 		r.emit(ctx, sdk.EventRunEnded, p)
 	}()
 	if r.msg == nil {
@@ -173,12 +194,12 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 			// text model does, rather than answer from a half-working agent.
 			return fmt.Errorf("embed the message: %w", err)
 		case err != nil:
-			b.log.Warn("embedding the message failed; it is stored without one", "run", r.id, "error", err)
+			r.log(ctx).Warn("embedding the message failed; it is stored without one", "error", err)
 		default:
 			msg.Embedding = res.Embedding
 		}
 	}
-	_, created, err := a.CreateMemory(ctx, msg, sdk.TableMessages, false)
+	_, created, err := storage.For(a).CreateMemory(ctx, msg, sdk.TableMessages, false)
 	if err != nil {
 		return fmt.Errorf("store incoming message: %w", err)
 	}
@@ -189,11 +210,11 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	}
 	countStored(a, msg.RoomID)
 	if authorIsBot(msg) {
-		if !settingBool(a, SettingRespondToBots) {
+		if !b.settings(a).respondToBots {
 			r.reason = reasonAgentMessage
 			return nil
 		}
-		if n, err := b.agentTurns(ctx, a, msg); err == nil && n > settingInt(a, SettingMaxAgentTurns, 3) {
+		if n, err := b.agentTurns(ctx, a, msg); err == nil && n > b.settings(a).maxAgentTurns {
 			r.reason = reasonAgentTurns
 			return nil
 		}
@@ -260,7 +281,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		if st2, err := a.ComposeState(ctx, msg, sdk.ComposeOptions{RunID: r.id, Include: resp.Providers}); err == nil {
 			st = st2
 		} else {
-			b.log.Warn("composing the requested providers failed", "run", r.id, "providers", resp.Providers, "error", err)
+			r.log(ctx).Warn("composing the requested providers failed", "providers", resp.Providers, "error", err)
 		}
 	}
 	reply := sdk.Memory{
@@ -272,11 +293,16 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	simple := len(resp.Actions) == 1 && resp.Actions[0] == "REPLY" && len(resp.Providers) == 0 && strings.TrimSpace(resp.Text) != ""
 	if simple {
 		// One REPLY with its text: send it, without a second model call.
-		if _, err := b.sendReply(ctx, a, r.id, msg, reply.Content); err != nil {
+		if err := b.sendOnlyReply(ctx, a, r.id, msg, reply.Content); err != nil {
 			return err
 		}
-	} else if _, err := a.ProcessActions(ctx, msg, []sdk.Memory{reply}, st, r.id); err != nil {
-		return fmt.Errorf("run actions: %w", err)
+		r.replied = true
+	} else {
+		_, err := a.ProcessActions(ctx, msg, []sdk.Memory{reply}, st, r.id)
+		changed(a)
+		if err != nil {
+			return fmt.Errorf("run actions: %w", err)
+		}
 	}
 	b.evaluate(ctx, r, st, true, []sdk.Memory{reply})
 	return nil
@@ -288,7 +314,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 func (b *bootstrap) generateResponse(ctx context.Context, r *run, st *sdk.State) (response, bool, error) {
 	a := r.a
 	prompt := renderPrompt(a, "messageHandlerTemplate", st, nil)
-	attempts := settingInt(a, SettingResponseRetries, 3)
+	attempts := b.settings(a).responseRetries
 	for i := 0; i < attempts; i++ {
 		p := prompt
 		if i > 0 {
@@ -308,31 +334,19 @@ func (b *bootstrap) generateResponse(ctx context.Context, r *run, st *sdk.State)
 			}
 			return resp, true, nil
 		}
-		b.log.Warn("unusable model answer; asking again", "run", r.id, "attempt", i+1, "answer", truncate(res.Text, 200))
+		r.log(ctx).Warn("unusable model answer; asking again", "attempt", i+1, "answer", truncate(res.Text, 200))
 	}
 	return response{}, false, nil
 }
 
-// evaluate runs the agent's evaluators after the response, with the state
-// recomposed for them (recent messages and the evaluator list).
+// evaluate hands the run's evaluation to the agent's evaluation queue
+// (evaluations.go) when any evaluator would run: the reply does not wait
+// for it.
 func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didRespond bool, responses []sdk.Memory) {
 	if ctx.Err() != nil || !b.anyEvaluatorMayRun(ctx, r, st, didRespond) {
 		return
 	}
-	if st2, err := r.a.ComposeState(ctx, r.msg, sdk.ComposeOptions{RunID: r.id, OnlyInclude: true,
-		Include: []string{"RECENT_MESSAGES", "EVALUATORS"}}); err == nil {
-		st = st2
-	}
-	outs, err := r.a.Evaluate(ctx, sdk.EvaluatorCall{Message: r.msg, State: st, DidRespond: didRespond, Responses: responses, RunID: r.id})
-	if err != nil {
-		b.log.Warn("evaluators failed", "run", r.id, "error", err)
-		return
-	}
-	for _, o := range outs {
-		if o.Error != "" {
-			b.log.Warn("evaluator failed", "run", r.id, "evaluator", o.Name, "error", o.Error)
-		}
-	}
+	b.scheduleEvaluation(ctx, r, didRespond, responses)
 }
 
 // anyEvaluatorMayRun saves the recomposed state and the round trip when no
@@ -353,7 +367,7 @@ func (b *bootstrap) anyEvaluatorMayRun(ctx context.Context, r *run, st *sdk.Stat
 			if own == nil || own.Validate == nil {
 				return true
 			}
-			if (didRespond || own.AlwaysRun) && own.Validate(ctx, r.a, r.msg, st) {
+			if (didRespond || own.AlwaysRun) && own.Validate(context.WithValue(ctx, schedulingKey{}, true), r.a, r.msg, st) {
 				return true
 			}
 		}
@@ -384,7 +398,7 @@ func (b *bootstrap) sendReply(ctx context.Context, a *sdk.Agent, runID string, m
 	}
 	reply := &sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
 		CreatedAt: time.Now().UnixMilli(), Content: c}
-	if _, _, err := a.CreateMemory(ctx, reply, sdk.TableMessages, false); err != nil {
+	if _, _, err := storage.For(a).CreateMemory(ctx, reply, sdk.TableMessages, false); err != nil {
 		return nil, fmt.Errorf("store reply: %w", err)
 	}
 	countStored(a, reply.RoomID)
@@ -392,6 +406,32 @@ func (b *bootstrap) sendReply(ctx context.Context, a *sdk.Agent, runID string, m
 		return nil, fmt.Errorf("send reply: %w", err)
 	}
 	return reply, nil
+}
+
+// sendOnlyReply sends the one reply of a run that runs no actions. The
+// host stores a reply that comes without a memory id in the run's room
+// before it sends it, as sendReply would: one call to the host instead of
+// two. A run the host does not hold (one an event started) goes through
+// sendReply.
+func (b *bootstrap) sendOnlyReply(ctx context.Context, a *sdk.Agent, runID string, msg *sdk.Memory, c sdk.Content) error {
+	if _, evRun := b.eventRuns.Load(a.ID + "\x00" + runID); evRun || msg.RoomID == "" {
+		_, err := b.sendReply(ctx, a, runID, msg, c)
+		return err
+	}
+	if b.stale(a, runID) {
+		return nil
+	}
+	if c.Source == "" {
+		c.Source = msg.Content.Source
+	}
+	if c.InReplyTo == "" {
+		c.InReplyTo = msg.ID
+	}
+	if _, err := a.Respond(ctx, runID, c, ""); err != nil {
+		return fmt.Errorf("send reply: %w", err)
+	}
+	countStored(a, msg.RoomID)
+	return nil
 }
 
 // recordIgnore stores the decision not to respond, as elizaOS does. It is
@@ -405,8 +445,8 @@ func (b *bootstrap) recordIgnore(ctx context.Context, a *sdk.Agent, msg *sdk.Mem
 		CreatedAt: time.Now().UnixMilli(),
 		Content: sdk.Content{Thought: thought, Actions: []string{"IGNORE"}, Source: msg.Content.Source, InReplyTo: msg.ID,
 			Extra: map[string]any{"runId": runID}}}
-	if _, _, err := a.CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {
-		b.log.Warn("storing the ignore decision failed", "run", runID, "error", err)
+	if _, _, err := storage.For(a).CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {
+		a.Logger(sdk.WithRunID(ctx, runID)).Warn("storing the ignore decision failed", "error", err)
 	}
 }
 
@@ -452,8 +492,8 @@ func authorIsBot(m *sdk.Memory) bool {
 // agentTurns counts the messages of bots and other agents in the room since
 // the last message of a person.
 func (b *bootstrap) agentTurns(ctx context.Context, a *sdk.Agent, msg *sdk.Memory) (int, error) {
-	limit := settingInt(a, SettingMaxAgentTurns, 3)
-	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: 4*limit + 8, OmitEmbeddings: true})
+	limit := b.settings(a).maxAgentTurns
+	ms, err := storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: 4*limit + 8, OmitEmbeddings: true})
 	if err != nil {
 		return 0, err
 	}
@@ -517,14 +557,14 @@ func isWordRune(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) 
 // bypass reports whether messages of this room type or source are always
 // answered.
 func bypass(a *sdk.Agent, channelType sdk.ChannelType, source string) bool {
-	types := append(slices.Clone(defaultBypassTypes), settingList(a, SettingBypassTypes)...)
+	types := append(slices.Clone(defaultBypassTypes), a.Config().List(SettingBypassTypes)...)
 	for _, t := range types {
 		if strings.EqualFold(t, string(channelType)) {
 			return true
 		}
 	}
 	src := strings.ToLower(source)
-	for _, s := range append(slices.Clone(defaultBypassSources), settingList(a, SettingBypassSources)...) {
+	for _, s := range append(slices.Clone(defaultBypassSources), a.Config().List(SettingBypassSources)...) {
 		if s = strings.ToLower(s); s != "" && strings.Contains(src, s) {
 			return true
 		}
@@ -532,10 +572,10 @@ func bypass(a *sdk.Agent, channelType sdk.ChannelType, source string) bool {
 	return false
 }
 
-// canonicalActions maps the model's action names to the agent's: by name
-// without regard to case, spaces or underscores, then by simile, then by a
-// registered name standing as a word in the item. Unknown names stay as
-// they are (the host records them as failed).
+// canonicalActions maps the model's action names to the agent's, as the
+// host resolves them (by name without regard to case, spaces, dashes or
+// underscores, then by simile, then by an unambiguous part of a name).
+// Unknown names stay as they are (the host records them as failed).
 func canonicalActions(info *sdk.AgentInfo, names []string) []string {
 	actions := info.Actions()
 	var out []string
@@ -546,41 +586,17 @@ func canonicalActions(info *sdk.AgentInfo, names []string) []string {
 }
 
 func canonicalAction(actions []sdk.ActionInfo, name string) string {
-	k := normalizeName(name)
-	for _, a := range actions {
-		if normalizeName(a.Name) == k {
-			return a.Name
-		}
-	}
-	for _, a := range actions {
-		for _, s := range a.Similes {
-			if normalizeName(s) == k {
-				return a.Name
-			}
-		}
-	}
-	words := strings.FieldsFunc(strings.ToUpper(name), func(r rune) bool { return !(isWordRune(r)) })
-	var found string
-	for _, a := range actions {
-		if slices.Contains(words, strings.ToUpper(a.Name)) {
-			if found != "" {
-				return name
-			}
-			found = a.Name
-		}
-	}
-	if found != "" {
-		return found
-	}
 	if len(actions) == 0 {
 		// Without the agent's list, at least agree on case.
 		return strings.ToUpper(strings.TrimSpace(name))
 	}
-	return name
+	i := contract.ResolveActionName(name, len(actions), func(i int) (string, []string) { return actions[i].Name, actions[i].Similes })
+	if i < 0 {
+		return name
+	}
+	return actions[i].Name
 }
 
-// normalizeIgnore applies elizaOS's rule: IGNORE with other actions means
-// IGNORE alone when there is no text, and is dropped otherwise.
 func normalizeIgnore(actions []string, text string) []string {
 	if !slices.Contains(actions, "IGNORE") || len(actions) == 1 {
 		return actions

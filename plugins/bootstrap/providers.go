@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 )
 
 // providers lists every provider of the plugin. Positions: CHARACTER first,
@@ -205,7 +206,7 @@ func (b *bootstrap) actionsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.
 	valid, err := b.validateActions(ctx, a, msg, st, all)
 	var offered []sdk.ActionInfo
 	if err != nil {
-		b.log.Warn("validating actions failed; offering every action", "error", err)
+		a.Logger(ctx).Warn("validating actions failed; offering every action", "error", err)
 		offered = all
 	} else {
 		for _, act := range all {
@@ -325,6 +326,9 @@ func (b *bootstrap) capabilitiesProvider(ctx context.Context, a *sdk.Agent, msg 
 	return sdk.ProviderResult{Text: b2.String(), Values: map[string]any{"capabilities": b2.String(), "modelTypes": strings.Join(models, ", ")}}, nil
 }
 
+// maxActionResults bounds the action results RECENT_MESSAGES shows.
+const maxActionResults = 12
+
 // recentMessagesProvider writes the conversation of the room, oldest first
 // as "Name: text" lines, the results of recent actions, recent exchanges
 // with the sender elsewhere, and last the message to answer.
@@ -333,7 +337,28 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 	// chains of round trips side by side rather than one after the other.
 	elsewhere := make(chan []sdk.Memory, 1)
 	go func() { elsewhere <- b.messagesElsewhere(ctx, a, msg) }()
-	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: conversationLength(a), OmitEmbeddings: true})
+	// The results of the room's recent actions are kept apart from its
+	// messages (see sdk.TableActionResults); they are read at the same
+	// time.
+	done := make(chan []sdk.Memory, 1)
+	go func() {
+		v, err := cached(roomReadKey("results", a, msg.RoomID), func() (any, error) {
+			return storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableActionResults, RoomID: msg.RoomID, Count: maxActionResults, OmitEmbeddings: true})
+		})
+		rs, _ := v.([]sdk.Memory)
+		if err != nil {
+			a.Logger(ctx).Warn("reading the room's action results failed; the prompt goes without them", "room", msg.RoomID, "error", err)
+		}
+		done <- rs
+	}()
+	var ms []sdk.Memory
+	var err error
+	if r, ok := ctx.Value(readRoomKey{}).(roomRead); ok && r.roomID == msg.RoomID {
+		ms = r.msgs
+	} else {
+		ms, err = storage.For(a).GetMemories(ctx, recentMessagesQuery(b, a, msg.RoomID))
+	}
+	actionResults := <-done
 	if err != nil {
 		return sdk.ProviderResult{}, err
 	}
@@ -349,6 +374,11 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 		return "User"
 	}
 	var convo, results []string
+	// Action results stored among the messages by an older host count
+	// too.
+	messageCount := len(ms)
+	ms = append(ms, actionResults...)
+	sort.SliceStable(ms, func(i, j int) bool { return ms[i].CreatedAt > ms[j].CreatedAt })
 	for i := len(ms) - 1; i >= 0; i-- {
 		m := &ms[i]
 		if isActionResult(m) {
@@ -372,8 +402,8 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 		// and the offline model rely on.
 		convo = append(convo, line)
 	}
-	if len(results) > 3*4 {
-		results = results[len(results)-12:]
+	if len(results) > maxActionResults {
+		results = results[len(results)-maxActionResults:]
 	}
 	sender := name(msg.EntityID)
 	var parts []string
@@ -383,7 +413,7 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 		parts = append(parts, "# Recent Action Results\n"+strings.Join(results, "\n"))
 	}
 	values := map[string]any{"recentMessages": conversation, "senderName": sender, "senderId": msg.EntityID,
-		"recentMessageCount": len(ms)}
+		"recentMessageCount": messageCount}
 	if other := interactionsElsewhere(a, msg, <-elsewhere, nm); other != "" {
 		parts = append(parts, other)
 		values["recentInteractions"] = other
@@ -406,7 +436,7 @@ func (b *bootstrap) messagesElsewhere(ctx context.Context, a *sdk.Agent, msg *sd
 		return nil
 	}
 	v, err := cached("prooms\x00"+a.ID+"\x00"+msg.EntityID, func() (any, error) {
-		return a.GetRooms(ctx, sdk.RoomQuery{ParticipantID: msg.EntityID})
+		return storage.For(a).GetRooms(ctx, storage.RoomQuery{ParticipantID: msg.EntityID})
 	})
 	rooms, _ := v.([]sdk.Room)
 	if err != nil {
@@ -424,7 +454,7 @@ func (b *bootstrap) messagesElsewhere(ctx context.Context, a *sdk.Agent, msg *sd
 	if len(other) > 10 {
 		other = other[:10]
 	}
-	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomIDs: other, Count: 10, OmitEmbeddings: true})
+	ms, err := storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableMessages, RoomIDs: other, Count: 10, OmitEmbeddings: true})
 	if err != nil {
 		return nil
 	}
@@ -558,7 +588,7 @@ func (b *bootstrap) validateActions(ctx context.Context, a *sdk.Agent, msg *sdk.
 			defer wg.Done()
 			defer func() {
 				if r := recover(); r != nil {
-					b.log.Error("action validate panicked", "action", name, "panic", fmt.Sprint(r))
+					a.Logger(ctx).Error("action validate panicked", "action", name, "panic", fmt.Sprint(r))
 					ok[i] = false
 				}
 			}()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 )
 
 func (b *bootstrap) entitiesProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
@@ -23,11 +24,11 @@ func (b *bootstrap) entitiesProvider(ctx context.Context, a *sdk.Agent, msg *sdk
 // describeEntities lists the participants of a room with their names, ids
 // and stored details.
 func (b *bootstrap) describeEntities(ctx context.Context, a *sdk.Agent, roomID string) (string, []any, error) {
-	ids, err := a.GetParticipants(ctx, roomID)
+	ids, err := storage.For(a).GetParticipants(ctx, roomID)
 	if err != nil || len(ids) == 0 {
 		return "", nil, err
 	}
-	ents, err := a.GetEntities(ctx, ids...)
+	ents, err := storage.For(a).GetEntities(ctx, ids...)
 	if err != nil {
 		return "", nil, err
 	}
@@ -104,7 +105,7 @@ func (b *bootstrap) relationshipsProvider(ctx context.Context, a *sdk.Agent, msg
 // many words they share with the message. Without an embedding model it
 // lists the room's latest facts.
 func (b *bootstrap) factsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
-	recent, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: 5, OmitEmbeddings: true})
+	recent, err := storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: 5, OmitEmbeddings: true})
 	if err != nil {
 		return sdk.ProviderResult{}, err
 	}
@@ -121,9 +122,9 @@ func (b *bootstrap) factsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 	if b.info(ctx, a).HasModel(sdk.ModelTextEmbedding) {
 		emb, err := a.Embed(ctx, strings.Join(texts, "\n"))
 		if err == nil {
-			threshold := settingFloat(a, SettingFactsThreshold, 0.1)
-			byRoom, err1 := a.SearchMemories(ctx, sdk.SearchQuery{Table: sdk.TableFacts, Embedding: emb, RoomID: msg.RoomID, Count: 6, Threshold: threshold})
-			bySender, err2 := a.SearchMemories(ctx, sdk.SearchQuery{Table: sdk.TableFacts, Embedding: emb, EntityID: msg.EntityID, Count: 6, Threshold: threshold})
+			threshold := b.settings(a).factsThreshold
+			byRoom, err1 := storage.For(a).SearchMemories(ctx, storage.SearchQuery{Table: sdk.TableFacts, Embedding: emb, RoomID: msg.RoomID, Count: 6, Threshold: threshold})
+			bySender, err2 := storage.For(a).SearchMemories(ctx, storage.SearchQuery{Table: sdk.TableFacts, Embedding: emb, EntityID: msg.EntityID, Count: 6, Threshold: threshold})
 			if err1 != nil && err2 != nil {
 				return sdk.ProviderResult{}, err1
 			}
@@ -131,7 +132,7 @@ func (b *bootstrap) factsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 		}
 	}
 	if len(facts) == 0 {
-		facts, _ = a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableFacts, RoomID: msg.RoomID, Count: 6, OmitEmbeddings: true})
+		facts, _ = storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableFacts, RoomID: msg.RoomID, Count: 6, OmitEmbeddings: true})
 	}
 	if len(facts) == 0 {
 		return sdk.ProviderResult{}, nil
@@ -189,7 +190,7 @@ func (b *bootstrap) worldProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 	if world == nil {
 		return sdk.ProviderResult{}, nil
 	}
-	rooms, err := a.GetRooms(ctx, sdk.RoomQuery{WorldID: world.ID})
+	rooms, err := storage.For(a).GetRooms(ctx, storage.RoomQuery{WorldID: world.ID})
 	if err != nil {
 		return sdk.ProviderResult{}, err
 	}
@@ -207,7 +208,7 @@ func (b *bootstrap) worldProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 		if n == "" {
 			n = r.ID
 		}
-		if ids, err := a.GetParticipants(ctx, r.ID); err == nil {
+		if ids, err := storage.For(a).GetParticipants(ctx, r.ID); err == nil {
 			n += fmt.Sprintf(" (%d members)", len(ids))
 		}
 		if room != nil && r.ID == room.ID {
@@ -237,7 +238,7 @@ func (b *bootstrap) attachmentsProvider(ctx context.Context, a *sdk.Agent, msg *
 		seen[m.ID+m.URL] = true
 	}
 	hourAgo := time.Now().Add(-time.Hour).UnixMilli()
-	recent, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: conversationLength(a), OmitEmbeddings: true})
+	recent, err := storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableMessages, RoomID: msg.RoomID, Count: b.settings(a).conversationLen, OmitEmbeddings: true})
 	if err == nil {
 		for _, m := range recent {
 			for _, att := range m.Content.Attachments {
@@ -425,7 +426,10 @@ func (b *bootstrap) choiceProvider(ctx context.Context, a *sdk.Agent, msg *sdk.M
 
 // pendingChoices are the room's tasks waiting for a choice.
 func (b *bootstrap) pendingChoices(ctx context.Context, a *sdk.Agent, roomID string) ([]Task, error) {
-	tasks, err := b.store.Tasks(ctx, a, TaskQuery{RoomID: roomID, Tags: []string{"AWAITING_CHOICE"}})
+	v, err := cached(roomReadKey("choices", a, roomID), func() (any, error) {
+		return b.store.Tasks(ctx, a, TaskQuery{RoomID: roomID, Tags: []string{"AWAITING_CHOICE"}})
+	})
+	tasks, _ := v.([]Task)
 	if err != nil {
 		return nil, err
 	}

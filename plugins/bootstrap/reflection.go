@@ -9,21 +9,12 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/google/uuid"
 )
 
 // reflectionKey + room id holds the id of the last message reflected on.
 func reflectionKey(roomID string) string { return roomID + "-reflection-last-processed" }
-
-// reflectionInterval is how many new messages of a room make a reflection:
-// REFLECTION_INTERVAL, else a quarter of the conversation length, as
-// elizaOS does.
-func reflectionInterval(a *sdk.Agent) int {
-	if n := settingInt(a, SettingReflectionEvery, 0); n > 0 {
-		return n
-	}
-	return (conversationLength(a) + 3) / 4
-}
 
 func (b *bootstrap) reflectionEvaluator() sdk.Evaluator {
 	return sdk.Evaluator{
@@ -31,22 +22,148 @@ func (b *bootstrap) reflectionEvaluator() sdk.Evaluator {
 		Description: "Every few messages, note new facts about the people in the conversation and how they relate.",
 		Similes:     []string{"REFLECT", "SELF_REFLECT", "EVALUATE_INTERACTION"},
 		Validate: func(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) bool {
-			if settingBool(a, SettingDisableReflexion) {
+			s := b.settings(a)
+			if s.disableReflection {
 				return false
 			}
-			interval := reflectionInterval(a)
+			interval := s.reflectionEvery
+			scheduling := ctx.Value(schedulingKey{}) != nil
+			p, ok := pendingOf(a, msg.RoomID)
+			if ok && p.msgID == msg.ID {
+				// Its evaluation runs now: the room was counted when it
+				// was queued, and only this room's evaluations, which run
+				// one at a time in order, reflect on it.
+				return true
+			}
+			if scheduling && ok && p.n < interval {
+				// A reflection is already queued for the room; it will
+				// cover these messages.
+				return false
+			}
 			if n, ok := knownSince(a, msg.RoomID); ok && n < interval {
 				return false
 			}
-			n, err := b.messagesSinceReflection(ctx, a, msg.RoomID)
+			n, read, err := b.messagesSinceReflection(ctx, a, msg.RoomID)
 			if err != nil {
 				return false
 			}
 			setSince(a, msg.RoomID, n)
-			return n >= interval
+			if n < interval {
+				return false
+			}
+			if scheduling {
+				setPending(a, msg.RoomID, msg.ID, read)
+			}
+			return true
 		},
 		Handler: b.reflect,
 	}
+}
+
+// schedulingKey marks the context of a validation asked before an
+// evaluation is queued (anyEvaluatorMayRun), as opposed to the one the
+// evaluation itself runs.
+type schedulingKey struct{}
+
+// pendingReflection remembers, per agent and room, the message whose
+// queued evaluation will reflect, and how many messages this plugin stored
+// since. While that evaluation waits its turn (evaluations run after the
+// reply, one at a time per room), the room's count since the last
+// reflection stays above the interval: without this, every message until
+// then would read the room again, be held as a task and be evaluated only
+// for its validation to find, once the queued one has reflected, nothing
+// to do. The entry goes when that evaluation is done, run or not.
+var pendingReflection = struct {
+	mu sync.Mutex
+	m  map[string]pending
+}{m: map[string]pending{}}
+
+type pending struct {
+	msgID string
+	n     int
+	// read is the room's recent messages as the validation read them,
+	// for the evaluation's RECENT_MESSAGES while n is 0 (see
+	// roomReadFor).
+	read []sdk.Memory
+}
+
+func setPending(a *sdk.Agent, roomID, msgID string, read []sdk.Memory) {
+	pendingReflection.mu.Lock()
+	if len(pendingReflection.m) > 16384 {
+		pendingReflection.m = map[string]pending{}
+	}
+	pendingReflection.m[sinceKey(a, roomID)] = pending{msgID: msgID, read: read}
+	pendingReflection.mu.Unlock()
+}
+
+// roomReadFor returns the room's recent messages read when msgID's
+// evaluation was queued, if this plugin stored none in the room since:
+// the evaluation, which runs at once unless an earlier one of the room's
+// is still running, shows the conversation the reflection was decided on
+// without reading it again. A message another plugin stored in the room
+// in between (the host stores this plugin's replies, counted here) is not
+// in it.
+func roomReadFor(a *sdk.Agent, roomID, msgID string) ([]sdk.Memory, bool) {
+	pendingReflection.mu.Lock()
+	defer pendingReflection.mu.Unlock()
+	p, ok := pendingReflection.m[sinceKey(a, roomID)]
+	if !ok || p.msgID != msgID || p.n != 0 || p.read == nil {
+		return nil, false
+	}
+	return slices.Clone(p.read), true
+}
+
+func pendingOf(a *sdk.Agent, roomID string) (pending, bool) {
+	pendingReflection.mu.Lock()
+	defer pendingReflection.mu.Unlock()
+	p, ok := pendingReflection.m[sinceKey(a, roomID)]
+	return p, ok
+}
+
+// evaluated lets go of the room's pending reflection once the evaluation of
+// msgID, which set it, is done. The messages stored since it was queued
+// all came after msgID: they are a lower bound of the count since the
+// last reflection, which the reflection reset to none.
+func evaluated(a *sdk.Agent, roomID, msgID string) {
+	pendingReflection.mu.Lock()
+	p, ok := pendingReflection.m[sinceKey(a, roomID)]
+	ok = ok && p.msgID == msgID
+	if ok {
+		delete(pendingReflection.m, sinceKey(a, roomID))
+	}
+	pendingReflection.mu.Unlock()
+	if !ok {
+		return
+	}
+	sinceReflection.mu.Lock()
+	if n, known := sinceReflection.m[sinceKey(a, roomID)]; known && n < p.n {
+		sinceReflection.m[sinceKey(a, roomID)] = p.n
+	}
+	sinceReflection.mu.Unlock()
+}
+
+// lastReflected remembers, per agent and room, the id of the last message
+// reflected on, as stored under reflectionKey: only this plugin writes it
+// (markReflected), so once read or written it need not be read again.
+var lastReflected = struct {
+	mu sync.Mutex
+	m  map[string]string
+}{m: map[string]string{}}
+
+func lastReflectedOn(a *sdk.Agent, roomID string) (string, bool) {
+	lastReflected.mu.Lock()
+	defer lastReflected.mu.Unlock()
+	id, ok := lastReflected.m[sinceKey(a, roomID)]
+	return id, ok
+}
+
+func setLastReflected(a *sdk.Agent, roomID, msgID string) {
+	lastReflected.mu.Lock()
+	if len(lastReflected.m) > 16384 {
+		lastReflected.m = map[string]string{}
+	}
+	lastReflected.m[sinceKey(a, roomID)] = msgID
+	lastReflected.mu.Unlock()
 }
 
 // sinceReflection remembers, per agent and room, how many messages this
@@ -68,6 +185,13 @@ func countStored(a *sdk.Agent, roomID string) {
 		sinceReflection.m[sinceKey(a, roomID)] = n + 1
 	}
 	sinceReflection.mu.Unlock()
+	pendingReflection.mu.Lock()
+	if p, ok := pendingReflection.m[sinceKey(a, roomID)]; ok {
+		p.n++
+		p.read = nil
+		pendingReflection.m[sinceKey(a, roomID)] = p
+	}
+	pendingReflection.mu.Unlock()
 }
 
 // setSince records a count read from the database (or 0 after a
@@ -90,17 +214,19 @@ func knownSince(a *sdk.Agent, roomID string) (int, bool) {
 }
 
 // messagesSinceReflection counts the room's messages after the last one
-// reflected on.
-func (b *bootstrap) messagesSinceReflection(ctx context.Context, a *sdk.Agent, roomID string) (int, error) {
-	var last string
-	if _, err := getJSON(ctx, a, reflectionKey(roomID), &last); err != nil {
-		return 0, err
+// reflected on; read is the room's recent messages it read.
+func (b *bootstrap) messagesSinceReflection(ctx context.Context, a *sdk.Agent, roomID string) (n int, read []sdk.Memory, err error) {
+	last, known := lastReflectedOn(a, roomID)
+	if !known {
+		if _, err := getJSON(ctx, a, reflectionKey(roomID), &last); err != nil {
+			return 0, nil, err
+		}
+		setLastReflected(a, roomID, last)
 	}
-	ms, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: roomID, Count: conversationLength(a), OmitEmbeddings: true})
+	ms, err := storage.For(a).GetMemories(ctx, recentMessagesQuery(b, a, roomID))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	n := 0
 	for _, m := range ms {
 		if m.ID == last {
 			break
@@ -110,7 +236,13 @@ func (b *bootstrap) messagesSinceReflection(ctx context.Context, a *sdk.Agent, r
 		}
 		n++
 	}
-	return n, nil
+	return n, ms, nil
+}
+
+// recentMessagesQuery reads the room's recent messages, as RECENT_MESSAGES
+// shows them.
+func recentMessagesQuery(b *bootstrap, a *sdk.Agent, roomID string) storage.MemoryQuery {
+	return storage.MemoryQuery{Table: sdk.TableMessages, RoomID: roomID, Count: b.settings(a).conversationLen, OmitEmbeddings: true}
 }
 
 // reflect asks TEXT_SMALL what the conversation taught: new facts are
@@ -119,7 +251,7 @@ func (b *bootstrap) messagesSinceReflection(ctx context.Context, a *sdk.Agent, r
 func (b *bootstrap) reflect(ctx context.Context, a *sdk.Agent, call *sdk.EvaluatorCall) error {
 	msg := call.Message
 	people, _, _ := b.describeEntities(ctx, a, msg.RoomID)
-	known, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableFacts, RoomID: msg.RoomID, Count: 30, OmitEmbeddings: true})
+	known, err := storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableFacts, RoomID: msg.RoomID, Count: 30, OmitEmbeddings: true})
 	if err != nil {
 		return err
 	}
@@ -170,6 +302,7 @@ func (b *bootstrap) markReflected(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 	if err := setJSON(ctx, a, reflectionKey(msg.RoomID), msg.ID); err != nil {
 		return err
 	}
+	setLastReflected(a, msg.RoomID, msg.ID)
 	setSince(a, msg.RoomID, 0)
 	return nil
 }
@@ -206,7 +339,7 @@ func (b *bootstrap) storeFacts(ctx context.Context, a *sdk.Agent, msg *sdk.Memor
 				m.Embedding = res.Embedding
 			}
 		}
-		if _, _, err := a.CreateMemory(ctx, m, sdk.TableFacts, true); err != nil {
+		if _, _, err := storage.For(a).CreateMemory(ctx, m, sdk.TableFacts, true); err != nil {
 			return fmt.Errorf("store fact: %w", err)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/google/uuid"
 )
 
@@ -20,10 +21,10 @@ import (
 // details of entities (a contact per platform), and work for the task
 // service.
 type (
-	Relationship = sdk.Relationship
+	Relationship = storage.Relationship
 	Component    = sdk.Component
-	Task         = sdk.Task
-	TaskQuery    = sdk.TaskQuery
+	Task         = storage.Task
+	TaskQuery    = storage.TaskQuery
 )
 
 // interactions is a relationship's interaction count.
@@ -98,56 +99,57 @@ func DatabaseStore() Store { return dbStore{} }
 type dbStore struct{}
 
 func (dbStore) Relationships(ctx context.Context, a *sdk.Agent, entityID string) ([]Relationship, error) {
-	return a.GetRelationships(ctx, sdk.RelationshipQuery{EntityID: entityID})
+	return storage.For(a).GetRelationships(ctx, storage.RelationshipQuery{EntityID: entityID})
 }
 
 func (dbStore) SaveRelationship(ctx context.Context, a *sdk.Agent, r Relationship) error {
 	if r.Tags == nil {
 		r.Tags = []string{}
 	}
-	_, created, err := a.CreateRelationship(ctx, r)
+	_, created, err := storage.For(a).CreateRelationship(ctx, r)
 	if err != nil || created {
 		return err
 	}
-	return a.UpdateRelationship(ctx, r)
+	return storage.For(a).UpdateRelationship(ctx, r)
 }
 
 func (dbStore) Components(ctx context.Context, a *sdk.Agent, entityID string) ([]Component, error) {
-	return a.GetComponents(ctx, sdk.ComponentQuery{EntityIDs: []string{entityID}})
+	return storage.For(a).GetComponents(ctx, storage.ComponentQuery{EntityIDs: []string{entityID}})
 }
 
 func (dbStore) SaveComponent(ctx context.Context, a *sdk.Agent, c Component) error {
+	store := storage.For(a)
 	if c.ID == "" {
-		old, err := a.GetComponents(ctx, sdk.ComponentQuery{EntityIDs: []string{c.EntityID}, Type: c.Type})
+		old, err := store.GetComponents(ctx, storage.ComponentQuery{EntityIDs: []string{c.EntityID}, Type: c.Type})
 		if err != nil {
 			return err
 		}
 		for _, o := range old {
 			if o.WorldID == c.WorldID && o.SourceEntityID == c.SourceEntityID {
 				c.ID = o.ID
-				return a.UpdateComponent(ctx, c)
+				return store.UpdateComponent(ctx, c)
 			}
 		}
 		c.ID = uuid.NewString()
 	}
-	_, created, err := a.CreateComponent(ctx, c)
+	_, created, err := store.CreateComponent(ctx, c)
 	if err != nil || created {
 		return err
 	}
-	return a.UpdateComponent(ctx, c)
+	return store.UpdateComponent(ctx, c)
 }
 
 func (dbStore) DeleteComponent(ctx context.Context, a *sdk.Agent, entityID, id string) error {
-	_, err := a.DeleteComponent(ctx, id)
+	_, err := storage.For(a).DeleteComponent(ctx, id)
 	return err
 }
 
 func (dbStore) Tasks(ctx context.Context, a *sdk.Agent, q TaskQuery) ([]Task, error) {
-	return a.GetTasks(ctx, q)
+	return storage.For(a).GetTasks(ctx, q)
 }
 
 func (dbStore) Task(ctx context.Context, a *sdk.Agent, id string) (*Task, error) {
-	t, err := a.GetTask(ctx, id)
+	t, err := storage.For(a).GetTask(ctx, id)
 	if errors.Is(err, sdk.ErrNotFound) {
 		return nil, nil
 	}
@@ -161,7 +163,7 @@ func (dbStore) CreateTask(ctx context.Context, a *sdk.Agent, t Task) (string, er
 	if t.Tags == nil {
 		t.Tags = []string{}
 	}
-	return a.CreateTask(ctx, t)
+	return storage.For(a).CreateTask(ctx, t)
 }
 
 func (dbStore) UpdateTask(ctx context.Context, a *sdk.Agent, t Task) error {
@@ -173,11 +175,11 @@ func (dbStore) UpdateTask(ctx context.Context, a *sdk.Agent, t Task) error {
 	if md == nil {
 		md = map[string]any{}
 	}
-	return a.UpdateTask(ctx, t.ID, sdk.TaskUpdate{Tags: tags, Metadata: md})
+	return storage.For(a).UpdateTask(ctx, t.ID, storage.TaskUpdate{Tags: tags, Metadata: md})
 }
 
 func (dbStore) DeleteTask(ctx context.Context, a *sdk.Agent, id string) error {
-	_, err := a.DeleteTask(ctx, id)
+	_, err := storage.For(a).DeleteTask(ctx, id)
 	return err
 }
 
@@ -214,7 +216,7 @@ func (s *cacheStore) lock(agentID string) func() {
 }
 
 func getJSON(ctx context.Context, a *sdk.Agent, key string, v any) (bool, error) {
-	b, found, err := a.GetCache(ctx, key)
+	b, found, err := storage.For(a).GetCache(ctx, key)
 	if err != nil || !found || len(b) == 0 {
 		return false, err
 	}
@@ -229,7 +231,7 @@ func setJSON(ctx context.Context, a *sdk.Agent, key string, v any) error {
 	if err != nil {
 		return err
 	}
-	return a.SetCache(ctx, key, b, 0)
+	return storage.For(a).SetCache(ctx, key, b, 0)
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
@@ -420,5 +422,5 @@ func (s *cacheStore) DeleteTask(ctx context.Context, a *sdk.Agent, id string) er
 			return err
 		}
 	}
-	return a.DeleteCache(ctx, cacheKeyTask+id)
+	return storage.For(a).DeleteCache(ctx, cacheKeyTask+id)
 }

@@ -3,9 +3,11 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/google/uuid"
 )
@@ -49,48 +51,70 @@ func worker(name string) (TaskWorker, bool) {
 type taskService struct {
 	b      *bootstrap
 	a      *sdk.Agent
+	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
+	tick0  time.Duration // TASK_TICK_MS
 
 	mu      sync.Mutex
 	running map[string]bool
+	// recovered: the evaluations an earlier process held were queued.
+	recovered bool
+
+	// Kept by the scheduler (schedule.go), under its lock.
+	interval time.Duration
+	next     time.Time
+	index    int  // in the scheduler's heap; -1 when not in it
+	ticking  bool // a look is under way
+	poked    bool // looked for again a tick after the current look began
+	lastLook time.Time
+	looks    sync.WaitGroup
 }
 
-func startTaskService(b *bootstrap, a *sdk.Agent) *taskService {
+// idleTick is the longest an agent with no queued tasks goes between
+// looks: with a thousand idle agents, a look every second each would be a
+// thousand database reads a second for nothing.
+const idleTick = 30 * time.Second
+
+// startTaskService has the plugin's scheduler look for the agent's due
+// tasks every tick while the agent has queued tasks, and ever less often
+// (up to idleTick) while it has none, until poked. The first look comes at
+// a random point of the first tick, so that many agents started together
+// do not look all at once.
+func startTaskService(b *bootstrap, a *sdk.Agent, tick time.Duration) *taskService {
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &taskService{b: b, a: a, cancel: cancel, done: make(chan struct{}), running: map[string]bool{}}
-	tick := time.Duration(settingInt(a, SettingTaskTick, 1000)) * time.Millisecond
-	go t.loop(ctx, tick)
+	t := &taskService{b: b, a: a, ctx: ctx, cancel: cancel, tick0: tick, running: map[string]bool{}, interval: tick, index: -1}
+	b.scheduler().add(t, time.Now().Add(time.Duration(rand.Int64N(int64(tick)+1))))
 	return t
 }
 
 func (t *taskService) stop() {
 	t.cancel()
-	<-t.done
+	t.b.scheduler().remove(t)
+	t.looks.Wait()
 }
 
-func (t *taskService) loop(ctx context.Context, tick time.Duration) {
-	defer close(t.done)
-	ticker := time.NewTicker(tick)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			t.tick(ctx)
-		}
+// poke makes the service look for due tasks now, and often again while it
+// finds some.
+func (t *taskService) poke() {
+	if t == nil {
+		return
 	}
+	t.b.scheduler().poke(t)
 }
 
-// tick runs the due tasks. Until the host has the agent running, the
-// store answers with errors and the tick does nothing.
-func (t *taskService) tick(ctx context.Context) {
+// tick runs the due tasks and reports whether the agent has queued tasks.
+// Until the host has the agent running, the store answers with errors and
+// the tick does nothing.
+func (t *taskService) tick(ctx context.Context) bool {
+	if !t.recovered {
+		t.recovered = t.b.recoverEvaluations(ctx, t.a)
+	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	tasks, err := t.b.store.Tasks(cctx, t.a, TaskQuery{Tags: []string{"queue"}})
 	cancel()
 	if err != nil {
-		return
+		// Not running yet, or the database is away: look again soon.
+		return !t.recovered
 	}
 	now := time.Now().UnixMilli()
 	for i := range tasks {
@@ -128,6 +152,7 @@ func (t *taskService) tick(ctx context.Context) {
 			go t.run(ctx, task, true)
 		}
 	}
+	return len(tasks) > 0
 }
 
 // claim marks a task as running, so a slow task is not started again by
@@ -150,14 +175,14 @@ func (t *taskService) release(id string) {
 
 func (t *taskService) run(ctx context.Context, task Task, once bool) {
 	defer t.release(task.ID)
-	ctx, cancel := context.WithTimeout(ctx, sdk.DefaultRunTimeout)
+	ctx, cancel := context.WithTimeout(ctx, contract.DefaultRunTimeout)
 	defer cancel()
 	if err := t.b.executeTask(ctx, t.a, &task, nil, nil, ""); err != nil {
-		t.b.log.Warn("task failed", "agent", t.a.ID, "task", task.Name, "id", task.ID, "error", err)
+		t.a.Logger(ctx).Warn("task failed", "task", task.Name, "id", task.ID, "error", err)
 	}
 	if once {
 		if err := t.b.store.DeleteTask(ctx, t.a, task.ID); err != nil {
-			t.b.log.Warn("deleting a finished task failed", "task", task.ID, "error", err)
+			t.a.Logger(ctx).Warn("deleting a finished task failed", "task", task.ID, "error", err)
 		}
 	}
 }
@@ -197,6 +222,7 @@ func (b *bootstrap) executeTask(ctx context.Context, a *sdk.Agent, t *Task, opti
 	resp := sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID,
 		Content: sdk.Content{Actions: []string{t.Name}, Thought: "run task " + t.Name}}
 	outs, err := a.ProcessActions(ctx, msg, []sdk.Memory{resp}, st, runID)
+	changed(a)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 )
 
 func TestRenderTemplate(t *testing.T) {
+	t.Parallel()
 	values := map[string]any{
 		"agentName": "Eliza", "empty": "", "zero": 0.0, "list": []any{"a", "b"}, "none": []any{},
 		"people": []any{map[string]any{"name": "Ann", "age": 30.0}, map[string]any{"name": "Bob"}},
@@ -47,6 +48,7 @@ func TestRenderTemplate(t *testing.T) {
 // {{nameN}} left in the output (from examples in provider text) become
 // random names: the same number the same name.
 func TestRandomNames(t *testing.T) {
+	t.Parallel()
 	out := renderTemplate("{{examples}}", map[string]any{"examples": "{{name1}}: hi\n{{name2}}: yo\n{{name1}}: bye"})
 	if strings.Contains(out, "{{") {
 		t.Fatalf("placeholders left: %q", out)
@@ -64,6 +66,7 @@ func TestRandomNames(t *testing.T) {
 // (RESPOND, IGNORE and STOP all present), which only the should-respond
 // prompt does.
 func TestTemplatesOfflineCompatible(t *testing.T) {
+	t.Parallel()
 	a := &sdk.Agent{ID: "x", Character: &sdk.Character{Name: "Eliza"}}
 	isShouldRespond := func(p string) bool {
 		return strings.Contains(p, "RESPOND") && strings.Contains(p, "IGNORE") && strings.Contains(p, "STOP")

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 )
 
 // Roles in a world, as elizaOS names them.
@@ -86,7 +87,7 @@ func (b *bootstrap) ensureDMOwner(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 	if done {
 		return
 	}
-	ws, err := a.GetWorlds(ctx, worldID)
+	ws, err := storage.For(a).GetWorlds(ctx, worldID)
 	if err != nil || len(ws) == 0 {
 		st.mu.Lock()
 		delete(st.owned, worldID)
@@ -105,7 +106,7 @@ func (b *bootstrap) ensureDMOwner(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 	w.Metadata["ownership"] = map[string]any{"ownerId": msg.EntityID}
 	setRole(&w, msg.EntityID, RoleOwner)
 	if err := upsertWorld(ctx, a, w); err != nil {
-		b.log.Warn("setting the DM world's owner failed", "world", w.ID, "error", err)
+		a.Logger(ctx).Warn("setting the DM world's owner failed", "world", w.ID, "error", err)
 	}
 }
 
@@ -160,7 +161,7 @@ func names(ctx context.Context, a *sdk.Agent, ids ...string) map[string]string {
 	if len(want) == 0 {
 		return out
 	}
-	ents, err := a.GetEntities(ctx, want...)
+	ents, err := storage.For(a).GetEntities(ctx, want...)
 	if err != nil {
 		return out
 	}
@@ -175,18 +176,19 @@ func names(ctx context.Context, a *sdk.Agent, ids ...string) map[string]string {
 // names (case-insensitive): the room's participants first, then the other
 // rooms of the world.
 func resolveEntity(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, ref string) *sdk.Entity {
+	store := storage.For(a)
 	ref = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(ref), "@"))
 	if ref == "" {
 		return nil
 	}
 	if sdk.IsUUID(ref) {
-		if es, err := a.GetEntities(ctx, ref); err == nil && len(es) > 0 {
+		if es, err := store.GetEntities(ctx, ref); err == nil && len(es) > 0 {
 			return &es[0]
 		}
 	}
 	rooms := []string{msg.RoomID}
 	if room, _ := cachedRoom(ctx, a, msg.RoomID); room != nil && room.WorldID != "" {
-		if rs, err := a.GetRooms(ctx, sdk.RoomQuery{WorldID: room.WorldID}); err == nil {
+		if rs, err := store.GetRooms(ctx, storage.RoomQuery{WorldID: room.WorldID}); err == nil {
 			for _, r := range rs {
 				if r.ID != msg.RoomID {
 					rooms = append(rooms, r.ID)
@@ -196,7 +198,7 @@ func resolveEntity(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, ref strin
 	}
 	seen := map[string]bool{}
 	for _, roomID := range rooms {
-		ids, err := a.GetParticipants(ctx, roomID)
+		ids, err := store.GetParticipants(ctx, roomID)
 		if err != nil {
 			continue
 		}
@@ -210,7 +212,7 @@ func resolveEntity(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, ref strin
 		if len(fresh) == 0 {
 			continue
 		}
-		ents, err := a.GetEntities(ctx, fresh...)
+		ents, err := store.GetEntities(ctx, fresh...)
 		if err != nil {
 			continue
 		}
@@ -239,7 +241,7 @@ func (b *bootstrap) enrichAttachments(ctx context.Context, r *run, info *sdk.Age
 			res, err := r.a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelImageDescribe, RunID: r.id,
 				Params: map[string]any{"imageUrl": m.URL, "prompt": "Describe this image: give it a short title and a description."}})
 			if err != nil {
-				b.log.Warn("describing an image failed", "run", r.id, "error", err)
+				r.log(ctx).Warn("describing an image failed", "error", err)
 				continue
 			}
 			title, desc := imageDescription(res)
@@ -254,7 +256,7 @@ func (b *bootstrap) enrichAttachments(ctx context.Context, r *run, info *sdk.Age
 			if text, err := fetchText(ctx, m.URL); err == nil {
 				m.Text = text
 			} else {
-				b.log.Warn("reading a text attachment failed", "run", r.id, "url", m.URL, "error", err)
+				r.log(ctx).Warn("reading a text attachment failed", "url", m.URL, "error", err)
 			}
 		}
 	}

@@ -8,6 +8,7 @@ import (
 )
 
 func TestAPIBase(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ root, want, warn string }{
 		{"", "https://discord.com/api/v9/", ""},
 		{"http://127.0.0.1:8080", "http://127.0.0.1:8080/api/v9/", ""},
@@ -30,6 +31,7 @@ func TestAPIBase(t *testing.T) {
 }
 
 func TestConfigPrecedence(t *testing.T) {
+	t.Parallel()
 	ch := &sdk.Character{Name: "X", Settings: map[string]any{"discord": map[string]any{
 		"shouldIgnoreBotMessages":     false,
 		"shouldIgnoreDirectMessages":  "true",

@@ -13,6 +13,7 @@ import (
 )
 
 func TestResumeAfterTheConnectionDrops(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	h.waitFor("heartbeats acknowledged", func() bool { return h.srv.Heartbeats() >= 2 })
 	h.srv.DropConnections()
@@ -39,6 +40,7 @@ func TestResumeAfterTheConnectionDrops(t *testing.T) {
 }
 
 func TestInvalidSessionIdentifiesAgain(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	h.srv.InvalidateSessions()
 	h.srv.DropConnections()
@@ -50,6 +52,7 @@ func TestInvalidSessionIdentifiesAgain(t *testing.T) {
 }
 
 func TestRefusedTokenIsAnErrorAtConfigure(t *testing.T) {
+	t.Parallel()
 	srv := discordtest.New()
 	t.Cleanup(srv.Close)
 	srv.AddBot("the-real-token", "Disco")
@@ -71,28 +74,31 @@ func TestRefusedTokenIsAnErrorAtConfigure(t *testing.T) {
 }
 
 func TestGatewayRefusingTheTokenStopsTrying(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{noConnect: true, before: func(h *harness) { h.srv.RejectOnGateway(testToken) }})
 	h.logHas("4004")
 	h.logHas("the agent is offline on Discord")
-	time.Sleep(500 * time.Millisecond)
+	h.gaveUp()
 	if n := h.srv.Identifies(); n != 1 {
 		t.Errorf("a refused token must not be tried again and again: %d identifies", n)
 	}
 }
 
 func TestTokenRevokedWhileOnline(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	h.srv.RevokeToken(testToken)
 	h.logHas("the agent is offline on Discord")
 	h.logHas(SettingToken)
 	n := h.srv.Resumes() + h.srv.Identifies()
-	time.Sleep(500 * time.Millisecond)
+	h.gaveUp()
 	if m := h.srv.Resumes() + h.srv.Identifies(); m != n {
 		t.Errorf("the plugin kept logging in with a revoked token: %d → %d", n, m)
 	}
 }
 
 func TestMissingPrivilegedIntentsAreDroppedWithAWarning(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{server: []discordtest.Option{discordtest.WithPrivilegedIntents(0)}})
 	got := h.srv.IdentifyIntents()
 	if len(got) != 3 {
@@ -109,6 +115,7 @@ func TestMissingPrivilegedIntentsAreDroppedWithAWarning(t *testing.T) {
 }
 
 func TestGatewayAddressComesFromGatewayBot(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	var bot, plain int
 	for _, r := range h.srv.Requests() {
@@ -131,6 +138,7 @@ func TestGatewayAddressComesFromGatewayBot(t *testing.T) {
 }
 
 func TestNoTokenLeavesThePluginInert(t *testing.T) {
+	t.Parallel()
 	p := newPlugin(testOptions(&logBuffer{t: t}))
 	c := plugintest.Start(t, p.definition())
 	warnings, err := c.Configure(t.Context(), testAgent, &sdk.Character{Name: "Quiet"}, map[string]string{})
@@ -149,6 +157,7 @@ func TestNoTokenLeavesThePluginInert(t *testing.T) {
 }
 
 func TestTwoAgentsTwoRootsOneProcess(t *testing.T) {
+	t.Parallel()
 	a := discordtest.New()
 	b := discordtest.New()
 	t.Cleanup(a.Close)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/bwmarrin/discordgo"
 )
 
@@ -98,11 +99,11 @@ func (b *bot) handleGuild(g *discordgo.Guild, known bool) {
 		r := b.room(w)
 		// The world is written once; the other rooms and the members
 		// only name it, so metadata stored since (roles) stays.
-		conn := sdk.Connection{Room: r}
+		conn := storage.Connection{Room: r}
 		if i == 0 {
 			conn.World = world
 		}
-		if err := b.a.EnsureConnection(ctx, conn); err != nil {
+		if err := storage.For(b.a).EnsureConnection(ctx, conn); err != nil {
 			b.log.Warn("storing a channel failed", "guild", g.Name, "channel", c.Name, "error", err)
 			continue
 		}
@@ -118,7 +119,7 @@ func (b *bot) handleGuild(g *discordgo.Guild, known bool) {
 			continue
 		}
 		e := b.entity(m.User, m)
-		if err := b.a.EnsureConnection(ctx, sdk.Connection{Entity: e, Room: defaultRoom}); err != nil {
+		if err := storage.For(b.a).EnsureConnection(ctx, storage.Connection{Entity: e, Room: defaultRoom}); err != nil {
 			b.log.Warn("storing a member failed", "guild", g.Name, "user", m.User.Username, "error", err)
 			continue
 		}
@@ -176,7 +177,7 @@ func (b *bot) handleMember(m *discordgo.Member, joined bool) {
 	}
 	if w, _, ok := b.defaultWhere(m.GuildID); ok {
 		r := b.room(w)
-		if err := b.a.EnsureConnection(ctx, sdk.Connection{Entity: e, Room: r}); err != nil {
+		if err := storage.For(b.a).EnsureConnection(ctx, storage.Connection{Entity: e, Room: r}); err != nil {
 			b.log.Warn("storing a new member failed", "user", m.User.Username, "error", err)
 		}
 		payload["roomId"] = r.ID

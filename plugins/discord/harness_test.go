@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/plugins/discord/discordtest"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/plugintest"
@@ -40,6 +41,26 @@ func (l *logBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// bot returns the bot of the agent with id agentID, or nil.
+func (p *plugin) bot(agentID string) *bot {
+	for id, b := range p.bots.All() {
+		if id == agentID {
+			return b
+		}
+	}
+	return nil
+}
+
+// stopAll takes every agent offline before the test's other cleanups run;
+// the plugin's shutdown would stop the bots too, but only later.
+func (p *plugin) stopAll() {
+	for _, b := range p.bots.All() {
+		if b != nil {
+			b.stop()
+		}
+	}
 }
 
 // harness is a plugin served over the real gRPC path (plugintest) and
@@ -158,12 +179,45 @@ func restartPlugin(t *testing.T, h *harness) *harness {
 // waitFor polls cond until it holds.
 func (h *harness) waitFor(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(waitLong)
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	testwait.For(h.t, waitLong, what, cond)
+}
+
+// flush waits until the bot has handled every event of a channel (or
+// other key of its queue) that it started on: a task queued behind them
+// runs only then. To check that an event was ignored, wait for it to be
+// seen (its log line), flush, and look.
+func (h *harness) flush(key string) {
+	h.t.Helper()
+	b := h.p.bot(testAgent)
+	if b == nil {
+		h.t.Fatal("the agent has no bot")
+	}
+	done := make(chan struct{})
+	b.queue.push(key, func() { close(done) })
+	select {
+	case <-done:
+	case <-time.After(waitLong):
+		h.t.Fatalf("the events of %s were not handled in %s", key, waitLong)
+	}
+}
+
+// typingStopped waits until no typing indicator loop runs: after that, no
+// typing request can reach Discord.
+func (h *harness) typingStopped() {
+	h.t.Helper()
+	b := h.p.bot(testAgent)
+	h.waitFor("the typing indicator to stop", func() bool { return b.typingRunning.Load() == 0 })
+}
+
+// gaveUp waits until the bot's gateway loop has returned for good: after
+// that, it makes no login attempt.
+func (h *harness) gaveUp() {
+	h.t.Helper()
+	b := h.p.bot(testAgent)
+	select {
+	case <-b.done:
+	case <-time.After(waitLong):
+		h.t.Fatalf("the bot still tries to reach the gateway after %s", waitLong)
 	}
 }
 
@@ -213,10 +267,6 @@ func (h *harness) send(t sdk.Target, c sdk.Content) ([]string, error) {
 }
 
 func (h *harness) memID(discordID string) string { return sdk.CreateUniqueUUID(testAgent, discordID) }
-
-// settle lets events in flight be handled before checking that nothing
-// happened.
-func settle() { time.Sleep(300 * time.Millisecond) }
 
 // agent is the *sdk.Agent the SDK gave the plugin: bound to the fake host,
 // so a test reads through it what the plugin stored.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/bwmarrin/discordgo"
 )
 
@@ -371,7 +372,7 @@ func (b *bot) readable(m *discordgo.Message) string {
 // was said but does not answer it.
 func (b *bot) remember(ctx context.Context, m *discordgo.Message, w where, in sdk.IncomingMessage) error {
 	e := b.entity(m.Author, m.Member)
-	if err := b.a.EnsureConnection(ctx, sdk.Connection{Entity: e, Room: b.room(w), World: b.world(w)}); err != nil {
+	if err := storage.For(b.a).EnsureConnection(ctx, storage.Connection{Entity: e, Room: b.room(w), World: b.world(w)}); err != nil {
 		return err
 	}
 	mem := &sdk.Memory{ID: b.memoryID(m.ID), EntityID: e.ID, AgentID: b.a.ID, RoomID: b.roomID(w), WorldID: b.worldID(w),
@@ -379,7 +380,7 @@ func (b *bot) remember(ctx context.Context, m *discordgo.Message, w where, in sd
 	if in.InReplyTo != "" {
 		mem.Content.InReplyTo = b.memoryID(in.InReplyTo)
 	}
-	_, _, err := b.a.CreateMemory(ctx, mem, sdk.TableMessages, false)
+	_, _, err := storage.For(b.a).CreateMemory(ctx, mem, sdk.TableMessages, false)
 	return err
 }
 
@@ -403,7 +404,7 @@ func (b *bot) handleEdit(m *discordgo.Message) {
 	ctx, cancel := context.WithTimeout(b.ctx, callTimeout)
 	defer cancel()
 	id := b.memoryID(m.ID)
-	old, err := b.a.GetMemoriesByIDs(ctx, []string{id}, sdk.TableMessages)
+	old, err := storage.For(b.a).GetMemoriesByIDs(ctx, []string{id}, sdk.TableMessages)
 	if err != nil || len(old) == 0 {
 		b.log.Debug("edited message was never stored; nothing to update", "message", m.ID, "error", err)
 		return
@@ -416,11 +417,11 @@ func (b *bot) handleEdit(m *discordgo.Message) {
 		mem.Metadata = map[string]any{}
 	}
 	mem.Metadata["editedAt"] = m.EditedTimestamp.UnixMilli()
-	if err := b.a.DeleteMemory(ctx, id); err != nil {
+	if err := storage.For(b.a).DeleteMemory(ctx, id); err != nil {
 		b.log.Warn("updating an edited message failed", "message", m.ID, "error", err)
 		return
 	}
-	if _, _, err := b.a.CreateMemory(ctx, &mem, sdk.TableMessages, false); err != nil {
+	if _, _, err := storage.For(b.a).CreateMemory(ctx, &mem, sdk.TableMessages, false); err != nil {
 		b.log.Warn("updating an edited message failed", "message", m.ID, "error", err)
 		return
 	}
@@ -442,12 +443,12 @@ func (b *bot) handleDelete(messageID, channelID, guildID string) {
 	defer cancel()
 	w := b.locate(channelID, guildID)
 	id := b.memoryID(messageID)
-	old, err := b.a.GetMemoriesByIDs(ctx, []string{id}, sdk.TableMessages)
+	old, err := storage.For(b.a).GetMemoriesByIDs(ctx, []string{id}, sdk.TableMessages)
 	if err != nil || len(old) == 0 {
 		b.log.Debug("deleted message was never stored", "message", messageID, "error", err)
 		return
 	}
-	if err := b.a.DeleteMemory(ctx, id); err != nil {
+	if err := storage.For(b.a).DeleteMemory(ctx, id); err != nil {
 		b.log.Warn("forgetting a deleted message failed", "message", messageID, "error", err)
 		return
 	}
@@ -491,13 +492,13 @@ func (b *bot) handleReaction(r discordgo.MessageReaction, member *discordgo.Memb
 	ctx, cancel := context.WithTimeout(b.ctx, callTimeout)
 	defer cancel()
 	e := b.entity(user, member)
-	if err := b.a.EnsureConnection(ctx, sdk.Connection{Entity: e, Room: b.room(w), World: b.world(w)}); err != nil {
+	if err := storage.For(b.a).EnsureConnection(ctx, storage.Connection{Entity: e, Room: b.room(w), World: b.world(w)}); err != nil {
 		b.log.Warn("storing a reaction failed", "message", r.MessageID, "error", err)
 		return
 	}
 	target := b.memoryID(r.MessageID)
 	excerpt := "a message"
-	if old, err := b.a.GetMemoriesByIDs(ctx, []string{target}, sdk.TableMessages); err == nil && len(old) > 0 && old[0].Content.Text != "" {
+	if old, err := storage.For(b.a).GetMemoriesByIDs(ctx, []string{target}, sdk.TableMessages); err == nil && len(old) > 0 && old[0].Content.Text != "" {
 		excerpt = `"` + clip(old[0].Content.Text, 80) + `"`
 	}
 	emoji := r.Emoji.Name
@@ -518,7 +519,7 @@ func (b *bot) handleReaction(r discordgo.MessageReaction, member *discordgo.Memb
 	if !added {
 		mem.Content.Text = fmt.Sprintf("*Removed <%s> from: %s*", emoji, excerpt)
 	}
-	if _, _, err := b.a.CreateMemory(ctx, &mem, sdk.TableMessages, false); err != nil {
+	if _, _, err := storage.For(b.a).CreateMemory(ctx, &mem, sdk.TableMessages, false); err != nil {
 		b.log.Warn("storing a reaction failed", "message", r.MessageID, "error", err)
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/bwmarrin/discordgo"
 )
 
@@ -171,7 +172,7 @@ func (b *bot) handleComponent(in *discordgo.Interaction) {
 	ctx, cancel := context.WithTimeout(b.ctx, callTimeout)
 	defer cancel()
 	e := b.entity(user, member)
-	if err := b.a.EnsureConnection(ctx, sdk.Connection{Entity: e, Room: b.room(w), World: b.world(w)}); err != nil {
+	if err := storage.For(b.a).EnsureConnection(ctx, storage.Connection{Entity: e, Room: b.room(w), World: b.world(w)}); err != nil {
 		b.log.Warn("storing the user of a component interaction failed", "error", err)
 	}
 	payload := map[string]any{"customId": data.CustomID, "componentType": int(data.ComponentType), "values": data.Values,
@@ -180,7 +181,7 @@ func (b *bot) handleComponent(in *discordgo.Interaction) {
 	if messageID != "" {
 		raw, _ := json.Marshal(map[string]any{"customId": data.CustomID, "values": data.Values, "at": time.Now().UnixMilli()})
 		key := fmt.Sprintf("discord:selection:%s:%s", messageID, user.ID)
-		if err := b.a.SetCache(ctx, key, raw, selectionTTL); err != nil {
+		if err := storage.For(b.a).SetCache(ctx, key, raw, selectionTTL); err != nil {
 			b.log.Warn("keeping a component choice failed", "error", err)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/bwmarrin/discordgo"
 )
 
@@ -362,7 +363,7 @@ func (b *bot) resolveChannel(ctx context.Context, t sdk.Target) (string, error) 
 		ch = t.ChannelID
 	}
 	if ch == "" && t.RoomID != "" {
-		if r, err := b.a.GetRoom(ctx, t.RoomID); err == nil && r.ChannelID != "" {
+		if r, err := storage.For(b.a).GetRoom(ctx, t.RoomID); err == nil && r.ChannelID != "" {
 			ch = r.ChannelID
 		}
 	}
@@ -394,7 +395,7 @@ func (b *bot) resolveChannel(ctx context.Context, t sdk.Target) (string, error) 
 
 // discordUserOf reads an entity's Discord user id from its metadata.
 func (b *bot) discordUserOf(ctx context.Context, entityID string) (string, error) {
-	es, err := b.a.GetEntities(ctx, entityID)
+	es, err := storage.For(b.a).GetEntities(ctx, entityID)
 	if err != nil {
 		return "", err
 	}
@@ -411,7 +412,7 @@ func (b *bot) discordUserOf(ctx context.Context, entityID string) (string, error
 // referenceFromMemory finds the Discord message a memory came from, by
 // the link stored with it, for a reply after a restart.
 func (b *bot) referenceFromMemory(ctx context.Context, memID, channelID string) *discordgo.MessageReference {
-	ms, err := b.a.GetMemoriesByIDs(ctx, []string{memID}, sdk.TableMessages)
+	ms, err := storage.For(b.a).GetMemoriesByIDs(ctx, []string{memID}, sdk.TableMessages)
 	if err != nil || len(ms) == 0 {
 		return nil
 	}
@@ -634,7 +635,9 @@ func (b *bot) startTyping(memID, channelID string) {
 	}
 	b.typing[memID] = t
 	b.mu.Unlock()
+	b.typingRunning.Add(1)
 	go func() {
+		defer b.typingRunning.Add(-1)
 		limit := time.NewTimer(b.p.opts.typingMax)
 		defer limit.Stop()
 		tick := time.NewTicker(b.p.opts.typingEvery)

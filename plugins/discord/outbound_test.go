@@ -10,6 +10,7 @@ import (
 
 	"github.com/agenthost/agenthost/plugins/discord/discordtest"
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 )
 
 // longReply has three messages' worth of text with a code block across
@@ -27,6 +28,7 @@ func longReply() string {
 }
 
 func TestReplyIsADiscordReplySplitAtTheLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	m := h.srv.Send(h.general, h.alice, "explain", nil)
 	in := h.received(1)
@@ -72,15 +74,13 @@ func TestReplyIsADiscordReplySplitAtTheLimit(t *testing.T) {
 			t.Errorf("%q lost", word)
 		}
 	}
-	// The typing indicator stopped with the reply.
-	n := h.srv.Typing(h.general)
-	time.Sleep(200 * time.Millisecond)
-	if after := h.srv.Typing(h.general); after != n {
-		t.Errorf("typing went on after the reply: %d → %d", n, after)
-	}
+	// The typing indicator stopped with the reply (its limit is three
+	// minutes: it cannot have run out).
+	h.typingStopped()
 }
 
 func TestTypingLastsUntilTheRunEnds(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	m := h.srv.Send(h.general, h.alice, "think hard", nil)
 	h.received(1)
@@ -89,15 +89,12 @@ func TestTypingLastsUntilTheRunEnds(t *testing.T) {
 		Payload: map[string]any{"messageId": h.memID(m.ID), "status": "completed"}}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	n := h.srv.Typing(h.general)
-	time.Sleep(200 * time.Millisecond)
-	if after := h.srv.Typing(h.general); after != n {
-		t.Errorf("typing went on after RUN_ENDED: %d → %d", n, after)
-	}
+	// It stops with RUN_ENDED (its limit is three minutes).
+	h.typingStopped()
 }
 
 func TestAttachmentsGoWithTheLastMessage(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	inData := filepath.Join(h.dataDir, "report.csv")
 	if err := os.WriteFile(inData, []byte("a,b\n1,2\n"), 0o600); err != nil {
@@ -135,11 +132,12 @@ func TestAttachmentsGoWithTheLastMessage(t *testing.T) {
 }
 
 func TestSendToAUserOpensADM(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	h.srv.Send(h.general, h.alice, "hello", nil)
 	h.received(1)
 	// The host stored alice when her message arrived; the test plays it.
-	if err := h.agent().EnsureConnection(t.Context(), sdk.Connection{
+	if err := storage.For(h.agent()).EnsureConnection(t.Context(), storage.Connection{
 		Entity: sdk.Entity{ID: sdk.CreateUniqueUUID(testAgent, h.alice.ID), Names: []string{"alice"},
 			Metadata: map[string]any{"discord": map[string]any{"id": h.alice.ID}}},
 		Room: sdk.Room{ID: sdk.CreateUniqueUUID(testAgent, h.general), Source: Source, ChannelID: h.general},
@@ -163,6 +161,7 @@ func TestSendToAUserOpensADM(t *testing.T) {
 }
 
 func TestSendOutsideTheAllowListIsRefused(t *testing.T) {
+	t.Parallel()
 	var other discordtest.Channel
 	h := newHarness(t, harnessOpts{before: func(h *harness) {
 		other = h.srv.AddChannel(h.guild.ID, "other", "")
@@ -177,6 +176,7 @@ func TestSendOutsideTheAllowListIsRefused(t *testing.T) {
 }
 
 func TestRefusedMessageIsAnErrorAndNotKept(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, harnessOpts{})
 	_, err := h.send(sdk.Target{ChannelID: "424242"}, sdk.Content{Text: "into the void"})
 	if err == nil || !strings.Contains(err.Error(), "Unknown Channel") {
@@ -198,6 +198,7 @@ func outboxFiles(t *testing.T, h *harness) []string {
 }
 
 func TestRateLimitHeadersAreHonoured(t *testing.T) {
+	t.Parallel()
 	var route string
 	h := newHarness(t, harnessOpts{before: func(h *harness) {
 		route = "POST /channels/" + h.general + "/messages"
@@ -227,6 +228,7 @@ func TestRateLimitHeadersAreHonoured(t *testing.T) {
 }
 
 func TestTooManyRequestsIsWaitedOut(t *testing.T) {
+	t.Parallel()
 	for _, global := range []bool{false, true} {
 		name := "route"
 		if global {
@@ -260,6 +262,7 @@ func TestTooManyRequestsIsWaitedOut(t *testing.T) {
 }
 
 func TestKeptRepliesAreDeliveredAfterACrash(t *testing.T) {
+	t.Parallel()
 	dataDir := t.TempDir()
 	var entry outboxEntry
 	var first discordtest.Message
@@ -276,8 +279,9 @@ func TestKeptRepliesAreDeliveredAfterACrash(t *testing.T) {
 		}
 		postAsBot(t, h, h.general, map[string]any{"content": "part one", "nonce": entry.Nonce + "0", "enforce_nonce": true})
 	}})
+	// An entry leaves the outbox once every part is posted: after that
+	// no part of it can be posted again.
 	h.waitFor("the kept reply delivered", func() bool { return len(h.srv.Posted(h.general)) == 2 && len(outboxFiles(t, h)) == 0 })
-	settle()
 	posted := h.srv.Posted(h.general)
 	if len(posted) != 2 || posted[0].Content != "part one" || posted[1].Content != "part two" {
 		t.Fatalf("want each part once, in order: %+v", posted)

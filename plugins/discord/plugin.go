@@ -55,14 +55,15 @@ func defaultOptions() options {
 	}
 }
 
-// plugin is one plugin process: one Discord connection per agent.
+// plugin is one plugin process: one Discord connection per agent (a nil
+// bot for an agent without a token).
 type plugin struct {
-	opts    options
-	log     hclog.Logger
-	dataDir string
+	opts options
+	log  hclog.Logger
+	bots *sdk.Instances[*bot]
 
-	mu   sync.Mutex
-	bots map[string]*bot // by agent id
+	mu      sync.Mutex
+	dataDir string
 }
 
 // New returns the plugin.
@@ -76,7 +77,9 @@ func newPlugin(o options) *plugin {
 	if o.log == nil {
 		o.log = hclog.NewNullLogger()
 	}
-	return &plugin{opts: o, log: o.log, bots: map[string]*bot{}}
+	p := &plugin{opts: o, log: o.log}
+	p.bots = &sdk.Instances[*bot]{New: p.connect, Close: (*bot).stop}
+	return p
 }
 
 func (p *plugin) definition() sdk.Plugin {
@@ -94,13 +97,13 @@ func (p *plugin) definition() sdk.Plugin {
 			{Name: SettingIgnoreBots, Description: "Ignore messages of other bots. Also settings.discord.shouldIgnoreBotMessages.", Default: "true"},
 			{Name: SettingIgnoreDMs, Description: "Ignore direct messages. Also settings.discord.shouldIgnoreDirectMessages.", Default: "false"},
 			{Name: SettingOnlyMentions, Description: "In guild channels, answer only messages that mention the bot or reply to it. Also settings.discord.shouldRespondOnlyToMentions.", Default: "false"},
-			{Name: SettingAPIRoot, Description: "Another root for Discord's REST API (a rate-limit proxy, a test server); the gateway address comes from its /gateway/bot answer.", Default: "https://discord.com"},
+			{Name: SettingAPIRoot, Description: "Another root for Discord's REST API (a rate-limit proxy, a test server); the gateway address comes from its /gateway/bot answer.", Default: "https://discord.com", Endpoint: true},
 		},
-		Sources:     []sdk.Source{{Name: Source, Send: p.send}},
-		Events:      []sdk.EventHandler{{Type: sdk.EventRunEnded, Handle: p.runEnded}},
-		Init:        p.init,
-		Configure:   p.configure,
-		Unconfigure: p.unconfigure,
+		Sources:   []sdk.Source{{Name: Source, Send: p.send}},
+		Events:    []sdk.EventHandler{{Type: sdk.EventRunEnded, Handle: p.runEnded}},
+		Init:      p.init,
+		Logger:    p.log,
+		Instances: p.bots,
 	}
 }
 
@@ -114,34 +117,32 @@ func (p *plugin) init(_ context.Context, h sdk.Host) error {
 	return nil
 }
 
-func (p *plugin) bot(agentID string) *bot {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.bots[agentID]
+// botOf returns the agent's bot, nil when the agent is not on Discord.
+func (p *plugin) botOf(a *sdk.Agent) *bot {
+	b, _ := p.bots.Get(a)
+	return b
 }
 
-// configure checks the agent's token with Discord and brings the agent
-// online in the background. A token Discord refuses is an error, so the
-// agent does not start believing it is on Discord; Discord being
-// unreachable is a warning, and the plugin keeps trying.
-func (p *plugin) configure(ctx context.Context, a *sdk.Agent) ([]string, error) {
+// connect makes an agent's bot when the agent is configured: it checks the
+// agent's token with Discord and brings the agent online in the
+// background. A token Discord refuses is an error, so the agent does not
+// start believing it is on Discord; Discord being unreachable is a
+// warning, and the plugin keeps trying.
+func (p *plugin) connect(ctx context.Context, a *sdk.Agent) (*bot, []string, error) {
 	cfg, warnings, err := parseConfig(a)
 	if err != nil {
-		return warnings, err
-	}
-	if old := p.takeBot(a.ID); old != nil {
-		old.stop()
+		return nil, warnings, err
 	}
 	if cfg.token == "" {
-		return append(warnings, "discord: "+SettingToken+" is not set, so the agent is not on Discord (set it in the character's secrets or the environment)"), nil
+		return nil, append(warnings, "discord: "+SettingToken+" is not set, so the agent is not on Discord (set it in the character's secrets or the environment)"), nil
 	}
-	p.mu.Lock()
-	dataDir := p.dataDir
-	for _, other := range p.bots {
-		if other.cfg.token == cfg.token {
+	for _, other := range p.bots.All() {
+		if other != nil && other.cfg.token == cfg.token {
 			warnings = append(warnings, fmt.Sprintf("discord: agent %s uses the same bot token; both would answer every message", other.a.Name()))
 		}
 	}
+	p.mu.Lock()
+	dataDir := p.dataDir
 	p.mu.Unlock()
 	dir := ""
 	if dataDir != "" {
@@ -151,46 +152,17 @@ func (p *plugin) configure(ctx context.Context, a *sdk.Agent) ([]string, error) 
 	}
 	b, err := newBot(p, a, cfg, dir)
 	if err != nil {
-		return warnings, err
+		return nil, warnings, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	w, err := b.checkToken(cctx)
 	if err != nil {
 		b.stop()
-		return warnings, err
+		return nil, warnings, err
 	}
-	warnings = append(warnings, w...)
-	p.mu.Lock()
-	p.bots[a.ID] = b
-	p.mu.Unlock()
 	b.start()
-	return warnings, nil
-}
-
-func (p *plugin) takeBot(agentID string) *bot {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	b := p.bots[agentID]
-	delete(p.bots, agentID)
-	return b
-}
-
-func (p *plugin) unconfigure(_ context.Context, a *sdk.Agent) {
-	if b := p.takeBot(a.ID); b != nil {
-		b.stop()
-	}
-}
-
-// stopAll takes every agent offline.
-func (p *plugin) stopAll() {
-	p.mu.Lock()
-	bots := p.bots
-	p.bots = map[string]*bot{}
-	p.mu.Unlock()
-	for _, b := range bots {
-		b.stop()
-	}
+	return b, append(warnings, w...), nil
 }
 
 // errNotConfigured is returned when the host routes a message to an agent
@@ -198,7 +170,7 @@ func (p *plugin) stopAll() {
 var errNotConfigured = errors.New("the agent has no Discord bot (" + SettingToken + " is not set)")
 
 func (p *plugin) send(ctx context.Context, a *sdk.Agent, t sdk.Target, c sdk.Content) ([]string, error) {
-	b := p.bot(a.ID)
+	b := p.botOf(a)
 	if b == nil {
 		return nil, fmt.Errorf("discord: %w", errNotConfigured)
 	}
@@ -208,7 +180,7 @@ func (p *plugin) send(ctx context.Context, a *sdk.Agent, t sdk.Target, c sdk.Con
 // runEnded stops the typing indicator of the run's message and clears a
 // slash command that got no answer.
 func (p *plugin) runEnded(_ context.Context, a *sdk.Agent, ev *sdk.Event) error {
-	b := p.bot(a.ID)
+	b := p.botOf(a)
 	if b == nil {
 		return nil
 	}

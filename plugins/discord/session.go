@@ -9,9 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/bwmarrin/discordgo"
 	"github.com/gorilla/websocket"
 	"github.com/hashicorp/go-hclog"
@@ -41,10 +43,13 @@ type bot struct {
 	// disconnected hears that the gateway connection ended.
 	disconnected chan struct{}
 
-	queue   *serialQueue
-	ignores *ignoreLog
-	outbox  dirStore
-	pending dirStore // interactions awaiting their answer
+	queue *serialQueue
+	// typingRunning counts the typing goroutines that have not returned:
+	// once it is zero, no typing request is on its way.
+	typingRunning atomic.Int32
+	ignores       *ignoreLog
+	outbox        dirStore
+	pending       dirStore // interactions awaiting their answer
 
 	mu           sync.Mutex
 	sess         *discordgo.Session
@@ -62,7 +67,7 @@ type bot struct {
 }
 
 func newBot(p *plugin, a *sdk.Agent, cfg config, dir string) (*bot, error) {
-	b := &bot{p: p, a: a, cfg: cfg, log: p.log.With("agent", a.Name()),
+	b := &bot{p: p, a: a, cfg: cfg, log: a.Logger(context.Background()),
 		done: make(chan struct{}), disconnected: make(chan struct{}, 1),
 		queue: newSerialQueue(), intents: wantedIntents, readyGuilds: map[string]bool{},
 		typing: map[string]*typingLoop{}, replies: map[string]*replyInfo{}, inFlight: map[string]bool{},
@@ -334,7 +339,7 @@ func (b *bot) waitForHost() bool {
 	delay := b.p.opts.hostPoll
 	for {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
-		_, _, err := b.a.GetCache(ctx, "discord:online")
+		_, _, err := storage.For(b.a).GetCache(ctx, "discord:online")
 		cancel()
 		if err == nil {
 			return true

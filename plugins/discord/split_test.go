@@ -45,6 +45,7 @@ func checkSplit(t *testing.T, text string, limit int) []chunk {
 }
 
 func TestSplitShortTextIsOneMessage(t *testing.T) {
+	t.Parallel()
 	if got := SplitMessage("hello", 0); len(got) != 1 || got[0] != "hello" {
 		t.Fatalf("got %q", got)
 	}
@@ -57,6 +58,7 @@ func TestSplitShortTextIsOneMessage(t *testing.T) {
 }
 
 func TestSplitPrefersParagraphsThenLinesThenWords(t *testing.T) {
+	t.Parallel()
 	para := strings.Repeat("word ", 150) // 750
 	text := para + "\n\n" + para + "\n\n" + para
 	got := SplitMessage(text, 0)
@@ -75,6 +77,7 @@ func TestSplitPrefersParagraphsThenLinesThenWords(t *testing.T) {
 }
 
 func TestSplitKeepsCodeBlockWhole(t *testing.T) {
+	t.Parallel()
 	code := "```go\n" + strings.Repeat("fmt.Println(\"x\")\n", 60) + "```\n" // ~1030
 	text := strings.Repeat("Some words here. ", 80) + "\n" + code + "after"
 	got := SplitMessage(text, 0)
@@ -87,6 +90,7 @@ func TestSplitKeepsCodeBlockWhole(t *testing.T) {
 }
 
 func TestSplitLongCodeBlockReopensFence(t *testing.T) {
+	t.Parallel()
 	code := "```python\n" + strings.Repeat("print('hello world')\n", 250) + "```"
 	got := SplitMessage("Here:\n"+code, 0)
 	if len(got) < 3 {
@@ -109,6 +113,7 @@ func TestSplitLongCodeBlockReopensFence(t *testing.T) {
 }
 
 func TestSplitCountsUTF16(t *testing.T) {
+	t.Parallel()
 	text := strings.Repeat("😀", 1500) // 3000 UTF-16 units
 	got := SplitMessage(text, 0)
 	if len(got) != 2 {
@@ -122,6 +127,7 @@ func TestSplitCountsUTF16(t *testing.T) {
 }
 
 func TestSplitBacktickRuns(t *testing.T) {
+	t.Parallel()
 	for _, text := range []string{
 		strings.Repeat("`", 500),
 		strings.Repeat("````` ", 100),
@@ -132,6 +138,7 @@ func TestSplitBacktickRuns(t *testing.T) {
 }
 
 func TestSplitUnclosedFenceIsClosed(t *testing.T) {
+	t.Parallel()
 	text := "```js\n" + strings.Repeat("x = 1;\n", 400)
 	for i, m := range SplitMessage(text, 0) {
 		if fences(m)%2 != 0 {
@@ -141,6 +148,7 @@ func TestSplitUnclosedFenceIsClosed(t *testing.T) {
 }
 
 func TestSplitWhitespaceOnlyPartsAreDropped(t *testing.T) {
+	t.Parallel()
 	text := "a" + strings.Repeat(" ", 5000) + "b"
 	for _, m := range SplitMessage(text, 0) {
 		if strings.TrimSpace(m) == "" {

@@ -83,6 +83,10 @@
 //	    the message to answer: the next non-empty line, as "Name: text",
 //	    plus any following lines up to the next "#" line or the end.
 //
+//	# Available Actions
+//	    the actions the agent may take, one per line as
+//	    "- NAME: description".
+//
 // The message to answer is taken from "# Received Message"; without that
 // section, from the last user message of "# Conversation Messages"; without
 // either, from the last non-empty line of the prompt that is not a heading,
@@ -96,9 +100,24 @@
 //	<response><thought>…</thought><actions>REPLY</actions><providers></providers><text>…</text></response>
 //
 // thought and reasoning get why the engine answered as it did; text,
-// message and reply its answer; actions REPLY; name the agent's name;
-// prompt (an image prompt) the received message; every other field (facts,
-// relationships, values to extract) is left empty, so nothing is made up.
+// message and reply its answer; actions REPLY, then every action of "#
+// Available Actions" that the received message names; name the agent's
+// name; prompt (an image prompt) the received message; every other field
+// (facts, relationships, values to extract) is left empty, so nothing is
+// made up.
+//
+// # Choosing actions
+//
+// The engine always replies, so actions starts with REPLY. An offered
+// action is added when the message names it, by its name or by one of its
+// similes (read once per agent from the host with DescribeAgent): the
+// name's words, split at "_", stand in the message in a row, compared
+// without regard to case and to the endings -s, -es, -ed, -ing and -e. So
+// with a plugin's WAVE action offered, "wave at me" and "are you waving?"
+// answer REPLY,WAVE, while "a wavelength" does not; "send a message" does
+// not name SEND_MESSAGE, "send message" does. Actions are listed in the
+// order the message names them. The choice is deterministic, so a
+// plugin's action can be tried out with no model key.
 // &, < and > are escaped. A prompt without "<response>" that asks for
 // "<decision>" (a yes/no confirmation) gets <decision>NO</decision>. If the
 // prompt contains the upper-case

@@ -39,6 +39,12 @@ func New() sdk.Plugin {
 		Description: "A model provider that needs no network and no key: an ELIZA-style " +
 			"rule engine for text and hashed bag-of-words embeddings.",
 		Aliases: []string{"eliza-offline"},
+		// The agent's actions are read again when it is configured again.
+		Configure: func(ctx context.Context, a *sdk.Agent) ([]string, error) {
+			forgetActions(ctx, a)
+			return nil, nil
+		},
+		Unconfigure: forgetActions,
 		Settings: []sdk.Setting{{
 			Name:        SettingEmbeddingDimensions,
 			Description: "Length of TEXT_EMBEDDING vectors (8 to 4096).",
@@ -78,7 +84,11 @@ func handleText(ctx context.Context, a *sdk.Agent, req *sdk.ModelRequest) (*sdk.
 			"<reasoning>The offline model cannot judge relevance, so it always answers.</reasoning>" +
 			"<action>RESPOND</action></response>"
 	case p.wantsXML:
-		text = xmlAnswer(p, engine.respond(p.history, p.input), agentName(p, a))
+		actions := []string{"REPLY"}
+		if len(p.actions) > 0 {
+			actions = chooseActions(p.actions, actionSimiles(ctx, a), p.input)
+		}
+		text = xmlAnswer(p, engine.respond(p.history, p.input), agentName(p, a), actions)
 	case p.wantsDecision:
 		// A yes/no confirmation before a change of room state: the
 		// offline model cannot tell, and a wrong YES would mute or
@@ -113,10 +123,11 @@ var defaultResponseTags = []string{"thought", "actions", "providers", "text"}
 
 // xmlAnswer fills in the fields the prompt's <response> template asks for,
 // in its order: what the engine says for the reply fields, its reason for
-// the thought fields, REPLY for actions, the received message as an image
-// prompt, and nothing for fields the engine cannot know (facts,
-// relationships, extracted values), which parse as empty.
-func xmlAnswer(p promptInfo, r reply, name string) string {
+// the thought fields, the chosen actions (see chooseActions) for actions,
+// the received message as an image prompt, and nothing for fields the
+// engine cannot know (facts, relationships, extracted values), which parse
+// as empty.
+func xmlAnswer(p promptInfo, r reply, name string, actions []string) string {
 	tags := p.responseTags
 	if len(tags) == 0 {
 		tags = defaultResponseTags
@@ -130,7 +141,9 @@ func xmlAnswer(p promptInfo, r reply, name string) string {
 			v = thought(r)
 		case "text", "message", "reply":
 			v = r.text
-		case "actions", "action":
+		case "actions":
+			v = strings.Join(actions, ",")
+		case "action":
 			v = "REPLY"
 		case "name":
 			v = name
@@ -169,7 +182,7 @@ func embeddingDimensions(a *sdk.Agent) int {
 	if a == nil {
 		return DefaultEmbeddingDimensions
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(a.Settings[SettingEmbeddingDimensions]))
+	n, err := strconv.Atoi(strings.TrimSpace(a.Setting(SettingEmbeddingDimensions)))
 	if err != nil || n < minEmbeddingDimensions || n > maxEmbeddingDimensions {
 		return DefaultEmbeddingDimensions
 	}

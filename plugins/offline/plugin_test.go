@@ -196,3 +196,82 @@ func TestEscapeXML(t *testing.T) {
 // signature in step with the SDK.
 var _ = sdk.Model{Handler: handleText}
 var _ = sdk.Model{Handler: handleEmbedding}
+
+// actionsPrompt is a message handler prompt as bootstrap writes it, with
+// the actions it offers.
+func actionsPrompt(received string) string {
+	return `# Agent: Eliza
+# Available Actions
+- REPLY: Answer the message.
+- WAVE: Wave at the user.
+- SEND_MESSAGE: Send a message to another room.
+  It names the room.
+- IGNORE: Stay silent.
+
+# Action Examples
+Ann: hi (actions: REPLY)
+
+# Received Message
+Ada: ` + received + `
+
+<response>
+<thought>…</thought>
+<actions>REPLY</actions>
+<providers></providers>
+<text>…</text>
+</response>`
+}
+
+func TestHandleTextChoosesNamedActions(t *testing.T) {
+	for _, c := range []struct {
+		msg  string
+		want string
+	}{
+		{"wave at me", "REPLY,WAVE"},
+		{"Could you WAVE?", "REPLY,WAVE"},
+		{"she was waving at me", "REPLY,WAVE"},
+		{"send message to bob and wave", "REPLY,SEND_MESSAGE,WAVE"},
+		{"wave, then send message", "REPLY,WAVE,SEND_MESSAGE"},
+		{"please reply", "REPLY"},
+		{"I feel a wavelength of sadness", "REPLY"},
+		{"send a message", "REPLY"},
+		{"hello there", "REPLY"},
+	} {
+		for i := 0; i < 2; i++ { // the same request, the same answer
+			res, err := handleText(context.Background(), nil, &sdk.ModelRequest{Type: sdk.ModelTextLarge, Prompt: actionsPrompt(c.msg)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Actions string `xml:"actions"`
+				Text    string `xml:"text"`
+			}
+			if err := xml.Unmarshal([]byte(res.Text), &got); err != nil {
+				t.Fatalf("%q: %v", res.Text, err)
+			}
+			if got.Actions != c.want || got.Text == "" {
+				t.Errorf("%q: actions %q text %q, want %q with a text", c.msg, got.Actions, got.Text, c.want)
+			}
+		}
+	}
+}
+
+func TestChooseActionsBySimile(t *testing.T) {
+	offered := []string{"REPLY", "WAVE", "MUTE_ROOM"}
+	sims := map[string][]string{"WAVE": {"SAY_HELLO_WAVE", "GREET_WITH_HAND"}, "MUTE_ROOM": {"BE_QUIET"}}
+	for msg, want := range map[string]string{
+		"please greet with hand":       "REPLY,WAVE",
+		"greet me with hand":           "REPLY",
+		"be quiet":                     "REPLY,MUTE_ROOM",
+		"be quiet and greet with hand": "REPLY,MUTE_ROOM,WAVE",
+		"quiet please":                 "REPLY",
+	} {
+		if got := strings.Join(chooseActions(offered, sims, msg), ","); got != want {
+			t.Errorf("%q: %s, want %s", msg, got, want)
+		}
+	}
+	// An action the prompt does not offer is never chosen.
+	if got := chooseActions([]string{"REPLY"}, sims, "wave at me"); len(got) != 1 {
+		t.Errorf("chose %v from REPLY alone", got)
+	}
+}

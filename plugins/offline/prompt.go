@@ -31,6 +31,8 @@ type promptInfo struct {
 	// wantsDecision is set for a prompt that asks for
 	// <decision>YES or NO</decision> and no <response>.
 	wantsDecision bool
+	// actions are the names listed under "# Available Actions".
+	actions []string
 }
 
 // parsePrompt reads a prompt as the package documentation describes.
@@ -44,6 +46,7 @@ func readPrompt(prompt string) promptInfo {
 		p            promptInfo
 		conversation []message
 		received     []string
+		actionLines  []string
 		haveReceived bool
 		section      string
 		lastLine     string
@@ -70,6 +73,8 @@ func readPrompt(prompt string) promptInfo {
 				section = headReceived
 				haveReceived = true
 				received = received[:0]
+			case strings.HasPrefix(low, headActions):
+				section = headActions
 			case strings.HasPrefix(low, headAgent):
 				if p.agent == "" {
 					p.agent = strings.TrimSpace(head[len(headAgent):])
@@ -84,6 +89,8 @@ func readPrompt(prompt string) promptInfo {
 			lastLine = trimmed
 		}
 		switch section {
+		case headActions:
+			actionLines = append(actionLines, trimmed)
 		case headConversation:
 			if trimmed == "" {
 				continue
@@ -106,6 +113,7 @@ func readPrompt(prompt string) promptInfo {
 		}
 	}
 
+	p.actions = offeredActions(actionLines)
 	var users []message
 	for _, m := range conversation {
 		if p.agent == "" || !strings.EqualFold(m.name, p.agent) {

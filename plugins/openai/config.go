@@ -126,7 +126,7 @@ func settingsOf(a *sdk.Agent) func(keys ...string) string {
 			return ""
 		}
 		for _, k := range keys {
-			if v := strings.TrimSpace(a.Settings[k]); v != "" {
+			if v := strings.TrimSpace(a.Setting(k)); v != "" {
 				return v
 			}
 		}

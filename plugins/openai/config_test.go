@@ -13,6 +13,7 @@ func agentWith(settings map[string]string, plugins ...string) *sdk.Agent {
 }
 
 func TestChoosePreset(t *testing.T) {
+	t.Parallel()
 	key := map[string]string{SettingAPIKey: "sk"}
 	ollama := map[string]string{SettingOllamaEndpoint: "http://127.0.0.1:11434/api"}
 	both := map[string]string{SettingAPIKey: "sk", SettingOllamaEndpoint: "http://127.0.0.1:11434/api"}
@@ -42,6 +43,7 @@ func TestChoosePreset(t *testing.T) {
 }
 
 func TestOpenAIDefaults(t *testing.T) {
+	t.Parallel()
 	cfg, warnings, err := loadConfig(agentWith(nil))
 	if err != nil {
 		t.Fatal(err)
@@ -64,6 +66,7 @@ func TestOpenAIDefaults(t *testing.T) {
 }
 
 func TestBadSettingsAreErrors(t *testing.T) {
+	t.Parallel()
 	for _, s := range []map[string]string{
 		{SettingEmbeddingDimensions: "many"},
 		{SettingEmbeddingDimensions: "-5"},
@@ -82,6 +85,7 @@ func TestBadSettingsAreErrors(t *testing.T) {
 }
 
 func TestOllamaPreset(t *testing.T) {
+	t.Parallel()
 	cfg, warnings, err := loadConfig(agentWith(nil, "@elizaos/plugin-ollama"))
 	if err != nil || len(warnings) != 0 {
 		t.Fatal(err, warnings)
@@ -107,6 +111,7 @@ func TestOllamaPreset(t *testing.T) {
 }
 
 func TestOllamaOverTheWire(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.srv.APIKey = "" // Ollama takes no key
 	e.srv.EmbeddingDims = 768
@@ -133,6 +138,7 @@ func TestOllamaOverTheWire(t *testing.T) {
 }
 
 func TestUnknownEmbeddingSizeIsMeasuredOnce(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.srv.APIKey = ""
 	e.srv.EmbeddingDims = 1024
@@ -152,6 +158,7 @@ func TestUnknownEmbeddingSizeIsMeasuredOnce(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	if got := redactURL("https://user:secret@llm.test/v1"); strings.Contains(got, "secret") || !strings.Contains(got, "llm.test/v1") {
 		t.Errorf("redactURL = %q", got)
 	}

@@ -1,9 +1,9 @@
 // Package openai is the model plugin for the OpenAI API and every server
 // that speaks it: Ollama, vLLM, llama.cpp's server, LM Studio, OpenRouter…
-// It is built on the official Go client, github.com/openai/openai-go/v3,
-// and serves TEXT_SMALL, TEXT_LARGE (also streamed), OBJECT_SMALL,
-// OBJECT_LARGE, TEXT_EMBEDDING, TEXT_TOKENIZER_ENCODE/DECODE, IMAGE,
-// IMAGE_DESCRIPTION, TRANSCRIPTION and TEXT_TO_SPEECH at priority 0.
+// It speaks the API's HTTP and JSON itself, for the five endpoints it uses
+// (api.go), and serves TEXT_SMALL, TEXT_LARGE (also streamed),
+// OBJECT_SMALL, OBJECT_LARGE, TEXT_EMBEDDING, TEXT_TOKENIZER_ENCODE/DECODE,
+// IMAGE, IMAGE_DESCRIPTION, TRANSCRIPTION and TEXT_TO_SPEECH at priority 0.
 //
 // # Settings and presets
 //
@@ -88,17 +88,20 @@
 // their first delta are retried: OPENAI_MAX_RETRIES times (3), waiting what
 // Retry-After-Ms or Retry-After says, else an exponential backoff from
 // 0.5 s to 8 s with jitter. A Retry-After longer than OPENAI_MAX_RETRY_WAIT
-// (60 s), or than the call's deadline allows, fails the call at once. The
-// client library's own retries are switched off, so these bounds are the
-// whole bound. An exhausted retry is reported as Unavailable; other API
+// (60 s), or than the call's deadline allows, fails the call at once.
+// There is no other retry loop, so these bounds are the whole bound. An
+// exhausted retry is reported as Unavailable; other API
 // errors carry the server's status and message; secrets never appear.
 //
-// Every call that reaches the API is logged once (agent, run, type,
-// provider, model, prompt/completion/total tokens, duration, attempts,
-// outcome, error) and emits MODEL_USED through the host, whatever its
+// Every call that reaches the API is logged once (agent_id, agent_name,
+// run_id, type, provider, model, prompt/completion/total tokens, duration,
+// attempts, outcome, error). When a plugin of the agent listens for
+// MODEL_USED, the call also emits it through the host, whatever its
 // outcome, with the payload {provider, type, model, tokens: {prompt,
-// completion, total}, durationMs, attempts, outcome, error?}. The event is
-// sent in the background so that a slow subscriber never delays an answer.
+// completion, total}, durationMs, attempts, outcome, error?}; when none
+// does, it is not sent (the host records every model call in the run's
+// timeline all the same). The event is sent in the background so that a
+// slow subscriber never delays an answer.
 //
 // Package openaitest is a fake of the API for tests, used by this
 // package's tests and by the end-to-end tests of cmd/agenthost.

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
-	oa "github.com/openai/openai-go/v3"
 )
 
 // maxEmbeddingTokens is the input limit of OpenAI's embedding models;
@@ -101,38 +100,39 @@ func (p *provider) embed(ctx context.Context, a *sdk.Agent, c *client, req *sdk.
 		if ids, _, err := enc.Encode(text); err == nil && len(ids) > maxEmbeddingTokens {
 			cut, err := enc.Decode(ids[:maxEmbeddingTokens])
 			if err == nil {
-				p.log.Warn("embedding input cut to the model's limit", "agent", a.ID, "model", model,
+				a.Logger(ctx).Warn("embedding input cut to the model's limit", "model", model,
 					"tokens", len(ids), "limit", maxEmbeddingTokens)
 				text = cut
 			}
 		}
 	}
-	params := oa.EmbeddingNewParams{
-		Model:          model,
-		Input:          oa.EmbeddingNewParamsInputUnion{OfString: oa.String(text)},
-		EncodingFormat: oa.EmbeddingNewParamsEncodingFormatFloat,
-	}
+	params := &embeddingRequest{Model: model, Input: text, EncodingFormat: "float"}
 	if c.cfg.sendDimensions {
-		params.Dimensions = oa.Int(int64(c.cfg.embeddingDims))
+		params.Dimensions = c.cfg.embeddingDims
 	}
 	start := time.Now()
 	rec := callRecord{modelType: sdk.ModelTextEmbedding, model: model}
 	var vec []float32
 	var err error
-	rec.attempts, err = c.retry.do(ctx, p.log, sdk.ModelTextEmbedding+" "+model, func(int) error {
-		res, err := c.embed.New(ctx, params)
+	rec.attempts, err = c.retry.do(ctx, a.Logger(ctx), sdk.ModelTextEmbedding+" "+model, func(int) error {
+		res, err := c.embeddings.embed(ctx, params)
 		if err != nil {
 			return err
 		}
-		if len(res.Data) == 0 || len(res.Data[0].Embedding) == 0 {
+		if len(res.Data) == 0 {
 			return badResponse("the server answered with no embedding")
 		}
-		v := make([]float32, len(res.Data[0].Embedding))
-		for i, x := range res.Data[0].Embedding {
-			if math.IsNaN(x) || math.IsInf(x, 0) {
+		v, err := floats(res.Data[0].Embedding)
+		if err != nil {
+			return badResponse("the embedding is malformed: %v", err)
+		}
+		if len(v) == 0 {
+			return badResponse("the server answered with no embedding")
+		}
+		for i, x := range v {
+			if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
 				return badResponse("the embedding has a non-finite component at %d", i)
 			}
-			v[i] = float32(x)
 		}
 		if err := c.checkDimensions(len(v)); err != nil {
 			return err
@@ -141,7 +141,7 @@ func (p *provider) embed(ctx context.Context, a *sdk.Agent, c *client, req *sdk.
 		if res.Model != "" {
 			rec.model = res.Model
 		}
-		rec.usage = sdk.Usage{PromptTokens: int(res.Usage.PromptTokens), TotalTokens: int(res.Usage.TotalTokens)}
+		rec.usage = sdk.Usage{PromptTokens: res.Usage.PromptTokens, TotalTokens: res.Usage.TotalTokens}
 		return nil
 	})
 	if err == nil && rec.usage.TotalTokens == 0 {

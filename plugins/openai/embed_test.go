@@ -13,6 +13,7 @@ import (
 )
 
 func TestEmbedding(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	res := e.mustUse(sdk.ModelRequest{Type: sdk.ModelTextEmbedding, RunID: "run-2", Text: "The cat sat on the mat."})
@@ -42,6 +43,7 @@ func TestEmbedding(t *testing.T) {
 }
 
 func TestEmbeddingProbeMakesNoCall(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	res := e.mustUse(sdk.ModelRequest{Type: sdk.ModelTextEmbedding, Probe: true})
@@ -54,6 +56,7 @@ func TestEmbeddingProbeMakesNoCall(t *testing.T) {
 }
 
 func TestEmbeddingDimensionsSetting(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(SettingEmbeddingDimensions, "512"), nil)
 	if res := e.mustUse(sdk.ModelRequest{Type: sdk.ModelTextEmbedding, Probe: true}); len(res.Embedding) != 512 {
@@ -69,6 +72,7 @@ func TestEmbeddingDimensionsSetting(t *testing.T) {
 }
 
 func TestEmbeddingOfTheWrongSizeIsAnError(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	// A model that cannot be asked for a size, configured for one it does
 	// not have: the mismatch must stop the call, not reach the database.
@@ -83,6 +87,7 @@ func TestEmbeddingOfTheWrongSizeIsAnError(t *testing.T) {
 }
 
 func TestFailedEmbeddingIsAnErrorNeverAVector(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(SettingMaxRetries, "1"), nil)
 	e.srv.FailNext("/embeddings", openaitest.Fault{Status: 500}, openaitest.Fault{Status: 502})
@@ -103,6 +108,7 @@ func TestFailedEmbeddingIsAnErrorNeverAVector(t *testing.T) {
 }
 
 func TestEmbeddingInputCutToTheLimit(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	long := strings.Repeat("word ", maxEmbeddingTokens+100)
@@ -118,6 +124,7 @@ func TestEmbeddingInputCutToTheLimit(t *testing.T) {
 }
 
 func TestTokenizer(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	text := "Hello, world! Tokenizers split text into pieces."
@@ -154,6 +161,7 @@ func TestTokenizer(t *testing.T) {
 }
 
 func TestEncodingFor(t *testing.T) {
+	t.Parallel()
 	for model, want := range map[string]string{
 		"gpt-4o": "o200k_base", "gpt-4o-mini": "o200k_base", "openai/gpt-4.1": "o200k_base", "o3-mini": "o200k_base",
 		"gpt-4": "cl100k_base", "gpt-3.5-turbo": "cl100k_base", "text-embedding-3-small": "cl100k_base",

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/plugins/openai/openaitest"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/plugintest"
@@ -67,17 +69,35 @@ func testCharacter(plugins ...string) *sdk.Character {
 // shortened so that retries without Retry-After take milliseconds.
 func start(t *testing.T) *env {
 	t.Helper()
+	return startEnv(t, true)
+}
+
+// startEnv is start, with or without the listener.
+func startEnv(t *testing.T, listener bool) *env {
+	t.Helper()
 	srv := openaitest.Start(t)
 	logs := &logBuffer{}
 	p := newProvider(hclog.New(&hclog.LoggerOptions{Name: Name, Output: logs, JSONFormat: true, Level: hclog.Debug}))
 	p.retry.backoffBase, p.retry.backoffMax = 5*time.Millisecond, 20*time.Millisecond
-	c := plugintest.Start(t, p.plugin())
+	// The agent has a plugin that listens for MODEL_USED: without one the
+	// plugin does not emit it (TestNoModelUsedWithoutListener).
+	rt := &plugintest.Runtime{}
+	c := plugintest.Start(t, p.plugin(), plugintest.WithRuntime(rt))
+	if listener {
+		startListener(t, rt)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("plugin log:\n%s", logs.String())
 		}
 	})
 	return &env{t: t, srv: srv, c: c, log: logs, p: p}
+}
+
+// startListener adds to rt's agent a plugin that listens for MODEL_USED.
+func startListener(t *testing.T, rt *plugintest.Runtime) {
+	plugintest.Start(t, sdk.Plugin{Name: "listener", Events: []sdk.EventHandler{{Type: sdk.EventModelUsed,
+		Handle: func(context.Context, *sdk.Agent, *sdk.Event) error { return nil }}}}, plugintest.WithRuntime(rt))
 }
 
 // settings are the settings that point an agent at the fake API.
@@ -120,22 +140,20 @@ func (e *env) mustUse(req sdk.ModelRequest) *sdk.ModelResponse {
 // sent in the background) and returns them.
 func (e *env) events(n int) []sdk.Event {
 	e.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var got []sdk.Event
+	var got []sdk.Event
+	testwait.ForNil(e.t, 10*time.Second, fmt.Sprintf("%d MODEL_USED events", n), func() error {
+		got = got[:0]
 		for _, ev := range e.c.Runtime().Events() {
 			if ev.Type == sdk.EventModelUsed {
 				got = append(got, ev)
 			}
 		}
-		if len(got) >= n || time.Now().After(deadline) {
-			if len(got) < n {
-				e.t.Fatalf("want %d MODEL_USED events, got %d: %+v", n, len(got), got)
-			}
-			return got
+		if len(got) < n {
+			return fmt.Errorf("got %d: %+v", len(got), got)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
+	return got
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -1,7 +1,6 @@
 package openai
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -13,15 +12,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
-	oa "github.com/openai/openai-go/v3"
 )
 
 // Limits on media moved through the plugin. Audio for transcription is
 // capped at OpenAI's upload limit; speech at what one gRPC message holds.
 const (
 	maxAudioBytes  = 25 << 20
-	maxSpeechBytes = sdk.MaxMessageSize - 1<<20
+	maxSpeechBytes = contract.MaxMessageSize - 1<<20
 )
 
 // requestText is the text a request carries for media calls: params
@@ -70,7 +69,7 @@ func (p *provider) handleImage(ctx context.Context, a *sdk.Agent, req *sdk.Model
 	if n < 1 || n > 10 {
 		return nil, fmt.Errorf("openai IMAGE: count %d is not from 1 to 10: %w", n, sdk.ErrInvalid)
 	}
-	params := oa.ImageGenerateParams{Prompt: prompt, Model: c.cfg.imageModel, N: oa.Int(int64(n)), Size: oa.ImageGenerateParamsSize(size)}
+	params := &imageRequest{Prompt: prompt, Model: c.cfg.imageModel, N: n, Size: size}
 
 	type image struct {
 		URL           string `json:"url"`
@@ -79,8 +78,8 @@ func (p *provider) handleImage(ctx context.Context, a *sdk.Agent, req *sdk.Model
 	var images []image
 	start := time.Now()
 	rec := callRecord{modelType: sdk.ModelImage, model: c.cfg.imageModel}
-	rec.attempts, err = c.retry.do(ctx, p.log, sdk.ModelImage+" "+c.cfg.imageModel, func(int) error {
-		res, err := c.images.Generate(ctx, params)
+	rec.attempts, err = c.retry.do(ctx, a.Logger(ctx), sdk.ModelImage+" "+c.cfg.imageModel, func(int) error {
+		res, err := c.api.generateImages(ctx, params)
 		if err != nil {
 			return err
 		}
@@ -88,7 +87,7 @@ func (p *provider) handleImage(ctx context.Context, a *sdk.Agent, req *sdk.Model
 		for _, d := range res.Data {
 			u := d.URL
 			if u == "" && d.B64JSON != "" {
-				format := string(res.OutputFormat)
+				format := res.OutputFormat
 				if format == "" {
 					format = "png"
 				}
@@ -101,7 +100,7 @@ func (p *provider) handleImage(ctx context.Context, a *sdk.Agent, req *sdk.Model
 		if len(images) == 0 {
 			return badResponse("the server answered with no image")
 		}
-		rec.usage = sdk.Usage{PromptTokens: int(res.Usage.InputTokens), CompletionTokens: int(res.Usage.OutputTokens), TotalTokens: int(res.Usage.TotalTokens)}
+		rec.usage = res.Usage.sdk()
 		return nil
 	})
 	p.finish(ctx, a, c, req, rec, start, err)
@@ -145,21 +144,14 @@ func (p *provider) handleImageDescription(ctx context.Context, a *sdk.Agent, req
 	}
 	prompt += "\nAnswer with one JSON object {\"title\": \"a short title\", \"description\": \"the description\"} and nothing else."
 	model := c.cfg.imageDescriptionModel
-	params := oa.ChatCompletionNewParams{
-		Model: model,
-		Messages: []oa.ChatCompletionMessageParamUnion{oa.UserMessage([]oa.ChatCompletionContentPartUnionParam{
-			oa.TextContentPart(prompt),
-			oa.ImageContentPart(oa.ChatCompletionContentPartImageImageURLParam{URL: imageURL}),
-		})},
-	}
-	if c.cfg.customBaseURL {
-		params.MaxTokens = oa.Int(int64(c.cfg.imageDescriptionMax))
-	} else {
-		params.MaxCompletionTokens = oa.Int(int64(c.cfg.imageDescriptionMax))
-	}
+	params := &chatRequest{Model: model, Messages: []chatMessage{{Role: "user", Content: []chatPart{
+		{Type: "text", Text: prompt},
+		{Type: "image_url", ImageURL: &chatImageURL{URL: imageURL}},
+	}}}}
+	c.setMaxTokens(params, c.cfg.imageDescriptionMax)
 	start := time.Now()
 	rec := callRecord{modelType: sdk.ModelImageDescribe, model: model}
-	text, err := p.complete(ctx, c, params, &rec)
+	text, err := p.complete(ctx, a, c, params, &rec)
 	if err == nil && strings.TrimSpace(text) == "" {
 		err = badResponse("the model described the image with no text")
 	}
@@ -238,25 +230,18 @@ func (p *provider) handleTranscription(ctx context.Context, a *sdk.Agent, req *s
 		filename = "audio." + audioExtension(ctype)
 	}
 	model := c.cfg.transcriptionModel
-	params := oa.AudioTranscriptionNewParams{Model: model}
-	if v := paramString(req.Params, "language"); v != "" {
-		params.Language = oa.String(v)
-	}
-	if v := paramString(req.Params, "prompt"); v != "" {
-		params.Prompt = oa.String(v)
-	}
+	params := &transcriptionRequest{Model: model, Language: paramString(req.Params, "language"), Prompt: paramString(req.Params, "prompt"),
+		Audio: audio, Filename: filename, ContentType: ctype}
 	start := time.Now()
 	rec := callRecord{modelType: sdk.ModelTranscription, model: model}
 	var text string
-	rec.attempts, err = c.retry.do(ctx, p.log, sdk.ModelTranscription+" "+model, func(int) error {
-		// A fresh reader each attempt: the multipart body is built from it.
-		params.File = oa.File(bytes.NewReader(audio), filename, ctype)
-		res, err := c.audio.Transcriptions.New(ctx, params)
+	rec.attempts, err = c.retry.do(ctx, a.Logger(ctx), sdk.ModelTranscription+" "+model, func(int) error {
+		res, err := c.api.transcribe(ctx, params)
 		if err != nil {
 			return err
 		}
 		text = res.Text
-		rec.usage = sdk.Usage{PromptTokens: int(res.Usage.InputTokens), CompletionTokens: int(res.Usage.OutputTokens), TotalTokens: int(res.Usage.TotalTokens)}
+		rec.usage = res.Usage.sdk()
 		return nil
 	})
 	p.finish(ctx, a, c, req, rec, start, err)
@@ -395,38 +380,30 @@ func (p *provider) handleSpeech(ctx context.Context, a *sdk.Agent, req *sdk.Mode
 		voice = c.cfg.ttsVoice
 	}
 	model := c.cfg.ttsModel
-	params := oa.AudioSpeechNewParams{
-		Input: text, Model: model,
-		Voice:          oa.AudioSpeechNewParamsVoiceUnion{OfString: oa.String(voice)},
-		ResponseFormat: oa.AudioSpeechNewParamsResponseFormat(format),
-	}
-	if v := paramString(req.Params, "instructions"); v != "" {
-		params.Instructions = oa.String(v)
-	} else if c.cfg.ttsInstructions != "" {
-		params.Instructions = oa.String(c.cfg.ttsInstructions)
+	params := &speechRequest{Input: text, Model: model, Voice: voice, ResponseFormat: format,
+		Instructions: paramString(req.Params, "instructions")}
+	if params.Instructions == "" {
+		params.Instructions = c.cfg.ttsInstructions
 	}
 	speed, ok, err := paramFloat(req.Params, "speed")
 	if err != nil {
 		return nil, fmt.Errorf("openai TEXT_TO_SPEECH: %w: %w", err, sdk.ErrInvalid)
 	}
 	if ok {
-		params.Speed = oa.Float(speed)
+		params.Speed = &speed
 	}
 	start := time.Now()
 	rec := callRecord{modelType: sdk.ModelTextToSpeech, model: model}
 	var data []byte
-	rec.attempts, err = c.retry.do(ctx, p.log, sdk.ModelTextToSpeech+" "+model, func(int) error {
-		res, err := c.audio.Speech.New(ctx, params)
+	rec.attempts, err = c.retry.do(ctx, a.Logger(ctx), sdk.ModelTextToSpeech+" "+model, func(int) error {
+		res, err := c.api.speak(ctx, params)
 		if err != nil {
 			return err
 		}
 		defer res.Body.Close()
-		b, err := io.ReadAll(io.LimitReader(res.Body, maxSpeechBytes+1))
+		b, err := readAll(res.Body, maxSpeechBytes, "speech")
 		if err != nil {
 			return err
-		}
-		if len(b) > maxSpeechBytes {
-			return badResponse("the speech is more than %d bytes", maxSpeechBytes)
 		}
 		if len(b) == 0 {
 			return badResponse("the server answered with no audio")

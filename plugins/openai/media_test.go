@@ -15,6 +15,7 @@ import (
 )
 
 func TestImage(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	res := e.mustUse(sdk.ModelRequest{Type: sdk.ModelImage, Params: map[string]any{"prompt": "a red fox", "size": "512x512", "count": 2.0}})
@@ -45,6 +46,7 @@ func TestImage(t *testing.T) {
 }
 
 func TestImageDescription(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	e.srv.Reply = func(r *openaitest.ChatRequest) string {
@@ -75,6 +77,7 @@ func TestImageDescription(t *testing.T) {
 }
 
 func TestTranscription(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	audio := []byte("RIFF....WAVEfake audio bytes")
@@ -118,6 +121,7 @@ func TestTranscription(t *testing.T) {
 }
 
 func TestTextToSpeech(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(SettingTTSInstructions, "Speak slowly."), nil)
 	res := e.mustUse(sdk.ModelRequest{Type: sdk.ModelTextToSpeech, Text: "Hello there"})

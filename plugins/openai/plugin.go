@@ -11,10 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/hashicorp/go-hclog"
-	oa "github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/option"
 )
 
 // Version is the plugin's version.
@@ -28,12 +27,10 @@ func New() sdk.Plugin { return newProvider(sdk.NewLogger(Name)).plugin() }
 
 // provider is the plugin's state: one client per configured agent.
 type provider struct {
-	log   hclog.Logger
-	http  *http.Client
-	retry retryPolicy // backoff shape; the bounds come from each agent's settings
-
-	mu     sync.RWMutex
-	agents map[string]*client
+	log     hclog.Logger
+	http    *http.Client
+	retry   retryPolicy // backoff shape; the bounds come from each agent's settings
+	clients *sdk.Instances[*client]
 }
 
 func newProvider(log hclog.Logger) *provider {
@@ -46,12 +43,18 @@ func newProvider(log hclog.Logger) *provider {
 	// bounded here.
 	tr.ResponseHeaderTimeout = 5 * time.Minute
 	tr.DialContext = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-	return &provider{
-		log:    log,
-		http:   &http.Client{Transport: tr},
-		retry:  retryPolicy{backoffBase: defaultBackoffBase, backoffMax: defaultBackoffMax},
-		agents: map[string]*client{},
+	// Every agent of the process talks to the same one or two servers, a
+	// local one (Ollama, vLLM) over HTTP/1.1 often: with the default of two
+	// idle connections per host, concurrent calls closed and dialled
+	// connections all the time.
+	tr.MaxIdleConnsPerHost = 64
+	p := &provider{
+		log:   log,
+		http:  &http.Client{Transport: tr},
+		retry: retryPolicy{backoffBase: defaultBackoffBase, backoffMax: defaultBackoffMax},
 	}
+	p.clients = &sdk.Instances[*client]{New: p.newAgentClient}
+	return p
 }
 
 func (p *provider) plugin() sdk.Plugin {
@@ -76,19 +79,21 @@ func (p *provider) plugin() sdk.Plugin {
 			{Type: sdk.ModelTranscription, Handler: p.handleTranscription},
 			{Type: sdk.ModelTextToSpeech, Handler: p.handleSpeech},
 		},
-		Configure:   p.configure,
-		Unconfigure: p.unconfigure,
+		Logger:    p.log,
+		Instances: p.clients,
 	}
 }
 
 func settingsDoc() []sdk.Setting {
 	return []sdk.Setting{
 		{Name: SettingAPIKey, Description: "OpenAI API key (or the key of another OpenAI-compatible server).", Secret: true},
-		{Name: SettingBaseURL, Description: "Base URL of the API: any OpenAI-compatible server.", Default: DefaultBaseURL},
+		{Name: SettingBaseURL, Description: "Base URL of the API: any OpenAI-compatible server.", Default: DefaultBaseURL, Endpoint: true},
 		{Name: SettingSmallModel, Description: "Model for TEXT_SMALL and OBJECT_SMALL (else SMALL_MODEL).", Default: DefaultSmallModel},
 		{Name: SettingLargeModel, Description: "Model for TEXT_LARGE and OBJECT_LARGE (else LARGE_MODEL).", Default: DefaultLargeModel},
+		{Name: SettingSmallModelGeneric, Description: "elizaOS's generic name for the small model, read when OPENAI_SMALL_MODEL (or OLLAMA_SMALL_MODEL) is unset."},
+		{Name: SettingLargeModelGeneric, Description: "elizaOS's generic name for the large model, read when OPENAI_LARGE_MODEL (or OLLAMA_LARGE_MODEL) is unset."},
 		{Name: SettingEmbeddingModel, Description: "Model for TEXT_EMBEDDING.", Default: DefaultEmbeddingModel},
-		{Name: SettingEmbeddingURL, Description: "Base URL for embeddings, if not the base URL."},
+		{Name: SettingEmbeddingURL, Description: "Base URL for embeddings, if not the base URL.", Endpoint: true},
 		{Name: SettingEmbeddingAPIKey, Description: "API key for embeddings, if not the API key.", Secret: true},
 		{Name: SettingEmbeddingDimensions, Description: "Length of embedding vectors; every vector is checked against it.", Default: strconv.Itoa(DefaultEmbeddingDimensions)},
 		{Name: SettingImageModel, Description: "Model for IMAGE.", Default: DefaultImageModel},
@@ -100,9 +105,10 @@ func settingsDoc() []sdk.Setting {
 		{Name: SettingTTSInstructions, Description: "Speaking instructions for TEXT_TO_SPEECH."},
 		{Name: SettingMaxRetries, Description: "Retries of a call that got 429, 5xx or a dropped connection.", Default: strconv.Itoa(DefaultMaxRetries)},
 		{Name: SettingMaxRetryWait, Description: "Longest Retry-After to wait for, in seconds; a longer one fails the call.", Default: strconv.Itoa(int(DefaultMaxRetryWait / time.Second))},
-		{Name: SettingOllamaEndpoint, Description: "Ollama's API address; selects the Ollama preset when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set.", Default: DefaultOllamaEndpoint},
+		{Name: SettingOllamaEndpoint, Description: "Ollama's API address; selects the Ollama preset when neither OPENAI_API_KEY nor OPENAI_BASE_URL is set.", Default: DefaultOllamaEndpoint, Endpoint: true},
 		{Name: SettingOllamaSmallModel, Description: "Ollama model for the small types.", Default: DefaultOllamaModel},
 		{Name: SettingOllamaLargeModel, Description: "Ollama model for the large types (else OLLAMA_MEDIUM_MODEL).", Default: DefaultOllamaModel},
+		{Name: SettingOllamaMediumModel, Description: "Ollama model for the large types when OLLAMA_LARGE_MODEL is unset."},
 		{Name: SettingOllamaEmbeddingModel, Description: "Ollama model for TEXT_EMBEDDING.", Default: DefaultOllamaEmbeddingModel},
 		{Name: SettingOllamaEmbeddingDimensions, Description: "Length of the Ollama model's vectors, if not a known model's."},
 	}
@@ -113,10 +119,9 @@ type client struct {
 	cfg   config
 	retry retryPolicy
 
-	chat   oa.ChatCompletionService
-	embed  oa.EmbeddingService
-	images oa.ImageService
-	audio  oa.AudioService
+	// api serves chat, images and audio; embeddings may have a server of
+	// their own.
+	api, embeddings endpoint
 
 	// measuredDims caches the embedding size measured for a model whose
 	// size is not known in advance.
@@ -124,50 +129,32 @@ type client struct {
 	measuredDims int
 }
 
-// newClient builds an agent's client. The services are created directly,
-// not through openai.NewClient, so that nothing is read from the plugin
+// newClient builds an agent's client. Nothing is read from the plugin
 // process's environment: an agent's settings are the only source.
 func (p *provider) newClient(cfg config) *client {
-	common := []option.RequestOption{
-		option.WithHTTPClient(p.http),
-		// The plugin's retry loop is the only one; see retryPolicy.
-		option.WithMaxRetries(0),
-	}
-	with := func(base, key string) []option.RequestOption {
-		opts := append([]option.RequestOption{option.WithBaseURL(base)}, common...)
-		if key != "" {
-			opts = append(opts, option.WithAPIKey(key))
-		}
-		return opts
-	}
-	main := with(cfg.baseURL, cfg.apiKey)
 	r := p.retry
 	r.maxRetries, r.maxWait = cfg.maxRetries, cfg.maxRetryWait
 	return &client{
-		cfg:    cfg,
-		retry:  r,
-		chat:   oa.NewChatCompletionService(main...),
-		embed:  oa.NewEmbeddingService(with(cfg.embeddingURL, cfg.embeddingAPIKey)...),
-		images: oa.NewImageService(main...),
-		audio:  oa.NewAudioService(main...),
+		cfg:        cfg,
+		retry:      r,
+		api:        endpoint{http: p.http, baseURL: cfg.baseURL, apiKey: cfg.apiKey},
+		embeddings: endpoint{http: p.http, baseURL: cfg.embeddingURL, apiKey: cfg.embeddingAPIKey},
 	}
 }
 
-func (p *provider) configure(ctx context.Context, a *sdk.Agent) ([]string, error) {
+// newAgentClient makes an agent's client when the agent is configured.
+func (p *provider) newAgentClient(ctx context.Context, a *sdk.Agent) (*client, []string, error) {
 	cfg, warnings, err := loadConfig(a)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c := p.newClient(cfg)
-	p.mu.Lock()
-	p.agents[a.ID] = c
-	p.mu.Unlock()
 	_, why := choosePreset(a)
-	p.log.Info("agent configured", "agent", a.ID, "name", a.Name(), "preset", cfg.preset, "because", why,
+	a.Logger(ctx).Info("agent configured", "preset", cfg.preset, "because", why,
 		"base_url", redactURL(cfg.baseURL), "small_model", cfg.smallModel, "large_model", cfg.largeModel,
 		"embedding_model", cfg.embeddingModel, "embedding_dimensions", cfg.embeddingDims,
 		"max_retries", cfg.maxRetries)
-	return warnings, nil
+	return c, warnings, nil
 }
 
 // redactURL hides a password in a URL before it is logged.
@@ -179,39 +166,14 @@ func redactURL(s string) string {
 	return u.Redacted()
 }
 
-func (p *provider) unconfigure(_ context.Context, a *sdk.Agent) {
-	p.mu.Lock()
-	delete(p.agents, a.ID)
-	p.mu.Unlock()
-}
-
 var errNoRequest = fmt.Errorf("openai: nil model request: %w", sdk.ErrInvalid)
 
-// clientFor returns the agent's client. An agent the plugin was never told
-// about (a handler called directly) gets one from its settings now.
+// clientFor returns the client made when the agent was configured.
 func (p *provider) clientFor(a *sdk.Agent) (*client, error) {
 	if a == nil {
 		return nil, fmt.Errorf("openai: no agent: %w", sdk.ErrInvalid)
 	}
-	p.mu.RLock()
-	c := p.agents[a.ID]
-	p.mu.RUnlock()
-	if c != nil {
-		return c, nil
-	}
-	cfg, _, err := loadConfig(a)
-	if err != nil {
-		return nil, fmt.Errorf("openai settings of agent %s: %w: %w", a.ID, err, sdk.ErrInvalid)
-	}
-	c = p.newClient(cfg)
-	p.mu.Lock()
-	if prev := p.agents[a.ID]; prev != nil {
-		c = prev
-	} else {
-		p.agents[a.ID] = c
-	}
-	p.mu.Unlock()
-	return c, nil
+	return p.clients.Get(a)
 }
 
 // callRecord is what is logged, and sent as MODEL_USED, about one call.
@@ -242,7 +204,8 @@ func (p *provider) finish(ctx context.Context, a *sdk.Agent, c *client, req *sdk
 	if c != nil {
 		preset = c.cfg.preset
 	}
-	fields := []any{"agent", a.ID, "run", req.RunID, "type", rec.modelType, "provider", preset, "model", rec.model,
+	log := a.Logger(sdk.WithRunID(ctx, req.RunID))
+	fields := []any{"type", rec.modelType, "provider", preset, "model", rec.model,
 		"prompt_tokens", rec.usage.PromptTokens, "completion_tokens", rec.usage.CompletionTokens,
 		"total_tokens", rec.usage.TotalTokens, "duration_ms", took.Milliseconds(), "attempts", rec.attempts,
 		"outcome", outcome}
@@ -253,9 +216,15 @@ func (p *provider) finish(ctx context.Context, a *sdk.Agent, c *client, req *sdk
 		fields = append(fields, "streamed", true)
 	}
 	if err != nil {
-		p.log.Error("model call", append(fields, "error", err.Error())...)
+		log.Error("model call", append(fields, "error", err.Error())...)
 	} else {
-		p.log.Info("model call", fields...)
+		log.Info("model call", fields...)
+	}
+	if info, err := a.DescribeAgent(ctx); err == nil && !info.Listens(sdk.EventModelUsed) {
+		// No plugin of the agent listens: the host has recorded the call
+		// in the run's timeline already, and the event would cost a call
+		// to the host per model call for nothing.
+		return
 	}
 	payload := map[string]any{
 		"provider": preset, "type": rec.modelType, "model": rec.model,
@@ -271,11 +240,11 @@ func (p *provider) finish(ctx context.Context, a *sdk.Agent, c *client, req *sdk
 		payload["error"] = err.Error()
 	}
 	ev := sdk.Event{Type: sdk.EventModelUsed, RunID: req.RunID, Source: Name, Payload: payload}
-	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sdk.DefaultCallTimeout)
+	ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contract.DefaultCallTimeout)
 	go func() {
 		defer cancel()
 		if err := a.EmitEvent(ectx, ev); err != nil && !errors.Is(err, sdk.ErrNoRuntime) {
-			p.log.Warn("could not emit MODEL_USED", "agent", a.ID, "error", err.Error())
+			log.Warn("could not emit MODEL_USED", "error", err.Error())
 		}
 	}()
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/hashicorp/go-hclog"
-	oa "github.com/openai/openai-go/v3"
 )
 
 // The backoff between attempts when the server does not say how long to
@@ -23,9 +22,8 @@ const (
 	defaultBackoffMax  = 8 * time.Second
 )
 
-// retryPolicy bounds the attempts of one model call. The client library's
-// own retries are switched off (option.WithMaxRetries(0)), so this is the
-// only retry loop and its bound is the whole bound.
+// retryPolicy bounds the attempts of one model call. It is the only retry
+// loop, so its bound is the whole bound.
 type retryPolicy struct {
 	maxRetries  int
 	maxWait     time.Duration
@@ -43,8 +41,7 @@ type attemptError struct {
 	status int
 }
 
-// classify decides whether an error from the client library is worth
-// another attempt: 429, 5xx (and 408, 409, as OpenAI's own clients do), and
+// classify decides whether an error of a call is worth another attempt: 429, 5xx (and 408, 409, as OpenAI's own clients do), and
 // connections that failed or dropped. A cancelled call is never retried.
 func classify(ctx context.Context, err error) attemptError {
 	ae := attemptError{err: err}
@@ -55,13 +52,10 @@ func classify(ctx context.Context, err error) attemptError {
 	if errors.As(err, &perm) {
 		return ae
 	}
-	var apiErr *oa.Error
+	var apiErr *httpError
 	if errors.As(err, &apiErr) {
 		ae.status = apiErr.StatusCode
-		var h http.Header
-		if apiErr.Response != nil {
-			h = apiErr.Response.Header
-		}
+		h := apiErr.Header
 		switch h.Get("X-Should-Retry") {
 		case "true":
 			ae.retryable = true
@@ -164,8 +158,8 @@ func (p retryPolicy) do(ctx context.Context, log hclog.Logger, what string, call
 	}
 }
 
-// apiError is an API error with the server's message, which the library's
-// own Error() leaves out.
+// apiError is an API error as the caller sees it: the status with its
+// text, the error's code and the server's message, shortened.
 type apiError struct {
 	status  int
 	code    string
@@ -193,7 +187,7 @@ func describe(err error) error {
 	if errors.As(err, &already) {
 		return err
 	}
-	var apiErr *oa.Error
+	var apiErr *httpError
 	if !errors.As(err, &apiErr) {
 		return err
 	}

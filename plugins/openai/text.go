@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
-	oa "github.com/openai/openai-go/v3"
-	"github.com/openai/openai-go/v3/shared"
 )
 
 // Sampling defaults of elizaOS's text calls, used when the request leaves
@@ -53,47 +51,51 @@ func systemPrompt(a *sdk.Agent, req *sdk.ModelRequest) string {
 }
 
 // chatParams builds a chat completion request from a text request.
-func (c *client) chatParams(system string, req *sdk.ModelRequest, model string, sampling bool) oa.ChatCompletionNewParams {
-	var msgs []oa.ChatCompletionMessageParamUnion
+func (c *client) chatParams(system string, req *sdk.ModelRequest, model string, sampling bool) *chatRequest {
+	var msgs []chatMessage
 	if system != "" {
-		msgs = append(msgs, oa.SystemMessage(system))
+		msgs = append(msgs, chatMessage{Role: "system", Content: system})
 	}
-	msgs = append(msgs, oa.UserMessage(req.Prompt))
-	params := oa.ChatCompletionNewParams{Model: model, Messages: msgs}
-	maxTokens := int64(defaultMaxTokens)
+	msgs = append(msgs, chatMessage{Role: "user", Content: req.Prompt})
+	params := &chatRequest{Model: model, Messages: msgs}
+	maxTokens := defaultMaxTokens
 	if req.MaxTokens > 0 {
-		maxTokens = int64(req.MaxTokens)
+		maxTokens = req.MaxTokens
 	}
-	// OpenAI's own API wants max_completion_tokens (its reasoning models
-	// refuse max_tokens); the servers that copy its API know max_tokens.
-	if c.cfg.customBaseURL {
-		params.MaxTokens = oa.Int(maxTokens)
-	} else {
-		params.MaxCompletionTokens = oa.Int(maxTokens)
-	}
+	c.setMaxTokens(params, maxTokens)
 	if len(req.StopSequences) > 0 {
-		params.Stop = oa.ChatCompletionNewParamsStopUnion{OfStringArray: slices.Clone(req.StopSequences)}
+		params.Stop = slices.Clone(req.StopSequences)
 	}
-	if req.Temperature != nil {
-		params.Temperature = oa.Float(*req.Temperature)
-	} else if sampling {
-		params.Temperature = oa.Float(defaultTemperature)
+	sampled := func(v *float64, def float64) *float64 {
+		switch {
+		case v != nil:
+			return ptrTo(*v)
+		case sampling:
+			return ptrTo(def)
+		}
+		return nil
 	}
-	if req.FrequencyPenalty != nil {
-		params.FrequencyPenalty = oa.Float(*req.FrequencyPenalty)
-	} else if sampling {
-		params.FrequencyPenalty = oa.Float(defaultPenalty)
-	}
-	if req.PresencePenalty != nil {
-		params.PresencePenalty = oa.Float(*req.PresencePenalty)
-	} else if sampling {
-		params.PresencePenalty = oa.Float(defaultPenalty)
-	}
+	params.Temperature = sampled(req.Temperature, defaultTemperature)
+	params.FrequencyPenalty = sampled(req.FrequencyPenalty, defaultPenalty)
+	params.PresencePenalty = sampled(req.PresencePenalty, defaultPenalty)
 	return params
 }
 
-func usageOf(u oa.CompletionUsage) sdk.Usage {
-	return sdk.Usage{PromptTokens: int(u.PromptTokens), CompletionTokens: int(u.CompletionTokens), TotalTokens: int(u.TotalTokens)}
+// setMaxTokens bounds the answer: OpenAI's own API wants
+// max_completion_tokens (its reasoning models refuse max_tokens); the
+// servers that copy its API know max_tokens.
+func (c *client) setMaxTokens(params *chatRequest, n int) {
+	if c.cfg.customBaseURL {
+		params.MaxTokens = &n
+	} else {
+		params.MaxCompletionTokens = &n
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func usageOf(u tokenUsage) sdk.Usage {
+	return sdk.Usage{PromptTokens: u.PromptTokens, CompletionTokens: u.CompletionTokens, TotalTokens: u.TotalTokens}
 }
 
 // estimateUsage counts tokens locally for a server that reported none.
@@ -119,11 +121,11 @@ func (p *provider) textRequest(a *sdk.Agent, req *sdk.ModelRequest) (*client, st
 }
 
 // complete runs one chat completion with retries and returns its text.
-func (p *provider) complete(ctx context.Context, c *client, params oa.ChatCompletionNewParams, rec *callRecord) (string, error) {
+func (p *provider) complete(ctx context.Context, a *sdk.Agent, c *client, params *chatRequest, rec *callRecord) (string, error) {
 	var text string
 	var err error
-	rec.attempts, err = c.retry.do(ctx, p.log, rec.modelType+" "+rec.model, func(int) error {
-		res, err := c.chat.New(ctx, params)
+	rec.attempts, err = c.retry.do(ctx, a.Logger(ctx), rec.modelType+" "+rec.model, func(int) error {
+		res, err := c.api.chat(ctx, params)
 		if err != nil {
 			return err
 		}
@@ -153,7 +155,7 @@ func (p *provider) handleText(ctx context.Context, a *sdk.Agent, req *sdk.ModelR
 	start := time.Now()
 	system := systemPrompt(a, req)
 	rec := callRecord{modelType: req.Type, model: model}
-	text, err := p.complete(ctx, c, c.chatParams(system, req, model, true), &rec)
+	text, err := p.complete(ctx, a, c, c.chatParams(system, req, model, true), &rec)
 	if err == nil && rec.usage.TotalTokens == 0 {
 		rec.usage, rec.estimated = estimateUsage(model, system+"\n"+req.Prompt, text), true
 	}
@@ -176,22 +178,20 @@ func (p *provider) streamText(ctx context.Context, a *sdk.Agent, req *sdk.ModelR
 	start := time.Now()
 	system := systemPrompt(a, req)
 	params := c.chatParams(system, req, model, true)
-	params.StreamOptions = oa.ChatCompletionStreamOptionsParam{IncludeUsage: oa.Bool(true)}
+	params.Stream = true
+	params.StreamOptions = &streamOptions{IncludeUsage: true}
 	rec := callRecord{modelType: req.Type, model: model, streamed: true}
 	var text strings.Builder
-	rec.attempts, err = c.retry.do(ctx, p.log, req.Type+" "+model+" (stream)", func(int) error {
+	rec.attempts, err = c.retry.do(ctx, a.Logger(ctx), req.Type+" "+model+" (stream)", func(int) error {
 		text.Reset()
 		rec.usage = sdk.Usage{}
 		emitted, finished := false, false
-		stream := c.chat.NewStreaming(ctx, params)
-		defer stream.Close()
-		for stream.Next() {
-			chunk := stream.Current()
+		err := c.api.chatStream(ctx, params, func(chunk *chatChunk) error {
 			if chunk.Model != "" {
 				rec.model = chunk.Model
 			}
-			if chunk.JSON.Usage.Valid() && chunk.Usage.TotalTokens > 0 {
-				rec.usage = usageOf(chunk.Usage)
+			if chunk.Usage != nil && chunk.Usage.TotalTokens > 0 {
+				rec.usage = usageOf(*chunk.Usage)
 			}
 			for _, ch := range chunk.Choices {
 				if ch.Index != 0 {
@@ -208,8 +208,12 @@ func (p *provider) streamText(ctx context.Context, a *sdk.Agent, req *sdk.ModelR
 					}
 				}
 			}
+			return nil
+		})
+		var perm *permanentError
+		if errors.As(err, &perm) {
+			return err
 		}
-		err := stream.Err()
 		if err == nil && !finished {
 			err = errors.New("the stream ended before the model finished")
 		}
@@ -281,16 +285,14 @@ func (p *provider) handleObject(ctx context.Context, a *sdk.Agent, req *sdk.Mode
 
 	params := c.chatParams(system, req, model, false)
 	if hasSchema && output != "array" && output != "enum" {
-		params.ResponseFormat = oa.ChatCompletionNewParamsResponseFormatUnion{OfJSONSchema: &shared.ResponseFormatJSONSchemaParam{
-			JSONSchema: shared.ResponseFormatJSONSchemaJSONSchemaParam{Name: "response", Schema: schema, Strict: oa.Bool(false)},
-		}}
+		params.ResponseFormat = &responseFormat{Type: "json_schema", JSONSchema: &jsonSchema{Name: "response", Schema: schema}}
 	} else {
-		params.ResponseFormat = oa.ChatCompletionNewParamsResponseFormatUnion{OfJSONObject: &shared.ResponseFormatJSONObjectParam{}}
+		params.ResponseFormat = &responseFormat{Type: "json_object"}
 	}
 
 	start := time.Now()
 	rec := callRecord{modelType: req.Type, model: model}
-	text, err := p.complete(ctx, c, params, &rec)
+	text, err := p.complete(ctx, a, c, params, &rec)
 	var out json.RawMessage
 	if err == nil {
 		out, err = objectAnswer(text, output, enumValues)

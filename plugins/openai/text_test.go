@@ -16,6 +16,7 @@ import (
 )
 
 func TestManifest(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	m := e.c.Manifest()
 	if m.Name != "openai" || m.Version != Version {
@@ -41,6 +42,7 @@ func TestManifest(t *testing.T) {
 }
 
 func TestTextSmallWithEverySetting(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	res := e.mustUse(sdk.ModelRequest{Type: sdk.ModelTextSmall, RunID: "run-1", Prompt: "Say hello.", System: "Be brief.",
@@ -91,12 +93,13 @@ func TestTextSmallWithEverySetting(t *testing.T) {
 	}
 	logs := e.log.entries("model call")
 	if len(logs) != 1 || logs[0]["model"] != "gpt-4o-mini" || logs[0]["outcome"] != "ok" || logs[0]["total_tokens"] != float64(res.Usage.TotalTokens) ||
-		logs[0]["duration_ms"] == nil || logs[0]["type"] != sdk.ModelTextSmall {
+		logs[0]["duration_ms"] == nil || logs[0]["type"] != sdk.ModelTextSmall || logs[0]["agent_id"] != agentID || logs[0]["run_id"] != "run-1" {
 		t.Errorf("log = %v", logs)
 	}
 }
 
 func TestTextLargeDefaults(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	res := e.mustUse(sdk.ModelRequest{Type: sdk.ModelTextLarge, Prompt: "Hi"})
@@ -120,6 +123,7 @@ func TestTextLargeDefaults(t *testing.T) {
 }
 
 func TestModelSettings(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(SettingSmallModel, "small-one", SettingLargeModelGeneric, "large-generic"), nil)
 	if res := e.mustUse(sdk.ModelRequest{Type: sdk.ModelTextSmall, Prompt: "x"}); res.Model != "small-one" {
@@ -131,6 +135,7 @@ func TestModelSettings(t *testing.T) {
 }
 
 func TestMaxTokensField(t *testing.T) {
+	t.Parallel()
 	c := &client{cfg: config{customBaseURL: false}}
 	p := c.chatParams("", &sdk.ModelRequest{Prompt: "x", MaxTokens: 10}, "gpt-4o", true)
 	b, _ := json.Marshal(p)
@@ -140,6 +145,7 @@ func TestMaxTokensField(t *testing.T) {
 }
 
 func TestEmptyPromptIsInvalid(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	_, err := e.use(sdk.ModelRequest{Type: sdk.ModelTextLarge, Prompt: "  "})
@@ -152,6 +158,7 @@ func TestEmptyPromptIsInvalid(t *testing.T) {
 }
 
 func TestStreaming(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	e.srv.Reply = func(r *openaitest.ChatRequest) string { return "One two three four five." }
@@ -178,6 +185,7 @@ func TestStreaming(t *testing.T) {
 }
 
 func TestStreamRetriedBeforeTextButNotAfter(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	e.srv.Reply = func(r *openaitest.ChatRequest) string { return "One two three four five." }
@@ -211,6 +219,7 @@ func TestStreamRetriedBeforeTextButNotAfter(t *testing.T) {
 }
 
 func TestObjects(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	e.configure(e.settings(), nil)
 	var answer string
@@ -267,6 +276,7 @@ func TestObjects(t *testing.T) {
 }
 
 func TestExtractJSON(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		`{"a":1}`:                          `{"a":1}`,
 		" [1, 2] ":                         `[1,2]`,
@@ -286,6 +296,7 @@ func TestExtractJSON(t *testing.T) {
 }
 
 func TestAgentsHaveTheirOwnClients(t *testing.T) {
+	t.Parallel()
 	e := start(t)
 	ctx := context.Background()
 	for i := range 3 {
@@ -315,19 +326,35 @@ func TestAgentsHaveTheirOwnClients(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	e.p.mu.RLock()
-	n := len(e.p.agents)
-	e.p.mu.RUnlock()
-	if n != 3 {
+	clients := func() map[string]*client {
+		m := map[string]*client{}
+		for id, c := range e.p.clients.All() {
+			m[id] = c
+		}
+		return m
+	}
+	if n := len(clients()); n != 3 {
 		t.Errorf("%d clients for 3 agents", n)
 	}
 	if err := e.c.Unconfigure(ctx, "agent-0"); err != nil {
 		t.Fatal(err)
 	}
-	e.p.mu.RLock()
-	_, still := e.p.agents["agent-0"]
-	e.p.mu.RUnlock()
-	if still {
+	if _, still := clients()["agent-0"]; still {
 		t.Error("Unconfigure should drop the agent's client")
+	}
+}
+
+// An agent none of whose plugins listens for MODEL_USED is not sent it:
+// each would cost a call to the host. Once a plugin that listens joins the
+// agent, the next call emits it.
+func TestNoModelUsedWithoutListener(t *testing.T) {
+	e := startEnv(t, false)
+	e.configure(e.settings(), nil)
+	e.mustUse(sdk.ModelRequest{Type: sdk.ModelTextEmbedding, Text: "nobody listens"})
+	startListener(t, e.c.Runtime())
+	e.mustUse(sdk.ModelRequest{Type: sdk.ModelTextSmall, Prompt: "now one does"})
+	ev := e.events(1)
+	if len(ev) != 1 || ev[0].Payload["type"] != sdk.ModelTextSmall {
+		t.Errorf("MODEL_USED events = %+v, want only the TEXT_SMALL call's", ev)
 	}
 }

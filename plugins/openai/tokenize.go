@@ -102,7 +102,7 @@ func (p *provider) handleEncode(ctx context.Context, a *sdk.Agent, req *sdk.Mode
 		ids = []uint{}
 	}
 	out, _ := json.Marshal(ids)
-	p.log.Debug("tokenized", "agent", a.ID, "model", model, "encoding", enc.GetName(), "exact", exact, "tokens", len(ids))
+	a.Logger(ctx).Debug("tokenized", "model", model, "encoding", enc.GetName(), "exact", exact, "tokens", len(ids))
 	return &sdk.ModelResponse{JSON: out, Model: model, Usage: sdk.Usage{PromptTokens: len(ids), TotalTokens: len(ids)}}, nil
 }
 

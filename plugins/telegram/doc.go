@@ -12,7 +12,10 @@
 // mode: the daemon's public https base URL; Telegram posts to
 // /hooks/telegram/{agentId}, which the daemon forwards to the plugin) and
 // TELEGRAM_WEBHOOK_SECRET; TELEGRAM_SHOULD_RESPOND_ONLY_TO_MENTIONS;
-// TELEGRAM_START_MESSAGE and TELEGRAM_HELP_MESSAGE.
+// TELEGRAM_START_MESSAGE and TELEGRAM_HELP_MESSAGE. A value that does not
+// parse (a TELEGRAM_API_ROOT that is no URL, a
+// TELEGRAM_SHOULD_RESPOND_ONLY_TO_MENTIONS that is not true or false) stops
+// the agent with an error naming the setting.
 //
 // Mapping, with elizaOS's ids: every chat is a world and its main room
 // (createUniqueUuid(chat id)); a forum topic is a room of its own

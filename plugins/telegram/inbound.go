@@ -11,6 +11,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 )
@@ -413,7 +414,7 @@ func (c *connector) syncChat(ctx context.Context, ch *models.Chat, from sender, 
 	if !seen {
 		var existing []sdk.World
 		if err := c.retry(ctx, "looking up chat "+chat, func(ctx context.Context) (err error) {
-			existing, err = c.agent.GetWorlds(ctx, worldID)
+			existing, err = storage.For(c.agent).GetWorlds(ctx, worldID)
 			return err
 		}); err != nil {
 			return err
@@ -436,7 +437,7 @@ func (c *connector) syncChat(ctx context.Context, ch *models.Chat, from sender, 
 		}
 		world.Metadata = meta
 		if err := c.retry(ctx, "storing chat "+chat, func(ctx context.Context) error {
-			return c.agent.EnsureConnection(ctx, sdk.Connection{Entity: entity, Room: room, World: world})
+			return storage.For(c.agent).EnsureConnection(ctx, storage.Connection{Entity: entity, Room: room, World: world})
 		}); err != nil {
 			return err
 		}
@@ -456,7 +457,7 @@ func (c *connector) syncChat(ctx context.Context, ch *models.Chat, from sender, 
 		troom.Name = topic
 		troom.Metadata = map[string]any{"telegram": map[string]any{"chatId": chat, "threadId": thread, "topic": topic}}
 		if err := c.retry(ctx, "storing topic "+key, func(ctx context.Context) error {
-			return c.agent.EnsureConnection(ctx, sdk.Connection{Entity: entity, Room: troom})
+			return storage.For(c.agent).EnsureConnection(ctx, storage.Connection{Entity: entity, Room: troom})
 		}); err != nil {
 			return err
 		}
@@ -517,7 +518,7 @@ func (c *connector) onMembers(ctx context.Context, m *models.Message) error {
 			return err
 		}
 		if err := c.retry(ctx, "storing a new member", func(ctx context.Context) error {
-			return c.agent.UpsertEntities(ctx, ent)
+			return storage.For(c.agent).UpsertEntities(ctx, ent)
 		}); err != nil {
 			return err
 		}
@@ -588,7 +589,7 @@ func (c *connector) onReaction(ctx context.Context, r *models.MessageReactionUpd
 			Extra: map[string]any{"reaction": map[string]any{"added": added, "removed": removed}, "telegram": map[string]any{"chatId": chat, "messageId": r.MessageID}}},
 	}
 	if err := c.retry(ctx, "storing a reaction", func(ctx context.Context) error {
-		_, _, err := c.agent.CreateMemory(ctx, &mem, sdk.TableMessages, false)
+		_, _, err := storage.For(c.agent).CreateMemory(ctx, &mem, sdk.TableMessages, false)
 		return err
 	}); err != nil {
 		return err

@@ -17,6 +17,7 @@ func spansText(spans []span) string {
 }
 
 func TestEscapeMarkdownV2(t *testing.T) {
+	t.Parallel()
 	in := `_*[]()~` + "`" + `>#+-=|{}.!\ plain é😀`
 	want := `\_\*\[\]\(\)\~\` + "`" + `\>\#\+\-\=\|\{\}\.\!\\ plain é😀`
 	if got := EscapeMarkdownV2(in); got != want {
@@ -28,6 +29,7 @@ func TestEscapeMarkdownV2(t *testing.T) {
 }
 
 func TestMarkdownToV2(t *testing.T) {
+	t.Parallel()
 	cases := []struct{ md, want string }{
 		{"Hello. (world)!", `Hello\. \(world\)\!`},
 		{"**bold** and *it* and _it2_", `*bold* and _it_ and _it2_`},
@@ -87,6 +89,7 @@ func checkChunks(t *testing.T, md string, limit int) []Chunk {
 }
 
 func TestSplitMarkdownKeepsMarkupWhole(t *testing.T) {
+	t.Parallel()
 	para := "Some **bold words** and *italic ones* with `code` and a [link](https://example.com/x). "
 	md := strings.Repeat(para, 120) + "\n\n```python\n" + strings.Repeat("print('hello world')\n", 300) + "```\nThe end."
 	chunks := checkChunks(t, md, MaxMessageLength)
@@ -111,6 +114,7 @@ func TestSplitMarkdownKeepsMarkupWhole(t *testing.T) {
 }
 
 func TestSplitMarkdownCutsAtParagraphs(t *testing.T) {
+	t.Parallel()
 	p1 := strings.Repeat("alpha ", 400)
 	p2 := strings.Repeat("beta ", 400)
 	chunks := checkChunks(t, p1+"\n\n"+p2, MaxMessageLength)

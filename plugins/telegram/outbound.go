@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/go-telegram/bot"
 	"github.com/go-telegram/bot/models"
 )
@@ -22,7 +23,7 @@ import (
 // send is the telegram source: it delivers a reply or a message to a chat
 // (target.ChannelID) and, in a forum, a topic (target.ThreadID).
 func (t *telegram) send(ctx context.Context, a *sdk.Agent, target sdk.Target, content sdk.Content) ([]string, error) {
-	c := t.conn(a.ID)
+	c := t.connOf(a)
 	if c == nil {
 		return nil, fmt.Errorf("agent %s is not on Telegram (it has no TELEGRAM_BOT_TOKEN): %w", a.Name(), sdk.ErrInvalid)
 	}
@@ -47,7 +48,7 @@ func (c *connector) replyTarget(ctx context.Context, chat, inReplyTo string) int
 	}
 	key, ok := c.replyKeys.get(inReplyTo)
 	if !ok {
-		mems, err := c.agent.GetMemoriesByIDs(ctx, []string{inReplyTo}, sdk.TableMessages)
+		mems, err := storage.For(c.agent).GetMemoriesByIDs(ctx, []string{inReplyTo}, sdk.TableMessages)
 		if err != nil || len(mems) == 0 {
 			return 0
 		}
@@ -128,7 +129,7 @@ func (c *connector) deliver(ctx context.Context, key string, target sdk.Target, 
 	markup := keyboard(content)
 	var st delivery
 	if key != "" {
-		raw, found, err := c.agent.GetCache(ctx, deliveryKey(key))
+		raw, found, err := storage.For(c.agent).GetCache(ctx, deliveryKey(key))
 		if err != nil {
 			return nil, fmt.Errorf("read the delivery record: %w", err)
 		}
@@ -142,7 +143,7 @@ func (c *connector) deliver(ctx context.Context, key string, target sdk.Target, 
 			return nil
 		}
 		b, _ := json.Marshal(st)
-		return c.agent.SetCache(ctx, deliveryKey(key), b, deliveryTTL)
+		return storage.For(c.agent).SetCache(ctx, deliveryKey(key), b, deliveryTTL)
 	}
 	for i := st.Next; i < len(ps); i++ {
 		if st.InFlight && st.Next == i {

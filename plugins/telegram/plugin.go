@@ -34,19 +34,19 @@ var allowedUpdates = []string{
 	models.AllowedUpdateMyChatMember,
 }
 
-// telegram is the plugin: one connector per agent that has a bot token.
+// telegram is the plugin: one connector per agent that has a bot token (a
+// nil one for an agent without).
 type telegram struct {
-	log hclog.Logger
-
-	mu    sync.Mutex
-	conns map[string]*connector // by agent id
+	conns *sdk.Instances[*connector]
 }
 
 // New returns the telegram plugin.
 func New() sdk.Plugin { return newTelegram().definition() }
 
 func newTelegram() *telegram {
-	return &telegram{log: sdk.NewLogger("telegram"), conns: map[string]*connector{}}
+	t := &telegram{}
+	t.conns = &sdk.Instances[*connector]{New: t.connect, Close: (*connector).stop}
+	return t
 }
 
 func (t *telegram) definition() sdk.Plugin {
@@ -56,27 +56,27 @@ func (t *telegram) definition() sdk.Plugin {
 		Description: "Telegram connector: the agent talks in private chats, groups, forum topics and channels through a bot.",
 		Aliases:     []string{"@elizaos/plugin-telegram"},
 		Settings: []sdk.Setting{
-			{Name: "TELEGRAM_BOT_TOKEN", Description: "The bot's token from @BotFather. Without it the agent is not on Telegram.", Required: true, Secret: true},
-			{Name: "TELEGRAM_API_ROOT", Description: "The Bot API's root URL, for a self-hosted Bot API server or a proxy.", Default: defaultAPIRoot},
+			{Name: "TELEGRAM_BOT_TOKEN", Description: "The bot's token from @BotFather. Without it the agent is not on Telegram.", Secret: true},
+			{Name: "TELEGRAM_API_ROOT", Description: "The Bot API's root URL, for a self-hosted Bot API server or a proxy.", Default: defaultAPIRoot, Endpoint: true},
 			{Name: "TELEGRAM_ALLOWED_CHATS", Description: `Chats the agent listens to: a JSON array of chat ids (as elizaOS reads it), or ids separated by commas. Empty means every chat.`},
-			{Name: "TELEGRAM_WEBHOOK_URL", Description: "Receive updates by webhook instead of long polling: the public https URL at which the daemon is reached (a proxy in front of it); updates arrive at /hooks/telegram/{agentId}."},
+			{Name: "TELEGRAM_WEBHOOK_URL", Description: "Receive updates by webhook instead of long polling: the public https URL at which the daemon is reached (a proxy in front of it); updates arrive at /hooks/telegram/{agentId}.", Endpoint: true},
 			{Name: "TELEGRAM_WEBHOOK_SECRET", Description: "The secret Telegram sends with each webhook call; derived from the token when unset.", Secret: true},
 			{Name: "TELEGRAM_SHOULD_RESPOND_ONLY_TO_MENTIONS", Description: "true: in groups, hand the agent only messages that mention the bot, reply to it or command it.", Default: "false"},
 			{Name: "TELEGRAM_START_MESSAGE", Description: "The answer to /start; a greeting from the character when unset."},
 			{Name: "TELEGRAM_HELP_MESSAGE", Description: "The answer to /help; a short guide when unset."},
 		},
-		Sources:     []sdk.Source{{Name: Source, Send: t.send}},
-		Events:      []sdk.EventHandler{{Type: sdk.EventRunEnded, Handle: t.runEnded}},
-		Configure:   t.configure,
-		Unconfigure: t.unconfigure,
-		HTTP:        t.serveHTTP,
+		Sources:   []sdk.Source{{Name: Source, Send: t.send}},
+		Events:    []sdk.EventHandler{{Type: sdk.EventRunEnded, Handle: t.runEnded}},
+		Instances: t.conns,
+		HTTP:      t.serveHTTP,
 	}
 }
 
-func (t *telegram) conn(agentID string) *connector {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.conns[agentID]
+// connOf returns the agent's connector, nil when the agent is not on
+// Telegram.
+func (t *telegram) connOf(a *sdk.Agent) *connector {
+	c, _ := t.conns.Get(a)
+	return c
 }
 
 // config is one agent's Telegram settings.
@@ -92,13 +92,19 @@ type config struct {
 }
 
 func readConfig(a *sdk.Agent) (config, error) {
+	s := a.Config()
 	c := config{
-		token:        strings.TrimSpace(a.Setting("TELEGRAM_BOT_TOKEN")),
-		apiRoot:      strings.TrimSpace(a.Setting("TELEGRAM_API_ROOT")),
-		webhookURL:   strings.TrimSpace(a.Setting("TELEGRAM_WEBHOOK_URL")),
-		onlyMentions: strings.EqualFold(strings.TrimSpace(a.Setting("TELEGRAM_SHOULD_RESPOND_ONLY_TO_MENTIONS")), "true"),
+		token:         s.String("TELEGRAM_BOT_TOKEN"),
+		apiRoot:       s.String("TELEGRAM_API_ROOT"),
+		webhookURL:    s.String("TELEGRAM_WEBHOOK_URL"),
+		webhookSecret: s.String("TELEGRAM_WEBHOOK_SECRET"),
+		onlyMentions:  s.Bool("TELEGRAM_SHOULD_RESPOND_ONLY_TO_MENTIONS"),
+		// The messages are the user's text, spaces and all.
 		startMessage: a.Setting("TELEGRAM_START_MESSAGE"),
 		helpMessage:  a.Setting("TELEGRAM_HELP_MESSAGE"),
+	}
+	if err := s.Err(); err != nil {
+		return c, err
 	}
 	if c.apiRoot != "" && !strings.HasPrefix(c.apiRoot, "http://") && !strings.HasPrefix(c.apiRoot, "https://") {
 		return c, fmt.Errorf("TELEGRAM_API_ROOT=%q is not an http(s) URL", c.apiRoot)
@@ -111,7 +117,6 @@ func readConfig(a *sdk.Agent) (config, error) {
 		return c, err
 	}
 	c.allowed = allowed
-	c.webhookSecret = strings.TrimSpace(a.Setting("TELEGRAM_WEBHOOK_SECRET"))
 	if c.webhookSecret == "" {
 		sum := sha256.Sum256([]byte("agenthost telegram webhook\x00" + a.ID + "\x00" + c.token))
 		c.webhookSecret = hex.EncodeToString(sum[:24])
@@ -166,57 +171,38 @@ func parseAllowedChats(v string) (map[string]bool, error) {
 	return out, nil
 }
 
-func (t *telegram) configure(ctx context.Context, a *sdk.Agent) ([]string, error) {
+// connect makes an agent's connector when the agent is configured: the
+// token is checked with Telegram, and updates start coming in. An agent
+// without a token gets none, and a warning.
+func (t *telegram) connect(ctx context.Context, a *sdk.Agent) (*connector, []string, error) {
 	cfg, err := readConfig(a)
 	if err != nil {
-		return nil, err
-	}
-	if old := t.conn(a.ID); old != nil {
-		old.stop()
-		t.mu.Lock()
-		delete(t.conns, a.ID)
-		t.mu.Unlock()
+		return nil, nil, err
 	}
 	if cfg.token == "" {
-		return []string{fmt.Sprintf("TELEGRAM_BOT_TOKEN is not set: agent %s is not on Telegram", a.Name())}, nil
+		return nil, []string{fmt.Sprintf("TELEGRAM_BOT_TOKEN is not set: agent %s is not on Telegram", a.Name())}, nil
 	}
-	t.mu.Lock()
-	for id, other := range t.conns {
-		if other.cfg.token == cfg.token {
-			t.mu.Unlock()
-			return nil, fmt.Errorf("agent %s has the same TELEGRAM_BOT_TOKEN as agent %s (%s): one bot can serve one agent", a.Name(), other.agent.Name(), id)
+	for id, other := range t.conns.All() {
+		if other != nil && other.cfg.token == cfg.token {
+			return nil, nil, fmt.Errorf("agent %s has the same TELEGRAM_BOT_TOKEN as agent %s (%s): one bot can serve one agent", a.Name(), other.agent.Name(), id)
 		}
 	}
-	t.mu.Unlock()
-	c, err := newConnector(t, a, cfg)
+	c, err := newConnector(a, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	warnings, err := c.start(ctx)
 	if err != nil {
 		c.cancel()
-		return nil, err
+		return nil, nil, err
 	}
-	t.mu.Lock()
-	t.conns[a.ID] = c
-	t.mu.Unlock()
-	return warnings, nil
-}
-
-func (t *telegram) unconfigure(ctx context.Context, a *sdk.Agent) {
-	t.mu.Lock()
-	c := t.conns[a.ID]
-	delete(t.conns, a.ID)
-	t.mu.Unlock()
-	if c != nil {
-		c.stop()
-	}
+	return c, warnings, nil
 }
 
 // runEnded stops the typing indicator of the run's room: the agent is done
 // thinking, whether it answered or not.
 func (t *telegram) runEnded(ctx context.Context, a *sdk.Agent, ev *sdk.Event) error {
-	c := t.conn(a.ID)
+	c := t.connOf(a)
 	if c == nil {
 		return nil
 	}
@@ -235,7 +221,6 @@ func (t *telegram) runEnded(ctx context.Context, a *sdk.Agent, ev *sdk.Event) er
 
 // connector is one agent's bot.
 type connector struct {
-	t     *telegram
 	agent *sdk.Agent
 	cfg   config
 	api   *botAPI
@@ -256,14 +241,14 @@ type connector struct {
 	replyKeys  *lru              // memory id → "chat:message"
 }
 
-func newConnector(t *telegram, a *sdk.Agent, cfg config) (*connector, error) {
-	log := t.log.With("agent", a.Name())
+func newConnector(a *sdk.Agent, cfg config) (*connector, error) {
+	log := a.Logger(context.Background())
 	api, err := newBotAPI(cfg.token, cfg.apiRoot, log)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &connector{t: t, agent: a, cfg: cfg, api: api, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}),
+	c := &connector{agent: a, cfg: cfg, api: api, log: log, ctx: ctx, cancel: cancel, done: make(chan struct{}),
 		chats: map[int64]bool{}, seenTopics: map[string]bool{}, topics: map[string]string{}, replyKeys: newLRU(20000)}
 	c.typing = newTypingSet(c)
 	return c, nil

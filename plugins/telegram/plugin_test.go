@@ -14,7 +14,7 @@ import (
 	"github.com/agenthost/agenthost/plugins/telegram/telegramtest"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/plugintest"
-	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
+	"github.com/agenthost/agenthost/sdk/storage"
 )
 
 const agentID = "3f1c2a9e-0d6b-4c8a-9e21-5b7f0c4d2a11"
@@ -25,6 +25,16 @@ var (
 	group = telegramtest.Chat{ID: -100500, Type: "supergroup", Title: "Tea party", Username: "teaparty"}
 	forum = telegramtest.Chat{ID: -100600, Type: "supergroup", Title: "Forum", IsForum: true}
 )
+
+// conn returns the connector of the agent with id agentID, or nil.
+func (t *telegram) conn(agentID string) *connector {
+	for id, c := range t.conns.All() {
+		if id == agentID {
+			return c
+		}
+	}
+	return nil
+}
 
 type harness struct {
 	t   *testing.T
@@ -64,6 +74,7 @@ func (h *harness) send(target sdk.Target, content sdk.Content) ([]string, error)
 }
 
 func TestConfigureWithoutTokenWarns(t *testing.T) {
+	t.Parallel()
 	c := plugintest.Start(t, New())
 	w, err := c.Configure(context.Background(), agentID, &sdk.Character{Name: "Eliza"}, map[string]string{})
 	if err != nil || len(w) != 1 || !strings.Contains(w[0], "TELEGRAM_BOT_TOKEN is not set") {
@@ -71,7 +82,18 @@ func TestConfigureWithoutTokenWarns(t *testing.T) {
 	}
 }
 
+func TestBadSettingStopsTheAgent(t *testing.T) {
+	t.Parallel()
+	c := plugintest.Start(t, New())
+	_, err := c.Configure(context.Background(), agentID, &sdk.Character{Name: "Eliza"},
+		map[string]string{"TELEGRAM_BOT_TOKEN": "1:x", "TELEGRAM_SHOULD_RESPOND_ONLY_TO_MENTIONS": "sometimes"})
+	if err == nil || !strings.Contains(err.Error(), `TELEGRAM_SHOULD_RESPOND_ONLY_TO_MENTIONS: "sometimes" is not true or false`) {
+		t.Fatalf("want an error naming the setting and its value, got %v", err)
+	}
+}
+
 func TestRevokedTokenIsReportedClearly(t *testing.T) {
+	t.Parallel()
 	api := telegramtest.New(t)
 	api.Revoke()
 	c := plugintest.Start(t, New())
@@ -86,6 +108,7 @@ func TestRevokedTokenIsReportedClearly(t *testing.T) {
 }
 
 func TestTokenRevokedWhileRunning(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil)
 	h.api.WaitFor(t, 5*time.Second, "polling", func() bool { return h.api.Polling() > 0 })
 	h.api.Revoke()
@@ -96,13 +119,19 @@ func TestTokenRevokedWhileRunning(t *testing.T) {
 		t.Fatalf("a send after the token was revoked should say so, got %v", err)
 	}
 	polls := len(h.api.Calls("getUpdates"))
-	time.Sleep(300 * time.Millisecond)
+	// Once the connector's loop has returned, nothing polls any more.
+	select {
+	case <-h.tg.conn(agentID).done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the connector's loop did not end with the token revoked")
+	}
 	if n := len(h.api.Calls("getUpdates")); n != polls {
 		t.Errorf("the connector kept polling with a revoked token (%d → %d calls)", polls, n)
 	}
 }
 
 func TestPrivateMessage(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil)
 	upd, msgID := h.api.PushText(telegramtest.Private(alice), alice, "Hello, I feel tired today")
 	in := h.received(1)[0]
@@ -148,6 +177,7 @@ func TestPrivateMessage(t *testing.T) {
 }
 
 func TestGroupTopicsRepliesMediaEditsReactions(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil)
 	h.api.SetAdmins(group.ID, alice, bob)
 	// A group message that mentions the bot.
@@ -261,14 +291,13 @@ func TestGroupTopicsRepliesMediaEditsReactions(t *testing.T) {
 
 func (h *harness) world(id string) sdk.World {
 	h.t.Helper()
-	res, err := h.c.Runtime().GetWorlds(context.Background(), &pb.GetWorldsRequest{AgentId: agentID, Ids: []string{id}})
-	if err != nil || len(res.GetWorlds()) != 1 {
-		h.t.Fatalf("world %s: %v", id, err)
+	for _, w := range h.c.Runtime().Worlds() {
+		if w.ID == id && (w.AgentID == "" || w.AgentID == agentID) {
+			return sdk.World{ID: w.ID, Name: w.Name, ServerID: w.ServerID, Metadata: w.Metadata}
+		}
 	}
-	w := res.GetWorlds()[0]
-	var meta map[string]any
-	_ = json.Unmarshal(w.GetMetadataJson(), &meta)
-	return sdk.World{ID: w.GetId(), Name: w.GetName(), ServerID: w.GetServerId(), Metadata: meta}
+	h.t.Fatalf("world %s is not stored", id)
+	return sdk.World{}
 }
 
 func (h *harness) hasEvent(typ string) bool {
@@ -281,6 +310,7 @@ func (h *harness) hasEvent(typ string) bool {
 }
 
 func TestAllowedChatsAndMentionsOnly(t *testing.T) {
+	t.Parallel()
 	h := start(t, map[string]string{"TELEGRAM_ALLOWED_CHATS": "[-100500]", "TELEGRAM_SHOULD_RESPOND_ONLY_TO_MENTIONS": "true"})
 	h.api.PushText(telegramtest.Private(alice), alice, "not allowed here")
 	h.api.PushText(group, bob, "chatter that is not for the bot")
@@ -295,6 +325,7 @@ func TestAllowedChatsAndMentionsOnly(t *testing.T) {
 }
 
 func TestCommands(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil)
 	_, id := h.api.PushText(telegramtest.Private(alice), alice, "/start")
 	h.api.WaitFor(t, 5*time.Second, "the /start answer", func() bool { return len(h.api.Sent()) == 1 })
@@ -331,6 +362,7 @@ func TestCommands(t *testing.T) {
 }
 
 func TestLongReplyIsSplitAndEscaped(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil)
 	para := "Tea (with milk) costs 1.50 - or **less**! See [menu](https://example.com/menu_1). "
 	text := strings.Repeat(para, 150)
@@ -372,6 +404,7 @@ func TestLongReplyIsSplitAndEscaped(t *testing.T) {
 }
 
 func TestMediaAndEdit(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil)
 	png := base64.StdEncoding.EncodeToString([]byte("\x89PNG fake"))
 	_, err := h.send(sdk.Target{ChannelID: "1001"}, sdk.Content{Text: "Here you go.", Attachments: []sdk.Media{
@@ -403,6 +436,7 @@ func TestMediaAndEdit(t *testing.T) {
 }
 
 func TestRateLimitNetworkErrorsAndServerErrors(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil)
 	h.api.Fail("sendMessage", 1, telegramtest.Fault{Code: 429, Description: "Too Many Requests: retry after 1", RetryAfter: 1})
 	h.api.Fail("sendMessage", 1, telegramtest.Fault{Drop: true})
@@ -434,6 +468,7 @@ func TestRateLimitNetworkErrorsAndServerErrors(t *testing.T) {
 }
 
 func TestDeliveryIsSentOnce(t *testing.T) {
+	t.Parallel()
 	h := start(t, nil)
 	c := h.tg.conn(agentID)
 	ctx := context.Background()
@@ -450,7 +485,7 @@ func TestDeliveryIsSentOnce(t *testing.T) {
 	// The plugin died while part 0 of d2 was on its way: it may have
 	// arrived, so only part 1 goes.
 	st, _ := json.Marshal(delivery{Next: 0, InFlight: true})
-	if err := c.agent.SetCache(ctx, deliveryKey("d2"), st, time.Hour); err != nil {
+	if err := storage.For(c.agent).SetCache(ctx, deliveryKey("d2"), st, time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.deliver(ctx, "d2", target, sdk.Content{Text: long}, 0); err != nil {
@@ -462,6 +497,7 @@ func TestDeliveryIsSentOnce(t *testing.T) {
 }
 
 func TestWebhookMode(t *testing.T) {
+	t.Parallel()
 	h := start(t, map[string]string{"TELEGRAM_WEBHOOK_URL": "https://bot.example.org"})
 	h.api.WaitFor(t, 5*time.Second, "setWebhook", func() bool { u, _ := h.api.Webhook(); return u != "" })
 	u, secret := h.api.Webhook()
@@ -490,6 +526,7 @@ func TestWebhookMode(t *testing.T) {
 }
 
 func TestPollingRemovesAWebhook(t *testing.T) {
+	t.Parallel()
 	api := telegramtest.New(t)
 	// A webhook left from another setup blocks getUpdates with 409.
 	cl := &http.Client{Timeout: 5 * time.Second}
@@ -513,6 +550,7 @@ func TestPollingRemovesAWebhook(t *testing.T) {
 }
 
 func TestParseAllowedChats(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string]string{
 		`["-100123", 456]`:      "-100123,456",
 		`-100123, 456,@Chan`:    "-100123,456,@chan",

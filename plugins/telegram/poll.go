@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/go-telegram/bot"
 )
 
@@ -32,7 +33,7 @@ func (c *connector) offsetKey() string {
 func (c *connector) loadOffset() int64 {
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	raw, found, err := c.agent.GetCache(ctx, c.offsetKey())
+	raw, found, err := storage.For(c.agent).GetCache(ctx, c.offsetKey())
 	if err != nil {
 		c.log.Warn("could not read the saved update offset; asking Telegram for every unconfirmed update", "error", err)
 		return 0
@@ -47,7 +48,7 @@ func (c *connector) loadOffset() int64 {
 func (c *connector) saveOffset(offset int64) {
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
-	if err := c.agent.SetCache(ctx, c.offsetKey(), []byte(strconv.FormatInt(offset, 10)), 0); err != nil {
+	if err := storage.For(c.agent).SetCache(ctx, c.offsetKey(), []byte(strconv.FormatInt(offset, 10)), 0); err != nil {
 		c.log.Debug("could not save the update offset (Telegram keeps it too)", "error", err)
 	}
 }
@@ -166,7 +167,7 @@ func (c *connector) keepWebhook() {
 // /hooks/telegram/{agentId}. It answers 200 once the update is handed to
 // the agent; any other answer makes Telegram send the update again.
 func (t *telegram) serveHTTP(ctx context.Context, a *sdk.Agent, req *sdk.HTTPRequest) (*sdk.HTTPResponse, error) {
-	c := t.conn(a.ID)
+	c := t.connOf(a)
 	if c == nil || c.cfg.webhookURL == "" {
 		return &sdk.HTTPResponse{Status: http.StatusNotFound, Body: []byte("this agent takes no Telegram webhook\n")}, nil
 	}

@@ -58,6 +58,7 @@ func firstWord(s string) string {
 }
 
 func TestSplitTextShort(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"", "hello", strings.Repeat("a", MaxMessageLength)} {
 		got := SplitText(s, MaxMessageLength)
 		if len(got) != 1 || got[0] != s {
@@ -67,6 +68,7 @@ func TestSplitTextShort(t *testing.T) {
 }
 
 func TestSplitTextPrefersParagraphsThenLinesThenSpaces(t *testing.T) {
+	t.Parallel()
 	para := strings.Repeat("word ", 600) // 3000 chars
 	text := para + "\n\n" + para
 	got := SplitText(text, MaxMessageLength)
@@ -86,6 +88,7 @@ func TestSplitTextPrefersParagraphsThenLinesThenSpaces(t *testing.T) {
 }
 
 func TestSplitTextLongWordAndSurrogates(t *testing.T) {
+	t.Parallel()
 	long := strings.Repeat("x", 10000)
 	got := SplitText(long, MaxMessageLength)
 	checkSplit(t, long, MaxMessageLength, got)

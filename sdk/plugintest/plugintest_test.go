@@ -3,6 +3,7 @@ package plugintest_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"runtime"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/plugintest"
 	"google.golang.org/grpc/codes"
@@ -63,6 +65,7 @@ type recorder struct {
 func (r *recorder) plugin() sdk.Plugin {
 	return sdk.Plugin{
 		Name: "recorder", Version: "0.1.0",
+		Settings: []sdk.Setting{{Name: "OPENAI_API_KEY", Secret: true}, {Name: "MISSING_KEY"}},
 		Init: func(_ context.Context, h sdk.Host) error {
 			r.mu.Lock()
 			defer r.mu.Unlock()
@@ -136,11 +139,11 @@ func TestStartDescribesInitsAndConfigures(t *testing.T) {
 		plugintest.WithHostSettings(map[string]string{"POSTGRES_URL": "postgres://db"}))
 	ctx := testCtx(t)
 
-	want := plugintest.Manifest{Name: "recorder", Version: "0.1.0", Actions: []string{"RECORD"},
+	want := plugintest.Manifest{Name: "recorder", Version: "0.1.0", ProtocolMinor: contract.ProtocolMinor, Actions: []string{"RECORD"},
 		Providers: []plugintest.ProviderInfo{{Name: "RECORD", Position: 2}, {Name: "SECRET", Private: true},
 			{Name: "ON_DEMAND", Dynamic: true, Position: -1}},
 		Evaluators: []string{"RECORD_EVAL"}, Models: []plugintest.ModelInfo{{Type: sdk.ModelTextSmall, Priority: 3}},
-		Events: []string{sdk.EventMessageReceived}, Sources: []string{"chat"}}
+		Events: []string{sdk.EventMessageReceived}, Sources: []string{"chat"}, Settings: []string{"OPENAI_API_KEY", "MISSING_KEY"}}
 	if got := c.Manifest(); !reflect.DeepEqual(got, want) {
 		t.Errorf("manifest:\n got %+v\nwant %+v", got, want)
 	}
@@ -150,6 +153,11 @@ func TestStartDescribesInitsAndConfigures(t *testing.T) {
 	r.mu.Unlock()
 	if host.DataDir != dataDir || host.Version != plugintest.HostVersion || host.Settings["POSTGRES_URL"] != "postgres://db" {
 		t.Errorf("Init got %+v", host)
+	}
+	// What the host offers, as the daemon tells it.
+	if host.ProtocolMinor != contract.ProtocolMinor || !host.Offers("/agenthost.plugin.v1.Database/GetMemories") ||
+		!host.Offers("/agenthost.plugin.v1.Runtime/ComposeState") || host.Offers("/agenthost.plugin.v1.Database/Migrate") {
+		t.Errorf("Init got protocol minor %d, features %v", host.ProtocolMinor, host.Features)
 	}
 
 	ch := &sdk.Character{Name: "Eliza", Bio: sdk.StringList{"helps", "listens"}, Settings: map[string]any{"model": "small"}}
@@ -604,4 +612,49 @@ func ptr[T any](v T) *T { return &v }
 
 func noModel(context.Context, *sdk.Agent, *sdk.ModelRequest) (*sdk.ModelResponse, error) {
 	return nil, errors.New("only streamed")
+}
+
+// spyTB is a test that records the errors it is given instead of failing.
+type spyTB struct {
+	testing.TB
+	mu   sync.Mutex
+	errs []string
+}
+
+func (s *spyTB) Errorf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, fmt.Sprintf(format, args...))
+}
+
+func (s *spyTB) errors() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.errs...)
+}
+
+// TestUndeclaredSettings: as in the daemon, a plugin gets only the settings
+// it declares, and a test whose plugin reads another one fails: in the
+// daemon that setting would never be set.
+func TestUndeclaredSettings(t *testing.T) {
+	spy := &spyTB{TB: t}
+	var got map[string]string
+	var read string
+	p := sdk.Plugin{Name: "reader", Settings: []sdk.Setting{{Name: "DECLARED"}},
+		Configure: func(_ context.Context, a *sdk.Agent) ([]string, error) {
+			got = a.Settings
+			read = a.Setting("UNDECLARED")
+			return nil, nil
+		}}
+	c := plugintest.Start(spy, p)
+	if _, err := c.Configure(context.Background(), "agent-1", nil, map[string]string{"DECLARED": "yes", "UNDECLARED": "leak"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["DECLARED"] != "yes" || read != "" {
+		t.Errorf("the plugin got %v and read %q; want only DECLARED", got, read)
+	}
+	errs := spy.errors()
+	if len(errs) != 1 || !strings.Contains(errs[0], "setting=UNDECLARED") {
+		t.Errorf("reading an undeclared setting should fail the test once, got %q", errs)
+	}
 }

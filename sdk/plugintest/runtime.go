@@ -6,32 +6,41 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"slices"
-	"sort"
-	"strings"
 	"sync"
-	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
+	"github.com/agenthost/agenthost/sdk/storage"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
-// Runtime is an in-memory stand-in for the host's Runtime service. Plugins
-// started with [Start] reach it through their *sdk.Agent: memories,
-// entities, rooms, worlds, logs and cache live in memory; Respond,
+// Runtime is an in-memory stand-in for the host. Plugins started with
+// [Start] reach it through their *sdk.Agent, and it follows the host's
+// rules, with the host's own code (internal/contract): ComposeState,
+// ProcessActions, Evaluate and ValidateActions call back into the plugins
+// started with this Runtime, choosing providers, resolving action names
+// (similes and unambiguous parts included) and chaining results as the
+// daemon does, so a plugin such as bootstrap can be tested alone. Respond,
 // SendMessage, EmitEvent and ReceiveMessage are recorded for the test to
-// inspect; ComposeState, ProcessActions and Evaluate call back into the
-// plugins started with this Runtime, as the host does, so a plugin such as
-// bootstrap can be tested alone.
+// inspect; a reply sent with Respond without a memory id during a
+// MESSAGE_RECEIVED handed over with [Client.HandleEvent] is stored in the
+// message's room first, as the daemon stores it.
+//
+// Storage calls go, as in the daemon, to the database plugin started with
+// this Runtime (the sql plugin, say); without one they are served from
+// memory: memories, entities, rooms, worlds, participants, logs and cache,
+// and any other storage call fails with sdk.ErrUnimplemented. Either way a
+// plugin may store only for the agents it was configured for, and may not
+// call the host's own Database methods.
 //
 // The zero value is ready to use. Set the function fields before Start.
 // A Runtime is safe for concurrent use.
 type Runtime struct {
-	pb.UnimplementedRuntimeServer
-
 	// Model answers UseModel, and StreamModel in one piece. When it is
 	// nil, the model handler with the highest priority among the plugins
 	// started with this Runtime answers; when there is none, the call fails
@@ -39,24 +48,19 @@ type Runtime struct {
 	Model func(ctx context.Context, req sdk.ModelRequest) (*sdk.ModelResponse, error)
 
 	mu          sync.Mutex
-	seq         int64
 	plugins     []*boundPlugin
 	settings    map[string]map[string]string
-	memories    []*storedMemory
-	entities    map[[2]string]sdk.Entity
-	rooms       map[[2]string]sdk.Room
-	roomOrder   [][2]string
-	worlds      map[[2]string]sdk.World
-	members     map[[2]string][]string
-	partState   map[[3]string]string
-	cache       map[[2]string]cacheEntry
-	logs        []sdk.LogEntry
 	responses   []sdk.Content
 	sent        []SentMessage
 	events      []sdk.Event
 	received    []sdk.IncomingMessage
 	modelCalls  []sdk.ModelRequest
 	receivedIDs map[[2]string]bool
+	// runs are the MESSAGE_RECEIVED calls in flight, by run id: Respond
+	// stores a reply in their message's room, as the host does.
+	runs map[string]*pb.Memory
+
+	store memStore
 }
 
 // SentMessage is one SendMessage call a plugin made to the host.
@@ -65,29 +69,21 @@ type SentMessage struct {
 	Content sdk.Content
 }
 
+// boundPlugin is a plugin started with the Runtime, as its registry knows
+// it.
 type boundPlugin struct {
 	pc   pb.PluginClient
+	conn grpc.ClientConnInterface
 	m    *pb.Manifest
 	logf func(format string, args ...any)
 }
 
-type storedMemory struct {
-	agentID string
-	seq     int64
-	m       sdk.Memory
-}
-
-type cacheEntry struct {
-	value   []byte
-	expires time.Time
-}
-
-var _ pb.RuntimeServer = (*Runtime)(nil)
+func (b *boundPlugin) Name() string           { return b.m.GetName() }
+func (b *boundPlugin) Manifest() *pb.Manifest { return b.m }
 
 // bind makes the Runtime call back into a plugin; the returned func undoes
 // it.
-func (r *Runtime) bind(pc pb.PluginClient, m *pb.Manifest, logf func(string, ...any)) func() {
-	b := &boundPlugin{pc: pc, m: m, logf: logf}
+func (r *Runtime) bind(b *boundPlugin) func() {
 	r.mu.Lock()
 	r.plugins = append(r.plugins, b)
 	r.mu.Unlock()
@@ -98,10 +94,18 @@ func (r *Runtime) bind(pc pb.PluginClient, m *pb.Manifest, logf func(string, ...
 	}
 }
 
-func (r *Runtime) bound() []*boundPlugin {
+// registry is the plugins started with the Runtime, in the order they were
+// started, merged as the host merges an agent's plugins.
+func (r *Runtime) registry() *contract.Registry[*boundPlugin] {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.plugins)
+	plugins := slices.Clone(r.plugins)
+	r.mu.Unlock()
+	reg, err := contract.NewRegistry(plugins)
+	if err != nil {
+		// Every bound plugin has the manifest it described.
+		panic(err)
+	}
+	return reg
 }
 
 func (r *Runtime) setSettings(agentID string, s map[string]string) {
@@ -113,30 +117,41 @@ func (r *Runtime) setSettings(agentID string, s map[string]string) {
 	r.settings[agentID] = s
 }
 
-// Memories returns every stored memory, of every agent, in the order they
-// were stored.
+// Memories returns every memory stored in memory, of every agent, in the
+// order they were stored (none when a database plugin keeps them).
 func (r *Runtime) Memories() []sdk.Memory {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]sdk.Memory, len(r.memories))
-	for i, s := range r.memories {
+	r.store.mu.Lock()
+	defer r.store.mu.Unlock()
+	out := make([]sdk.Memory, len(r.store.memories))
+	for i, s := range r.store.memories {
 		out[i] = s.m
 	}
 	return out
 }
 
-// AddMemory stores m for an agent as CreateMemory does, to seed a test. It
-// returns the memory's id.
+// AddMemory stores m for an agent in memory as CreateMemory does, to seed
+// a test. It returns the memory's id.
 func (r *Runtime) AddMemory(agentID string, m sdk.Memory) string {
-	id, _ := r.createMemory(agentID, m, m.Table, m.Unique)
+	id, _ := r.store.createMemory(agentID, m, m.Table, m.Unique)
 	return id
 }
 
+// Worlds returns every world stored in memory, of every agent.
+func (r *Runtime) Worlds() []sdk.World {
+	r.store.mu.Lock()
+	defer r.store.mu.Unlock()
+	out := make([]sdk.World, 0, len(r.store.worlds))
+	for _, w := range r.store.worlds {
+		out = append(out, w)
+	}
+	return out
+}
+
 // Logs returns the log entries plugins added, in order.
-func (r *Runtime) Logs() []sdk.LogEntry {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.logs)
+func (r *Runtime) Logs() []storage.LogEntry {
+	r.store.mu.Lock()
+	defer r.store.mu.Unlock()
+	return slices.Clone(r.store.logs)
 }
 
 // Responses returns the contents plugins sent with Respond, in order.
@@ -176,11 +191,6 @@ func (r *Runtime) ModelCalls() []sdk.ModelRequest {
 	return slices.Clone(r.modelCalls)
 }
 
-func (r *Runtime) next() int64 {
-	r.seq++
-	return r.seq
-}
-
 func newID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
@@ -189,45 +199,104 @@ func newID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// UseModel answers with Model, or with a plugin's model handler.
-func (r *Runtime) UseModel(ctx context.Context, req *pb.ModelRequest) (*pb.ModelResponse, error) {
-	mr := modelRequestFromProto(req)
+// database is the first plugin started with the Runtime that serves the
+// Database service, or nil.
+// runStarted holds a run's message until the returned func is called.
+func (r *Runtime) runStarted(id string, msg *pb.Memory) func() {
 	r.mu.Lock()
-	r.modelCalls = append(r.modelCalls, mr)
-	r.mu.Unlock()
-	if r.Model != nil {
-		res, err := r.Model(ctx, mr)
-		if err != nil {
-			return nil, status.Convert(err).Err()
-		}
-		return modelResponseToProto(res), nil
+	defer r.mu.Unlock()
+	if r.runs == nil {
+		r.runs = map[string]*pb.Memory{}
 	}
-	best := r.modelPlugin(req)
-	if best == nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "plugintest: no model configured for %s: set Runtime.Model", req.GetType())
+	r.runs[id] = msg
+	return func() {
+		r.mu.Lock()
+		delete(r.runs, id)
+		r.mu.Unlock()
+	}
+}
+
+func (r *Runtime) database() *boundPlugin { return r.registry().DB }
+
+// storage answers the Database calls of the plugin of c, as the host does:
+// only the methods marked for plugins, only for the agents the plugin was
+// configured for, the messages the request carries made the agent's.
+func (r *Runtime) storage(c *Client) contract.StorageHandler {
+	return func(ctx context.Context, m *contract.StorageMethod, req proto.Message) (any, error) {
+		ids, err := m.PluginAgents(req)
+		if err != nil {
+			return nil, err
+		}
+		for _, id := range ids {
+			if !c.serves(id) {
+				return nil, status.Errorf(codes.NotFound, "plugintest: plugin %s serves no agent %q: configure it first (Client.Configure)", c.manifest.Name, id)
+			}
+		}
+		if db := r.database(); db != nil {
+			return m.Forward(ctx, db.conn, req)
+		}
+		return r.store.serve(ctx, m, req)
+	}
+}
+
+// runtimeService is the Runtime service a plugin calls.
+type runtimeService struct {
+	pb.UnimplementedRuntimeServer
+	r *Runtime
+}
+
+func (s runtimeService) recordModelCall(req *pb.ModelRequest) sdk.ModelRequest {
+	mr := *conv.ModelRequestFromProto(req)
+	s.r.mu.Lock()
+	s.r.modelCalls = append(s.r.modelCalls, mr)
+	s.r.mu.Unlock()
+	return mr
+}
+
+// modelPlugin is the plugin that serves the request's model type for the
+// agent, as the host picks it: the named provider, else the highest
+// priority, the earlier plugin on a tie.
+func (s runtimeService) modelPlugin(req *pb.ModelRequest) (*boundPlugin, error) {
+	b, err := s.r.registry().Model(req.GetType(), req.GetProvider())
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "plugintest: no model configured for %s (set Runtime.Model): %v", req.GetType(), err)
+	}
+	return b, nil
+}
+
+// UseModel answers with Model, or with a plugin's model handler.
+func (s runtimeService) UseModel(ctx context.Context, req *pb.ModelRequest) (*pb.ModelResponse, error) {
+	mr := s.recordModelCall(req)
+	if s.r.Model != nil {
+		res, err := s.r.Model(ctx, mr)
+		if err != nil {
+			return nil, contract.Status(err)
+		}
+		return conv.ModelResponseToProto(res), nil
+	}
+	best, err := s.modelPlugin(req)
+	if err != nil {
+		return nil, err
 	}
 	res, err := best.pc.UseModel(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	res.Provider = best.m.GetName()
+	res.Provider = best.Name()
 	return res, nil
 }
 
 // StreamModel answers like UseModel: Model's answer comes as one text
 // chunk, a plugin's model streams as the plugin streams it.
-func (r *Runtime) StreamModel(req *pb.ModelRequest, stream pb.Runtime_StreamModelServer) error {
+func (s runtimeService) StreamModel(req *pb.ModelRequest, stream pb.Runtime_StreamModelServer) error {
 	ctx := stream.Context()
-	mr := modelRequestFromProto(req)
-	r.mu.Lock()
-	r.modelCalls = append(r.modelCalls, mr)
-	r.mu.Unlock()
-	if r.Model != nil {
-		res, err := r.Model(ctx, mr)
+	mr := s.recordModelCall(req)
+	if s.r.Model != nil {
+		res, err := s.r.Model(ctx, mr)
 		if err != nil {
-			return status.Convert(err).Err()
+			return contract.Status(err)
 		}
-		final := modelResponseToProto(res)
+		final := conv.ModelResponseToProto(res)
 		if final.GetText() != "" {
 			if err := stream.Send(&pb.ModelChunk{Text: final.GetText()}); err != nil {
 				return err
@@ -235,9 +304,9 @@ func (r *Runtime) StreamModel(req *pb.ModelRequest, stream pb.Runtime_StreamMode
 		}
 		return stream.Send(&pb.ModelChunk{Final: final})
 	}
-	best := r.modelPlugin(req)
-	if best == nil {
-		return status.Errorf(codes.FailedPrecondition, "plugintest: no model configured for %s: set Runtime.Model", req.GetType())
+	best, err := s.modelPlugin(req)
+	if err != nil {
+		return err
 	}
 	in, err := best.pc.StreamModel(ctx, req)
 	if err != nil {
@@ -247,12 +316,12 @@ func (r *Runtime) StreamModel(req *pb.ModelRequest, stream pb.Runtime_StreamMode
 		chunk, err := in.Recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
-				return status.Errorf(codes.Internal, "plugintest: the model stream of %s ended without a final answer", best.m.GetName())
+				return status.Errorf(codes.Internal, "plugintest: the model stream of %s ended without a final answer", best.Name())
 			}
 			return err
 		}
 		if f := chunk.GetFinal(); f != nil {
-			f.Provider = best.m.GetName()
+			f.Provider = best.Name()
 		}
 		if err := stream.Send(chunk); err != nil {
 			return err
@@ -263,65 +332,19 @@ func (r *Runtime) StreamModel(req *pb.ModelRequest, stream pb.Runtime_StreamMode
 	}
 }
 
-// modelPlugin is the plugin with the highest priority for the request's
-// model type, or the one the request names.
-func (r *Runtime) modelPlugin(req *pb.ModelRequest) *boundPlugin {
-	var best *boundPlugin
-	bestPriority := int32(math.MinInt32)
-	for _, b := range r.bound() {
-		if req.GetProvider() != "" && req.GetProvider() != b.m.GetName() {
-			continue
-		}
-		for _, m := range b.m.GetModels() {
-			if m.GetType() == req.GetType() && (best == nil || m.GetPriority() > bestPriority) {
-				best, bestPriority = b, m.GetPriority()
-			}
-		}
-	}
-	return best
-}
-
-type selectedProvider struct {
-	plugin *boundPlugin
-	spec   *pb.ProviderSpec
-}
-
 // ComposeState runs the providers of the plugins started with this
 // Runtime, one call per plugin, and merges the results in position order,
-// as the host does.
-func (r *Runtime) ComposeState(ctx context.Context, req *pb.ComposeStateRequest) (*pb.State, error) {
-	include := map[string]bool{}
-	for _, n := range req.GetInclude() {
-		include[n] = true
-	}
-	var selected []selectedProvider
-	plugins := r.bound()
-	for _, b := range plugins {
-		for _, p := range b.m.GetProviders() {
-			if include[p.GetName()] || (!req.GetOnlyInclude() && !p.GetDynamic() && !p.GetPrivate()) {
-				selected = append(selected, selectedProvider{b, p})
-			}
-		}
-	}
-	sort.SliceStable(selected, func(i, j int) bool { return selected[i].spec.GetPosition() < selected[j].spec.GetPosition() })
-
-	results := map[*pb.ProviderSpec]*pb.ProviderResult{}
-	for _, b := range plugins {
-		var names []string
-		specs := map[string]*pb.ProviderSpec{}
-		for _, s := range selected {
-			if s.plugin == b {
-				names = append(names, s.spec.GetName())
-				specs[s.spec.GetName()] = s.spec
-			}
-		}
-		if len(names) == 0 {
-			continue
-		}
+// as the host does (without its cache of states per message).
+func (s runtimeService) ComposeState(ctx context.Context, req *pb.ComposeStateRequest) (*pb.State, error) {
+	reg := s.r.registry()
+	comp := reg.Compose(req)
+	results := map[string]*pb.ProviderResult{}
+	for _, b := range comp.ByPlugin.Order {
+		names := comp.ByPlugin.Names[b]
 		res, err := b.pc.GetProviders(ctx, &pb.GetProvidersRequest{AgentId: req.GetAgentId(), Names: names,
 			Message: req.GetMessage(), RunId: req.GetRunId()})
 		if err != nil {
-			b.logf("plugintest: ComposeState: providers %s of %s failed: %v", strings.Join(names, ","), b.m.GetName(), err)
+			b.logf("plugintest: ComposeState: providers %v of %s failed: %v", names, b.Name(), err)
 			continue
 		}
 		for _, pr := range res.GetResults() {
@@ -329,119 +352,41 @@ func (r *Runtime) ComposeState(ctx context.Context, req *pb.ComposeStateRequest)
 				b.logf("plugintest: ComposeState: provider %s failed: %s", pr.GetName(), pr.GetError())
 				continue
 			}
-			if spec := specs[pr.GetName()]; spec != nil {
-				results[spec] = pr
-			}
+			results[pr.GetName()] = pr
 		}
 	}
-
-	values := map[string]any{}
-	var actionNames []string
-	actionsText := "# Available Actions"
-	for _, b := range plugins {
-		for _, a := range b.m.GetActions() {
-			actionNames = append(actionNames, a.GetName())
-			actionsText += fmt.Sprintf("\n- %s: %s", a.GetName(), a.GetDescription())
-		}
-	}
-	if len(actionNames) > 0 {
-		values["actionNames"] = strings.Join(actionNames, ", ")
-		values["actionsText"] = actionsText
-	}
-	providers := map[string]any{}
-	var texts []string
-	for _, s := range selected {
-		pr := results[s.spec]
-		if pr == nil {
-			continue
-		}
-		if strings.TrimSpace(pr.GetText()) != "" {
-			texts = append(texts, pr.GetText())
-		}
-		entry := map[string]any{"text": pr.GetText()}
-		if v := decode(pr.GetValuesJson()); v != nil {
-			for k, x := range v {
-				values[k] = x
-			}
-			entry["values"] = v
-		}
-		if d := decode(pr.GetDataJson()); d != nil {
-			entry["data"] = d
-		}
-		providers[s.spec.GetName()] = entry
-	}
-	text := strings.Join(texts, "\n\n")
-	values["providers"] = text
-	return &pb.State{ValuesJson: encode(values), DataJson: encode(map[string]any{"providers": providers}), Text: text}, nil
+	return comp.MergeState(nil, results, reg.ActionValues()), nil
 }
 
 // ProcessActions runs the actions the responses name, in order, each
-// result handed to the next. Names match as the host matches them: case,
-// spaces, dashes and underscores aside. An unknown or failing action is a
-// failed outcome and the chain goes on.
-func (r *Runtime) ProcessActions(ctx context.Context, req *pb.ProcessActionsRequest) (*pb.ProcessActionsResponse, error) {
-	out := &pb.ProcessActionsResponse{}
-	plugins := r.bound()
-	for _, resp := range req.GetResponses() {
-		for _, name := range resp.GetContent().GetActions() {
-			b, spec := findAction(plugins, name)
-			if spec == nil {
-				out.Results = append(out.Results, &pb.ActionOutcome{Name: name,
-					Result: &pb.ActionResult{Error: fmt.Sprintf("plugintest: no action named %q", name)}})
-				continue
-			}
-			res, err := b.pc.RunAction(ctx, &pb.RunActionRequest{AgentId: req.GetAgentId(), Name: spec.GetName(),
-				Message: req.GetMessage(), State: req.GetState(), Responses: []*pb.Memory{resp}, RunId: req.GetRunId(),
-				Previous: slices.Clone(out.Results)})
-			result := res.GetResult()
+// result handed to the next, as the host does: names resolve as the host
+// resolves them (case, spaces, dashes and underscores aside; similes; an
+// unambiguous part of a name), a name repeated in one response runs once,
+// and an unknown or failing action is a failed outcome and the chain goes
+// on. The host's announcements and records of each action are left out.
+func (s runtimeService) ProcessActions(ctx context.Context, req *pb.ProcessActionsRequest) (*pb.ProcessActionsResponse, error) {
+	return s.r.registry().RunActions(ctx, req, contract.ActionHooks[*boundPlugin]{
+		Run: func(ctx context.Context, step contract.ActionStep[*boundPlugin], st *pb.State, previous []*pb.ActionOutcome, options []byte) (*pb.ActionResult, error) {
+			name := step.Entry.Spec.GetName()
+			res, err := step.Entry.Plugin.pc.RunAction(ctx, &pb.RunActionRequest{AgentId: req.GetAgentId(), Name: name,
+				Message: req.GetMessage(), State: st, Responses: []*pb.Memory{step.Response}, RunId: req.GetRunId(),
+				Previous: previous, OptionsJson: options})
 			if err != nil {
-				result = &pb.ActionResult{Error: fmt.Sprintf("action %s: %v", spec.GetName(), err)}
-			} else if result == nil {
-				result = &pb.ActionResult{Success: true}
+				return nil, fmt.Errorf("action %s: %v", name, err)
 			}
-			out.Results = append(out.Results, &pb.ActionOutcome{Name: spec.GetName(), Result: result})
-		}
-	}
-	return out, nil
-}
-
-func findAction(plugins []*boundPlugin, name string) (*boundPlugin, *pb.ActionSpec) {
-	for _, exact := range []bool{true, false} {
-		for _, b := range plugins {
-			for _, a := range b.m.GetActions() {
-				if a.GetName() == name || (!exact && normalize(a.GetName()) == normalize(name)) {
-					return b, a
-				}
-			}
-		}
-	}
-	return nil, nil
-}
-
-func normalize(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r == '_' || r == ' ' || r == '-' {
-			return -1
-		}
-		return r
-	}, strings.ToLower(strings.TrimSpace(s)))
+			return res.GetResult(), nil
+		},
+	}), nil
 }
 
 // Evaluate runs the evaluators of the plugins started with this Runtime,
 // one call per plugin: all of them after a response, only the AlwaysRun
 // ones otherwise.
-func (r *Runtime) Evaluate(ctx context.Context, req *pb.EvaluateRequest) (*pb.EvaluateResponse, error) {
+func (s runtimeService) Evaluate(ctx context.Context, req *pb.EvaluateRequest) (*pb.EvaluateResponse, error) {
 	out := &pb.EvaluateResponse{}
-	for _, b := range r.bound() {
-		var names []string
-		for _, e := range b.m.GetEvaluators() {
-			if req.GetDidRespond() || e.GetAlwaysRun() {
-				names = append(names, e.GetName())
-			}
-		}
-		if len(names) == 0 {
-			continue
-		}
+	run := s.r.registry().EvaluatorsToRun(req.GetDidRespond())
+	for _, b := range run.Order {
+		names := run.Names[b]
 		res, err := b.pc.RunEvaluators(ctx, &pb.RunEvaluatorsRequest{AgentId: req.GetAgentId(), Names: names,
 			Message: req.GetMessage(), State: req.GetState(), DidRespond: req.GetDidRespond(),
 			Responses: req.GetResponses(), RunId: req.GetRunId()})
@@ -456,444 +401,122 @@ func (r *Runtime) Evaluate(ctx context.Context, req *pb.EvaluateRequest) (*pb.Ev
 	return out, nil
 }
 
+// ValidateActions asks each plugin started with this Runtime which of its
+// actions may be offered, as the host does: no names means all of them; a
+// plugin that does not validate offers all its actions, one that fails
+// offers none; the answer keeps the plugins' order.
+func (s runtimeService) ValidateActions(ctx context.Context, req *pb.ValidateActionsRequest) (*pb.ValidateActionsResponse, error) {
+	reg := s.r.registry()
+	ask := reg.ActionsToValidate(req.GetNames())
+	valid := map[string]bool{}
+	for _, b := range ask.Order {
+		names := ask.Names[b]
+		res, err := b.pc.ValidateActions(ctx, &pb.ValidateActionsRequest{AgentId: req.GetAgentId(), Names: names,
+			Message: req.GetMessage(), State: req.GetState()})
+		if status.Code(err) == codes.Unimplemented {
+			res, err = &pb.ValidateActionsResponse{Valid: names}, nil
+		}
+		if err != nil {
+			b.logf("plugintest: ValidateActions of %s failed: %v", b.Name(), err)
+			continue
+		}
+		for _, n := range res.GetValid() {
+			valid[n] = true
+		}
+	}
+	return &pb.ValidateActionsResponse{Valid: reg.ValidActions(req.GetNames(), valid)}, nil
+}
+
+// DescribeAgent answers with the manifests of the plugins started with this
+// Runtime, in the order they were started: to a plugin under test they are
+// the agent's plugins.
+func (s runtimeService) DescribeAgent(_ context.Context, req *pb.DescribeAgentRequest) (*pb.DescribeAgentResponse, error) {
+	out := &pb.DescribeAgentResponse{AgentId: req.GetAgentId()}
+	for _, b := range s.r.registry().Plugins {
+		out.Plugins = append(out.Plugins, b.m)
+	}
+	return out, nil
+}
+
 // EmitEvent records the event.
-func (r *Runtime) EmitEvent(_ context.Context, req *pb.EmitEventRequest) (*pb.EmitEventResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, sdk.Event{Type: req.GetType(), RunID: req.GetRunId(), Source: req.GetSource(),
-		Message: memoryFromProto(req.GetMessage()), Payload: decode(req.GetPayloadJson())})
+func (s runtimeService) EmitEvent(_ context.Context, req *pb.EmitEventRequest) (*pb.EmitEventResponse, error) {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.r.events = append(s.r.events, sdk.Event{Type: req.GetType(), RunID: req.GetRunId(), Source: req.GetSource(),
+		Message: conv.MemoryFromProto(req.GetMessage()), Payload: conv.DecodeMap(req.GetPayloadJson())})
 	return &pb.EmitEventResponse{}, nil
 }
 
-// ReceiveMessage records the message and answers with the agent-scoped
-// ids the host would use. A message id seen before is a duplicate.
-func (r *Runtime) ReceiveMessage(_ context.Context, req *pb.ReceiveMessageRequest) (*pb.ReceiveMessageResponse, error) {
+// ReceiveMessage records the message and answers with the agent's ids the
+// host makes of the platform's. A message id seen before is a duplicate.
+func (s runtimeService) ReceiveMessage(_ context.Context, req *pb.ReceiveMessageRequest) (*pb.ReceiveMessageResponse, error) {
+	if req.GetSource() == "" {
+		return nil, status.Error(codes.InvalidArgument, "receive message: source is empty")
+	}
 	agent := req.GetAgentId()
 	in := sdk.IncomingMessage{Source: req.GetSource(), MessageID: req.GetMessageId(), ChannelID: req.GetChannelId(),
 		ServerID: req.GetServerId(), UserID: req.GetUserId(), UserName: req.GetUserName(), DisplayName: req.GetDisplayName(),
-		ThreadID: req.GetThreadId(), InReplyTo: req.GetInReplyTo(), Content: contentFromProto(req.GetContent()),
+		ThreadID: req.GetThreadId(), InReplyTo: req.GetInReplyTo(), Content: conv.ContentFromProto(req.GetContent()),
 		ChannelType: sdk.ChannelType(req.GetChannelType()), RoomName: req.GetRoomName(), WorldName: req.GetWorldName(),
-		CreatedAt: req.GetCreatedAt(), Wait: req.GetWait()}
-	scoped := func(id string) string {
-		if id == "" {
-			return ""
-		}
-		return sdk.CreateUniqueUUID(agent, id)
+		CreatedAt: req.GetCreatedAt(), Wait: req.GetWait(), AuthorIsBot: req.GetAuthorIsBot()}
+	ids := contract.IncomingIDs(agent, req)
+	if ids.Message == "" {
+		ids.Message = newID()
 	}
-	res := &pb.ReceiveMessageResponse{MemoryId: scoped(in.MessageID), RoomId: scoped(in.ChannelID),
-		WorldId: scoped(in.ServerID), EntityId: scoped(in.UserID), RunId: newID()}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.received = append(r.received, in)
+	res := &pb.ReceiveMessageResponse{MemoryId: ids.Message, RoomId: ids.Room, WorldId: ids.World, EntityId: ids.Entity, RunId: newID()}
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.r.received = append(s.r.received, in)
 	if in.MessageID != "" {
-		if r.receivedIDs == nil {
-			r.receivedIDs = map[[2]string]bool{}
+		if s.r.receivedIDs == nil {
+			s.r.receivedIDs = map[[2]string]bool{}
 		}
 		key := [2]string{agent, in.Source + "\x00" + in.MessageID}
-		res.Duplicate = r.receivedIDs[key]
-		r.receivedIDs[key] = true
+		res.Duplicate = s.r.receivedIDs[key]
+		s.r.receivedIDs[key] = true
 	}
 	return res, nil
 }
 
 // Respond records the content.
-func (r *Runtime) Respond(_ context.Context, req *pb.RespondRequest) (*pb.RespondResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.responses = append(r.responses, contentFromProto(req.GetContent()))
-	return &pb.RespondResponse{MessageIds: []string{fmt.Sprintf("response-%d", len(r.responses))}}, nil
+func (s runtimeService) Respond(ctx context.Context, req *pb.RespondRequest) (*pb.RespondResponse, error) {
+	s.r.mu.Lock()
+	msg := s.r.runs[req.GetRunId()]
+	s.r.mu.Unlock()
+	var stored string
+	if req.GetMemoryId() == "" && msg.GetRoomId() != "" {
+		// A reply its plugin did not store is stored in the run's room
+		// first, as the daemon stores it.
+		m := contract.ReplyMemory(newID(), req.GetAgentId(), msg, req.GetContent())
+		if db := s.r.database(); db != nil {
+			if _, err := pb.NewDatabaseClient(db.conn).CreateMemory(ctx, &pb.CreateMemoryRequest{AgentId: req.GetAgentId(), Memory: m, Table: m.GetTable()}); err != nil {
+				return nil, err
+			}
+		} else {
+			s.r.store.createMemory(req.GetAgentId(), *conv.MemoryFromProto(m), m.GetTable(), false)
+		}
+		stored = m.GetId()
+	}
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.r.responses = append(s.r.responses, conv.ContentFromProto(req.GetContent()))
+	if stored != "" {
+		return &pb.RespondResponse{MessageIds: []string{stored}}, nil
+	}
+	return &pb.RespondResponse{MessageIds: []string{fmt.Sprintf("response-%d", len(s.r.responses))}}, nil
 }
 
 // SendMessage records the message; it is not routed to any plugin.
-func (r *Runtime) SendMessage(_ context.Context, req *pb.SendMessageRequest) (*pb.SendMessageResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sent = append(r.sent, SentMessage{Target: targetFromProto(req.GetTarget()), Content: contentFromProto(req.GetContent())})
-	return &pb.SendMessageResponse{MessageIds: []string{fmt.Sprintf("sent-%d", len(r.sent))}}, nil
+func (s runtimeService) SendMessage(_ context.Context, req *pb.SendMessageRequest) (*pb.SendMessageResponse, error) {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	s.r.sent = append(s.r.sent, SentMessage{Target: conv.TargetFromProto(req.GetTarget()), Content: conv.ContentFromProto(req.GetContent())})
+	return &pb.SendMessageResponse{MessageIds: []string{fmt.Sprintf("sent-%d", len(s.r.sent))}}, nil
 }
 
 // GetSettings returns the settings the agent was configured with.
-func (r *Runtime) GetSettings(_ context.Context, req *pb.GetSettingsRequest) (*pb.GetSettingsResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return &pb.GetSettingsResponse{Settings: r.settings[req.GetAgentId()]}, nil
-}
-
-func (r *Runtime) createMemory(agentID string, m sdk.Memory, table string, unique bool) (string, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if m.ID == "" {
-		m.ID = newID()
-	}
-	for _, s := range r.memories {
-		if s.agentID == agentID && s.m.ID == m.ID {
-			return m.ID, false
-		}
-	}
-	if m.AgentID == "" {
-		m.AgentID = agentID
-	}
-	if table != "" {
-		m.Table = table
-	}
-	if m.Table == "" {
-		m.Table = sdk.TableMessages
-	}
-	m.Unique = m.Unique || unique
-	if m.CreatedAt == 0 {
-		m.CreatedAt = time.Now().UnixMilli()
-	}
-	m.Similarity = 0
-	r.memories = append(r.memories, &storedMemory{agentID: agentID, seq: r.next(), m: m})
-	return m.ID, true
-}
-
-// CreateMemory stores a memory; an id stored before is left as it is and
-// reported with created=false. A memory without id gets one, without
-// CreatedAt gets now, and without table goes to "messages".
-func (r *Runtime) CreateMemory(_ context.Context, req *pb.CreateMemoryRequest) (*pb.CreateMemoryResponse, error) {
-	if req.GetMemory() == nil {
-		return nil, status.Error(codes.InvalidArgument, "plugintest: CreateMemory: memory is missing")
-	}
-	id, created := r.createMemory(req.GetAgentId(), *memoryFromProto(req.GetMemory()), req.GetTable(), req.GetUnique())
-	return &pb.CreateMemoryResponse{Id: id, Created: created}, nil
-}
-
-// GetMemories returns an agent's memories, newest first, filtered by the
-// request's table, rooms, entity, world, unique flag and time range. Count
-// 0 means all of them.
-func (r *Runtime) GetMemories(_ context.Context, req *pb.GetMemoriesRequest) (*pb.MemoriesResponse, error) {
-	rooms := map[string]bool{}
-	for _, id := range req.GetRoomIds() {
-		rooms[id] = true
-	}
-	if req.GetRoomId() != "" {
-		rooms[req.GetRoomId()] = true
-	}
-	r.mu.Lock()
-	var found []*storedMemory
-	for _, s := range r.memories {
-		m := &s.m
-		if s.agentID != req.GetAgentId() || (req.GetTable() != "" && m.Table != req.GetTable()) ||
-			(len(rooms) > 0 && !rooms[m.RoomID]) || (req.GetEntityId() != "" && m.EntityID != req.GetEntityId()) ||
-			(req.GetWorldId() != "" && m.WorldID != req.GetWorldId()) || (req.GetUnique() && !m.Unique) ||
-			(req.GetStart() != 0 && m.CreatedAt < req.GetStart()) || (req.GetEnd() != 0 && m.CreatedAt > req.GetEnd()) {
-			continue
-		}
-		found = append(found, s)
-	}
-	r.mu.Unlock()
-	sort.Slice(found, func(i, j int) bool {
-		if found[i].m.CreatedAt != found[j].m.CreatedAt {
-			return found[i].m.CreatedAt > found[j].m.CreatedAt
-		}
-		return found[i].seq > found[j].seq
-	})
-	if n := int(req.GetCount()); n > 0 && len(found) > n {
-		found = found[:n]
-	}
-	out := &pb.MemoriesResponse{}
-	for _, s := range found {
-		out.Memories = append(out.Memories, memoryToProto(&s.m))
-	}
-	return out, nil
-}
-
-// GetMemoriesByIDs returns the memories with these ids that exist, in the
-// order of the ids.
-func (r *Runtime) GetMemoriesByIDs(_ context.Context, req *pb.GetMemoriesByIDsRequest) (*pb.MemoriesResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := &pb.MemoriesResponse{}
-	for _, id := range req.GetIds() {
-		for _, s := range r.memories {
-			if s.agentID == req.GetAgentId() && s.m.ID == id && (req.GetTable() == "" || s.m.Table == req.GetTable()) {
-				out.Memories = append(out.Memories, memoryToProto(&s.m))
-				break
-			}
-		}
-	}
-	return out, nil
-}
-
-// SearchMemories returns the memories whose embeddings are most similar
-// (by cosine) to the request's, at least Threshold, most similar first.
-func (r *Runtime) SearchMemories(_ context.Context, req *pb.SearchMemoriesRequest) (*pb.MemoriesResponse, error) {
-	type hit struct {
-		m   sdk.Memory
-		sim float64
-	}
-	var hits []hit
-	r.mu.Lock()
-	for _, s := range r.memories {
-		m := s.m
-		if s.agentID != req.GetAgentId() || len(m.Embedding) == 0 || len(m.Embedding) != len(req.GetEmbedding()) ||
-			(req.GetTable() != "" && m.Table != req.GetTable()) || (req.GetRoomId() != "" && m.RoomID != req.GetRoomId()) ||
-			(req.GetWorldId() != "" && m.WorldID != req.GetWorldId()) || (req.GetEntityId() != "" && m.EntityID != req.GetEntityId()) ||
-			(req.GetUnique() && !m.Unique) {
-			continue
-		}
-		if sim := cosine(m.Embedding, req.GetEmbedding()); sim >= req.GetThreshold() {
-			hits = append(hits, hit{m, sim})
-		}
-	}
-	r.mu.Unlock()
-	sort.SliceStable(hits, func(i, j int) bool { return hits[i].sim > hits[j].sim })
-	if n := int(req.GetCount()); n > 0 && len(hits) > n {
-		hits = hits[:n]
-	}
-	out := &pb.MemoriesResponse{}
-	for _, h := range hits {
-		h.m.Similarity = h.sim
-		out.Memories = append(out.Memories, memoryToProto(&h.m))
-	}
-	return out, nil
-}
-
-func cosine(a, b []float32) float64 {
-	var dot, na, nb float64
-	for i := range a {
-		dot += float64(a[i]) * float64(b[i])
-		na += float64(a[i]) * float64(a[i])
-		nb += float64(b[i]) * float64(b[i])
-	}
-	if na == 0 || nb == 0 {
-		return 0
-	}
-	return dot / (math.Sqrt(na) * math.Sqrt(nb))
-}
-
-// DeleteMemory deletes one memory of the agent.
-func (r *Runtime) DeleteMemory(_ context.Context, req *pb.DeleteMemoryRequest) (*pb.DeleteMemoryResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := len(r.memories)
-	r.memories = slices.DeleteFunc(r.memories, func(s *storedMemory) bool {
-		return s.agentID == req.GetAgentId() && s.m.ID == req.GetId()
-	})
-	return &pb.DeleteMemoryResponse{Deleted: int64(n - len(r.memories))}, nil
-}
-
-// CountMemories counts an agent's memories by room, table and unique flag.
-func (r *Runtime) CountMemories(_ context.Context, req *pb.CountMemoriesRequest) (*pb.CountMemoriesResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var n int64
-	for _, s := range r.memories {
-		if s.agentID == req.GetAgentId() && (req.GetRoomId() == "" || s.m.RoomID == req.GetRoomId()) &&
-			(req.GetTable() == "" || s.m.Table == req.GetTable()) && (!req.GetUnique() || s.m.Unique) {
-			n++
-		}
-	}
-	return &pb.CountMemoriesResponse{Count: n}, nil
-}
-
-func (r *Runtime) initMaps() {
-	if r.entities == nil {
-		r.entities = map[[2]string]sdk.Entity{}
-		r.rooms = map[[2]string]sdk.Room{}
-		r.worlds = map[[2]string]sdk.World{}
-		r.members = map[[2]string][]string{}
-		r.partState = map[[3]string]string{}
-		r.cache = map[[2]string]cacheEntry{}
-	}
-}
-
-// mergeEntity adds e's names and metadata keys to the stored entity.
-func (r *Runtime) mergeEntity(agentID string, e sdk.Entity) {
-	key := [2]string{agentID, e.ID}
-	old, ok := r.entities[key]
-	if !ok {
-		r.entities[key] = e
-		return
-	}
-	for _, n := range e.Names {
-		if !slices.Contains(old.Names, n) {
-			old.Names = append(old.Names, n)
-		}
-	}
-	if len(e.Metadata) > 0 && old.Metadata == nil {
-		old.Metadata = map[string]any{}
-	}
-	for k, v := range e.Metadata {
-		old.Metadata[k] = v
-	}
-	r.entities[key] = old
-}
-
-func (r *Runtime) upsertRoom(agentID string, room sdk.Room) {
-	key := [2]string{agentID, room.ID}
-	if _, ok := r.rooms[key]; !ok {
-		r.roomOrder = append(r.roomOrder, key)
-	}
-	r.rooms[key] = room
-}
-
-func (r *Runtime) join(agentID, roomID, entityID string) {
-	key := [2]string{agentID, roomID}
-	if entityID != "" && !slices.Contains(r.members[key], entityID) {
-		r.members[key] = append(r.members[key], entityID)
-	}
-}
-
-// EnsureConnection stores the world, room and entity and makes the entity
-// and the agent participants of the room. Parts without an id are skipped.
-func (r *Runtime) EnsureConnection(_ context.Context, req *pb.EnsureConnectionRequest) (*pb.EnsureConnectionResponse, error) {
-	agent := req.GetAgentId()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.initMaps()
-	if w := req.GetWorld(); w.GetId() != "" {
-		r.worlds[[2]string{agent, w.GetId()}] = worldFromProto(w)
-	}
-	if e := req.GetEntity(); e.GetId() != "" {
-		r.mergeEntity(agent, entityFromProto(e))
-	}
-	if room := req.GetRoom(); room.GetId() != "" {
-		r.upsertRoom(agent, roomFromProto(room))
-		r.join(agent, room.GetId(), req.GetEntity().GetId())
-		r.join(agent, room.GetId(), agent)
-	}
-	return &pb.EnsureConnectionResponse{}, nil
-}
-
-// GetEntities returns the entities with these ids that exist, in order.
-func (r *Runtime) GetEntities(_ context.Context, req *pb.GetEntitiesRequest) (*pb.GetEntitiesResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := &pb.GetEntitiesResponse{}
-	for _, id := range req.GetIds() {
-		if e, ok := r.entities[[2]string{req.GetAgentId(), id}]; ok {
-			out.Entities = append(out.Entities, entityToProto(&e))
-		}
-	}
-	return out, nil
-}
-
-// UpsertEntities creates or replaces entities.
-func (r *Runtime) UpsertEntities(_ context.Context, req *pb.UpsertEntitiesRequest) (*pb.UpsertEntitiesResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.initMaps()
-	for _, e := range req.GetEntities() {
-		if e.GetId() == "" {
-			return nil, status.Error(codes.InvalidArgument, "plugintest: UpsertEntities: an entity has no id")
-		}
-		r.entities[[2]string{req.GetAgentId(), e.GetId()}] = entityFromProto(e)
-	}
-	return &pb.UpsertEntitiesResponse{}, nil
-}
-
-// GetRooms returns rooms by ids (in order), or else the rooms of a
-// participant or of a world, in the order they were stored.
-func (r *Runtime) GetRooms(_ context.Context, req *pb.GetRoomsRequest) (*pb.GetRoomsResponse, error) {
-	agent := req.GetAgentId()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := &pb.GetRoomsResponse{}
-	if len(req.GetIds()) > 0 {
-		for _, id := range req.GetIds() {
-			if room, ok := r.rooms[[2]string{agent, id}]; ok {
-				out.Rooms = append(out.Rooms, roomToProto(&room))
-			}
-		}
-		return out, nil
-	}
-	for _, key := range r.roomOrder {
-		room := r.rooms[key]
-		if key[0] != agent || (req.GetWorldId() != "" && room.WorldID != req.GetWorldId()) ||
-			(req.GetParticipantId() != "" && !slices.Contains(r.members[key], req.GetParticipantId())) {
-			continue
-		}
-		out.Rooms = append(out.Rooms, roomToProto(&room))
-	}
-	return out, nil
-}
-
-// GetWorlds returns the worlds with these ids that exist, in order.
-func (r *Runtime) GetWorlds(_ context.Context, req *pb.GetWorldsRequest) (*pb.GetWorldsResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := &pb.GetWorldsResponse{}
-	for _, id := range req.GetIds() {
-		if w, ok := r.worlds[[2]string{req.GetAgentId(), id}]; ok {
-			out.Worlds = append(out.Worlds, worldToProto(&w))
-		}
-	}
-	return out, nil
-}
-
-// UpsertWorld creates or replaces a world.
-func (r *Runtime) UpsertWorld(_ context.Context, req *pb.UpsertWorldRequest) (*pb.UpsertWorldResponse, error) {
-	if req.GetWorld().GetId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "plugintest: UpsertWorld: the world has no id")
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.initMaps()
-	r.worlds[[2]string{req.GetAgentId(), req.GetWorld().GetId()}] = worldFromProto(req.GetWorld())
-	return &pb.UpsertWorldResponse{}, nil
-}
-
-// GetParticipants returns the entity ids of a room's participants, in the
-// order they joined.
-func (r *Runtime) GetParticipants(_ context.Context, req *pb.GetParticipantsRequest) (*pb.GetParticipantsResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return &pb.GetParticipantsResponse{EntityIds: slices.Clone(r.members[[2]string{req.GetAgentId(), req.GetRoomId()}])}, nil
-}
-
-// GetParticipantState returns what SetParticipantState stored, or "".
-func (r *Runtime) GetParticipantState(_ context.Context, req *pb.ParticipantStateRequest) (*pb.ParticipantStateResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return &pb.ParticipantStateResponse{State: r.partState[[3]string{req.GetAgentId(), req.GetRoomId(), req.GetEntityId()}]}, nil
-}
-
-// SetParticipantState stores a participant's state.
-func (r *Runtime) SetParticipantState(_ context.Context, req *pb.ParticipantStateRequest) (*pb.ParticipantStateResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.initMaps()
-	r.partState[[3]string{req.GetAgentId(), req.GetRoomId(), req.GetEntityId()}] = req.GetState()
-	return &pb.ParticipantStateResponse{State: req.GetState()}, nil
-}
-
-// AddLog records a log entry and returns its id.
-func (r *Runtime) AddLog(_ context.Context, req *pb.AddLogRequest) (*pb.AddLogResponse, error) {
-	l := logFromProto(req.GetLog())
-	if l.ID == "" {
-		l.ID = newID()
-	}
-	if l.CreatedAt == 0 {
-		l.CreatedAt = time.Now().UnixMilli()
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.logs = append(r.logs, l)
-	return &pb.AddLogResponse{Id: l.ID}, nil
-}
-
-// GetCache returns a value SetCache stored, unless it expired.
-func (r *Runtime) GetCache(_ context.Context, req *pb.GetCacheRequest) (*pb.GetCacheResponse, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e, ok := r.cache[[2]string{req.GetAgentId(), req.GetKey()}]
-	if !ok || (!e.expires.IsZero() && time.Now().After(e.expires)) {
-		return &pb.GetCacheResponse{}, nil
-	}
-	return &pb.GetCacheResponse{Value: e.value, Found: true}, nil
-}
-
-// SetCache stores a value; a TTL of 0 means no expiry.
-func (r *Runtime) SetCache(_ context.Context, req *pb.SetCacheRequest) (*pb.SetCacheResponse, error) {
-	e := cacheEntry{value: slices.Clone(req.GetValue())}
-	if req.GetTtlMs() > 0 {
-		e.expires = time.Now().Add(time.Duration(req.GetTtlMs()) * time.Millisecond)
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.initMaps()
-	r.cache[[2]string{req.GetAgentId(), req.GetKey()}] = e
-	return &pb.SetCacheResponse{}, nil
+func (s runtimeService) GetSettings(_ context.Context, req *pb.GetSettingsRequest) (*pb.GetSettingsResponse, error) {
+	s.r.mu.Lock()
+	defer s.r.mu.Unlock()
+	return &pb.GetSettingsResponse{Settings: s.r.settings[req.GetAgentId()]}, nil
 }

@@ -11,8 +11,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/testwait"
+	"github.com/agenthost/agenthost/plugins/sqlstore"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/plugintest"
+	"github.com/agenthost/agenthost/sdk/storage"
 )
 
 // An empty plugin is enough to reach the Runtime through its *sdk.Agent.
@@ -28,6 +31,7 @@ func ids(ms []sdk.Memory) []string {
 
 func TestRuntimeMemories(t *testing.T) {
 	c, a := startAgent(t, emptyPlugin())
+	store := storage.For(a)
 	ctx := testCtx(t)
 
 	mk := func(id, room, table string, at int64) *sdk.Memory {
@@ -39,23 +43,23 @@ func TestRuntimeMemories(t *testing.T) {
 		if m.ID == "f1" {
 			table = sdk.TableFacts
 		}
-		id, created, err := a.CreateMemory(ctx, m, table, false)
+		id, created, err := store.CreateMemory(ctx, m, table, false)
 		if err != nil || id != m.ID || !created {
 			t.Fatalf("create %s: %s %v %v", m.ID, id, created, err)
 		}
 	}
 	// A duplicate id is not written again.
-	id, created, err := a.CreateMemory(ctx, &sdk.Memory{ID: "m1", Content: sdk.Content{Text: "changed"}}, sdk.TableMessages, false)
+	id, created, err := store.CreateMemory(ctx, &sdk.Memory{ID: "m1", Content: sdk.Content{Text: "changed"}}, sdk.TableMessages, false)
 	if err != nil || id != "m1" || created {
 		t.Errorf("duplicate create: %s %v %v, want created=false", id, created, err)
 	}
 	// A memory without id, time or table gets them.
-	id, created, err = a.CreateMemory(ctx, &sdk.Memory{RoomID: "r3", Content: sdk.Content{Text: "fresh"}}, "", true)
+	id, created, err = store.CreateMemory(ctx, &sdk.Memory{RoomID: "r3", Content: sdk.Content{Text: "fresh"}}, "", true)
 	if err != nil || !created || len(id) != 36 {
 		t.Fatalf("create without id: %q %v %v", id, created, err)
 	}
 
-	got, err := a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomID: "r1"})
+	got, err := store.GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableMessages, RoomID: "r1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,34 +69,34 @@ func TestRuntimeMemories(t *testing.T) {
 	if got[1].Content.Text != "text m1" || got[1].Metadata["i"] != "m1" || got[1].AgentID != agentID || got[1].Table != sdk.TableMessages {
 		t.Errorf("stored memory = %#v", got[1])
 	}
-	got, _ = a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableMessages, RoomIDs: []string{"r1", "r2"}, Count: 2})
+	got, _ = store.GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableMessages, RoomIDs: []string{"r1", "r2"}, Count: 2})
 	if want := []string{"m2", "m3"}; !reflect.DeepEqual(ids(got), want) {
 		t.Errorf("rooms r1+r2, count 2 = %q, want %q", ids(got), want)
 	}
-	got, _ = a.GetMemories(ctx, sdk.MemoryQuery{Start: 2000, End: 3000})
+	got, _ = store.GetMemories(ctx, storage.MemoryQuery{Start: 2000, End: 3000})
 	if want := []string{"m2", "m3"}; !reflect.DeepEqual(ids(got), want) {
 		t.Errorf("time range = %q, want %q", ids(got), want)
 	}
-	got, _ = a.GetMemories(ctx, sdk.MemoryQuery{Unique: true})
+	got, _ = store.GetMemories(ctx, storage.MemoryQuery{Unique: true})
 	if len(got) != 1 || got[0].Content.Text != "fresh" || got[0].Table != sdk.TableMessages || got[0].CreatedAt == 0 {
 		t.Errorf("unique memories = %#v", got)
 	}
-	got, _ = a.GetMemories(ctx, sdk.MemoryQuery{Table: sdk.TableFacts})
+	got, _ = store.GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableFacts})
 	if want := []string{"f1"}; !reflect.DeepEqual(ids(got), want) {
 		t.Errorf("facts = %q", ids(got))
 	}
 
-	got, err = a.GetMemoriesByIDs(ctx, []string{"m3", "nope", "m1"}, "")
+	got, err = store.GetMemoriesByIDs(ctx, []string{"m3", "nope", "m1"}, "")
 	if err != nil || !reflect.DeepEqual(ids(got), []string{"m3", "m1"}) {
 		t.Errorf("by ids = %q, %v", ids(got), err)
 	}
-	if n, err := a.CountMemories(ctx, "r1", sdk.TableMessages, false); err != nil || n != 2 {
+	if n, err := store.CountMemories(ctx, "r1", sdk.TableMessages, false); err != nil || n != 2 {
 		t.Errorf("count r1 = %d, %v", n, err)
 	}
-	if err := a.DeleteMemory(ctx, "m1"); err != nil {
+	if err := store.DeleteMemory(ctx, "m1"); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := a.CountMemories(ctx, "r1", sdk.TableMessages, false); n != 1 {
+	if n, _ := store.CountMemories(ctx, "r1", sdk.TableMessages, false); n != 1 {
 		t.Errorf("count after delete = %d", n)
 	}
 	if all := c.Runtime().Memories(); !reflect.DeepEqual(ids(all)[:3], []string{"m2", "m3", "f1"}) || len(all) != 4 {
@@ -101,11 +105,11 @@ func TestRuntimeMemories(t *testing.T) {
 
 	// Agents do not see each other's memories.
 	c.Runtime().AddMemory("agent-2", sdk.Memory{ID: "theirs", RoomID: "r1"})
-	got, _ = a.GetMemories(ctx, sdk.MemoryQuery{RoomID: "r1"})
+	got, _ = store.GetMemories(ctx, storage.MemoryQuery{RoomID: "r1"})
 	if slices.Contains(ids(got), "theirs") {
 		t.Errorf("agent-1 sees agent-2's memory: %q", ids(got))
 	}
-	if got, _ = a.GetMemoriesByIDs(ctx, []string{"theirs"}, ""); len(got) != 0 {
+	if got, _ = store.GetMemoriesByIDs(ctx, []string{"theirs"}, ""); len(got) != 0 {
 		t.Errorf("agent-1 got agent-2's memory by id")
 	}
 }
@@ -119,7 +123,7 @@ func TestRuntimeSearchMemories(t *testing.T) {
 	rt.AddMemory(agentID, sdk.Memory{ID: "y", Embedding: []float32{0, 1}, Table: sdk.TableFragments})
 	rt.AddMemory("agent-2", sdk.Memory{ID: "other", Embedding: []float32{1, 0}, Table: sdk.TableFragments})
 
-	got, err := a.SearchMemories(ctx, sdk.SearchQuery{Table: sdk.TableFragments, Embedding: []float32{1, 0.1}, Threshold: 0.5})
+	got, err := storage.For(a).SearchMemories(ctx, storage.SearchQuery{Table: sdk.TableFragments, Embedding: []float32{1, 0.1}, Threshold: 0.5})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +133,7 @@ func TestRuntimeSearchMemories(t *testing.T) {
 	if got[0].Similarity < 0.99 || got[1].Similarity > got[0].Similarity {
 		t.Errorf("similarities = %v, %v", got[0].Similarity, got[1].Similarity)
 	}
-	got, _ = a.SearchMemories(ctx, sdk.SearchQuery{Embedding: []float32{0, 1}, Count: 1})
+	got, _ = storage.For(a).SearchMemories(ctx, storage.SearchQuery{Embedding: []float32{0, 1}, Count: 1})
 	if want := []string{"y"}; !reflect.DeepEqual(ids(got), want) {
 		t.Errorf("search count 1 = %q", ids(got))
 	}
@@ -137,68 +141,70 @@ func TestRuntimeSearchMemories(t *testing.T) {
 
 func TestRuntimeEntitiesRoomsWorlds(t *testing.T) {
 	_, a := startAgent(t, emptyPlugin())
+	store := storage.For(a)
 	ctx := testCtx(t)
-	conn := sdk.Connection{
+	conn := storage.Connection{
 		Entity: sdk.Entity{ID: "u1", Names: []string{"Ann"}, Metadata: map[string]any{"telegram": map[string]any{"id": "7"}}},
 		Room:   sdk.Room{ID: "r1", Name: "general", Source: "telegram", Type: sdk.ChannelGroup, WorldID: "w1"},
 		World:  sdk.World{ID: "w1", Name: "Guild", ServerID: "s1"},
 	}
-	if err := a.EnsureConnection(ctx, conn); err != nil {
+	if err := store.EnsureConnection(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
 	conn.Entity = sdk.Entity{ID: "u1", Names: []string{"ann_t", "Ann"}, Metadata: map[string]any{"discord": "x"}}
-	if err := a.EnsureConnection(ctx, conn); err != nil {
+	if err := store.EnsureConnection(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	es, err := a.GetEntities(ctx, "u1", "missing")
+	es, err := store.GetEntities(ctx, "u1", "missing")
 	if err != nil || len(es) != 1 {
 		t.Fatalf("entities = %#v, %v", es, err)
 	}
 	if !reflect.DeepEqual(es[0].Names, []string{"Ann", "ann_t"}) || es[0].Metadata["telegram"] == nil || es[0].Metadata["discord"] != "x" {
 		t.Errorf("merged entity = %#v", es[0])
 	}
-	if err := a.UpsertEntities(ctx, sdk.Entity{ID: "u2", Names: []string{"Bob"}}); err != nil {
+	if err := store.UpsertEntities(ctx, sdk.Entity{ID: "u2", Names: []string{"Bob"}}); err != nil {
 		t.Fatal(err)
 	}
-	if es, _ := a.GetEntities(ctx, "u2", "u1"); len(es) != 2 || es[0].Names[0] != "Bob" {
+	if es, _ := store.GetEntities(ctx, "u2", "u1"); len(es) != 2 || es[0].Names[0] != "Bob" {
 		t.Errorf("entities in order = %#v", es)
 	}
 
-	room, err := a.GetRoom(ctx, "r1")
+	room, err := store.GetRoom(ctx, "r1")
 	if err != nil || room.Name != "general" || room.Type != sdk.ChannelGroup || room.WorldID != "w1" {
 		t.Errorf("room = %#v, %v", room, err)
 	}
-	if _, err := a.GetRoom(ctx, "nope"); !errors.Is(err, sdk.ErrNotFound) {
+	if _, err := store.GetRoom(ctx, "nope"); !errors.Is(err, sdk.ErrNotFound) {
 		t.Errorf("missing room: %v", err)
 	}
-	if rs, _ := a.GetRooms(ctx, sdk.RoomQuery{ParticipantID: "u1"}); len(rs) != 1 || rs[0].ID != "r1" {
+	if rs, _ := store.GetRooms(ctx, storage.RoomQuery{ParticipantID: "u1"}); len(rs) != 1 || rs[0].ID != "r1" {
 		t.Errorf("rooms of u1 = %#v", rs)
 	}
-	if rs, _ := a.GetRooms(ctx, sdk.RoomQuery{WorldID: "w1"}); len(rs) != 1 {
+	if rs, _ := store.GetRooms(ctx, storage.RoomQuery{WorldID: "w1"}); len(rs) != 1 {
 		t.Errorf("rooms of w1 = %#v", rs)
 	}
-	if ps, _ := a.GetParticipants(ctx, "r1"); !reflect.DeepEqual(ps, []string{"u1", agentID}) {
+	if ps, _ := store.GetParticipants(ctx, "r1"); !reflect.DeepEqual(ps, []string{"u1", agentID}) {
 		t.Errorf("participants = %q", ps)
 	}
-	if ws, _ := a.GetWorlds(ctx, "w1"); len(ws) != 1 || ws[0].Name != "Guild" {
+	if ws, _ := store.GetWorlds(ctx, "w1"); len(ws) != 1 || ws[0].Name != "Guild" {
 		t.Errorf("worlds = %#v", ws)
 	}
-	if err := a.UpsertWorld(ctx, sdk.World{ID: "w1", Name: "Renamed"}); err != nil {
+	if err := store.UpsertWorld(ctx, sdk.World{ID: "w1", Name: "Renamed"}); err != nil {
 		t.Fatal(err)
 	}
-	if ws, _ := a.GetWorlds(ctx, "w1"); ws[0].Name != "Renamed" {
+	if ws, _ := store.GetWorlds(ctx, "w1"); ws[0].Name != "Renamed" {
 		t.Errorf("upserted world = %#v", ws)
 	}
-	if err := a.SetParticipantState(ctx, "r1", agentID, "MUTED"); err != nil {
+	if err := store.SetParticipantState(ctx, "r1", agentID, "MUTED"); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := a.GetParticipantState(ctx, "r1", agentID); st != "MUTED" {
+	if st, _ := store.GetParticipantState(ctx, "r1", agentID); st != "MUTED" {
 		t.Errorf("participant state = %q", st)
 	}
 }
 
 func TestRuntimeRecordsWhatThePluginSends(t *testing.T) {
 	c, a := startAgent(t, emptyPlugin())
+	store := storage.For(a)
 	ctx := testCtx(t)
 	rt := c.Runtime()
 
@@ -213,7 +219,7 @@ func TestRuntimeRecordsWhatThePluginSends(t *testing.T) {
 	if err := a.EmitEvent(ctx, sdk.Event{Type: "CUSTOM", Payload: map[string]any{"k": "v"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.AddLog(ctx, sdk.LogEntry{Type: "action", Body: map[string]any{"ok": true}}); err != nil {
+	if err := store.AddLog(ctx, storage.LogEntry{Type: "action", Body: map[string]any{"ok": true}}); err != nil {
 		t.Fatal(err)
 	}
 	in := sdk.IncomingMessage{Source: "telegram", MessageID: "42", ChannelID: "c", UserID: "u", Content: sdk.Content{Text: "hi"}}
@@ -245,20 +251,20 @@ func TestRuntimeRecordsWhatThePluginSends(t *testing.T) {
 		t.Errorf("Received() = %#v", rs)
 	}
 
-	if err := a.SetCache(ctx, "k", []byte("v"), 0); err != nil {
+	if err := store.SetCache(ctx, "k", []byte("v"), 0); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok, err := a.GetCache(ctx, "k"); err != nil || !ok || string(v) != "v" {
+	if v, ok, err := store.GetCache(ctx, "k"); err != nil || !ok || string(v) != "v" {
 		t.Errorf("cache = %q %v %v", v, ok, err)
 	}
-	if err := a.SetCache(ctx, "short", []byte("v"), time.Millisecond); err != nil {
+	if err := store.SetCache(ctx, "short", []byte("v"), time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Millisecond)
-	if _, ok, _ := a.GetCache(ctx, "short"); ok {
-		t.Error("an expired cache entry was found")
-	}
-	if _, ok, _ := a.GetCache(ctx, "missing"); ok {
+	testwait.For(t, 10*time.Second, "the cache entry of 1 ms to expire", func() bool {
+		_, ok, _ := store.GetCache(ctx, "short")
+		return !ok
+	})
+	if _, ok, _ := store.GetCache(ctx, "missing"); ok {
 		t.Error("a missing cache entry was found")
 	}
 }
@@ -480,6 +486,7 @@ func TestRuntimeSharedByTwoPlugins(t *testing.T) {
 
 func TestRuntimeIsSafeForConcurrentUse(t *testing.T) {
 	c, a := startAgent(t, emptyPlugin())
+	store := storage.For(a)
 	ctx := testCtx(t)
 	var wg sync.WaitGroup
 	for i := range 16 {
@@ -488,25 +495,109 @@ func TestRuntimeIsSafeForConcurrentUse(t *testing.T) {
 			defer wg.Done()
 			for j := range 10 {
 				id := fmt.Sprintf("m-%d-%d", i, j)
-				if _, _, err := a.CreateMemory(ctx, &sdk.Memory{ID: id, RoomID: "r"}, sdk.TableMessages, false); err != nil {
+				if _, _, err := store.CreateMemory(ctx, &sdk.Memory{ID: id, RoomID: "r"}, sdk.TableMessages, false); err != nil {
 					t.Error(err)
 					return
 				}
-				if _, err := a.GetMemories(ctx, sdk.MemoryQuery{RoomID: "r", Count: 5}); err != nil {
+				if _, err := store.GetMemories(ctx, storage.MemoryQuery{RoomID: "r", Count: 5}); err != nil {
 					t.Error(err)
 					return
 				}
 				_, _ = a.Respond(ctx, "run", sdk.Content{Text: id}, "")
-				_ = a.AddLog(ctx, sdk.LogEntry{Type: "x"})
+				_ = store.AddLog(ctx, storage.LogEntry{Type: "x"})
 				_ = c.Runtime().Memories()
 			}
 		}()
 	}
 	wg.Wait()
-	if n, _ := a.CountMemories(ctx, "r", "", false); n != 160 {
+	if n, _ := store.CountMemories(ctx, "r", "", false); n != 160 {
 		t.Errorf("count = %d, want 160", n)
 	}
 	if len(c.Runtime().Responses()) != 160 || len(c.Runtime().Logs()) != 160 {
 		t.Errorf("responses %d, logs %d", len(c.Runtime().Responses()), len(c.Runtime().Logs()))
+	}
+}
+
+// TestRuntimeResolvesActionsAsTheHost: the names a model writes resolve
+// as in the daemon (the host's own code): by simile, and by a part of a
+// name that fits one action only; a part that fits two is no action.
+func TestRuntimeResolvesActionsAsTheHost(t *testing.T) {
+	ran := func(name string) sdk.Action {
+		return sdk.Action{Name: name, Similes: map[string][]string{"SEND_MESSAGE": {"DM"}}[name],
+			Handler: func(context.Context, *sdk.Agent, *sdk.ActionCall) (sdk.ActionResult, error) {
+				return sdk.ActionResult{Success: true, Text: name}, nil
+			}}
+	}
+	_, a := startAgent(t, sdk.Plugin{Name: "actions", Actions: []sdk.Action{ran("SEND_MESSAGE"), ran("MUTE_ROOM"), ran("UNMUTE_ROOM")}})
+	responses := []sdk.Memory{{Content: sdk.Content{Actions: []string{"dm", "unmute", "room", "Send-Message"}}}}
+	outcomes, err := a.ProcessActions(testCtx(t), &sdk.Memory{ID: "m"}, responses, &sdk.State{}, "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, o := range outcomes {
+		got = append(got, fmt.Sprintf("%s:%v", o.Name, o.Result.Success))
+	}
+	// "Send-Message" is SEND_MESSAGE again, which runs once per response.
+	if want := []string{"SEND_MESSAGE:true", "UNMUTE_ROOM:true", "room:false"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("outcomes = %q, want %q", got, want)
+	}
+}
+
+// TestRuntimeStorageNotKeptInMemory: a storage call the in-memory store
+// does not keep fails with sdk.ErrUnimplemented, not silently.
+func TestRuntimeStorageNotKeptInMemory(t *testing.T) {
+	_, a := startAgent(t, emptyPlugin())
+	if _, err := storage.For(a).CreateTask(testCtx(t), storage.Task{Name: "remind"}); !errors.Is(err, sdk.ErrUnimplemented) {
+		t.Errorf("CreateTask in memory: %v, want sdk.ErrUnimplemented", err)
+	}
+}
+
+// TestRuntimeStorageGoesToTheDatabasePlugin: with the sql plugin started on
+// the same Runtime, a plugin's storage goes there, as in the daemon: every
+// storage call, those the in-memory store does not keep included, and for
+// the agent the plugin was configured for only.
+func TestRuntimeStorageGoesToTheDatabasePlugin(t *testing.T) {
+	rt := &plugintest.Runtime{}
+	plugintest.Start(t, sqlstore.New(), plugintest.WithRuntime(rt))
+	var agent *sdk.Agent
+	p := emptyPlugin()
+	p.Configure = func(_ context.Context, a *sdk.Agent) ([]string, error) {
+		agent = a
+		return nil, nil
+	}
+	c := plugintest.Start(t, p, plugintest.WithRuntime(rt))
+	ctx := testCtx(t)
+	const id = "6a1f0c4e-5b1d-4c7e-9a41-0d2f3c5b7e11"
+	if _, err := c.Configure(ctx, id, &sdk.Character{Name: "Stored", Bio: sdk.StringList{"x"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	store := storage.For(agent)
+	taskID, err := store.CreateTask(ctx, storage.Task{Name: "remind", Tags: []string{"queue"}})
+	if err != nil {
+		t.Fatalf("CreateTask through the sql plugin: %v", err)
+	}
+	task, err := store.GetTask(ctx, taskID)
+	if err != nil || task.Name != "remind" || task.AgentID != id {
+		t.Errorf("GetTask = %+v, %v", task, err)
+	}
+	room := sdk.StringToUUID("room")
+	if _, _, err := store.CreateMemory(ctx, &sdk.Memory{ID: sdk.StringToUUID("m"), EntityID: id, RoomID: room,
+		Content: sdk.Content{Text: "kept in SQLite"}}, sdk.TableMessages, false); err != nil {
+		t.Fatalf("CreateMemory: %v", err)
+	}
+	got, err := store.GetMemories(ctx, storage.MemoryQuery{RoomID: room, Table: sdk.TableMessages})
+	if err != nil || len(got) != 1 || got[0].Content.Text != "kept in SQLite" {
+		t.Errorf("GetMemories = %+v, %v", got, err)
+	}
+	if len(rt.Memories()) != 0 {
+		t.Errorf("the memory went to memory too: %+v", rt.Memories())
+	}
+	// After Unconfigure the plugin no longer serves the agent.
+	if err := c.Unconfigure(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.GetTask(ctx, taskID); !errors.Is(err, sdk.ErrNotFound) {
+		t.Errorf("storage for an agent the plugin no longer serves: %v, want sdk.ErrNotFound", err)
 	}
 }

@@ -17,10 +17,14 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+// el makes an element. "style" takes an object of CSS properties, set one
+// by one through CSSOM: the page's policy (style-src 'self') refuses a
+// style attribute, but not a property set from a script of the page.
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
     if (k === "class") e.className = v;
+    else if (k === "style") Object.assign(e.style, v);
     else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
     else e.setAttribute(k, v);
   }
@@ -33,7 +37,8 @@ class AuthError extends Error {}
 async function api(method, path, body) {
   const headers = { "Accept": "application/json" };
   if (state.key) headers["X-API-KEY"] = state.key;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  // The daemon takes a state-changing request only as JSON, body or not.
+  if (method !== "GET") headers["Content-Type"] = "application/json";
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   let env = null;
   try { env = await res.json(); } catch (_) { /* not JSON */ }
@@ -86,6 +91,8 @@ function renderAgents() {
     const li = el("li", { class: a.id === state.agentId ? "selected" : "", "data-agent": a.name, onclick: () => selectAgent(a.id) },
       el("div", { class: "name" }, a.name),
       el("div", { class: "status " + a.status, title: a.error || "" }, a.status),
+      // In a cluster: the node that runs it.
+      a.node ? el("div", { class: "node", title: "the cluster node that runs it" }, "on node " + a.node) : "",
       btn);
     ul.append(li);
   }
@@ -116,14 +123,12 @@ async function connect() {
   state.ws = ws;
   ws.onopen = () => {
     state.wsRetry = 500;
-    $("conn").textContent = "live";
-    $("conn").className = "conn on";
+    setConn("on", "live", "Live: replies, agent changes and logs arrive as they happen (WebSocket).");
     join();
     subscribeLogs();
   };
   ws.onclose = () => {
-    $("conn").textContent = "offline";
-    $("conn").className = "conn off";
+    setConn("off", "reconnecting…", "The live connection to the daemon (WebSocket) is down; the page tries again. Messages still go through the HTTP API.");
     if (state.ws === ws) {
       state.ws = null;
       setTimeout(connect, state.wsRetry);
@@ -135,6 +140,16 @@ async function connect() {
     try { ev = JSON.parse(m.data); } catch (_) { return; }
     onEvent(ev);
   };
+}
+
+// setConn shows the state of the live connection. Its words are about the
+// connection ("live", "connecting…"), never "offline", which is the name of
+// the model plugin that needs no network.
+function setConn(cls, text, title) {
+  const c = $("conn");
+  c.className = "conn " + cls;
+  c.textContent = text;
+  c.title = title;
 }
 
 function send(obj) {
@@ -158,6 +173,7 @@ function onEvent(ev) {
       if (ev.agentId === state.agentId) {
         state.roomId = ev.roomId;
         $("memRoom").textContent = `room ${ev.roomId}`;
+        $("memRoom").title = ev.roomId;
         loadHistory();
         if (state.tab === "memories") loadMemories();
         if (state.tab === "runs") loadRuns();
@@ -224,6 +240,7 @@ async function loadHistory() {
   try {
     const data = await api("GET", `/api/memory/${encodeURIComponent(a.id)}/memories?roomId=${state.roomId}&count=50`);
     for (const m of data.memories.slice().reverse()) {
+      if (!(m.content && m.content.text)) continue; // a decision not to answer: nothing was said
       const mine = m.entityId !== a.id;
       addMessage(mine ? "me" : "agent", mine ? state.user : a.name, (m.content && m.content.text) || "", m.id);
     }
@@ -255,6 +272,13 @@ $("chatForm").addEventListener("submit", async (ev) => {
 
 // ---- memories ----
 
+// shortTime is a memory's time as HH:MM, narrow enough for a phone; its
+// title has the rest.
+function shortTime(t) {
+  const d = new Date(t), two = (n) => String(n).padStart(2, "0");
+  return `${two(d.getHours())}:${two(d.getMinutes())}`;
+}
+
 async function loadMemories() {
   const a = currentAgent();
   const tbody = $("memories");
@@ -262,7 +286,7 @@ async function loadMemories() {
   try {
     const data = await api("GET", `/api/memory/${encodeURIComponent(a.id)}/memories?roomId=${state.roomId}&count=200`);
     tbody.replaceChildren(...data.memories.map((m) => el("tr", { "data-id": m.id },
-      el("td", { class: "when" }, new Date(m.createdAt).toLocaleTimeString()),
+      el("td", { class: "when", title: new Date(m.createdAt).toLocaleString() }, shortTime(m.createdAt)),
       el("td", { class: "who" }, m.entityId === a.id ? a.name : state.user),
       el("td", { class: "text" }, (m.content && m.content.text) || ""),
       el("td", {}, el("button", { class: "danger", onclick: async () => {
@@ -303,7 +327,7 @@ function renderRun(r) {
     const width = Math.max(0.5, Math.min(100 - left, (ms / span) * 100));
     steps.push(el("li", { class: kind },
       el("span", { class: "label", title: s.error || "" }, label),
-      el("span", { class: "track" }, el("span", { class: "seg", style: `left:${left}%;width:${width}%` })),
+      el("span", { class: "track" }, el("span", { class: "seg", style: { left: `${left}%`, width: `${width}%` } })),
       el("span", { class: "ms" }, ms + " ms")));
   };
   for (const m of r.modelCalls) {
@@ -327,15 +351,31 @@ $("runsRefresh").addEventListener("click", loadRuns);
 
 // ---- logs ----
 
+// ms reads a duration of a timeline entry: " 12 ms", or nothing when the
+// entry has none (an event that starts something).
+const ms = (v) => (typeof v === "number" ? ` ${v} ms` : "");
+
+// timelineText says what a timeline entry is: a run, a model call, an
+// action, an evaluator, or an event a plugin announced (RUN_STARTED,
+// RUN_ENDED with why, ...).
+function timelineText(type, b) {
+  if (type === "event") {
+    const why = b.reason ? ` (${b.reason})` : b.error ? ` (${b.error})` : "";
+    return `${b.event || "event"}${b.status ? " " + b.status : ""}${why}${ms(b.duration ?? b.durationMs)}`;
+  }
+  if (type === "run") return `run ${b.status || ""}${ms(b.durationMs)}${b.replies != null ? ` · ${b.replies} replies` : ""}`;
+  if (type === "action") return `action ${b.action}${b.success === false ? " failed" : ""}${ms(b.durationMs)}`;
+  if (type === "evaluator") return `evaluator ${b.evaluator}${ms(b.durationMs)}`;
+  if (b.modelType) return `${b.modelType} via ${b.provider}${ms(b.durationMs)}`;
+  return type;
+}
+
 function addLog(ev) {
   const ol = $("logs");
   const t = new Date(ev.time || Date.now()).toLocaleTimeString();
   let line;
   if (ev.kind === "timeline") {
-    const b = ev.body || {};
-    const what = b.modelType ? `${b.modelType} via ${b.provider} ${b.durationMs} ms` : b.action ? `action ${b.action} ${b.durationMs} ms` :
-      b.evaluator ? `evaluator ${b.evaluator}` : b.status ? `run ${b.status} ${b.durationMs} ms` : "";
-    line = el("li", { class: "timeline" }, `${t} ${ev.agentName} ${ev.logType} ${what}`);
+    line = el("li", { class: "timeline" }, `${t} ${ev.agentName}: ${timelineText(ev.logType, ev.body || {})}`);
   } else {
     const f = Object.entries(ev.fields || {}).map(([k, v]) => `${k}=${v}`).join(" ");
     line = el("li", { class: ev.level }, `${t} [${ev.level}] ${ev.name}: ${ev.message} ${f}`);
@@ -379,6 +419,9 @@ $("authForm").addEventListener("submit", async (ev) => {
 });
 
 async function start() {
+  // The daemon says in the page whether it needs a key: without one, ask
+  // before calling it.
+  if (document.body.dataset.auth === "key" && !state.key) { askKey(""); return; }
   try {
     const v = await api("GET", "/api/version");
     $("version").textContent = v.version;

@@ -7,7 +7,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/internal/contract"
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 )
@@ -22,11 +22,11 @@ func (p) GRPCClient(context.Context, *goplugin.GRPCBroker, *grpc.ClientConn) (an
 }
 
 func main() {
-	hs := sdk.Handshake()
-	hs.ProtocolVersion = sdk.ProtocolVersion + 1
+	hs := contract.Handshake()
+	hs.ProtocolVersion = contract.ProtocolVersion + 1
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig:  hs,
-		VersionedPlugins: map[int]goplugin.PluginSet{sdk.ProtocolVersion + 1: {sdk.PluginSetName: p{}}},
+		VersionedPlugins: map[int]goplugin.PluginSet{contract.ProtocolVersion + 1: {contract.PluginSetName: p{}}},
 		GRPCServer:       goplugin.DefaultGRPCServer,
 	})
 }

@@ -52,6 +52,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 	"github.com/google/uuid"
 )
 
@@ -69,6 +70,9 @@ func main() {
 			{Name: "SCRIPTED_TASK", Description: "A task worker of the tests: records that it ran.", Handler: p.taskAction},
 			{Name: "SCRIPTED_SCHEDULE", Description: "Creates the tasks of the SCRIPTED_TASKS setting.", Handler: p.scheduleAction},
 		},
+		// The tests steer the plugin through these settings; the host
+		// sends only what a plugin declares.
+		Settings:  scriptedSettings(),
 		Configure: p.configure,
 		Unconfigure: func(ctx context.Context, a *sdk.Agent) {
 			p.mu.Lock()
@@ -374,7 +378,7 @@ func (p *platform) run(ctx context.Context, a *sdk.Agent, o op) map[string]any {
 		err = a.EmitEvent(ctx, sdk.Event{Type: o.Emit, RunID: o.RunID, Source: src, Message: o.Message, Payload: o.Payload})
 	case o.Entities != nil:
 		var es []sdk.Entity
-		es, err = a.GetEntities(ctx, o.Entities...)
+		es, err = storage.For(a).GetEntities(ctx, o.Entities...)
 		if es == nil {
 			es = []sdk.Entity{}
 		}
@@ -453,18 +457,26 @@ func (p *platform) taskAction(ctx context.Context, a *sdk.Agent, call *sdk.Actio
 
 // scheduleAction creates the tasks of SCRIPTED_TASKS in the message's room.
 func (p *platform) scheduleAction(ctx context.Context, a *sdk.Agent, call *sdk.ActionCall) (sdk.ActionResult, error) {
-	var tasks []sdk.Task
+	var tasks []storage.Task
 	if err := json.Unmarshal([]byte(a.Setting("SCRIPTED_TASKS")), &tasks); err != nil {
 		return sdk.ActionResult{}, fmt.Errorf("SCRIPTED_TASKS: %w", err)
 	}
 	var ids []string
 	for _, t := range tasks {
 		t.RoomID, t.WorldID, t.EntityID = call.Message.RoomID, call.Message.WorldID, call.Message.EntityID
-		id, err := a.CreateTask(ctx, t)
+		id, err := storage.For(a).CreateTask(ctx, t)
 		if err != nil {
 			return sdk.ActionResult{}, err
 		}
 		ids = append(ids, id)
 	}
 	return sdk.ActionResult{Success: true, Text: "scheduled " + strings.Join(ids, ",")}, nil
+}
+
+func scriptedSettings() []sdk.Setting {
+	var out []sdk.Setting
+	for _, name := range []string{"SCRIPTED_ACTIONS", "SCRIPTED_DELAY_MS", "SCRIPTED_EVENTS", "SCRIPTED_HOSTILE_LOGS", "SCRIPTED_INBOX", "SCRIPTED_MARK_DIR", "SCRIPTED_OUTBOX", "SCRIPTED_PROBE", "SCRIPTED_PROMPT_LOG", "SCRIPTED_RELAY", "SCRIPTED_REPLY", "SCRIPTED_RESULTS", "SCRIPTED_SCRIPT", "SCRIPTED_TASKS"} {
+		out = append(out, sdk.Setting{Name: name})
+	}
+	return out
 }

@@ -131,7 +131,6 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 			sess.mu.Unlock()
 		}
 		_ = ws.Close()
-		s.changed()
 	}()
 	hello, _ := json.Marshal(map[string]any{"heartbeat_interval": interval.Milliseconds()})
 	if err := c.write(frame{Op: opHello, D: hello}); err != nil {
@@ -152,7 +151,6 @@ func (s *Server) serveGateway(w http.ResponseWriter, r *http.Request) {
 			s.mu.Lock()
 			s.heartbeats++
 			s.mu.Unlock()
-			s.changed()
 			_ = c.write(frame{Op: opHeartbeatAck})
 		case opIdentify:
 			if !s.identify(c, f.D) {
@@ -181,7 +179,6 @@ func (s *Server) identify(c *gwConn, d json.RawMessage) bool {
 	valid := ok && !bot.revoked && !bot.gatewayRejects
 	disallowed := id.Intents & privilegedIntents &^ s.allowedPrivileged
 	s.mu.Unlock()
-	s.changed()
 	switch {
 	case !valid:
 		c.close(CloseAuthFailed, "Authentication failed.")
@@ -213,7 +210,6 @@ func (s *Server) identify(c *gwConn, d json.RawMessage) bool {
 		s.sendLocked(sess, "GUILD_CREATE", g)
 	}
 	sess.mu.Unlock()
-	s.changed()
 	return true
 }
 
@@ -255,7 +251,6 @@ func (s *Server) resume(c *gwConn, d json.RawMessage) {
 	bot, ok := s.bots[stripBot(r.Token)]
 	valid := ok && !bot.revoked && !bot.gatewayRejects
 	s.mu.Unlock()
-	s.changed()
 	if !valid {
 		c.close(CloseAuthFailed, "Authentication failed.")
 		return
@@ -284,7 +279,6 @@ func (s *Server) resume(c *gwConn, d json.RawMessage) {
 	s.resumed++
 	s.mu.Unlock()
 	s.sendLocked(sess, "RESUMED", map[string]any{})
-	s.changed()
 }
 
 // sendLocked numbers a dispatch, keeps it for resuming and writes it if
@@ -317,7 +311,6 @@ func (s *Server) Dispatch(t string, d any) {
 		}
 		sess.mu.Unlock()
 	}
-	s.changed()
 }
 
 func (s *Server) liveConns() []*gwConn {

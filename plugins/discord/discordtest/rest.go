@@ -123,7 +123,6 @@ func (s *Server) serveREST(w http.ResponseWriter, r *http.Request) {
 		s.requests = append(s.requests, Request{Method: r.Method, Path: path, Query: r.URL.RawQuery,
 			Header: r.Header.Clone(), Body: body, Status: sw.status, At: time.Now()})
 		s.mu.Unlock()
-		s.changed()
 	}()
 	seg := strings.Split(strings.Trim(path, "/"), "/")
 	// Interaction callbacks and webhooks are authorized by their token.

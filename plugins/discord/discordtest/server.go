@@ -17,6 +17,7 @@ package discordtest
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/agenthost/agenthost/internal/testwait"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -45,7 +46,6 @@ type Server struct {
 	http *httptest.Server
 
 	mu                sync.Mutex
-	notify            chan struct{}
 	heartbeat         time.Duration
 	allowedPrivileged int
 	lastID            int64
@@ -93,7 +93,6 @@ func WithPrivilegedIntents(mask int) Option { return func(s *Server) { s.allowed
 // New starts a server. Close it when done.
 func New(opts ...Option) *Server {
 	s := &Server{
-		notify:            make(chan struct{}),
 		heartbeat:         defaultHeartbeatMillis * time.Millisecond,
 		allowedPrivileged: privilegedIntents,
 		lastID:            1_200_000_000_000_000_000,
@@ -142,34 +141,10 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) gatewayURL() string { return "ws" + strings.TrimPrefix(s.URL, "http") + "/gateway" }
 
-// changed wakes everyone waiting in Wait.
-func (s *Server) changed() {
-	s.mu.Lock()
-	close(s.notify)
-	s.notify = make(chan struct{})
-	s.mu.Unlock()
-}
-
 // Wait waits until cond, called with nothing locked, holds; it reports
 // false if it did not within timeout.
 func (s *Server) Wait(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		s.mu.Lock()
-		ch := s.notify
-		s.mu.Unlock()
-		if cond() {
-			return true
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false
-		}
-		select {
-		case <-ch:
-		case <-time.After(min(left, 50*time.Millisecond)):
-		}
-	}
+	return testwait.Poll(timeout, cond)
 }
 
 // NewID returns a fresh snowflake.

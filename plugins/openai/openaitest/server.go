@@ -1,6 +1,6 @@
 // Package openaitest is a local server that speaks the parts of the OpenAI
-// HTTP API that the openai plugin uses, for tests that run the real client
-// library against it: chat completions (plain and streamed as server-sent
+// HTTP API that the openai plugin uses, for tests that run the plugin
+// against it: chat completions (plain and streamed as server-sent
 // events), embeddings, image generation, transcription, speech and the
 // model list, with OpenAI's JSON error bodies. Faults (any status, with
 // headers such as Retry-After, or a stream cut short) are queued per

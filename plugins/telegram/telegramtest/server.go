@@ -14,6 +14,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/agenthost/agenthost/internal/testwait"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -307,12 +308,8 @@ func (s *Server) WebhookUpdate(id int64) []byte {
 // WaitFor polls cond until it holds or timeout passes.
 func (s *Server) WaitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; calls: %s", timeout, what, s.describeCalls())
-		}
-		time.Sleep(20 * time.Millisecond)
+	if !testwait.Poll(timeout, cond) {
+		t.Fatalf("timed out after %s waiting for %s; calls: %s", timeout, what, s.describeCalls())
 	}
 }
 

@@ -1,4 +1,4 @@
-// Protocol agenthost.plugin.v1, minor 0.
+// Protocol agenthost.plugin.v1, minor 1.
 //
 // The Plugin service is what every plugin serves to the host. The host calls
 // Describe first, then Init once per process, then Configure once per agent
@@ -615,13 +615,21 @@ func (x *ModelSpec) GetPriority() int32 {
 	return 0
 }
 
+// SettingSpec declares one setting the plugin reads. The host sends a
+// plugin only the settings its manifest declares (and those an operator
+// grants it in the character), never the whole environment.
 type SettingSpec struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	Required      bool                   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
-	Secret        bool                   `protobuf:"varint,4,opt,name=secret,proto3" json:"secret,omitempty"`
-	DefaultValue  string                 `protobuf:"bytes,5,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Required    bool                   `protobuf:"varint,3,opt,name=required,proto3" json:"required,omitempty"`
+	// A credential. A secret from the daemon's environment is withheld when the
+	// character points one of the plugin's endpoint settings at a server the
+	// operator did not configure.
+	Secret       bool   `protobuf:"varint,4,opt,name=secret,proto3" json:"secret,omitempty"`
+	DefaultValue string `protobuf:"bytes,5,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	// An address the plugin sends its secrets to (a base URL, an API root).
+	Endpoint      bool `protobuf:"varint,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -691,16 +699,38 @@ func (x *SettingSpec) GetDefaultValue() string {
 	return ""
 }
 
+func (x *SettingSpec) GetEndpoint() bool {
+	if x != nil {
+		return x.Endpoint
+	}
+	return false
+}
+
 type InitRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Where the host's Runtime service listens: unix:///path or host:port.
+	// The address is shared by every plugin; runtime_token says who calls.
 	RuntimeAddress string `protobuf:"bytes,1,opt,name=runtime_address,json=runtimeAddress,proto3" json:"runtime_address,omitempty"`
 	ProtocolMinor  uint32 `protobuf:"varint,2,opt,name=protocol_minor,json=protocolMinor,proto3" json:"protocol_minor,omitempty"`
 	HostVersion    string `protobuf:"bytes,3,opt,name=host_version,json=hostVersion,proto3" json:"host_version,omitempty"`
-	// The host's data directory; the plugin may keep files under it.
+	// The plugin's own folder (DATA_DIR/plugins/NAME), created by the host.
+	// Under confinement it is the only place the plugin may write to besides
+	// its temporary folder (TMPDIR).
 	DataDir string `protobuf:"bytes,4,opt,name=data_dir,json=dataDir,proto3" json:"data_dir,omitempty"`
-	// Host-level settings passed to every plugin (data dir, database URL, ...).
-	Settings      map[string]string `protobuf:"bytes,5,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Host-level settings, for the first-party database plugin only (the
+	// database URL); empty for every other plugin.
+	Settings map[string]string `protobuf:"bytes,5,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The credential of this plugin process. Present it on every Runtime call
+	// as the metadata entry "authorization: Bearer <runtime_token>"; a call
+	// without it is refused with UNAUTHENTICATED. It is valid for the life of
+	// this process only and must not be passed on.
+	RuntimeToken string `protobuf:"bytes,6,opt,name=runtime_token,json=runtimeToken,proto3" json:"runtime_token,omitempty"`
+	// What this host offers a plugin, so that the plugin can tell before it
+	// calls: every method it may call on its Runtime connection, by its full
+	// gRPC name ("/agenthost.plugin.v1.Runtime/UseModel",
+	// "/agenthost.plugin.v1.Database/GetMemories", ...). A host answers a
+	// call it does not offer with UNIMPLEMENTED.
+	Features      []string `protobuf:"bytes,7,rep,name=features,proto3" json:"features,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -770,6 +800,20 @@ func (x *InitRequest) GetSettings() map[string]string {
 	return nil
 }
 
+func (x *InitRequest) GetRuntimeToken() string {
+	if x != nil {
+		return x.RuntimeToken
+	}
+	return ""
+}
+
+func (x *InitRequest) GetFeatures() []string {
+	if x != nil {
+		return x.Features
+	}
+	return nil
+}
+
 type InitResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -809,10 +853,18 @@ func (*InitResponse) Descriptor() ([]byte, []int) {
 type ConfigureRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	// The character, in elizaOS's JSON format.
+	// The character, in elizaOS's JSON format, without its secrets: no
+	// "secrets", no "settings.secrets" and no plain values in "settings"
+	// (those reach the plugin through settings, below).
 	CharacterJson []byte `protobuf:"bytes,2,opt,name=character_json,json=characterJson,proto3" json:"character_json,omitempty"`
-	// Resolved settings: character secrets, then settings, then environment.
-	Settings      map[string]string `protobuf:"bytes,3,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// The settings the plugin's manifest declares (and those the character
+	// grants it), each resolved as elizaOS does: character secrets, then
+	// settings, then settings.secrets, then the daemon's environment.
+	Settings map[string]string `protobuf:"bytes,3,rep,name=settings,proto3" json:"settings,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Names the agent's plugins and their manifests: agents with the same
+	// plugin_set get the same Runtime.DescribeAgent answer but for their id
+	// and name, so a plugin may ask once per plugin set, not once per agent.
+	PluginSet     string `protobuf:"bytes,4,opt,name=plugin_set,json=pluginSet,proto3" json:"plugin_set,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -866,6 +918,13 @@ func (x *ConfigureRequest) GetSettings() map[string]string {
 		return x.Settings
 	}
 	return nil
+}
+
+func (x *ConfigureRequest) GetPluginSet() string {
+	if x != nil {
+		return x.PluginSet
+	}
+	return ""
 }
 
 type ConfigureResponse struct {
@@ -2007,9 +2066,9 @@ func (*ShutdownResponse) Descriptor() ([]byte, []int) {
 	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
 }
 
-// HTTPRequest is a request the daemon received at
+// HandleHTTPRequest is a request the daemon received at
 // /hooks/{plugin}/{agent_id}[/{path}].
-type HTTPRequest struct {
+type HandleHTTPRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
 	Method  string                 `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
@@ -2026,20 +2085,20 @@ type HTTPRequest struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *HTTPRequest) Reset() {
-	*x = HTTPRequest{}
+func (x *HandleHTTPRequest) Reset() {
+	*x = HandleHTTPRequest{}
 	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *HTTPRequest) String() string {
+func (x *HandleHTTPRequest) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*HTTPRequest) ProtoMessage() {}
+func (*HandleHTTPRequest) ProtoMessage() {}
 
-func (x *HTTPRequest) ProtoReflect() protoreflect.Message {
+func (x *HandleHTTPRequest) ProtoReflect() protoreflect.Message {
 	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2051,61 +2110,61 @@ func (x *HTTPRequest) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use HTTPRequest.ProtoReflect.Descriptor instead.
-func (*HTTPRequest) Descriptor() ([]byte, []int) {
+// Deprecated: Use HandleHTTPRequest.ProtoReflect.Descriptor instead.
+func (*HandleHTTPRequest) Descriptor() ([]byte, []int) {
 	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{32}
 }
 
-func (x *HTTPRequest) GetAgentId() string {
+func (x *HandleHTTPRequest) GetAgentId() string {
 	if x != nil {
 		return x.AgentId
 	}
 	return ""
 }
 
-func (x *HTTPRequest) GetMethod() string {
+func (x *HandleHTTPRequest) GetMethod() string {
 	if x != nil {
 		return x.Method
 	}
 	return ""
 }
 
-func (x *HTTPRequest) GetPath() string {
+func (x *HandleHTTPRequest) GetPath() string {
 	if x != nil {
 		return x.Path
 	}
 	return ""
 }
 
-func (x *HTTPRequest) GetRawQuery() string {
+func (x *HandleHTTPRequest) GetRawQuery() string {
 	if x != nil {
 		return x.RawQuery
 	}
 	return ""
 }
 
-func (x *HTTPRequest) GetHeaders() map[string]string {
+func (x *HandleHTTPRequest) GetHeaders() map[string]string {
 	if x != nil {
 		return x.Headers
 	}
 	return nil
 }
 
-func (x *HTTPRequest) GetBody() []byte {
+func (x *HandleHTTPRequest) GetBody() []byte {
 	if x != nil {
 		return x.Body
 	}
 	return nil
 }
 
-func (x *HTTPRequest) GetRemoteAddr() string {
+func (x *HandleHTTPRequest) GetRemoteAddr() string {
 	if x != nil {
 		return x.RemoteAddr
 	}
 	return ""
 }
 
-type HTTPResponse struct {
+type HandleHTTPResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The HTTP status; 0 means 200.
 	Status        int32             `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
@@ -2115,20 +2174,20 @@ type HTTPResponse struct {
 	sizeCache     protoimpl.SizeCache
 }
 
-func (x *HTTPResponse) Reset() {
-	*x = HTTPResponse{}
+func (x *HandleHTTPResponse) Reset() {
+	*x = HandleHTTPResponse{}
 	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
 
-func (x *HTTPResponse) String() string {
+func (x *HandleHTTPResponse) String() string {
 	return protoimpl.X.MessageStringOf(x)
 }
 
-func (*HTTPResponse) ProtoMessage() {}
+func (*HandleHTTPResponse) ProtoMessage() {}
 
-func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
+func (x *HandleHTTPResponse) ProtoReflect() protoreflect.Message {
 	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
@@ -2140,26 +2199,26 @@ func (x *HTTPResponse) ProtoReflect() protoreflect.Message {
 	return mi.MessageOf(x)
 }
 
-// Deprecated: Use HTTPResponse.ProtoReflect.Descriptor instead.
-func (*HTTPResponse) Descriptor() ([]byte, []int) {
+// Deprecated: Use HandleHTTPResponse.ProtoReflect.Descriptor instead.
+func (*HandleHTTPResponse) Descriptor() ([]byte, []int) {
 	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{33}
 }
 
-func (x *HTTPResponse) GetStatus() int32 {
+func (x *HandleHTTPResponse) GetStatus() int32 {
 	if x != nil {
 		return x.Status
 	}
 	return 0
 }
 
-func (x *HTTPResponse) GetHeaders() map[string]string {
+func (x *HandleHTTPResponse) GetHeaders() map[string]string {
 	if x != nil {
 		return x.Headers
 	}
 	return nil
 }
 
-func (x *HTTPResponse) GetBody() []byte {
+func (x *HandleHTTPResponse) GetBody() []byte {
 	if x != nil {
 		return x.Body
 	}
@@ -2219,27 +2278,32 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\rexamples_json\x18\x05 \x01(\fR\fexamplesJson\";\n" +
 	"\tModelSpec\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12\x1a\n" +
-	"\bpriority\x18\x02 \x01(\x05R\bpriority\"\x9c\x01\n" +
+	"\bpriority\x18\x02 \x01(\x05R\bpriority\"\xb8\x01\n" +
 	"\vSettingSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12\x1a\n" +
 	"\brequired\x18\x03 \x01(\bR\brequired\x12\x16\n" +
 	"\x06secret\x18\x04 \x01(\bR\x06secret\x12#\n" +
-	"\rdefault_value\x18\x05 \x01(\tR\fdefaultValue\"\xa4\x02\n" +
+	"\rdefault_value\x18\x05 \x01(\tR\fdefaultValue\x12\x1a\n" +
+	"\bendpoint\x18\x06 \x01(\bR\bendpoint\"\xe5\x02\n" +
 	"\vInitRequest\x12'\n" +
 	"\x0fruntime_address\x18\x01 \x01(\tR\x0eruntimeAddress\x12%\n" +
 	"\x0eprotocol_minor\x18\x02 \x01(\rR\rprotocolMinor\x12!\n" +
 	"\fhost_version\x18\x03 \x01(\tR\vhostVersion\x12\x19\n" +
 	"\bdata_dir\x18\x04 \x01(\tR\adataDir\x12J\n" +
-	"\bsettings\x18\x05 \x03(\v2..agenthost.plugin.v1.InitRequest.SettingsEntryR\bsettings\x1a;\n" +
+	"\bsettings\x18\x05 \x03(\v2..agenthost.plugin.v1.InitRequest.SettingsEntryR\bsettings\x12#\n" +
+	"\rruntime_token\x18\x06 \x01(\tR\fruntimeToken\x12\x1a\n" +
+	"\bfeatures\x18\a \x03(\tR\bfeatures\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x0e\n" +
-	"\fInitResponse\"\xe2\x01\n" +
+	"\fInitResponse\"\x81\x02\n" +
 	"\x10ConfigureRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12%\n" +
 	"\x0echaracter_json\x18\x02 \x01(\fR\rcharacterJson\x12O\n" +
-	"\bsettings\x18\x03 \x03(\v23.agenthost.plugin.v1.ConfigureRequest.SettingsEntryR\bsettings\x1a;\n" +
+	"\bsettings\x18\x03 \x03(\v23.agenthost.plugin.v1.ConfigureRequest.SettingsEntryR\bsettings\x12\x1d\n" +
+	"\n" +
+	"plugin_set\x18\x04 \x01(\tR\tpluginSet\x1a;\n" +
 	"\rSettingsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"/\n" +
@@ -2317,26 +2381,26 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\vmessage_ids\x18\x01 \x03(\tR\n" +
 	"messageIds\"\x11\n" +
 	"\x0fShutdownRequest\"\x12\n" +
-	"\x10ShutdownResponse\"\xab\x02\n" +
-	"\vHTTPRequest\x12\x19\n" +
+	"\x10ShutdownResponse\"\xb7\x02\n" +
+	"\x11HandleHTTPRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x1b\n" +
-	"\traw_query\x18\x04 \x01(\tR\brawQuery\x12G\n" +
-	"\aheaders\x18\x05 \x03(\v2-.agenthost.plugin.v1.HTTPRequest.HeadersEntryR\aheaders\x12\x12\n" +
+	"\traw_query\x18\x04 \x01(\tR\brawQuery\x12M\n" +
+	"\aheaders\x18\x05 \x03(\v23.agenthost.plugin.v1.HandleHTTPRequest.HeadersEntryR\aheaders\x12\x12\n" +
 	"\x04body\x18\x06 \x01(\fR\x04body\x12\x1f\n" +
 	"\vremote_addr\x18\a \x01(\tR\n" +
 	"remoteAddr\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc0\x01\n" +
-	"\fHTTPResponse\x12\x16\n" +
-	"\x06status\x18\x01 \x01(\x05R\x06status\x12H\n" +
-	"\aheaders\x18\x02 \x03(\v2..agenthost.plugin.v1.HTTPResponse.HeadersEntryR\aheaders\x12\x12\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xcc\x01\n" +
+	"\x12HandleHTTPResponse\x12\x16\n" +
+	"\x06status\x18\x01 \x01(\x05R\x06status\x12N\n" +
+	"\aheaders\x18\x02 \x03(\v24.agenthost.plugin.v1.HandleHTTPResponse.HeadersEntryR\aheaders\x12\x12\n" +
 	"\x04body\x18\x03 \x01(\fR\x04body\x1a:\n" +
 	"\fHeadersEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\x93\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\x9f\n" +
 	"\n" +
 	"\x06Plugin\x12O\n" +
 	"\bDescribe\x12$.agenthost.plugin.v1.DescribeRequest\x1a\x1d.agenthost.plugin.v1.Manifest\x12K\n" +
@@ -2351,9 +2415,9 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\bUseModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\".agenthost.plugin.v1.ModelResponse\x12S\n" +
 	"\vStreamModel\x12!.agenthost.plugin.v1.ModelRequest\x1a\x1f.agenthost.plugin.v1.ModelChunk0\x01\x12`\n" +
 	"\vSendMessage\x12'.agenthost.plugin.v1.SendMessageRequest\x1a(.agenthost.plugin.v1.SendMessageResponse\x12W\n" +
-	"\bShutdown\x12$.agenthost.plugin.v1.ShutdownRequest\x1a%.agenthost.plugin.v1.ShutdownResponse\x12Q\n" +
+	"\bShutdown\x12$.agenthost.plugin.v1.ShutdownRequest\x1a%.agenthost.plugin.v1.ShutdownResponse\x12]\n" +
 	"\n" +
-	"HandleHTTP\x12 .agenthost.plugin.v1.HTTPRequest\x1a!.agenthost.plugin.v1.HTTPResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
+	"HandleHTTP\x12&.agenthost.plugin.v1.HandleHTTPRequest\x1a'.agenthost.plugin.v1.HandleHTTPResponseBGZEgithub.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_agenthost_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -2401,12 +2465,12 @@ var file_agenthost_plugin_v1_plugin_proto_goTypes = []any{
 	(*SendMessageResponse)(nil),     // 29: agenthost.plugin.v1.SendMessageResponse
 	(*ShutdownRequest)(nil),         // 30: agenthost.plugin.v1.ShutdownRequest
 	(*ShutdownResponse)(nil),        // 31: agenthost.plugin.v1.ShutdownResponse
-	(*HTTPRequest)(nil),             // 32: agenthost.plugin.v1.HTTPRequest
-	(*HTTPResponse)(nil),            // 33: agenthost.plugin.v1.HTTPResponse
+	(*HandleHTTPRequest)(nil),       // 32: agenthost.plugin.v1.HandleHTTPRequest
+	(*HandleHTTPResponse)(nil),      // 33: agenthost.plugin.v1.HandleHTTPResponse
 	nil,                             // 34: agenthost.plugin.v1.InitRequest.SettingsEntry
 	nil,                             // 35: agenthost.plugin.v1.ConfigureRequest.SettingsEntry
-	nil,                             // 36: agenthost.plugin.v1.HTTPRequest.HeadersEntry
-	nil,                             // 37: agenthost.plugin.v1.HTTPResponse.HeadersEntry
+	nil,                             // 36: agenthost.plugin.v1.HandleHTTPRequest.HeadersEntry
+	nil,                             // 37: agenthost.plugin.v1.HandleHTTPResponse.HeadersEntry
 	(*Content)(nil),                 // 38: agenthost.plugin.v1.Content
 	(*Memory)(nil),                  // 39: agenthost.plugin.v1.Memory
 	(*State)(nil),                   // 40: agenthost.plugin.v1.State
@@ -2445,8 +2509,8 @@ var file_agenthost_plugin_v1_plugin_proto_depIdxs = []int32{
 	39, // 25: agenthost.plugin.v1.HandleEventRequest.message:type_name -> agenthost.plugin.v1.Memory
 	42, // 26: agenthost.plugin.v1.SendMessageRequest.target:type_name -> agenthost.plugin.v1.Target
 	38, // 27: agenthost.plugin.v1.SendMessageRequest.content:type_name -> agenthost.plugin.v1.Content
-	36, // 28: agenthost.plugin.v1.HTTPRequest.headers:type_name -> agenthost.plugin.v1.HTTPRequest.HeadersEntry
-	37, // 29: agenthost.plugin.v1.HTTPResponse.headers:type_name -> agenthost.plugin.v1.HTTPResponse.HeadersEntry
+	36, // 28: agenthost.plugin.v1.HandleHTTPRequest.headers:type_name -> agenthost.plugin.v1.HandleHTTPRequest.HeadersEntry
+	37, // 29: agenthost.plugin.v1.HandleHTTPResponse.headers:type_name -> agenthost.plugin.v1.HandleHTTPResponse.HeadersEntry
 	0,  // 30: agenthost.plugin.v1.Plugin.Describe:input_type -> agenthost.plugin.v1.DescribeRequest
 	9,  // 31: agenthost.plugin.v1.Plugin.Init:input_type -> agenthost.plugin.v1.InitRequest
 	11, // 32: agenthost.plugin.v1.Plugin.Configure:input_type -> agenthost.plugin.v1.ConfigureRequest
@@ -2460,7 +2524,7 @@ var file_agenthost_plugin_v1_plugin_proto_depIdxs = []int32{
 	43, // 40: agenthost.plugin.v1.Plugin.StreamModel:input_type -> agenthost.plugin.v1.ModelRequest
 	28, // 41: agenthost.plugin.v1.Plugin.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
 	30, // 42: agenthost.plugin.v1.Plugin.Shutdown:input_type -> agenthost.plugin.v1.ShutdownRequest
-	32, // 43: agenthost.plugin.v1.Plugin.HandleHTTP:input_type -> agenthost.plugin.v1.HTTPRequest
+	32, // 43: agenthost.plugin.v1.Plugin.HandleHTTP:input_type -> agenthost.plugin.v1.HandleHTTPRequest
 	1,  // 44: agenthost.plugin.v1.Plugin.Describe:output_type -> agenthost.plugin.v1.Manifest
 	10, // 45: agenthost.plugin.v1.Plugin.Init:output_type -> agenthost.plugin.v1.InitResponse
 	12, // 46: agenthost.plugin.v1.Plugin.Configure:output_type -> agenthost.plugin.v1.ConfigureResponse
@@ -2474,7 +2538,7 @@ var file_agenthost_plugin_v1_plugin_proto_depIdxs = []int32{
 	45, // 54: agenthost.plugin.v1.Plugin.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
 	29, // 55: agenthost.plugin.v1.Plugin.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
 	31, // 56: agenthost.plugin.v1.Plugin.Shutdown:output_type -> agenthost.plugin.v1.ShutdownResponse
-	33, // 57: agenthost.plugin.v1.Plugin.HandleHTTP:output_type -> agenthost.plugin.v1.HTTPResponse
+	33, // 57: agenthost.plugin.v1.Plugin.HandleHTTP:output_type -> agenthost.plugin.v1.HandleHTTPResponse
 	44, // [44:58] is the sub-list for method output_type
 	30, // [30:44] is the sub-list for method input_type
 	30, // [30:30] is the sub-list for extension type_name

@@ -1,4 +1,4 @@
-// Protocol agenthost.plugin.v1, minor 0.
+// Protocol agenthost.plugin.v1, minor 1.
 //
 // The Plugin service is what every plugin serves to the host. The host calls
 // Describe first, then Init once per process, then Configure once per agent
@@ -46,7 +46,9 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type PluginClient interface {
 	// Describe returns the plugin's manifest. It needs no Init and has no side
-	// effects, so `agenthost plugins list` can call it.
+	// effects, so `agenthost plugins list` can call it. It answers with the
+	// manifest itself, the first message a plugin in any language writes.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	Describe(ctx context.Context, in *DescribeRequest, opts ...grpc.CallOption) (*Manifest, error)
 	// Init is called once per plugin process and hands over the address of the
 	// host's Runtime service.
@@ -59,15 +61,24 @@ type PluginClient interface {
 	// GetProviders runs several of the plugin's providers in one call.
 	GetProviders(ctx context.Context, in *GetProvidersRequest, opts ...grpc.CallOption) (*GetProvidersResponse, error)
 	// ValidateActions asks which of the named actions may be offered.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	ValidateActions(ctx context.Context, in *ValidateActionsRequest, opts ...grpc.CallOption) (*ValidateActionsResponse, error)
 	RunAction(ctx context.Context, in *RunActionRequest, opts ...grpc.CallOption) (*RunActionResponse, error)
 	// RunEvaluators validates and runs several evaluators in one call.
 	RunEvaluators(ctx context.Context, in *RunEvaluatorsRequest, opts ...grpc.CallOption) (*RunEvaluatorsResponse, error)
 	HandleEvent(ctx context.Context, in *HandleEventRequest, opts ...grpc.CallOption) (*HandleEventResponse, error)
+	// UseModel answers a model request as Runtime.UseModel received it.
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	UseModel(ctx context.Context, in *ModelRequest, opts ...grpc.CallOption) (*ModelResponse, error)
 	// StreamModel answers like UseModel, sending the text as it is made.
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	StreamModel(ctx context.Context, in *ModelRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ModelChunk], error)
 	// SendMessage delivers content to the plugin's platform.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	SendMessage(ctx context.Context, in *SendMessageRequest, opts ...grpc.CallOption) (*SendMessageResponse, error)
 	// Shutdown cancels every call in flight; the process exits soon after.
 	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*ShutdownResponse, error)
@@ -75,7 +86,7 @@ type PluginClient interface {
 	// at /hooks/{plugin}/{agent_id}[/{path}], e.g. a platform's webhook. The
 	// host calls it only for plugins whose manifest sets http, with no API key
 	// check: the plugin authenticates the request itself.
-	HandleHTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error)
+	HandleHTTP(ctx context.Context, in *HandleHTTPRequest, opts ...grpc.CallOption) (*HandleHTTPResponse, error)
 }
 
 type pluginClient struct {
@@ -225,9 +236,9 @@ func (c *pluginClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts .
 	return out, nil
 }
 
-func (c *pluginClient) HandleHTTP(ctx context.Context, in *HTTPRequest, opts ...grpc.CallOption) (*HTTPResponse, error) {
+func (c *pluginClient) HandleHTTP(ctx context.Context, in *HandleHTTPRequest, opts ...grpc.CallOption) (*HandleHTTPResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(HTTPResponse)
+	out := new(HandleHTTPResponse)
 	err := c.cc.Invoke(ctx, Plugin_HandleHTTP_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -240,7 +251,9 @@ func (c *pluginClient) HandleHTTP(ctx context.Context, in *HTTPRequest, opts ...
 // for forward compatibility.
 type PluginServer interface {
 	// Describe returns the plugin's manifest. It needs no Init and has no side
-	// effects, so `agenthost plugins list` can call it.
+	// effects, so `agenthost plugins list` can call it. It answers with the
+	// manifest itself, the first message a plugin in any language writes.
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
 	Describe(context.Context, *DescribeRequest) (*Manifest, error)
 	// Init is called once per plugin process and hands over the address of the
 	// host's Runtime service.
@@ -253,15 +266,24 @@ type PluginServer interface {
 	// GetProviders runs several of the plugin's providers in one call.
 	GetProviders(context.Context, *GetProvidersRequest) (*GetProvidersResponse, error)
 	// ValidateActions asks which of the named actions may be offered.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	ValidateActions(context.Context, *ValidateActionsRequest) (*ValidateActionsResponse, error)
 	RunAction(context.Context, *RunActionRequest) (*RunActionResponse, error)
 	// RunEvaluators validates and runs several evaluators in one call.
 	RunEvaluators(context.Context, *RunEvaluatorsRequest) (*RunEvaluatorsResponse, error)
 	HandleEvent(context.Context, *HandleEventRequest) (*HandleEventResponse, error)
+	// UseModel answers a model request as Runtime.UseModel received it.
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	UseModel(context.Context, *ModelRequest) (*ModelResponse, error)
 	// StreamModel answers like UseModel, sending the text as it is made.
+	// buf:lint:ignore RPC_REQUEST_STANDARD_NAME
+	// buf:lint:ignore RPC_RESPONSE_STANDARD_NAME
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	StreamModel(*ModelRequest, grpc.ServerStreamingServer[ModelChunk]) error
 	// SendMessage delivers content to the plugin's platform.
+	// buf:lint:ignore RPC_REQUEST_RESPONSE_UNIQUE
 	SendMessage(context.Context, *SendMessageRequest) (*SendMessageResponse, error)
 	// Shutdown cancels every call in flight; the process exits soon after.
 	Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error)
@@ -269,7 +291,7 @@ type PluginServer interface {
 	// at /hooks/{plugin}/{agent_id}[/{path}], e.g. a platform's webhook. The
 	// host calls it only for plugins whose manifest sets http, with no API key
 	// check: the plugin authenticates the request itself.
-	HandleHTTP(context.Context, *HTTPRequest) (*HTTPResponse, error)
+	HandleHTTP(context.Context, *HandleHTTPRequest) (*HandleHTTPResponse, error)
 	mustEmbedUnimplementedPluginServer()
 }
 
@@ -319,7 +341,7 @@ func (UnimplementedPluginServer) SendMessage(context.Context, *SendMessageReques
 func (UnimplementedPluginServer) Shutdown(context.Context, *ShutdownRequest) (*ShutdownResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
 }
-func (UnimplementedPluginServer) HandleHTTP(context.Context, *HTTPRequest) (*HTTPResponse, error) {
+func (UnimplementedPluginServer) HandleHTTP(context.Context, *HandleHTTPRequest) (*HandleHTTPResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method HandleHTTP not implemented")
 }
 func (UnimplementedPluginServer) mustEmbedUnimplementedPluginServer() {}
@@ -571,7 +593,7 @@ func _Plugin_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(int
 }
 
 func _Plugin_HandleHTTP_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(HTTPRequest)
+	in := new(HandleHTTPRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -583,7 +605,7 @@ func _Plugin_HandleHTTP_Handler(srv interface{}, ctx context.Context, dec func(i
 		FullMethod: Plugin_HandleHTTP_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(PluginServer).HandleHTTP(ctx, req.(*HTTPRequest))
+		return srv.(PluginServer).HandleHTTP(ctx, req.(*HandleHTTPRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

@@ -1,4 +1,4 @@
-// Protocol agenthost.plugin.v1, minor 0.
+// Protocol agenthost.plugin.v1, minor 1.
 //
 // The shared message types of the agenthost plugin protocol. Free-form maps
 // (metadata, state values, extra content keys, settings) travel as JSON
@@ -1257,8 +1257,11 @@ type Agent struct {
 	Enabled       bool   `protobuf:"varint,4,opt,name=enabled,proto3" json:"enabled,omitempty"`
 	CreatedAt     int64  `protobuf:"varint,5,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	UpdatedAt     int64  `protobuf:"varint,6,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The size of the agent's embeddings, fixed at its first start; 0 until
+	// then. Read only: EnsureEmbeddingDimension sets it.
+	EmbeddingDimension int32 `protobuf:"varint,7,opt,name=embedding_dimension,json=embeddingDimension,proto3" json:"embedding_dimension,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
@@ -1329,6 +1332,13 @@ func (x *Agent) GetCreatedAt() int64 {
 func (x *Agent) GetUpdatedAt() int64 {
 	if x != nil {
 		return x.UpdatedAt
+	}
+	return 0
+}
+
+func (x *Agent) GetEmbeddingDimension() int32 {
+	if x != nil {
+		return x.EmbeddingDimension
 	}
 	return 0
 }
@@ -1551,7 +1561,7 @@ const file_agenthost_plugin_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"ModelChunk\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\tR\x04text\x128\n" +
-	"\x05final\x18\x02 \x01(\v2\".agenthost.plugin.v1.ModelResponseR\x05final\"\xaa\x01\n" +
+	"\x05final\x18\x02 \x01(\v2\".agenthost.plugin.v1.ModelResponseR\x05final\"\xdb\x01\n" +
 	"\x05Agent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12%\n" +
@@ -1560,7 +1570,8 @@ const file_agenthost_plugin_v1_types_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x05 \x01(\x03R\tcreatedAt\x12\x1d\n" +
 	"\n" +
-	"updated_at\x18\x06 \x01(\x03R\tupdatedAt\"\xbb\x01\n" +
+	"updated_at\x18\x06 \x01(\x03R\tupdatedAt\x12/\n" +
+	"\x13embedding_dimension\x18\a \x01(\x05R\x12embeddingDimension\"\xbb\x01\n" +
 	"\bLogEntry\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x19\n" +
 	"\bagent_id\x18\x02 \x01(\tR\aagentId\x12\x1b\n" +

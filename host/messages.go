@@ -1,0 +1,282 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/agenthost/agenthost/internal/contract"
+	"github.com/agenthost/agenthost/sdk"
+	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
+	"github.com/google/uuid"
+)
+
+// run is one message being handled: where replies go and who waits.
+type run struct {
+	id      string
+	agent   *AgentRuntime
+	source  string
+	target  *pb.Target
+	message *pb.Memory
+
+	mu      sync.Mutex
+	replies []reply
+	// duplicate: the handler found the message handled already (a
+	// RUN_ENDED of this run said so).
+	duplicate bool
+}
+
+// noteRunEnded marks a run in flight as a duplicate delivery when its
+// RUN_ENDED says so: reason "duplicate…" (bootstrap's "duplicate
+// delivery") or "duplicate": true.
+func (a *AgentRuntime) noteRunEnded(req *pb.HandleEventRequest) {
+	r := a.d.runs.get(req.GetRunId())
+	if r == nil || r.agent != a {
+		return
+	}
+	var p struct {
+		Reason    string `json:"reason"`
+		Duplicate bool   `json:"duplicate"`
+	}
+	if json.Unmarshal(req.GetPayloadJson(), &p) != nil {
+		return
+	}
+	if p.Duplicate || strings.HasPrefix(strings.ToLower(p.Reason), "duplicate") {
+		r.mu.Lock()
+		r.duplicate = true
+		r.mu.Unlock()
+	}
+}
+
+// replyMemory is the agent's message of the run's room that holds c, in
+// reply to the run's message.
+func (r *run) replyMemory(c *pb.Content) *pb.Memory {
+	return contract.ReplyMemory(uuid.NewString(), r.agent.ID, r.message, c)
+}
+
+// reply is one answer of a run, with the id of its stored memory.
+type reply struct {
+	id      string
+	content *pb.Content
+}
+
+// receive maps an incoming message to the agent's ids, makes sure the
+// world, room and sender exist, and emits MESSAGE_RECEIVED.
+func (a *AgentRuntime) receive(ctx context.Context, in *incoming) (*pb.ReceiveMessageResponse, []reply, error) {
+	if st, _ := a.Status(); st != AgentRunning {
+		return nil, nil, fmt.Errorf("agent %s is %s, not running", a.Name, st)
+	}
+	p, c, err := a.db(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn := &pb.EnsureConnectionRequest{AgentId: a.ID,
+		Entity: &pb.Entity{Id: in.entityID, Names: in.names, MetadataJson: in.entityMeta, AgentId: a.ID},
+		Room:   &pb.Room{Id: in.roomID, Name: in.roomName, AgentId: a.ID, Source: in.source, Type: in.channelType, ChannelId: in.channelID, ServerId: in.serverID, WorldId: in.worldID},
+		World:  &pb.World{Id: in.worldID, Name: in.worldName, AgentId: a.ID, ServerId: in.serverID},
+	}
+	if key, fresh := a.ensured.check(conn); !fresh {
+		dctx, cancel := ensureDeadline(ctx, contract.DefaultCallTimeout)
+		_, err = c.db.EnsureConnection(dctx, conn)
+		cancel()
+		if err != nil {
+			return nil, nil, fmt.Errorf("store the sender and room: %w", p.callErr(c, "EnsureConnection", err))
+		}
+		a.ensured.remember(key)
+	}
+	content := in.content
+	if content == nil {
+		content = &pb.Content{}
+	}
+	content.Source = in.source
+	if content.GetChannelType() == "" {
+		content.ChannelType = in.channelType
+	}
+	msg := &pb.Memory{Id: in.messageID, EntityId: in.entityID, AgentId: a.ID, RoomId: in.roomID, WorldId: in.worldID,
+		CreatedAt: in.createdAt, Content: content, Table: sdk.TableMessages}
+	if in.authorIsBot {
+		// Handlers see who wrote it: agents do not answer bots by default.
+		msg.MetadataJson = mustJSON(map[string]any{"authorIsBot": true})
+	}
+	r := &run{id: uuid.NewString(), agent: a, source: in.source, message: msg,
+		target: &pb.Target{Source: in.source, RoomId: in.roomID, ChannelId: in.channelID, ServerId: in.serverID, EntityId: in.entityID, ThreadId: in.threadID}}
+	a.d.runs.put(r)
+	defer a.d.runs.remove(r.id)
+	defer a.states.Drop(msg.GetId())
+	var runErr error
+	finish := a.d.runStarted(r)
+	defer func() { finish(runErr) }()
+	res := &pb.ReceiveMessageResponse{MemoryId: msg.GetId(), RoomId: in.roomID, WorldId: in.worldID, EntityId: in.entityID, RunId: r.id}
+	if len(a.registry().Events[sdk.EventMessageReceived]) == 0 {
+		a.log.Warn("no plugin of this agent handles MESSAGE_RECEIVED; the message is ignored (add the bootstrap plugin)")
+		return res, nil, nil
+	}
+	if err := a.emit(ctx, &pb.HandleEventRequest{Type: sdk.EventMessageReceived, RunId: r.id, Source: in.source, Message: msg}); err != nil {
+		runErr = err
+		return nil, nil, fmt.Errorf("handle message: %w", err)
+	}
+	r.mu.Lock()
+	replies := r.replies
+	res.Duplicate = r.duplicate
+	r.mu.Unlock()
+	for _, rp := range replies {
+		res.Replies = append(res.Replies, rp.content)
+	}
+	return res, replies, nil
+}
+
+// respond delivers a reply of a run: to its platform through the plugin
+// serving the run's source, and to whoever waits for the run. A reply the
+// caller did not store (no memory id: an action answering through the
+// SDK's Respond, elizaOS's callback) is stored here first, among the
+// room's messages, as elizaOS's platforms store what a callback sends: so
+// the room's history holds every reply a user saw, once, with its id.
+func (a *AgentRuntime) respond(ctx context.Context, req *pb.RespondRequest) (*pb.RespondResponse, error) {
+	r := a.d.runs.get(req.GetRunId())
+	if r == nil || r.agent != a {
+		return nil, fmt.Errorf("respond: run %q of agent %s is not in flight (it finished or never existed): %w", req.GetRunId(), a.Name, sdk.ErrNotFound)
+	}
+	id := req.GetMemoryId()
+	if id == "" && r.message.GetRoomId() != "" {
+		m := r.replyMemory(req.GetContent())
+		if err := a.createMemory(ctx, m); err != nil {
+			return nil, fmt.Errorf("respond: store the reply: %w", err)
+		}
+		id = m.GetId()
+	}
+	r.mu.Lock()
+	r.replies = append(r.replies, reply{id: id, content: req.GetContent()})
+	r.mu.Unlock()
+	res := &pb.RespondResponse{}
+	if id != "" {
+		res.MessageIds = []string{id}
+	}
+	if p := a.registry().Sources[r.source]; p != nil {
+		sent, err := a.send(ctx, p, r.target, req.GetContent())
+		if err != nil {
+			return nil, err
+		}
+		res.MessageIds = sent
+	}
+	a.d.publish(a, r, req.GetContent())
+	return res, nil
+}
+
+// sendMessage routes content to the plugin that serves the target's source.
+func (a *AgentRuntime) sendMessage(ctx context.Context, req *pb.SendMessageRequest) (*pb.SendMessageResponse, error) {
+	src := req.GetTarget().GetSource()
+	p := a.registry().Sources[src]
+	if p == nil {
+		return nil, fmt.Errorf("send message: no plugin of agent %s sends to source %q: %w", a.Name, src, sdk.ErrInvalid)
+	}
+	ids, err := a.send(ctx, p, req.GetTarget(), req.GetContent())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.SendMessageResponse{MessageIds: ids}, nil
+}
+
+func (a *AgentRuntime) send(ctx context.Context, p *PluginProcess, t *pb.Target, content *pb.Content) ([]string, error) {
+	ctx, cancel := ensureDeadline(ctx, contract.DefaultCallTimeout)
+	defer cancel()
+	res, err := p.sendOnce(ctx, &pb.SendMessageRequest{AgentId: a.ID, Target: t, Content: content, DeliveryId: uuid.NewString()})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetMessageIds(), nil
+}
+
+// incoming is a message with its ids already mapped to the agent's.
+type incoming struct {
+	source, messageID, entityID, roomID, worldID string
+	channelID, serverID, threadID                string
+	names                                        []string
+	entityMeta                                   []byte
+	roomName, worldName, channelType             string
+	createdAt                                    int64
+	content                                      *pb.Content
+	// authorIsBot: the platform says a bot or another agent wrote it.
+	authorIsBot bool
+}
+
+// mapIncoming turns a connector's platform ids into the agent's ids with
+// elizaOS's createUniqueUuid, so the same user in the same chat is the same
+// entity and room across restarts.
+func (a *AgentRuntime) mapIncoming(req *pb.ReceiveMessageRequest) *incoming {
+	in := &incoming{source: req.GetSource(), channelID: req.GetChannelId(), serverID: req.GetServerId(), threadID: req.GetThreadId(),
+		roomName: req.GetRoomName(), worldName: req.GetWorldName(), channelType: req.GetChannelType(), createdAt: req.GetCreatedAt(),
+		content: req.GetContent()}
+	ids := contract.IncomingIDs(a.ID, req)
+	in.entityID, in.roomID, in.worldID, in.messageID = ids.Entity, ids.Room, ids.World, ids.Message
+	if in.messageID == "" {
+		in.messageID = uuid.NewString()
+	}
+	for _, n := range []string{req.GetDisplayName(), req.GetUserName()} {
+		if n != "" && !contains(in.names, n) {
+			in.names = append(in.names, n)
+		}
+	}
+	meta := map[string]any{}
+	if req.GetSource() != "" {
+		m := map[string]any{"id": req.GetUserId(), "userName": req.GetUserName(), "name": req.GetDisplayName()}
+		if req.GetAuthorIsBot() {
+			m["isBot"] = true
+		}
+		meta[req.GetSource()] = m
+	}
+	in.authorIsBot = req.GetAuthorIsBot()
+	in.entityMeta = mustJSON(meta)
+	if in.createdAt == 0 {
+		in.createdAt = time.Now().UnixMilli()
+	}
+	if in.content != nil && ids.InReplyTo != "" {
+		in.content.InReplyTo = ids.InReplyTo
+	}
+	return in
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func ensureDeadline(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+// runRegistry holds the runs in flight, so Respond finds where to send.
+type runRegistry struct {
+	mu sync.Mutex
+	m  map[string]*run
+}
+
+func (r *runRegistry) put(x *run) {
+	r.mu.Lock()
+	r.m[x.id] = x
+	r.mu.Unlock()
+}
+
+func (r *runRegistry) get(id string) *run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.m[id]
+}
+
+func (r *runRegistry) remove(id string) {
+	r.mu.Lock()
+	delete(r.m, id)
+	r.mu.Unlock()
+}
+
+// publish is where live listeners (the WebSocket) hear replies.
+func (d *Daemon) publish(a *AgentRuntime, r *run, c *pb.Content) { d.api.reply(a, r, c) }

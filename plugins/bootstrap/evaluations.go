@@ -1,0 +1,209 @@
+package bootstrap
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
+)
+
+// Evaluators run after the reply, not before it: the message's handler
+// returns once the reply is sent, so the client has it, and the
+// evaluation (reflection above all, a model call of its own) follows in
+// the background, in order per room. An evaluation is held as a task
+// until it is done, so a process that dies in between evaluates the
+// message at its next start; one that can no longer be run (its message
+// was deleted) is written to the run's timeline as skipped.
+
+// readRoomKey carries a roomRead to RECENT_MESSAGES when an evaluation's
+// state is composed in this process.
+type readRoomKey struct{}
+
+// roomRead is a room's recent messages, read a moment ago.
+type roomRead struct {
+	roomID string
+	msgs   []sdk.Memory
+}
+
+// pendingEvaluation names (and tags) the task that holds an evaluation.
+const pendingEvaluation = "bootstrap:evaluate"
+
+// evaluation is one run's evaluation, waiting for its turn.
+type evaluation struct {
+	RunID      string       `json:"runId"`
+	Message    sdk.Memory   `json:"message"`
+	DidRespond bool         `json:"didRespond"`
+	Responses  []sdk.Memory `json:"responses,omitempty"`
+	taskID     string
+}
+
+// evaluations runs one agent's evaluations, one room at a time each.
+type evaluations struct {
+	// ctx ends when the agent stops: an evaluation cut short stays held
+	// and runs again at the next start.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	queued map[string][]evaluation // by room
+	wg     sync.WaitGroup
+	closed bool
+}
+
+func newEvaluations() *evaluations {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &evaluations{ctx: ctx, cancel: cancel, queued: map[string][]evaluation{}}
+}
+
+// add queues e behind the room's earlier evaluations; run is called for
+// each in turn, on a goroutine of the room's.
+func (q *evaluations) add(e evaluation, run func(evaluation)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return // the agent stopped: the task runs it at the next start
+	}
+	room := e.Message.RoomID
+	q.queued[room] = append(q.queued[room], e)
+	if len(q.queued[room]) > 1 {
+		return // the room's goroutine will get to it
+	}
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		for {
+			q.mu.Lock()
+			if len(q.queued[room]) == 0 || q.closed {
+				delete(q.queued, room)
+				q.mu.Unlock()
+				return
+			}
+			next := q.queued[room][0]
+			q.mu.Unlock()
+			run(next)
+			q.mu.Lock()
+			q.queued[room] = q.queued[room][1:]
+			q.mu.Unlock()
+		}
+	}()
+}
+
+// close stops taking evaluations and waits for the one running in each
+// room; the rest stay held as tasks.
+func (q *evaluations) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	q.cancel()
+	q.wg.Wait()
+}
+
+// scheduleEvaluation holds the run's evaluation as a task and queues it.
+func (b *bootstrap) scheduleEvaluation(ctx context.Context, r *run, didRespond bool, responses []sdk.Memory) {
+	a := r.a
+	e := evaluation{RunID: r.id, Message: *r.msg, DidRespond: didRespond, Responses: responses}
+	// The task holds the message without its embedding, a tenth of the
+	// size: a recovered evaluation takes it from the stored message.
+	held := e
+	held.Message.Embedding = nil
+	raw, err := json.Marshal(held)
+	var meta map[string]any
+	if err == nil {
+		err = json.Unmarshal(raw, &meta)
+	}
+	if err == nil {
+		e.taskID, err = b.evalStore.CreateTask(ctx, a, storage.Task{Name: pendingEvaluation, Tags: []string{pendingEvaluation},
+			RoomID: r.msg.RoomID, Description: "evaluate run " + r.id, Metadata: meta})
+	}
+	if err != nil {
+		// Evaluated all the same, only not again after a crash.
+		r.log(ctx).Warn("could not hold the evaluation until it is done", "error", err)
+	}
+	q := b.state(a).evals
+	q.add(e, func(e evaluation) { b.runEvaluation(q.ctx, a, e) })
+}
+
+// runEvaluation runs the agent's evaluators for one run, with the state
+// recomposed for them, and lets go of its task.
+func (b *bootstrap) runEvaluation(parent context.Context, a *sdk.Agent, e evaluation) {
+	ctx, cancel := context.WithTimeout(sdk.WithRunID(parent, e.RunID), b.settings(a).runTimeout)
+	defer cancel()
+	log := a.Logger(ctx)
+	cctx := ctx
+	if msgs, ok := roomReadFor(a, e.Message.RoomID, e.Message.ID); ok {
+		cctx = context.WithValue(ctx, readRoomKey{}, roomRead{roomID: e.Message.RoomID, msgs: msgs})
+	}
+	st, err := a.ComposeState(cctx, &e.Message, sdk.ComposeOptions{RunID: e.RunID, OnlyInclude: true,
+		Include: []string{"RECENT_MESSAGES", "EVALUATORS"}})
+	if err != nil {
+		log.Warn("composing the state for the evaluators failed", "error", err)
+		st = &sdk.State{}
+	}
+	outs, err := a.Evaluate(ctx, sdk.EvaluatorCall{Message: &e.Message, State: st, DidRespond: e.DidRespond, Responses: e.Responses, RunID: e.RunID})
+	evaluated(a, e.Message.RoomID, e.Message.ID)
+	if err != nil {
+		log.Warn("evaluators failed", "error", err)
+	}
+	for _, o := range outs {
+		if o.Error != "" {
+			log.Warn("evaluator failed", "evaluator", o.Name, "error", o.Error)
+		}
+	}
+	if parent.Err() != nil {
+		return // the agent stopped; held for the next start
+	}
+	if e.taskID != "" {
+		if err := b.evalStore.DeleteTask(ctx, a, e.taskID); err != nil {
+			log.Warn("could not let go of a done evaluation; it may run again at the next start", "task", e.taskID, "error", err)
+		}
+	}
+}
+
+// recoverEvaluations queues the evaluations an earlier process held but did
+// not finish. It reports whether it could read them (the host may not have
+// the agent running yet).
+func (b *bootstrap) recoverEvaluations(ctx context.Context, a *sdk.Agent) bool {
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	tasks, err := b.evalStore.Tasks(cctx, a, storage.TaskQuery{Name: pendingEvaluation, Tags: []string{pendingEvaluation}})
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		var e evaluation
+		raw, err := json.Marshal(t.Metadata)
+		if err == nil {
+			err = json.Unmarshal(raw, &e)
+		}
+		if err != nil || e.RunID == "" || e.Message.ID == "" {
+			a.Logger(ctx).Warn("dropping an unreadable held evaluation", "task", t.ID)
+			_ = b.evalStore.DeleteTask(ctx, a, t.ID)
+			continue
+		}
+		e.taskID = t.ID
+		got, err := storage.For(a).GetMemoriesByIDs(cctx, []string{e.Message.ID}, "")
+		switch {
+		case err == nil && len(got) == 0:
+			// The message is gone (deleted, its room cleared): nothing to
+			// evaluate. The run's timeline says so.
+			b.skipEvaluation(ctx, a, e, "its message was deleted before the evaluators ran")
+			continue
+		case err == nil && len(e.Message.Embedding) == 0:
+			e.Message.Embedding = got[0].Embedding
+		}
+		q := b.state(a).evals
+		q.add(e, func(e evaluation) { b.runEvaluation(q.ctx, a, e) })
+	}
+	return true
+}
+
+// skipEvaluation records in the run's timeline that its evaluators did not
+// run, and why, and lets go of the held evaluation.
+func (b *bootstrap) skipEvaluation(ctx context.Context, a *sdk.Agent, e evaluation, why string) {
+	_ = storage.For(a).AddLog(ctx, storage.LogEntry{EntityID: e.Message.EntityID, RoomID: e.Message.RoomID, Type: "evaluator",
+		Body: map[string]any{"runId": e.RunID, "messageId": e.Message.ID, "evaluator": "*", "ran": false, "error": "skipped: " + why}})
+	_ = b.evalStore.DeleteTask(ctx, a, e.taskID)
+}

@@ -1,0 +1,165 @@
+package bootstrap
+
+import (
+	"container/heap"
+	"sync"
+	"time"
+)
+
+// scheduler drives the task services of every agent of the process from
+// one goroutine and one timer: a thousand agents cost a thousand entries in
+// a heap, not a thousand goroutines and timers. A look at an agent's tasks
+// runs on a goroutine of its own, so a slow database read does not hold up
+// the other agents' looks.
+type scheduler struct {
+	mu      sync.Mutex
+	h       serviceHeap
+	wake    chan struct{}
+	looking int // looks under way, at most maxLooks
+}
+
+// maxLooks bounds the looks under way at once. A daemon that starts ten
+// thousand agents has them all due within a tick: unbounded, their reads
+// would queue in the database ahead of the first messages' for a second.
+const maxLooks = 4
+
+// scheduler returns the plugin's scheduler, started on first use.
+func (b *bootstrap) scheduler() *scheduler {
+	b.schedOnce.Do(func() {
+		b.sched = &scheduler{wake: make(chan struct{}, 1)}
+		go b.sched.loop()
+	})
+	return b.sched
+}
+
+func (s *scheduler) add(t *taskService, at time.Time) {
+	s.mu.Lock()
+	t.next = at
+	heap.Push(&s.h, t)
+	s.mu.Unlock()
+	s.nudge()
+}
+
+func (s *scheduler) remove(t *taskService) {
+	s.mu.Lock()
+	if t.index >= 0 {
+		heap.Remove(&s.h, t.index)
+	}
+	s.mu.Unlock()
+}
+
+// poke schedules a look at t's tasks as soon as one tick has passed since
+// the last (or right after the current one). Every message pokes: a busy
+// agent is looked at once a tick, not twice a message.
+func (s *scheduler) poke(t *taskService) {
+	s.mu.Lock()
+	t.interval = t.tick0
+	if t.ticking {
+		t.poked = true
+	} else if at := t.soonest(); t.index >= 0 && at.Before(t.next) {
+		t.next = at
+		heap.Fix(&s.h, t.index)
+	}
+	s.mu.Unlock()
+	s.nudge()
+}
+
+// soonest is when t may be looked at again: a tick after its last look.
+func (t *taskService) soonest() time.Time {
+	now, at := time.Now(), t.lastLook.Add(t.tick0)
+	if at.Before(now) {
+		return now
+	}
+	return at
+}
+
+func (s *scheduler) nudge() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *scheduler) loop() {
+	timer := time.NewTimer(time.Hour)
+	for {
+		s.mu.Lock()
+		now := time.Now()
+		for s.h.Len() > 0 && !s.h[0].next.After(now) && s.looking < maxLooks {
+			t := heap.Pop(&s.h).(*taskService)
+			if t.ctx.Err() != nil {
+				continue
+			}
+			s.looking++
+			t.ticking = true
+			t.lastLook = now
+			t.looks.Add(1)
+			go s.look(t)
+		}
+		wait := time.Hour
+		if s.h.Len() > 0 && s.looking < maxLooks {
+			wait = time.Until(s.h[0].next)
+		}
+		s.mu.Unlock()
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-s.wake:
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// look runs one look at t's due tasks and schedules the next.
+func (s *scheduler) look(t *taskService) {
+	defer t.looks.Done()
+	busy := t.tick(t.ctx)
+	s.mu.Lock()
+	s.looking--
+	t.ticking = false
+	switch {
+	case busy || t.poked:
+		t.interval = t.tick0
+	default:
+		t.interval = min(2*t.interval, max(idleTick, t.tick0))
+	}
+	next := time.Now().Add(t.interval)
+	if t.poked {
+		next = t.soonest()
+	}
+	t.poked = false
+	if t.ctx.Err() == nil {
+		t.next = next
+		heap.Push(&s.h, t)
+	}
+	s.mu.Unlock()
+	s.nudge()
+}
+
+// serviceHeap orders task services by their next look.
+type serviceHeap []*taskService
+
+func (h serviceHeap) Len() int           { return len(h) }
+func (h serviceHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h serviceHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *serviceHeap) Push(x any) {
+	t := x.(*taskService)
+	t.index = len(*h)
+	*h = append(*h, t)
+}
+func (h *serviceHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	t.index = -1
+	*h = old[:len(old)-1]
+	return t
+}
