@@ -127,6 +127,10 @@ func (l *dataDirLock) release() {
 	if l == nil || l.f == nil {
 		return
 	}
+	// Unlock before closing: a plugin forked at that moment shares the
+	// descriptor until it execs, and closing alone would leave the lock
+	// held by it, refusing the next daemon on this data dir.
+	_ = syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	_ = l.f.Close()
 	l.f = nil
 }
