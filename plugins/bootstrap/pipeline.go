@@ -184,32 +184,36 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	}
 	info := b.info(ctx, a)
 	b.enrichAttachments(ctx, r, info)
-	if msg.Content.Text != "" && len(msg.Embedding) == 0 && info.HasModel(sdk.ModelTextEmbedding) {
-		// The embedding is made before the message is stored, so the stored
-		// row always has it (elizaOS stores the two concurrently).
-		res, err := a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextEmbedding, RunID: r.id, Text: msg.Content.Text})
-		switch {
-		case err != nil && (errors.Is(err, sdk.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
-			// The model plugin is down or hung: fail the run, as a failing
-			// text model does, rather than answer from a half-working agent.
-			return fmt.Errorf("embed the message: %w", err)
-		case err != nil:
-			r.log(ctx).Warn("embedding the message failed; it is stored without one", "error", err)
-		default:
-			msg.Embedding = res.Embedding
+	// The message is embedded and stored while the state is composed: the
+	// two are the longest waits before the model is asked, and neither
+	// needs the other. The providers see the message as if stored already
+	// (withInFlight). That holds only for providers running here; when
+	// another plugin's would run, and for a bot's message, which is
+	// checked against the stored room first, the message is stored before
+	// anything else, as elizaOS does. Either way the model is asked only
+	// once the message is stored, so a duplicate costs no model call.
+	stored := make(chan error, 1)
+	sctx := ctx
+	storeMsg := func() { stored <- b.storeIncoming(sctx, r, info) }
+	if authorIsBot(msg) || !b.composesHere(ctx, a) {
+		storeMsg()
+	} else {
+		go storeMsg()
+		ctx = context.WithValue(ctx, inFlightKey{}, *msg)
+	}
+	settled, settleErr := false, error(nil)
+	// settle waits for the message to be stored; false means the run
+	// ends here (an error, or a duplicate delivery).
+	settle := func() (bool, error) {
+		if !settled {
+			settled, settleErr = true, <-stored
 		}
+		return settleErr == nil && r.reason != reasonDuplicate, settleErr
 	}
-	_, created, err := storage.For(a).CreateMemory(ctx, msg, sdk.TableMessages, false)
-	if err != nil {
-		return fmt.Errorf("store incoming message: %w", err)
-	}
-	if !created {
-		// Delivered twice: the first delivery handles it, exactly once.
-		r.reason = reasonDuplicate
-		return nil
-	}
-	countStored(a, msg.RoomID)
 	if authorIsBot(msg) {
+		if ok, err := settle(); !ok {
+			return err
+		}
 		if !b.settings(a).respondToBots {
 			r.reason = reasonAgentMessage
 			return nil
@@ -218,12 +222,14 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 			r.reason = reasonAgentTurns
 			return nil
 		}
+		b.startRun(a, msg.RoomID, r.id)
 	}
-	b.startRun(a, msg.RoomID, r.id)
-
 	named := mentions(a, msg.Content.Text)
 	roomState, _ := cachedParticipantState(ctx, a, msg.RoomID, a.ID)
 	if roomState == "MUTED" && !named {
+		if ok, err := settle(); !ok {
+			return err
+		}
 		r.reason = reasonMuted
 		return nil
 	}
@@ -241,7 +247,13 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		st, err := a.ComposeState(ctx, msg, sdk.ComposeOptions{RunID: r.id, OnlyInclude: true,
 			Include: []string{"ANXIETY", "SHOULD_RESPOND", "ENTITIES", "CHARACTER", "RECENT_MESSAGES", "ACTIONS"}})
 		if err != nil {
+			if ok, serr := settle(); !ok && serr != nil {
+				return serr
+			}
 			return fmt.Errorf("compose state: %w", err)
+		}
+		if ok, err := settle(); !ok {
+			return err
 		}
 		prompt := renderPrompt(a, "shouldRespondTemplate", st, map[string]any{"roomFollowed": roomState == "FOLLOWED"})
 		res, err := a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextSmall, RunID: r.id, Prompt: prompt, System: system(a)})
@@ -260,7 +272,13 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 
 	st, err := a.ComposeState(ctx, msg, sdk.ComposeOptions{RunID: r.id, Include: []string{"ACTIONS"}})
 	if err != nil {
+		if ok, serr := settle(); !ok && serr != nil {
+			return serr
+		}
 		return fmt.Errorf("compose state: %w", err)
+	}
+	if ok, err := settle(); !ok {
+		return err
 	}
 	resp, ok, err := b.generateResponse(ctx, r, st)
 	if err != nil {
@@ -305,6 +323,90 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		}
 	}
 	b.evaluate(ctx, r, st, true, []sdk.Memory{reply})
+	return nil
+}
+
+// inFlightKey carries the run's message, while it is being stored, to this
+// plugin's providers (see withInFlight).
+type inFlightKey struct{}
+
+// withInFlight adds the run's message to a room's recent messages (newest
+// first, at most limit) when it is still being stored as they are read,
+// so that the prompt shows it as it would once stored.
+func withInFlight(ctx context.Context, roomID string, ms []sdk.Memory, limit int) []sdk.Memory {
+	m, ok := ctx.Value(inFlightKey{}).(sdk.Memory)
+	if !ok || m.RoomID != roomID {
+		return ms
+	}
+	for i := range ms {
+		if ms[i].ID == m.ID {
+			return ms
+		}
+	}
+	m.Embedding = nil
+	i := 0
+	for i < len(ms) && ms[i].CreatedAt > m.CreatedAt {
+		i++
+	}
+	ms = slices.Insert(slices.Clone(ms), i, m)
+	if limit > 0 && len(ms) > limit {
+		ms = ms[:limit]
+	}
+	return ms
+}
+
+// composesHere reports whether every provider of the agent is this
+// plugin's own, so that its state is composed in this process.
+func (b *bootstrap) composesHere(ctx context.Context, a *sdk.Agent) bool {
+	info := b.info(ctx, a)
+	if info == nil {
+		return false
+	}
+	for _, p := range info.Plugins {
+		if p.Name != "bootstrap" && len(p.Providers) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// storeIncoming embeds the run's message (when the agent has a model for
+// it) and stores it with its embedding; a message stored already marks
+// the run a duplicate. It works on a copy: the run's message is read
+// meanwhile.
+func (b *bootstrap) storeIncoming(ctx context.Context, r *run, info *sdk.AgentInfo) error {
+	a, msg := r.a, *r.msg
+	if msg.Content.Text != "" && len(msg.Embedding) == 0 && info.HasModel(sdk.ModelTextEmbedding) {
+		// The embedding is made before the message is stored, so the stored
+		// row always has it (elizaOS stores the two concurrently).
+		res, err := a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextEmbedding, RunID: r.id, Text: msg.Content.Text})
+		switch {
+		case err != nil && (errors.Is(err, sdk.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
+			// The model plugin is down or hung: fail the run, as a failing
+			// text model does, rather than answer from a half-working agent.
+			return fmt.Errorf("embed the message: %w", err)
+		case err != nil:
+			r.log(ctx).Warn("embedding the message failed; it is stored without one", "error", err)
+		default:
+			msg.Embedding = res.Embedding
+		}
+	}
+	_, created, err := storage.For(a).CreateMemory(ctx, &msg, sdk.TableMessages, false)
+	if err != nil {
+		return fmt.Errorf("store incoming message: %w", err)
+	}
+	if !created {
+		// Delivered twice: the first delivery handles it, exactly once.
+		r.reason = reasonDuplicate
+		return nil
+	}
+	countStored(a, msg.RoomID)
+	if !authorIsBot(&msg) {
+		// The run is the room's latest (see stale) from the moment its
+		// message is stored: of deliveries of one message at once, only
+		// the one that stored it. A bot's counts once it is answered.
+		b.startRun(a, msg.RoomID, r.id)
+	}
 	return nil
 }
 

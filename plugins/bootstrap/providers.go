@@ -356,7 +356,9 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 	if r, ok := ctx.Value(readRoomKey{}).(roomRead); ok && r.roomID == msg.RoomID {
 		ms = r.msgs
 	} else {
-		ms, err = storage.For(a).GetMemories(ctx, recentMessagesQuery(b, a, msg.RoomID))
+		q := recentMessagesQuery(b, a, msg.RoomID)
+		ms, err = storage.For(a).GetMemories(ctx, q)
+		ms = withInFlight(ctx, msg.RoomID, ms, q.Count)
 	}
 	actionResults := <-done
 	if err != nil {

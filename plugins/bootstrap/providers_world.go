@@ -109,6 +109,7 @@ func (b *bootstrap) factsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 	if err != nil {
 		return sdk.ProviderResult{}, err
 	}
+	recent = withInFlight(ctx, msg.RoomID, recent, 5)
 	var texts []string
 	for i := len(recent) - 1; i >= 0; i-- {
 		if !isActionResult(&recent[i]) && recent[i].Content.Text != "" {
