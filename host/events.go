@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -108,6 +109,8 @@ func (a *AgentRuntime) emit(ctx context.Context, req *pb.HandleEventRequest) err
 	ctx, cancel := ensureDeadline(ctx, contract.DefaultRunTimeout)
 	defer cancel()
 	errs := make([]error, len(subs))
+	emitted := make([][]*pb.EmittedEvent, len(subs))
+	since := time.Now()
 	var wg sync.WaitGroup
 	for i, p := range subs {
 		wg.Add(1)
@@ -115,14 +118,65 @@ func (a *AgentRuntime) emit(ctx context.Context, req *pb.HandleEventRequest) err
 			defer wg.Done()
 			c, err := p.conn(ctx)
 			if err == nil {
-				_, err = c.plugin.HandleEvent(ctx, req)
+				var res *pb.HandleEventResponse
+				res, err = c.plugin.HandleEvent(ctx, req)
 				if err != nil {
 					err = p.callErr(c, "event "+req.GetType(), err)
+				} else {
+					emitted[i] = res.GetEmitted()
 				}
 			}
 			errs[i] = err
 		}()
 	}
 	wg.Wait()
+	for i, evs := range emitted {
+		a.recordEmitted(subs[i], evs, since)
+	}
 	return errors.Join(errs...)
+}
+
+// recordEmitted records the events a plugin's handler handed back with its
+// answer (HandleEventResponse.emitted), as EmitEvent would have: in the
+// timeline, and RUN_ENDED's word on a duplicate delivery. Their times are
+// the plugin's, kept within the call. Nobody listened for them when they
+// were emitted, so they are not delivered.
+func (a *AgentRuntime) recordEmitted(p *PluginProcess, evs []*pb.EmittedEvent, since time.Time) {
+	if len(evs) > contract.MaxEmitted {
+		a.log.Warn("a plugin handed back more events than the host takes from one answer; the rest are dropped",
+			"plugin", p.Name(), "events", len(evs), "taken", contract.MaxEmitted)
+		evs = evs[:contract.MaxEmitted]
+	}
+	now := time.Now()
+	for _, e := range evs {
+		if e.GetType() == "" {
+			continue
+		}
+		at := time.UnixMilli(e.GetEmittedAt())
+		if at.Before(since.Truncate(time.Millisecond)) || at.After(now) {
+			at = now
+		}
+		ev := &pb.HandleEventRequest{AgentId: a.ID, Type: e.GetType(), RunId: e.GetRunId(), Source: e.GetSource(),
+			Message: e.GetMessage(), PayloadJson: e.GetPayloadJson()}
+		if a.log.IsDebug() {
+			a.log.Debug("event", "type", ev.GetType(), "runId", ev.GetRunId(), "payload", string(ev.GetPayloadJson()), "handedBack", true)
+		}
+		a.recordEvent(p.Name(), ev, at)
+		if ev.GetType() == sdk.EventRunEnded {
+			a.noteRunEnded(ev)
+		}
+	}
+}
+
+// recordEvent keeps what a plugin announces (RUN_STARTED, RUN_ENDED with
+// why a run stopped, ...) in the timeline, next to the runs, model calls
+// and actions. The payload is passed on as it came, split into keys only.
+func (a *AgentRuntime) recordEvent(plugin string, ev *pb.HandleEventRequest, at time.Time) {
+	body := map[string]json.RawMessage{}
+	if json.Unmarshal(ev.GetPayloadJson(), &body) != nil || body == nil {
+		body = map[string]json.RawMessage{}
+	}
+	body["event"], body["runId"], body["source"], body["plugin"] = mustJSON(ev.GetType()), mustJSON(ev.GetRunId()), mustJSON(ev.GetSource()), mustJSON(plugin)
+	a.d.logs.add(a, &pb.LogEntry{AgentId: a.ID, RoomId: ev.GetMessage().GetRoomId(), EntityId: ev.GetMessage().GetEntityId(),
+		Type: "event", BodyJson: mustJSON(body), CreatedAt: at.UnixMilli()})
 }

@@ -2,7 +2,6 @@ package host
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -106,18 +105,10 @@ func (s *runtimeServer) EmitEvent(ctx context.Context, req *pb.EmitEventRequest)
 	if err != nil {
 		return nil, err
 	}
-	// The timeline keeps what plugins announce (RUN_STARTED, RUN_ENDED with
-	// why a run stopped, ...) next to the runs, model calls and actions.
-	// The payload is passed on as it came, split into keys only.
-	body := map[string]json.RawMessage{}
-	if json.Unmarshal(req.GetPayloadJson(), &body) != nil || body == nil {
-		body = map[string]json.RawMessage{}
-	}
-	body["event"], body["runId"], body["source"], body["plugin"] = mustJSON(req.GetType()), mustJSON(req.GetRunId()), mustJSON(req.GetSource()), mustJSON(callerPlugin(ctx).Name())
-	a.d.logs.add(a, &pb.LogEntry{AgentId: a.ID, RoomId: req.GetMessage().GetRoomId(), EntityId: req.GetMessage().GetEntityId(),
-		Type: "event", BodyJson: mustJSON(body), CreatedAt: time.Now().UnixMilli()})
-	err = a.emit(ctx, &pb.HandleEventRequest{Type: req.GetType(), RunId: req.GetRunId(), Source: req.GetSource(),
-		Message: req.GetMessage(), PayloadJson: req.GetPayloadJson()})
+	ev := &pb.HandleEventRequest{Type: req.GetType(), RunId: req.GetRunId(), Source: req.GetSource(),
+		Message: req.GetMessage(), PayloadJson: req.GetPayloadJson()}
+	a.recordEvent(callerPlugin(ctx).Name(), ev, time.Now())
+	err = a.emit(ctx, ev)
 	if err != nil {
 		return nil, contract.Status(err)
 	}

@@ -212,6 +212,9 @@ func (a *Agent) Evaluate(ctx context.Context, call EvaluatorCall) ([]EvaluatorOu
 
 // EmitEvent hands an event to the plugins subscribed to its type.
 func (a *Agent) EmitEvent(ctx context.Context, ev Event) error {
+	if a.deferEmit(ctx, ev) {
+		return nil
+	}
 	rt, err := a.client()
 	if err != nil {
 		return err

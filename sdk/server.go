@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/agenthost/agenthost/internal/contract"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
@@ -43,6 +44,8 @@ type pluginServer struct {
 	rtConn *grpc.ClientConn
 
 	scope *pluginScope
+	// hostMinor is the protocol minor of the host, from Init.
+	hostMinor atomic.Uint32
 }
 
 func newPluginServer(p *Plugin, log hclog.Logger) *pluginServer {
@@ -144,6 +147,7 @@ func (s *pluginServer) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitR
 		s.rtConn, s.rt, s.db = conn, pb.NewRuntimeClient(conn), pb.NewDatabaseClient(conn)
 		s.mu.Unlock()
 	}
+	s.hostMinor.Store(req.GetProtocolMinor())
 	if s.p.Init != nil {
 		host := Host{Version: req.GetHostVersion(), DataDir: req.GetDataDir(), Settings: req.GetSettings(),
 			ProtocolMinor: int(min(req.GetProtocolMinor(), contract.ProtocolMinor)), Features: req.GetFeatures()}
@@ -404,6 +408,11 @@ func (s *pluginServer) HandleEvent(ctx context.Context, req *pb.HandleEventReque
 		// composed for it here are garbage then, as the host's are.
 		defer s.scope.states.Drop(stateKey(a.ID, ev.Message.ID))
 	}
+	var col *emittedEvents
+	if s.hostMinor.Load() >= 2 {
+		col = &emittedEvents{agentID: a.ID}
+		ctx = context.WithValue(ctx, emittedKey{}, col)
+	}
 	var errs []error
 	for _, h := range hs {
 		// One handler's panic must not skip the others.
@@ -411,10 +420,13 @@ func (s *pluginServer) HandleEvent(ctx context.Context, req *pb.HandleEventReque
 			errs = append(errs, err)
 		}
 	}
+	emitted := col.take()
 	if err := errors.Join(errs...); err != nil {
+		// A failed call has no answer to carry them.
+		a.emitNow(ctx, emitted)
 		return nil, contract.Status(fmt.Errorf("%s: %w", req.GetType(), err))
 	}
-	return &pb.HandleEventResponse{}, nil
+	return &pb.HandleEventResponse{Emitted: emitted}, nil
 }
 
 func (s *pluginServer) handleOne(ctx context.Context, h *EventHandler, a *Agent, ev *Event) (err error) {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/agenthost/agenthost/host"
 	"github.com/agenthost/agenthost/host/confine"
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/plugins/openai/openaitest"
 	"github.com/agenthost/agenthost/plugins/sqlstore"
@@ -201,6 +202,49 @@ func TestHostilePluginsReachOnlyTheirOwn(t *testing.T) {
 		if n := strings.Count(d.out.String(), "flood line"); n >= 5000 {
 			t.Errorf("all %d lines of the flood reached the log", n)
 		}
+	})
+
+	t.Run("events handed back with an answer are bounded and dated by the host", func(t *testing.T) {
+		before := time.Now()
+		if got := hook(t, d, "rawhostile", mallory, "/emitted")["EmitEvent RAWHOSTILE_PING"]; !strings.HasPrefix(got, "ALLOWED") {
+			t.Fatalf("emitting RAWHOSTILE_PING: %s", got)
+		}
+		waitOutput(t, d, "more events than the host takes from one answer")
+		type entry struct {
+			Body      map[string]any `json:"body"`
+			CreatedAt int64          `json:"createdAt"`
+		}
+		var flood []entry
+		testwait.For(t, 20*time.Second, "the handed-back events in the timeline", func() bool {
+			code, env := d.get("/api/agents/" + mallory + "/logs?type=event&count=1000")
+			var data struct{ Logs []entry }
+			if code != http.StatusOK || json.Unmarshal(env.Data, &data) != nil {
+				return false
+			}
+			flood = flood[:0]
+			for _, l := range data.Logs {
+				if l.Body["event"] == "RAWHOSTILE_FLOOD" {
+					flood = append(flood, l)
+				}
+			}
+			return len(flood) >= contract.MaxEmitted-1
+		})
+		// 1,002 handed back, of which the host takes 64: a RUN_ENDED and
+		// 63 floods, the first of those with its bad payload dropped.
+		if len(flood) != contract.MaxEmitted-1 {
+			t.Errorf("%d RAWHOSTILE_FLOOD entries in the timeline, want %d", len(flood), contract.MaxEmitted-1)
+		}
+		for _, l := range flood {
+			if at := time.UnixMilli(l.CreatedAt); at.Before(before.Add(-time.Second)) || at.After(time.Now()) {
+				t.Errorf("an event dated %s by the plugin is in the timeline at %s", "2126", at)
+				break
+			}
+			if l.Body["plugin"] != "rawhostile" {
+				t.Errorf("a handed-back event is in the timeline as %v's", l.Body["plugin"])
+				break
+			}
+		}
+		waitOutput(t, d, "payload_json")
 	})
 
 	t.Run("the confinement is reported", func(t *testing.T) {

@@ -15,8 +15,10 @@ const (
 	// ProtocolMinor is the minor of agenthost.plugin.v1 this host and the Go
 	// SDK speak.
 	// Minors add fields and RPCs. Minor 1 added the runtime token, which
-	// the host requires: it refuses plugins built for minor 0.
-	ProtocolMinor = 1
+	// the host requires: it refuses plugins built for minor 0. Minor 2
+	// added the events a handler hands back with its answer
+	// (HandleEventResponse.emitted).
+	ProtocolMinor = 2
 
 	// MagicCookieKey and MagicCookieValue tell a plugin it was started by
 	// the host. They are a courtesy to people who run a plugin by hand, not
@@ -55,3 +57,7 @@ func Handshake() goplugin.HandshakeConfig {
 		MagicCookieValue: MagicCookieValue,
 	}
 }
+
+// MaxEmitted is how many events one HandleEvent answer may hand back
+// (HandleEventResponse.emitted); the host drops the rest.
+const MaxEmitted = 64

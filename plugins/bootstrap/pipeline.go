@@ -153,10 +153,12 @@ func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Eve
 			// The host tells whoever delivered the message twice.
 			p["duplicate"] = true
 		}
-		if r.replied && err == nil {
+		if r.replied && err == nil && b.info(ctx, a).Listens(sdk.EventRunEnded) {
 			// The host hands the reply to whoever waits for the run (an
 			// HTTP client) when this handler returns: RUN_ENDED follows
-			// it rather than holding it up for a call to the host.
+			// it rather than holding it up for a call to the host. With
+			// nobody listening, it goes back with the answer (see
+			// sdk.Agent.EmitEvent), no call at all.
 			go r.emit(ctx, sdk.EventRunEnded, p)
 			return
 		}

@@ -423,9 +423,15 @@ func (c *Client) HandleEvent(ctx context.Context, agentID string, ev sdk.Event) 
 		// its room (Runtime.Respond), as the daemon does.
 		defer c.rt.runStarted(ev.RunID, conv.MemoryToProto(ev.Message))()
 	}
-	_, err := c.pc.HandleEvent(ctx, &pb.HandleEventRequest{AgentId: agentID, Type: ev.Type, RunId: ev.RunID,
+	res, err := c.pc.HandleEvent(ctx, &pb.HandleEventRequest{AgentId: agentID, Type: ev.Type, RunId: ev.RunID,
 		Source: ev.Source, Message: conv.MemoryToProto(ev.Message), PayloadJson: conv.EncodeMap(ev.Payload)})
-	return err
+	if err != nil {
+		return err
+	}
+	// The events nobody listens for come back with the answer, as they
+	// do to the daemon: they are recorded with those emitted by call.
+	c.rt.recordEmitted(res.GetEmitted())
+	return nil
 }
 
 // UseModel calls the plugin's handler of req.Type.

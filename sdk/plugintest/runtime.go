@@ -438,6 +438,17 @@ func (s runtimeService) DescribeAgent(_ context.Context, req *pb.DescribeAgentRe
 	return out, nil
 }
 
+// recordEmitted records the events a handler handed back with its answer,
+// at most as many as the daemon takes.
+func (r *Runtime) recordEmitted(evs []*pb.EmittedEvent) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range evs[:min(len(evs), contract.MaxEmitted)] {
+		r.events = append(r.events, sdk.Event{Type: e.GetType(), RunID: e.GetRunId(), Source: e.GetSource(),
+			Message: conv.MemoryFromProto(e.GetMessage()), Payload: conv.DecodeMap(e.GetPayloadJson())})
+	}
+}
+
 // EmitEvent records the event.
 func (s runtimeService) EmitEvent(_ context.Context, req *pb.EmitEventRequest) (*pb.EmitEventResponse, error) {
 	s.r.mu.Lock()

@@ -19,6 +19,12 @@
 //	/configure           what its Runtime calls made during Configure got
 //	                     (made when the agent's RAWHOSTILE_MODE setting is
 //	                     "configure-calls")
+//	/emitted             emits RAWHOSTILE_PING, whose handler here answers
+//	                     with far more events handed back
+//	                     (HandleEventResponse.emitted) than the host takes:
+//	                     RAWHOSTILE_FLOOD ones dated in the future, one with
+//	                     a payload that is no JSON, and a RUN_ENDED saying
+//	                     a run it does not own was a duplicate
 //	/badjson             Runtime and storage calls whose _json fields hold
 //	                     no JSON object, and a state composed from its
 //	                     provider RAWHOSTILE_BADJSON, whose answer's
@@ -63,7 +69,22 @@ type server struct {
 func (s *server) Describe(context.Context, *pb.DescribeRequest) (*pb.Manifest, error) {
 	return &pb.Manifest{Name: "rawhostile", Version: "0.0.1", ProtocolMinor: contract.ProtocolMinor, Http: true,
 		Settings:  []*pb.SettingSpec{{Name: "RAWHOSTILE_MODE"}},
-		Providers: []*pb.ProviderSpec{{Name: "RAWHOSTILE_BADJSON", Dynamic: true}}}, nil
+		Providers: []*pb.ProviderSpec{{Name: "RAWHOSTILE_BADJSON", Dynamic: true}},
+		Events:    []string{"RAWHOSTILE_PING"}}, nil
+}
+
+// HandleEvent answers RAWHOSTILE_PING with a flood of events handed back.
+func (s *server) HandleEvent(_ context.Context, req *pb.HandleEventRequest) (*pb.HandleEventResponse, error) {
+	res := &pb.HandleEventResponse{}
+	future := time.Now().Add(100 * 365 * 24 * time.Hour).UnixMilli()
+	res.Emitted = append(res.Emitted,
+		&pb.EmittedEvent{Type: "RAWHOSTILE_FLOOD", PayloadJson: []byte("{not json"), EmittedAt: future},
+		&pb.EmittedEvent{Type: "RUN_ENDED", RunId: "00000000-0000-4000-8000-00000000dead", PayloadJson: []byte(`{"duplicate": true}`)})
+	for i := range 1000 {
+		res.Emitted = append(res.Emitted, &pb.EmittedEvent{Type: "RAWHOSTILE_FLOOD", RunId: req.GetRunId(),
+			PayloadJson: []byte(fmt.Sprintf(`{"n": %d}`, i)), EmittedAt: future})
+	}
+	return res, nil
 }
 
 func (s *server) Init(_ context.Context, req *pb.InitRequest) (*pb.InitResponse, error) {
@@ -130,6 +151,10 @@ func (s *server) HandleHTTP(ctx context.Context, req *pb.HandleHTTPRequest) (*pb
 		s.mu.Unlock()
 	case "/badjson":
 		report = badJSON(ctx, addr, token, req.GetAgentId())
+	case "/emitted":
+		rt, _, closeRT := dial(addr, token)
+		defer closeRT()
+		report = map[string]string{"EmitEvent RAWHOSTILE_PING": verdict(rt.EmitEvent(ctx, &pb.EmitEventRequest{AgentId: req.GetAgentId(), Type: "RAWHOSTILE_PING"}))}
 	case "/settings":
 		report = map[string]string{}
 		for k := range settings {

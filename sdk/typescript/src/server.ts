@@ -44,7 +44,7 @@ import type {
 } from './types';
 
 /** The minor of agenthost.plugin.v1 this SDK speaks (the Go side's contract.ProtocolMinor). */
-export const PROTOCOL_MINOR = 1;
+export const PROTOCOL_MINOR = 2;
 /** Bounds every message, both ways (the Go side's contract.MaxMessageSize). */
 export const MAX_MESSAGE_SIZE = 64 << 20;
 
@@ -516,7 +516,9 @@ export class PluginShim {
           if (failures.length > 0) {
             throw new RpcFailure(failures[0].code, failures.map((f) => f.message).join('; '));
           }
-          return {};
+          // Events go to the host with emitEvent as they happen; none are
+          // handed back with the answer (HandleEventResponse.emitted).
+          return { emitted: [] };
         },
       ),
 

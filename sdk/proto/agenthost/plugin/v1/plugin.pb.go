@@ -1843,7 +1843,16 @@ func (x *HandleEventRequest) GetPayloadJson() []byte {
 }
 
 type HandleEventResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events the handlers emitted while they ran that no plugin of the
+	// agent listens for (AgentInfo: no manifest lists their type), handed
+	// back with the answer instead of in an EmitEvent call each: the host
+	// records them in the agent's timeline as it records EmitEvent's. Only
+	// for a host of protocol minor 2 or newer (InitRequest.protocol_minor);
+	// at most 64 are taken. An event some plugin listens for goes through
+	// EmitEvent, which hands it to the listeners while the handler runs:
+	// one handed back here is recorded, not delivered.
+	Emitted       []*EmittedEvent `protobuf:"bytes,1,rep,name=emitted,proto3" json:"emitted,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1878,6 +1887,101 @@ func (*HandleEventResponse) Descriptor() ([]byte, []int) {
 	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{27}
 }
 
+func (x *HandleEventResponse) GetEmitted() []*EmittedEvent {
+	if x != nil {
+		return x.Emitted
+	}
+	return nil
+}
+
+// EmittedEvent is an event a handler emitted, as EmitEventRequest carries
+// one, with the time it was emitted.
+type EmittedEvent struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Type    string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
+	RunId   string                 `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	Source  string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	Message *Memory                `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	// Everything else the event carries, as a JSON object.
+	PayloadJson []byte `protobuf:"bytes,5,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
+	// When the handler emitted it, in milliseconds since the Unix epoch.
+	EmittedAt     int64 `protobuf:"varint,6,opt,name=emitted_at,json=emittedAt,proto3" json:"emitted_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EmittedEvent) Reset() {
+	*x = EmittedEvent{}
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EmittedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EmittedEvent) ProtoMessage() {}
+
+func (x *EmittedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EmittedEvent.ProtoReflect.Descriptor instead.
+func (*EmittedEvent) Descriptor() ([]byte, []int) {
+	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *EmittedEvent) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *EmittedEvent) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *EmittedEvent) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *EmittedEvent) GetMessage() *Memory {
+	if x != nil {
+		return x.Message
+	}
+	return nil
+}
+
+func (x *EmittedEvent) GetPayloadJson() []byte {
+	if x != nil {
+		return x.PayloadJson
+	}
+	return nil
+}
+
+func (x *EmittedEvent) GetEmittedAt() int64 {
+	if x != nil {
+		return x.EmittedAt
+	}
+	return 0
+}
+
 type SendMessageRequest struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
@@ -1893,7 +1997,7 @@ type SendMessageRequest struct {
 
 func (x *SendMessageRequest) Reset() {
 	*x = SendMessageRequest{}
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[28]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1905,7 +2009,7 @@ func (x *SendMessageRequest) String() string {
 func (*SendMessageRequest) ProtoMessage() {}
 
 func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[28]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1918,7 +2022,7 @@ func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendMessageRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{28}
+	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SendMessageRequest) GetAgentId() string {
@@ -1959,7 +2063,7 @@ type SendMessageResponse struct {
 
 func (x *SendMessageResponse) Reset() {
 	*x = SendMessageResponse{}
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[29]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1971,7 +2075,7 @@ func (x *SendMessageResponse) String() string {
 func (*SendMessageResponse) ProtoMessage() {}
 
 func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[29]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1984,7 +2088,7 @@ func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendMessageResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{29}
+	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SendMessageResponse) GetMessageIds() []string {
@@ -2002,7 +2106,7 @@ type ShutdownRequest struct {
 
 func (x *ShutdownRequest) Reset() {
 	*x = ShutdownRequest{}
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[30]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2014,7 +2118,7 @@ func (x *ShutdownRequest) String() string {
 func (*ShutdownRequest) ProtoMessage() {}
 
 func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[30]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2027,7 +2131,7 @@ func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
 func (*ShutdownRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{30}
+	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 type ShutdownResponse struct {
@@ -2038,7 +2142,7 @@ type ShutdownResponse struct {
 
 func (x *ShutdownResponse) Reset() {
 	*x = ShutdownResponse{}
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[31]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2154,7 @@ func (x *ShutdownResponse) String() string {
 func (*ShutdownResponse) ProtoMessage() {}
 
 func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[31]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2167,7 @@ func (x *ShutdownResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ShutdownResponse.ProtoReflect.Descriptor instead.
 func (*ShutdownResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{31}
+	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 // HandleHTTPRequest is a request the daemon received at
@@ -2087,7 +2191,7 @@ type HandleHTTPRequest struct {
 
 func (x *HandleHTTPRequest) Reset() {
 	*x = HandleHTTPRequest{}
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[32]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2099,7 +2203,7 @@ func (x *HandleHTTPRequest) String() string {
 func (*HandleHTTPRequest) ProtoMessage() {}
 
 func (x *HandleHTTPRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[32]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2112,7 +2216,7 @@ func (x *HandleHTTPRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleHTTPRequest.ProtoReflect.Descriptor instead.
 func (*HandleHTTPRequest) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{32}
+	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *HandleHTTPRequest) GetAgentId() string {
@@ -2176,7 +2280,7 @@ type HandleHTTPResponse struct {
 
 func (x *HandleHTTPResponse) Reset() {
 	*x = HandleHTTPResponse{}
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[33]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2292,7 @@ func (x *HandleHTTPResponse) String() string {
 func (*HandleHTTPResponse) ProtoMessage() {}
 
 func (x *HandleHTTPResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[33]
+	mi := &file_agenthost_plugin_v1_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2305,7 @@ func (x *HandleHTTPResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandleHTTPResponse.ProtoReflect.Descriptor instead.
 func (*HandleHTTPResponse) Descriptor() ([]byte, []int) {
-	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{33}
+	return file_agenthost_plugin_v1_plugin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *HandleHTTPResponse) GetStatus() int32 {
@@ -2369,8 +2473,17 @@ const file_agenthost_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x06run_id\x18\x03 \x01(\tR\x05runId\x12\x16\n" +
 	"\x06source\x18\x04 \x01(\tR\x06source\x125\n" +
 	"\amessage\x18\x05 \x01(\v2\x1b.agenthost.plugin.v1.MemoryR\amessage\x12!\n" +
-	"\fpayload_json\x18\x06 \x01(\fR\vpayloadJson\"\x15\n" +
-	"\x13HandleEventResponse\"\xbd\x01\n" +
+	"\fpayload_json\x18\x06 \x01(\fR\vpayloadJson\"R\n" +
+	"\x13HandleEventResponse\x12;\n" +
+	"\aemitted\x18\x01 \x03(\v2!.agenthost.plugin.v1.EmittedEventR\aemitted\"\xca\x01\n" +
+	"\fEmittedEvent\x12\x12\n" +
+	"\x04type\x18\x01 \x01(\tR\x04type\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x125\n" +
+	"\amessage\x18\x04 \x01(\v2\x1b.agenthost.plugin.v1.MemoryR\amessage\x12!\n" +
+	"\fpayload_json\x18\x05 \x01(\fR\vpayloadJson\x12\x1d\n" +
+	"\n" +
+	"emitted_at\x18\x06 \x01(\x03R\temittedAt\"\xbd\x01\n" +
 	"\x12SendMessageRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x123\n" +
 	"\x06target\x18\x02 \x01(\v2\x1b.agenthost.plugin.v1.TargetR\x06target\x126\n" +
@@ -2431,7 +2544,7 @@ func file_agenthost_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 	return file_agenthost_plugin_v1_plugin_proto_rawDescData
 }
 
-var file_agenthost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_agenthost_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_agenthost_plugin_v1_plugin_proto_goTypes = []any{
 	(*DescribeRequest)(nil),         // 0: agenthost.plugin.v1.DescribeRequest
 	(*Manifest)(nil),                // 1: agenthost.plugin.v1.Manifest
@@ -2461,24 +2574,25 @@ var file_agenthost_plugin_v1_plugin_proto_goTypes = []any{
 	(*RunEvaluatorsResponse)(nil),   // 25: agenthost.plugin.v1.RunEvaluatorsResponse
 	(*HandleEventRequest)(nil),      // 26: agenthost.plugin.v1.HandleEventRequest
 	(*HandleEventResponse)(nil),     // 27: agenthost.plugin.v1.HandleEventResponse
-	(*SendMessageRequest)(nil),      // 28: agenthost.plugin.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),     // 29: agenthost.plugin.v1.SendMessageResponse
-	(*ShutdownRequest)(nil),         // 30: agenthost.plugin.v1.ShutdownRequest
-	(*ShutdownResponse)(nil),        // 31: agenthost.plugin.v1.ShutdownResponse
-	(*HandleHTTPRequest)(nil),       // 32: agenthost.plugin.v1.HandleHTTPRequest
-	(*HandleHTTPResponse)(nil),      // 33: agenthost.plugin.v1.HandleHTTPResponse
-	nil,                             // 34: agenthost.plugin.v1.InitRequest.SettingsEntry
-	nil,                             // 35: agenthost.plugin.v1.ConfigureRequest.SettingsEntry
-	nil,                             // 36: agenthost.plugin.v1.HandleHTTPRequest.HeadersEntry
-	nil,                             // 37: agenthost.plugin.v1.HandleHTTPResponse.HeadersEntry
-	(*Content)(nil),                 // 38: agenthost.plugin.v1.Content
-	(*Memory)(nil),                  // 39: agenthost.plugin.v1.Memory
-	(*State)(nil),                   // 40: agenthost.plugin.v1.State
-	(*ActionResult)(nil),            // 41: agenthost.plugin.v1.ActionResult
-	(*Target)(nil),                  // 42: agenthost.plugin.v1.Target
-	(*ModelRequest)(nil),            // 43: agenthost.plugin.v1.ModelRequest
-	(*ModelResponse)(nil),           // 44: agenthost.plugin.v1.ModelResponse
-	(*ModelChunk)(nil),              // 45: agenthost.plugin.v1.ModelChunk
+	(*EmittedEvent)(nil),            // 28: agenthost.plugin.v1.EmittedEvent
+	(*SendMessageRequest)(nil),      // 29: agenthost.plugin.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),     // 30: agenthost.plugin.v1.SendMessageResponse
+	(*ShutdownRequest)(nil),         // 31: agenthost.plugin.v1.ShutdownRequest
+	(*ShutdownResponse)(nil),        // 32: agenthost.plugin.v1.ShutdownResponse
+	(*HandleHTTPRequest)(nil),       // 33: agenthost.plugin.v1.HandleHTTPRequest
+	(*HandleHTTPResponse)(nil),      // 34: agenthost.plugin.v1.HandleHTTPResponse
+	nil,                             // 35: agenthost.plugin.v1.InitRequest.SettingsEntry
+	nil,                             // 36: agenthost.plugin.v1.ConfigureRequest.SettingsEntry
+	nil,                             // 37: agenthost.plugin.v1.HandleHTTPRequest.HeadersEntry
+	nil,                             // 38: agenthost.plugin.v1.HandleHTTPResponse.HeadersEntry
+	(*Content)(nil),                 // 39: agenthost.plugin.v1.Content
+	(*Memory)(nil),                  // 40: agenthost.plugin.v1.Memory
+	(*State)(nil),                   // 41: agenthost.plugin.v1.State
+	(*ActionResult)(nil),            // 42: agenthost.plugin.v1.ActionResult
+	(*Target)(nil),                  // 43: agenthost.plugin.v1.Target
+	(*ModelRequest)(nil),            // 44: agenthost.plugin.v1.ModelRequest
+	(*ModelResponse)(nil),           // 45: agenthost.plugin.v1.ModelResponse
+	(*ModelChunk)(nil),              // 46: agenthost.plugin.v1.ModelChunk
 }
 var file_agenthost_plugin_v1_plugin_proto_depIdxs = []int32{
 	2,  // 0: agenthost.plugin.v1.Manifest.actions:type_name -> agenthost.plugin.v1.ActionSpec
@@ -2488,62 +2602,64 @@ var file_agenthost_plugin_v1_plugin_proto_depIdxs = []int32{
 	8,  // 4: agenthost.plugin.v1.Manifest.settings:type_name -> agenthost.plugin.v1.SettingSpec
 	3,  // 5: agenthost.plugin.v1.ActionSpec.examples:type_name -> agenthost.plugin.v1.Conversation
 	4,  // 6: agenthost.plugin.v1.Conversation.messages:type_name -> agenthost.plugin.v1.ExampleMessage
-	38, // 7: agenthost.plugin.v1.ExampleMessage.content:type_name -> agenthost.plugin.v1.Content
-	34, // 8: agenthost.plugin.v1.InitRequest.settings:type_name -> agenthost.plugin.v1.InitRequest.SettingsEntry
-	35, // 9: agenthost.plugin.v1.ConfigureRequest.settings:type_name -> agenthost.plugin.v1.ConfigureRequest.SettingsEntry
-	39, // 10: agenthost.plugin.v1.GetProvidersRequest.message:type_name -> agenthost.plugin.v1.Memory
-	40, // 11: agenthost.plugin.v1.GetProvidersRequest.state:type_name -> agenthost.plugin.v1.State
+	39, // 7: agenthost.plugin.v1.ExampleMessage.content:type_name -> agenthost.plugin.v1.Content
+	35, // 8: agenthost.plugin.v1.InitRequest.settings:type_name -> agenthost.plugin.v1.InitRequest.SettingsEntry
+	36, // 9: agenthost.plugin.v1.ConfigureRequest.settings:type_name -> agenthost.plugin.v1.ConfigureRequest.SettingsEntry
+	40, // 10: agenthost.plugin.v1.GetProvidersRequest.message:type_name -> agenthost.plugin.v1.Memory
+	41, // 11: agenthost.plugin.v1.GetProvidersRequest.state:type_name -> agenthost.plugin.v1.State
 	16, // 12: agenthost.plugin.v1.GetProvidersResponse.results:type_name -> agenthost.plugin.v1.ProviderResult
-	39, // 13: agenthost.plugin.v1.ValidateActionsRequest.message:type_name -> agenthost.plugin.v1.Memory
-	40, // 14: agenthost.plugin.v1.ValidateActionsRequest.state:type_name -> agenthost.plugin.v1.State
-	39, // 15: agenthost.plugin.v1.RunActionRequest.message:type_name -> agenthost.plugin.v1.Memory
-	40, // 16: agenthost.plugin.v1.RunActionRequest.state:type_name -> agenthost.plugin.v1.State
-	39, // 17: agenthost.plugin.v1.RunActionRequest.responses:type_name -> agenthost.plugin.v1.Memory
+	40, // 13: agenthost.plugin.v1.ValidateActionsRequest.message:type_name -> agenthost.plugin.v1.Memory
+	41, // 14: agenthost.plugin.v1.ValidateActionsRequest.state:type_name -> agenthost.plugin.v1.State
+	40, // 15: agenthost.plugin.v1.RunActionRequest.message:type_name -> agenthost.plugin.v1.Memory
+	41, // 16: agenthost.plugin.v1.RunActionRequest.state:type_name -> agenthost.plugin.v1.State
+	40, // 17: agenthost.plugin.v1.RunActionRequest.responses:type_name -> agenthost.plugin.v1.Memory
 	21, // 18: agenthost.plugin.v1.RunActionRequest.previous:type_name -> agenthost.plugin.v1.ActionOutcome
-	41, // 19: agenthost.plugin.v1.ActionOutcome.result:type_name -> agenthost.plugin.v1.ActionResult
-	41, // 20: agenthost.plugin.v1.RunActionResponse.result:type_name -> agenthost.plugin.v1.ActionResult
-	39, // 21: agenthost.plugin.v1.RunEvaluatorsRequest.message:type_name -> agenthost.plugin.v1.Memory
-	40, // 22: agenthost.plugin.v1.RunEvaluatorsRequest.state:type_name -> agenthost.plugin.v1.State
-	39, // 23: agenthost.plugin.v1.RunEvaluatorsRequest.responses:type_name -> agenthost.plugin.v1.Memory
+	42, // 19: agenthost.plugin.v1.ActionOutcome.result:type_name -> agenthost.plugin.v1.ActionResult
+	42, // 20: agenthost.plugin.v1.RunActionResponse.result:type_name -> agenthost.plugin.v1.ActionResult
+	40, // 21: agenthost.plugin.v1.RunEvaluatorsRequest.message:type_name -> agenthost.plugin.v1.Memory
+	41, // 22: agenthost.plugin.v1.RunEvaluatorsRequest.state:type_name -> agenthost.plugin.v1.State
+	40, // 23: agenthost.plugin.v1.RunEvaluatorsRequest.responses:type_name -> agenthost.plugin.v1.Memory
 	24, // 24: agenthost.plugin.v1.RunEvaluatorsResponse.outcomes:type_name -> agenthost.plugin.v1.EvaluatorOutcome
-	39, // 25: agenthost.plugin.v1.HandleEventRequest.message:type_name -> agenthost.plugin.v1.Memory
-	42, // 26: agenthost.plugin.v1.SendMessageRequest.target:type_name -> agenthost.plugin.v1.Target
-	38, // 27: agenthost.plugin.v1.SendMessageRequest.content:type_name -> agenthost.plugin.v1.Content
-	36, // 28: agenthost.plugin.v1.HandleHTTPRequest.headers:type_name -> agenthost.plugin.v1.HandleHTTPRequest.HeadersEntry
-	37, // 29: agenthost.plugin.v1.HandleHTTPResponse.headers:type_name -> agenthost.plugin.v1.HandleHTTPResponse.HeadersEntry
-	0,  // 30: agenthost.plugin.v1.Plugin.Describe:input_type -> agenthost.plugin.v1.DescribeRequest
-	9,  // 31: agenthost.plugin.v1.Plugin.Init:input_type -> agenthost.plugin.v1.InitRequest
-	11, // 32: agenthost.plugin.v1.Plugin.Configure:input_type -> agenthost.plugin.v1.ConfigureRequest
-	13, // 33: agenthost.plugin.v1.Plugin.Unconfigure:input_type -> agenthost.plugin.v1.UnconfigureRequest
-	15, // 34: agenthost.plugin.v1.Plugin.GetProviders:input_type -> agenthost.plugin.v1.GetProvidersRequest
-	18, // 35: agenthost.plugin.v1.Plugin.ValidateActions:input_type -> agenthost.plugin.v1.ValidateActionsRequest
-	20, // 36: agenthost.plugin.v1.Plugin.RunAction:input_type -> agenthost.plugin.v1.RunActionRequest
-	23, // 37: agenthost.plugin.v1.Plugin.RunEvaluators:input_type -> agenthost.plugin.v1.RunEvaluatorsRequest
-	26, // 38: agenthost.plugin.v1.Plugin.HandleEvent:input_type -> agenthost.plugin.v1.HandleEventRequest
-	43, // 39: agenthost.plugin.v1.Plugin.UseModel:input_type -> agenthost.plugin.v1.ModelRequest
-	43, // 40: agenthost.plugin.v1.Plugin.StreamModel:input_type -> agenthost.plugin.v1.ModelRequest
-	28, // 41: agenthost.plugin.v1.Plugin.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
-	30, // 42: agenthost.plugin.v1.Plugin.Shutdown:input_type -> agenthost.plugin.v1.ShutdownRequest
-	32, // 43: agenthost.plugin.v1.Plugin.HandleHTTP:input_type -> agenthost.plugin.v1.HandleHTTPRequest
-	1,  // 44: agenthost.plugin.v1.Plugin.Describe:output_type -> agenthost.plugin.v1.Manifest
-	10, // 45: agenthost.plugin.v1.Plugin.Init:output_type -> agenthost.plugin.v1.InitResponse
-	12, // 46: agenthost.plugin.v1.Plugin.Configure:output_type -> agenthost.plugin.v1.ConfigureResponse
-	14, // 47: agenthost.plugin.v1.Plugin.Unconfigure:output_type -> agenthost.plugin.v1.UnconfigureResponse
-	17, // 48: agenthost.plugin.v1.Plugin.GetProviders:output_type -> agenthost.plugin.v1.GetProvidersResponse
-	19, // 49: agenthost.plugin.v1.Plugin.ValidateActions:output_type -> agenthost.plugin.v1.ValidateActionsResponse
-	22, // 50: agenthost.plugin.v1.Plugin.RunAction:output_type -> agenthost.plugin.v1.RunActionResponse
-	25, // 51: agenthost.plugin.v1.Plugin.RunEvaluators:output_type -> agenthost.plugin.v1.RunEvaluatorsResponse
-	27, // 52: agenthost.plugin.v1.Plugin.HandleEvent:output_type -> agenthost.plugin.v1.HandleEventResponse
-	44, // 53: agenthost.plugin.v1.Plugin.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
-	45, // 54: agenthost.plugin.v1.Plugin.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
-	29, // 55: agenthost.plugin.v1.Plugin.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
-	31, // 56: agenthost.plugin.v1.Plugin.Shutdown:output_type -> agenthost.plugin.v1.ShutdownResponse
-	33, // 57: agenthost.plugin.v1.Plugin.HandleHTTP:output_type -> agenthost.plugin.v1.HandleHTTPResponse
-	44, // [44:58] is the sub-list for method output_type
-	30, // [30:44] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	40, // 25: agenthost.plugin.v1.HandleEventRequest.message:type_name -> agenthost.plugin.v1.Memory
+	28, // 26: agenthost.plugin.v1.HandleEventResponse.emitted:type_name -> agenthost.plugin.v1.EmittedEvent
+	40, // 27: agenthost.plugin.v1.EmittedEvent.message:type_name -> agenthost.plugin.v1.Memory
+	43, // 28: agenthost.plugin.v1.SendMessageRequest.target:type_name -> agenthost.plugin.v1.Target
+	39, // 29: agenthost.plugin.v1.SendMessageRequest.content:type_name -> agenthost.plugin.v1.Content
+	37, // 30: agenthost.plugin.v1.HandleHTTPRequest.headers:type_name -> agenthost.plugin.v1.HandleHTTPRequest.HeadersEntry
+	38, // 31: agenthost.plugin.v1.HandleHTTPResponse.headers:type_name -> agenthost.plugin.v1.HandleHTTPResponse.HeadersEntry
+	0,  // 32: agenthost.plugin.v1.Plugin.Describe:input_type -> agenthost.plugin.v1.DescribeRequest
+	9,  // 33: agenthost.plugin.v1.Plugin.Init:input_type -> agenthost.plugin.v1.InitRequest
+	11, // 34: agenthost.plugin.v1.Plugin.Configure:input_type -> agenthost.plugin.v1.ConfigureRequest
+	13, // 35: agenthost.plugin.v1.Plugin.Unconfigure:input_type -> agenthost.plugin.v1.UnconfigureRequest
+	15, // 36: agenthost.plugin.v1.Plugin.GetProviders:input_type -> agenthost.plugin.v1.GetProvidersRequest
+	18, // 37: agenthost.plugin.v1.Plugin.ValidateActions:input_type -> agenthost.plugin.v1.ValidateActionsRequest
+	20, // 38: agenthost.plugin.v1.Plugin.RunAction:input_type -> agenthost.plugin.v1.RunActionRequest
+	23, // 39: agenthost.plugin.v1.Plugin.RunEvaluators:input_type -> agenthost.plugin.v1.RunEvaluatorsRequest
+	26, // 40: agenthost.plugin.v1.Plugin.HandleEvent:input_type -> agenthost.plugin.v1.HandleEventRequest
+	44, // 41: agenthost.plugin.v1.Plugin.UseModel:input_type -> agenthost.plugin.v1.ModelRequest
+	44, // 42: agenthost.plugin.v1.Plugin.StreamModel:input_type -> agenthost.plugin.v1.ModelRequest
+	29, // 43: agenthost.plugin.v1.Plugin.SendMessage:input_type -> agenthost.plugin.v1.SendMessageRequest
+	31, // 44: agenthost.plugin.v1.Plugin.Shutdown:input_type -> agenthost.plugin.v1.ShutdownRequest
+	33, // 45: agenthost.plugin.v1.Plugin.HandleHTTP:input_type -> agenthost.plugin.v1.HandleHTTPRequest
+	1,  // 46: agenthost.plugin.v1.Plugin.Describe:output_type -> agenthost.plugin.v1.Manifest
+	10, // 47: agenthost.plugin.v1.Plugin.Init:output_type -> agenthost.plugin.v1.InitResponse
+	12, // 48: agenthost.plugin.v1.Plugin.Configure:output_type -> agenthost.plugin.v1.ConfigureResponse
+	14, // 49: agenthost.plugin.v1.Plugin.Unconfigure:output_type -> agenthost.plugin.v1.UnconfigureResponse
+	17, // 50: agenthost.plugin.v1.Plugin.GetProviders:output_type -> agenthost.plugin.v1.GetProvidersResponse
+	19, // 51: agenthost.plugin.v1.Plugin.ValidateActions:output_type -> agenthost.plugin.v1.ValidateActionsResponse
+	22, // 52: agenthost.plugin.v1.Plugin.RunAction:output_type -> agenthost.plugin.v1.RunActionResponse
+	25, // 53: agenthost.plugin.v1.Plugin.RunEvaluators:output_type -> agenthost.plugin.v1.RunEvaluatorsResponse
+	27, // 54: agenthost.plugin.v1.Plugin.HandleEvent:output_type -> agenthost.plugin.v1.HandleEventResponse
+	45, // 55: agenthost.plugin.v1.Plugin.UseModel:output_type -> agenthost.plugin.v1.ModelResponse
+	46, // 56: agenthost.plugin.v1.Plugin.StreamModel:output_type -> agenthost.plugin.v1.ModelChunk
+	30, // 57: agenthost.plugin.v1.Plugin.SendMessage:output_type -> agenthost.plugin.v1.SendMessageResponse
+	32, // 58: agenthost.plugin.v1.Plugin.Shutdown:output_type -> agenthost.plugin.v1.ShutdownResponse
+	34, // 59: agenthost.plugin.v1.Plugin.HandleHTTP:output_type -> agenthost.plugin.v1.HandleHTTPResponse
+	46, // [46:60] is the sub-list for method output_type
+	32, // [32:46] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_agenthost_plugin_v1_plugin_proto_init() }
@@ -2558,7 +2674,7 @@ func file_agenthost_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_agenthost_plugin_v1_plugin_proto_rawDesc), len(file_agenthost_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   38,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

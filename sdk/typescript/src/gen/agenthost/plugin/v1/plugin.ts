@@ -298,6 +298,34 @@ export interface HandleEventRequest {
 }
 
 export interface HandleEventResponse {
+  /**
+   * The events the handlers emitted while they ran that no plugin of the
+   * agent listens for (AgentInfo: no manifest lists their type), handed
+   * back with the answer instead of in an EmitEvent call each: the host
+   * records them in the agent's timeline as it records EmitEvent's. Only
+   * for a host of protocol minor 2 or newer (InitRequest.protocol_minor);
+   * at most 64 are taken. An event some plugin listens for goes through
+   * EmitEvent, which hands it to the listeners while the handler runs:
+   * one handed back here is recorded, not delivered.
+   */
+  emitted: EmittedEvent[];
+}
+
+/**
+ * EmittedEvent is an event a handler emitted, as EmitEventRequest carries
+ * one, with the time it was emitted.
+ */
+export interface EmittedEvent {
+  type: string;
+  runId: string;
+  source: string;
+  message:
+    | Memory
+    | undefined;
+  /** Everything else the event carries, as a JSON object. */
+  payloadJson: Buffer;
+  /** When the handler emitted it, in milliseconds since the Unix epoch. */
+  emittedAt: number;
 }
 
 export interface SendMessageRequest {
@@ -2919,11 +2947,14 @@ export const HandleEventRequest: MessageFns<HandleEventRequest> = {
 };
 
 function createBaseHandleEventResponse(): HandleEventResponse {
-  return {};
+  return { emitted: [] };
 }
 
 export const HandleEventResponse: MessageFns<HandleEventResponse> = {
-  encode(_: HandleEventResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+  encode(message: HandleEventResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.emitted) {
+      EmittedEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
     return writer;
   },
 
@@ -2940,6 +2971,14 @@ export const HandleEventResponse: MessageFns<HandleEventResponse> = {
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.emitted.push(EmittedEvent.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2955,8 +2994,126 @@ export const HandleEventResponse: MessageFns<HandleEventResponse> = {
   create<I extends Exact<DeepPartial<HandleEventResponse>, I>>(base?: I): HandleEventResponse {
     return HandleEventResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<HandleEventResponse>, I>>(_: I): HandleEventResponse {
+  fromPartial<I extends Exact<DeepPartial<HandleEventResponse>, I>>(object: I): HandleEventResponse {
     const message = createBaseHandleEventResponse();
+    message.emitted = object.emitted?.map((e) => EmittedEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseEmittedEvent(): EmittedEvent {
+  return { type: "", runId: "", source: "", message: undefined, payloadJson: Buffer.alloc(0), emittedAt: 0 };
+}
+
+export const EmittedEvent: MessageFns<EmittedEvent> = {
+  encode(message: EmittedEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.runId !== "") {
+      writer.uint32(18).string(message.runId);
+    }
+    if (message.source !== "") {
+      writer.uint32(26).string(message.source);
+    }
+    if (message.message !== undefined) {
+      Memory.encode(message.message, writer.uint32(34).fork()).join();
+    }
+    if (message.payloadJson.length !== 0) {
+      writer.uint32(42).bytes(message.payloadJson);
+    }
+    if (message.emittedAt !== 0) {
+      writer.uint32(48).int64(message.emittedAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmittedEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmittedEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = Memory.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.payloadJson = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.emittedAt = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create<I extends Exact<DeepPartial<EmittedEvent>, I>>(base?: I): EmittedEvent {
+    return EmittedEvent.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EmittedEvent>, I>>(object: I): EmittedEvent {
+    const message = createBaseEmittedEvent();
+    message.type = object.type ?? "";
+    message.runId = object.runId ?? "";
+    message.source = object.source ?? "";
+    message.message = (object.message !== undefined && object.message !== null)
+      ? Memory.fromPartial(object.message)
+      : undefined;
+    message.payloadJson = object.payloadJson ?? Buffer.alloc(0);
+    message.emittedAt = object.emittedAt ?? 0;
     return message;
   },
 };
@@ -4064,6 +4221,17 @@ export type DeepPartial<T> = T extends Builtin ? T
 type KeysOfUnion<T> = T extends T ? keyof T : never;
 export type Exact<P, I extends P> = P extends Builtin ? P
   : P & { [K in keyof P]: Exact<P[K], I[K]> } & { [K in Exclude<keyof I, KeysOfUnion<P>>]: never };
+
+function longToNumber(int64: { toString(): string }): number {
+  const num = globalThis.Number(int64.toString());
+  if (num > globalThis.Number.MAX_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is larger than Number.MAX_SAFE_INTEGER");
+  }
+  if (num < globalThis.Number.MIN_SAFE_INTEGER) {
+    throw new globalThis.Error("Value is smaller than Number.MIN_SAFE_INTEGER");
+  }
+  return num;
+}
 
 export interface MessageFns<T> {
   encode(message: T, writer?: BinaryWriter): BinaryWriter;
