@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/boundedmap"
 	"github.com/agenthost/agenthost/sdk"
 )
 
@@ -66,6 +67,12 @@ type agentState struct {
 	info *sdk.AgentInfo
 	// owned remembers worlds whose ownership was checked.
 	owned map[string]bool
+	// handling and handled know the deliveries of a message without the
+	// store (see claimMessage): the message ids whose first delivery is
+	// being stored, each with a channel closed once it is, and the ids
+	// this process stored.
+	handling map[string]chan struct{}
+	handled  *boundedmap.Map[bool]
 }
 
 // New returns the bootstrap plugin. It keeps relationships, components
@@ -116,7 +123,8 @@ func (b *bootstrap) newAgentState(ctx context.Context, a *sdk.Agent) (*agentStat
 
 func newAgentState(a *sdk.Agent) (*agentState, []string) {
 	settings, warnings := readSettings(a)
-	return &agentState{settings: settings, evals: newEvaluations(), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{}}, warnings
+	return &agentState{settings: settings, evals: newEvaluations(), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{},
+		handling: map[string]chan struct{}{}, handled: boundedmap.New[bool](maxHandled)}, warnings
 }
 
 func (st *agentState) close() {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/agenthost/agenthost/internal/boundedmap"
 	"github.com/agenthost/agenthost/sdk"
 )
 
@@ -48,5 +50,47 @@ func TestWithInFlight(t *testing.T) {
 	}
 	if ids(read) != "b,a" {
 		t.Error("the read was changed in place")
+	}
+}
+
+// A second delivery of a message waits while the first is stored: it is a
+// duplicate once the message is stored, and handles the message itself
+// when storing failed. A message stored earlier is a duplicate at once.
+func TestClaimMessage(t *testing.T) {
+	st := &agentState{handling: map[string]chan struct{}{}, handled: boundedmap.New[bool](maxHandled)}
+	ctx := context.Background()
+	release, dup := st.claim(ctx, "m1")
+	if dup {
+		t.Fatal("the first delivery is a duplicate")
+	}
+	second := make(chan bool)
+	go func() {
+		rel, dup := st.claim(ctx, "m1")
+		if !dup {
+			rel(true)
+		}
+		second <- dup
+	}()
+	select {
+	case <-second:
+		t.Fatal("the second delivery went on while the first was being stored")
+	case <-time.After(50 * time.Millisecond):
+	}
+	release(false)
+	if dup := <-second; dup {
+		t.Error("storing the first delivery failed, and the second was dropped as a duplicate")
+	}
+	if _, dup := st.claim(ctx, "m1"); !dup {
+		t.Error("a message the second delivery stored is not a duplicate")
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	release, _ = st.claim(ctx, "m2")
+	cancel()
+	if _, dup := st.claim(cctx, "m2"); dup {
+		t.Error("a delivery that stopped waiting was called a duplicate; the store is the judge then")
+	}
+	release(true)
+	if _, dup := st.claim(ctx, "m2"); !dup {
+		t.Error("a stored message is not a duplicate")
 	}
 }

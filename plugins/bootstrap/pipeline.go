@@ -184,19 +184,32 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	if msg.Table == "" {
 		msg.Table = sdk.TableMessages
 	}
+	release, dup := b.claimMessage(ctx, a, msg.ID)
+	if dup {
+		r.reason = reasonDuplicate
+		return nil
+	}
 	info := b.info(ctx, a)
 	b.enrichAttachments(ctx, r, info)
-	// The message is embedded and stored while the state is composed: the
-	// two are the longest waits before the model is asked, and neither
-	// needs the other. The providers see the message as if stored already
+	// The message is embedded and stored while the state is composed and
+	// the response generated: with a model server, the embedding call
+	// alone is a round trip as long as a short answer, and neither needs
+	// the other. The providers see the message as if stored already
 	// (withInFlight). That holds only for providers running here; when
 	// another plugin's would run, and for a bot's message, which is
 	// checked against the stored room first, the message is stored before
-	// anything else, as elizaOS does. Either way the model is asked only
-	// once the message is stored, so a duplicate costs no model call.
+	// anything else. Nothing is sent before the message is stored: a
+	// delivery that turns out to be a duplicate drops its response (one
+	// model call spent) and the first delivery answers, once. The
+	// should-respond question, asked in rooms where the agent may keep
+	// quiet, waits for the store: a duplicate costs no call there.
 	stored := make(chan error, 1)
 	sctx := ctx
-	storeMsg := func() { stored <- b.storeIncoming(sctx, r, info) }
+	storeMsg := func() {
+		err := b.storeIncoming(sctx, r, info)
+		release(err == nil)
+		stored <- err
+	}
 	if authorIsBot(msg) || !b.composesHere(ctx, a) {
 		storeMsg()
 	} else {
@@ -279,10 +292,10 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		}
 		return fmt.Errorf("compose state: %w", err)
 	}
-	if ok, err := settle(); !ok {
-		return err
-	}
 	resp, ok, err := b.generateResponse(ctx, r, st)
+	if stored, serr := settle(); !stored {
+		return serr
+	}
 	if err != nil {
 		return err
 	}
@@ -326,6 +339,55 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	}
 	b.evaluate(ctx, r, st, true, []sdk.Memory{reply})
 	return nil
+}
+
+// maxHandled bounds the message ids an agent's state remembers as stored.
+const maxHandled = 4096
+
+// claimMessage makes the run the one that handles its message, unless
+// another delivery of it is (dup). While a first delivery's message is
+// being stored, a second waits for the outcome: it is a duplicate once the
+// message is stored, and handles it itself if storing failed. A message
+// this process stored earlier is a duplicate at once. The store remains
+// the judge (storeIncoming) for what this process does not know, such as
+// a delivery from before a restart. release tells the outcome.
+func (b *bootstrap) claimMessage(ctx context.Context, a *sdk.Agent, id string) (release func(stored bool), dup bool) {
+	if id == "" {
+		return func(bool) {}, false
+	}
+	return b.state(a).claim(ctx, id)
+}
+
+func (st *agentState) claim(ctx context.Context, id string) (release func(stored bool), dup bool) {
+	for {
+		st.mu.Lock()
+		if st.handled.Get(id) {
+			st.mu.Unlock()
+			return nil, true
+		}
+		wait, ok := st.handling[id]
+		if !ok {
+			done := make(chan struct{})
+			st.handling[id] = done
+			st.mu.Unlock()
+			return func(stored bool) {
+				st.mu.Lock()
+				delete(st.handling, id)
+				if stored {
+					st.handled.Put(id, true)
+				}
+				st.mu.Unlock()
+				close(done)
+			}, false
+		}
+		st.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			// The store decides.
+			return func(bool) {}, false
+		}
+	}
 }
 
 // inFlightKey carries the run's message, while it is being stored, to this
