@@ -210,7 +210,11 @@ func (a *Agent) Evaluate(ctx context.Context, call EvaluatorCall) ([]EvaluatorOu
 	return out, nil
 }
 
-// EmitEvent hands an event to the plugins subscribed to its type.
+// EmitEvent hands an event to the plugins subscribed to its type, and to
+// the agent's timeline. Inside an event handler (ctx is the handler's, or
+// derived from it), an event no plugin of the agent subscribes to is kept
+// and handed back with the handler's answer: no call to the host, and
+// the timeline has it all the same.
 func (a *Agent) EmitEvent(ctx context.Context, ev Event) error {
 	if a.deferEmit(ctx, ev) {
 		return nil

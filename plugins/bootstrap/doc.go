@@ -7,16 +7,22 @@
 // On MESSAGE_RECEIVED a run starts (RUN_STARTED; the host gives every
 // message its own run id, so concurrent conversations never share one) and
 // every way out of it ends the run (RUN_ENDED with a status, and a reason
-// when it stopped early; RUN_TIMEOUT first when it ran out of time). A run
-// that sent its one reply and ran no actions sends RUN_ENDED just after its
-// handler returns, so that the host hands the reply over without waiting
-// for it:
+// when it stopped early; RUN_TIMEOUT first when it ran out of time). When
+// no plugin of the agent listens for them, both go back with the handler's
+// answer rather than in calls of their own (sdk.Agent.EmitEvent); when one
+// does, a run that sent its one reply and ran no actions sends RUN_ENDED
+// just after its handler returns, so that the host hands the reply over
+// without waiting for it:
 //
 //  1. The agent's own messages are skipped.
 //  2. Attachments are enriched (images described by IMAGE_DESCRIPTION, text
 //     files read), the text is embedded, and the message is stored. A
 //     message already stored (delivered twice) stops here: it is handled
-//     exactly once.
+//     exactly once. When every provider of the agent is bootstrap's own,
+//     the embedding and the store run beside steps 5 and 6 (the providers
+//     see the message as if stored), and only the reply waits for them; a
+//     second delivery of a message this process is storing, or stored,
+//     waits for or follows the first without a model call.
 //  3. A message from a bot or another agent is not answered unless
 //     RESPOND_TO_AGENTS is true, and then only up to MAX_AGENT_TURNS agent
 //     messages in a row: agents never answer each other in an endless loop.
