@@ -10,6 +10,16 @@
 // allocates and, once that pauses after a burst, collects the garbage and
 // returns every free page (debug.FreeOSMemory). It costs one collection per
 // burst and nothing while the process is busy or idle.
+//
+// The first trim, once the process has started, also drops the process's
+// mappings of its executable's code and read-only data (dropStartupPages).
+// Every process of agenthost runs the same large executable, and starting
+// one maps far more of it than the process goes on to use: the init code
+// of every package linked in, and, since the kernel maps the pages around
+// each one touched (fault-around), their neighbours too. The pages stay in
+// the operating system's file cache; those the process still needs are
+// mapped again on their first use, the rest no longer count in its
+// memory. Writable pages are never dropped.
 package memtrim
 
 import (
@@ -35,7 +45,7 @@ var once sync.Once
 // Start begins watching, once per process; it returns at once.
 func Start() {
 	once.Do(func() {
-		w := &watcher{quiet: quiet, burst: burst, trim: Trim}
+		w := &watcher{quiet: quiet, burst: burst, trim: Trim, started: dropStartupPages}
 		go func() {
 			for range time.Tick(every) {
 				w.look(allocated())
@@ -59,6 +69,8 @@ func allocated() uint64 {
 type watcher struct {
 	quiet, burst uint64
 	trim         func()
+	// started runs after the first trim: the process has started.
+	started func()
 
 	last, sinceTrim uint64
 }
@@ -74,5 +86,9 @@ func (w *watcher) look(total uint64) bool {
 	}
 	w.sinceTrim = 0
 	w.trim()
+	if w.started != nil {
+		w.started()
+		w.started = nil
+	}
 	return true
 }

@@ -32,6 +32,26 @@ func TestWatcherTrimsOnceAfterABurst(t *testing.T) {
 	}
 }
 
+// What follows the first trim, and only it, is the process's start being
+// over.
+func TestWatcherStartedOnceAfterTheFirstTrim(t *testing.T) {
+	trims, started := 0, 0
+	w := &watcher{quiet: 100, burst: 1000, trim: func() { trims++ }, started: func() {
+		if trims != 1 {
+			t.Errorf("started after %d trims, want after the first", trims)
+		}
+		started++
+	}}
+	total := uint64(0)
+	for _, alloc := range []uint64{5000, 0, 400, 400, 400, 10, 2000, 0} {
+		total += alloc
+		w.look(total)
+	}
+	if trims != 3 || started != 1 {
+		t.Errorf("%d trims and %d starts, want 3 and 1", trims, started)
+	}
+}
+
 // The real trim gives the garbage of a burst back: what the heap holds
 // after it is what is still in use.
 func TestTrimReturnsTheGarbage(t *testing.T) {

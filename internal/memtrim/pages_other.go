@@ -1,0 +1,6 @@
+//go:build !linux
+
+package memtrim
+
+// dropStartupPages does nothing where /proc/self/smaps is not there.
+func dropStartupPages() {}
