@@ -29,6 +29,36 @@ func dropStartupPages() {
 	}
 }
 
+// ResidentKiB is how much of the file at path this process has mapped and
+// resident, from /proc/self/smaps.
+func ResidentKiB(path string) (int, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	total, in := 0, false
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fs := strings.Fields(sc.Text())
+		if isHeader(fs) {
+			in = len(fs) == 6 && fs[5] == path
+			continue
+		}
+		if in && len(fs) >= 2 && fs[0] == "Rss:" {
+			n, _ := strconv.Atoi(fs[1])
+			total += n
+		}
+	}
+	return total, sc.Err()
+}
+
+// isHeader reports whether the fields of a line of smaps begin a mapping:
+// range, permissions, offset, device, inode and, for a file, its path.
+func isHeader(f []string) bool {
+	return len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4
+}
+
 // span is an address range of a mapping.
 type span struct{ start, end uintptr }
 
@@ -44,10 +74,8 @@ func cleanFileSpans(smaps io.Reader, path string) []span {
 	open := false // the last header was kept and its fields follow
 	sc := bufio.NewScanner(smaps)
 	for sc.Scan() {
-		line := sc.Text()
-		f := strings.Fields(line)
-		if len(f) >= 5 && strings.Contains(f[0], "-") && len(f[1]) == 4 {
-			// A mapping's header: range, permissions, offset, device, inode, path.
+		f := strings.Fields(sc.Text())
+		if isHeader(f) {
 			open = false
 			if len(f) != 6 || f[5] != path || f[1][1] != '-' || f[1][3] != 'p' {
 				continue

@@ -19,8 +19,10 @@
 // # SQLite durability
 //
 // The SQLite file runs in WAL mode with synchronous=NORMAL, foreign keys on,
-// a busy timeout and reads through a memory map. In WAL mode a commit appends the transaction to the
-// write-ahead log with write(2) before it returns, so an acknowledged write
+// a busy timeout, and reads through read(2) rather than a memory map, which
+// would keep every page read mapped in the process. In WAL mode a commit
+// appends the transaction to the write-ahead log with write(2) before it
+// returns, so an acknowledged write
 // survives the death of the process (SIGKILL, a panic, an OOM kill): the
 // operating system already holds the bytes. What NORMAL gives up, compared
 // with FULL, is an fsync of the log at every commit; only a power loss or a
