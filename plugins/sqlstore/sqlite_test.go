@@ -69,7 +69,7 @@ func TestSQLiteFile(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "a dir?with#odd%chars", FileName)); err != nil {
 		t.Fatal(err)
 	}
-	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "10000", "mmap_size": "0"} {
+	for pragma, want := range map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "10000", "mmap_size": "0", "cache_size": "-256"} {
 		var got string
 		if err := s.db.QueryRowContext(ctx, "PRAGMA "+pragma).Scan(&got); err != nil {
 			t.Fatal(err)
