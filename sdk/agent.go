@@ -219,15 +219,20 @@ func (a *Agent) EmitEvent(ctx context.Context, ev Event) error {
 	if a.deferEmit(ctx, ev) {
 		return nil
 	}
+	return a.emitCall(ctx, &pb.EmitEventRequest{AgentId: a.ID, Type: ev.Type, Source: ev.Source,
+		Message: memoryToProto(ev.Message), PayloadJson: encodeMap(ev.Payload), RunId: ev.RunID})
+}
+
+// emitCall sends one event to the host.
+func (a *Agent) emitCall(ctx context.Context, req *pb.EmitEventRequest) error {
 	rt, err := a.client()
 	if err != nil {
 		return err
 	}
 	ctx, cancel := withDeadline(ctx, contract.DefaultCallTimeout)
 	defer cancel()
-	_, err = rt.EmitEvent(ctx, &pb.EmitEventRequest{AgentId: a.ID, Type: ev.Type, Source: ev.Source,
-		Message: memoryToProto(ev.Message), PayloadJson: encodeMap(ev.Payload), RunId: ev.RunID})
-	return callErr("EmitEvent "+ev.Type, err)
+	_, err = rt.EmitEvent(ctx, req)
+	return callErr("EmitEvent "+req.GetType(), err)
 }
 
 // IncomingMessage is a message from a platform, in the platform's own ids.

@@ -67,17 +67,9 @@ func (a *Agent) deferEmit(ctx context.Context, ev Event) bool {
 // emitNow sends events collected for an answer that will not be given
 // (the handler failed) with EmitEvent, so that the timeline still has them.
 func (a *Agent) emitNow(ctx context.Context, evs []*pb.EmittedEvent) {
-	if len(evs) == 0 {
-		return
-	}
-	rt, err := a.client()
-	if err != nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contract.DefaultCallTimeout)
-	defer cancel()
+	ctx = context.WithoutCancel(ctx)
 	for _, e := range evs {
-		if _, err := rt.EmitEvent(ctx, &pb.EmitEventRequest{AgentId: a.ID, Type: e.GetType(), Source: e.GetSource(),
+		if err := a.emitCall(ctx, &pb.EmitEventRequest{AgentId: a.ID, Type: e.GetType(), Source: e.GetSource(),
 			Message: e.GetMessage(), PayloadJson: e.GetPayloadJson(), RunId: e.GetRunId()}); err != nil {
 			a.Logger(ctx).Warn("emit event failed", "event", e.GetType(), "error", err)
 		}

@@ -107,8 +107,9 @@ func TestModelPathCrossings(t *testing.T) {
 		}
 	}
 	var evs []runEvent
+	eliza := agentIDOf(t, d, "Eliza")
 	testwait.For(t, 10*time.Second, "every run's RUN_ENDED in the timeline", func() bool {
-		evs = d.events(agentIDOf(t, d, "Eliza"))
+		evs = d.events(eliza)
 		return len(ended(evs)) >= n+3
 	})
 	checkRunsEnded(t, evs)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 
@@ -210,20 +211,26 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		release(err == nil)
 		stored <- err
 	}
-	if authorIsBot(msg) || !b.composesHere(ctx, a) {
+	if authorIsBot(msg) || !composesHere(info) {
 		storeMsg()
 	} else {
 		go storeMsg()
 		ctx = context.WithValue(ctx, inFlightKey{}, *msg)
 	}
-	settled, settleErr := false, error(nil)
+	storeErr := sync.OnceValue(func() error { return <-stored })
 	// settle waits for the message to be stored; false means the run
 	// ends here (an error, or a duplicate delivery).
 	settle := func() (bool, error) {
-		if !settled {
-			settled, settleErr = true, <-stored
+		err := storeErr()
+		return err == nil && r.reason != reasonDuplicate, err
+	}
+	// composeFailed is the run's error when its state could not be
+	// composed: the store's, if that failed too.
+	composeFailed := func(err error) error {
+		if _, serr := settle(); serr != nil {
+			return serr
 		}
-		return settleErr == nil && r.reason != reasonDuplicate, settleErr
+		return fmt.Errorf("compose state: %w", err)
 	}
 	if authorIsBot(msg) {
 		if ok, err := settle(); !ok {
@@ -262,10 +269,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		st, err := a.ComposeState(ctx, msg, sdk.ComposeOptions{RunID: r.id, OnlyInclude: true,
 			Include: []string{"ANXIETY", "SHOULD_RESPOND", "ENTITIES", "CHARACTER", "RECENT_MESSAGES", "ACTIONS"}})
 		if err != nil {
-			if ok, serr := settle(); !ok && serr != nil {
-				return serr
-			}
-			return fmt.Errorf("compose state: %w", err)
+			return composeFailed(err)
 		}
 		if ok, err := settle(); !ok {
 			return err
@@ -287,10 +291,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 
 	st, err := a.ComposeState(ctx, msg, sdk.ComposeOptions{RunID: r.id, Include: []string{"ACTIONS"}})
 	if err != nil {
-		if ok, serr := settle(); !ok && serr != nil {
-			return serr
-		}
-		return fmt.Errorf("compose state: %w", err)
+		return composeFailed(err)
 	}
 	resp, ok, err := b.generateResponse(ctx, r, st)
 	if stored, serr := settle(); !stored {
@@ -421,8 +422,7 @@ func withInFlight(ctx context.Context, roomID string, ms []sdk.Memory, limit int
 
 // composesHere reports whether every provider of the agent is this
 // plugin's own, so that its state is composed in this process.
-func (b *bootstrap) composesHere(ctx context.Context, a *sdk.Agent) bool {
-	info := b.info(ctx, a)
+func composesHere(info *sdk.AgentInfo) bool {
 	if info == nil {
 		return false
 	}
