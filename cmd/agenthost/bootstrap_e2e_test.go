@@ -56,7 +56,6 @@ type bootAgent struct {
 	templates              map[string]string
 	scriptPath             string
 	inboxSeq               atomic.Int64
-	extra                  map[string]any
 }
 
 func newBootAgent(t *testing.T, name string, rules []rule, settings map[string]any, extraPlugins ...string) *bootAgent {

@@ -13,6 +13,8 @@
 //     of a response run, in order;
 //   - storage.go: which Database methods plugins may call, which agents a
 //     request names, and the generic service that forwards them;
+//   - metadata.go: how stored metadata is merged with what a plugin
+//     brings;
 //   - features.go: what a host offers a plugin (InitRequest.features);
 //   - grpc.go: how the gRPC servers of both sides take calls, and the
 //     connections' flow-control window.

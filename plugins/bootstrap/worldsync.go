@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
 )
@@ -138,7 +139,7 @@ func mergeWorld(ctx context.Context, a *sdk.Agent, w sdk.World) (*sdk.World, err
 		old := ws[0]
 		old.Name = firstNonEmpty(w.Name, old.Name)
 		old.ServerID = firstNonEmpty(w.ServerID, old.ServerID)
-		old.Metadata = mergeMeta(old.Metadata, w.Metadata)
+		old.Metadata = contract.MergeMetadata(old.Metadata, w.Metadata)
 		old.AgentID = a.ID
 		w = old
 	}
@@ -146,35 +147,6 @@ func mergeWorld(ctx context.Context, a *sdk.Agent, w sdk.World) (*sdk.World, err
 		return nil, err
 	}
 	return &w, nil
-}
-
-// mergeMeta returns old with new's keys over it; a key holding an object
-// in both is merged one level down (a platform's block of an entity).
-func mergeMeta(old, new map[string]any) map[string]any {
-	if len(new) == 0 {
-		return old
-	}
-	out := make(map[string]any, len(old)+len(new))
-	for k, v := range old {
-		out[k] = v
-	}
-	for k, v := range new {
-		ov, ok1 := old[k].(map[string]any)
-		nv, ok2 := v.(map[string]any)
-		if ok1 && ok2 {
-			m := make(map[string]any, len(ov)+len(nv))
-			for kk, vv := range ov {
-				m[kk] = vv
-			}
-			for kk, vv := range nv {
-				m[kk] = vv
-			}
-			out[k] = m
-			continue
-		}
-		out[k] = v
-	}
-	return out
 }
 
 // mergeEntities stores entities merged into the stored ones: names added,
@@ -199,7 +171,7 @@ func mergeEntities(ctx context.Context, a *sdk.Agent, entities []sdk.Entity) err
 		for i, e := range part {
 			if old, ok := byID[e.ID]; ok {
 				e.Names = mergeNameList(old.Names, e.Names)
-				e.Metadata = mergeMeta(old.Metadata, e.Metadata)
+				e.Metadata = contract.MergeMetadata(old.Metadata, e.Metadata)
 			}
 			if e.Names == nil {
 				e.Names = []string{}

@@ -243,16 +243,6 @@ func (h *harness) event(typ string) sdk.Event {
 	return ev
 }
 
-func (h *harness) events(typ string) []sdk.Event {
-	var out []sdk.Event
-	for _, e := range h.rt.Events() {
-		if e.Type == typ {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func (h *harness) logHas(what string) {
 	h.t.Helper()
 	h.waitFor("the log to say "+what, func() bool { return strings.Contains(h.logs.String(), what) })

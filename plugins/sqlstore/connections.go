@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
 )
@@ -153,7 +154,7 @@ func (s *Store) mergeWorld(ctx context.Context, r runner, agentID string, w sdk.
 	merged := old
 	merged.Name = override(old.Name, w.Name)
 	merged.ServerID = override(old.ServerID, w.ServerID)
-	merged.Metadata = normalizeJSON(mergeMetadata(old.Metadata, w.Metadata))
+	merged.Metadata = normalizeJSON(contract.MergeMetadata(old.Metadata, w.Metadata))
 	if reflect.DeepEqual(merged, old) {
 		return nil
 	}
@@ -188,7 +189,7 @@ func (s *Store) mergeRoom(ctx context.Context, r runner, agentID string, room sd
 	merged.ChannelID = override(old.ChannelID, room.ChannelID)
 	merged.ServerID = override(old.ServerID, room.ServerID)
 	merged.WorldID = override(old.WorldID, room.WorldID)
-	merged.Metadata = normalizeJSON(mergeMetadata(old.Metadata, room.Metadata))
+	merged.Metadata = normalizeJSON(contract.MergeMetadata(old.Metadata, room.Metadata))
 	if reflect.DeepEqual(merged, old) {
 		return nil
 	}
@@ -217,7 +218,7 @@ func (s *Store) mergeEntity(ctx context.Context, r runner, agentID string, e sdk
 	}
 	merged := old
 	merged.Names = mergeNames(old.Names, e.Names)
-	merged.Metadata = normalizeJSON(mergeMetadata(old.Metadata, e.Metadata))
+	merged.Metadata = normalizeJSON(contract.MergeMetadata(old.Metadata, e.Metadata))
 	if reflect.DeepEqual(merged, old) {
 		return nil
 	}
@@ -287,36 +288,6 @@ func mergeNames(old, new []string) []string {
 	}
 	if out == nil && old != nil {
 		out = []string{}
-	}
-	return out
-}
-
-// mergeMetadata returns old with the keys of new: a key whose old and new
-// values are both objects gets the two objects merged shallowly (new wins),
-// any other key takes the new value. The inputs are not modified.
-func mergeMetadata(old, new map[string]any) map[string]any {
-	if len(new) == 0 {
-		return old
-	}
-	out := make(map[string]any, len(old)+len(new))
-	for k, v := range old {
-		out[k] = v
-	}
-	for k, v := range new {
-		ov, okOld := old[k].(map[string]any)
-		nv, okNew := v.(map[string]any)
-		if okOld && okNew {
-			m := make(map[string]any, len(ov)+len(nv))
-			for kk, vv := range ov {
-				m[kk] = vv
-			}
-			for kk, vv := range nv {
-				m[kk] = vv
-			}
-			out[k] = m
-			continue
-		}
-		out[k] = v
 	}
 	return out
 }

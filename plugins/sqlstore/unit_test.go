@@ -84,20 +84,6 @@ func TestMerges(t *testing.T) {
 	if got := mergeNames(nil, nil); got != nil {
 		t.Errorf("mergeNames(nil, nil) = %#v", got)
 	}
-	old := map[string]any{"discord": map[string]any{"id": "1", "name": "a"}, "keep": 1.0, "replace": "x"}
-	got := mergeMetadata(old, map[string]any{"discord": map[string]any{"name": "b"}, "replace": map[string]any{"now": "an object"}, "new": true})
-	want := map[string]any{
-		"discord": map[string]any{"id": "1", "name": "b"},
-		"keep":    1.0,
-		"replace": map[string]any{"now": "an object"},
-		"new":     true,
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("mergeMetadata: %v", got)
-	}
-	if old["discord"].(map[string]any)["name"] != "a" {
-		t.Error("mergeMetadata modified its input")
-	}
 }
 
 func TestKeyPath(t *testing.T) {
