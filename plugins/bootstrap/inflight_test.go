@@ -8,6 +8,8 @@ import (
 
 	"github.com/agenthost/agenthost/internal/boundedmap"
 	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
+	"github.com/google/uuid"
 )
 
 // The run's message, while it is being stored, shows among the room's
@@ -53,9 +55,10 @@ func TestWithInFlight(t *testing.T) {
 	}
 }
 
-// A second delivery of a message waits while the first is stored: it is a
-// duplicate once the message is stored, and handles the message itself
-// when storing failed. A message stored earlier is a duplicate at once.
+// A second delivery of a message waits while the first is stored: it is
+// likely a duplicate once the message is stored, and handles the message
+// itself when storing failed. A message stored earlier is likely a
+// duplicate.
 func TestClaimMessage(t *testing.T) {
 	st := &agentState{handling: map[string]chan struct{}{}, handled: boundedmap.New[bool](maxHandled)}
 	ctx := context.Background()
@@ -92,5 +95,30 @@ func TestClaimMessage(t *testing.T) {
 	release(true)
 	if _, dup := st.claim(ctx, "m2"); !dup {
 		t.Error("a stored message is not a duplicate")
+	}
+}
+
+// A message the host deleted after it was stored (a node died before
+// answering it, and the host hands it over again) is answered when it
+// comes again: what this process remembers of its messages only makes it
+// ask the store first.
+func TestPipelineAnswersAMessageStoredAgainAfterItsDeletion(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, func(req sdk.ModelRequest) string { return xmlReply("hello") })
+	room, world, ann := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	f.connect(t, room, world, ann, "Ann", sdk.ChannelDM)
+	msg := f.message(room, world, ann, "hi", sdk.ChannelDM)
+	f.receive(t, msg)
+	if err := storage.For(f.a).DeleteMemory(context.Background(), msg.ID); err != nil {
+		t.Fatal(err)
+	}
+	again := *msg
+	f.receive(t, &again)
+	if n := len(f.rt.Responses()); n != 2 {
+		t.Errorf("%d responses, want 2: the message deleted and handed over again was not answered", n)
+	}
+	f.receive(t, msg)
+	if n := len(f.rt.Responses()); n != 2 {
+		t.Errorf("%d responses after a third delivery, want still 2", n)
 	}
 }

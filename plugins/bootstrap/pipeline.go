@@ -185,11 +185,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	if msg.Table == "" {
 		msg.Table = sdk.TableMessages
 	}
-	release, dup := b.claimMessage(ctx, a, msg.ID)
-	if dup {
-		r.reason = reasonDuplicate
-		return nil
-	}
+	release, likelyDup := b.claimMessage(ctx, a, msg.ID)
 	info := b.info(ctx, a)
 	b.enrichAttachments(ctx, r, info)
 	// The message is embedded and stored while the state is composed and
@@ -199,23 +195,20 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	// (withInFlight). That holds only for providers running here; when
 	// another plugin's would run, and for a bot's message, which is
 	// checked against the stored room first, the message is stored before
-	// anything else. Nothing is sent before the message is stored: a
-	// delivery that turns out to be a duplicate drops its response (one
-	// model call spent) and the first delivery answers, once. The
-	// should-respond question, asked in rooms where the agent may keep
-	// quiet, waits for the store: a duplicate costs no call there.
+	// anything else, as is a message this process has stored before
+	// (likelyDup): the store, not this process's memory, judges a
+	// duplicate, since the host may have deleted a message stored but never
+	// answered to hand it over again. Nothing is sent before the message is
+	// stored: a delivery only the store finds a duplicate (one from before
+	// a restart) drops its response, one model call spent, and the first
+	// delivery answers, once. The should-respond question, asked in rooms
+	// where the agent may keep quiet, waits for the store.
 	stored := make(chan error, 1)
 	sctx := ctx
 	storeMsg := func() {
 		err := b.storeIncoming(sctx, r, info)
 		release(err == nil)
 		stored <- err
-	}
-	if authorIsBot(msg) || !composesHere(info) {
-		storeMsg()
-	} else {
-		go storeMsg()
-		ctx = context.WithValue(ctx, inFlightKey{}, *msg)
 	}
 	storeErr := sync.OnceValue(func() error { return <-stored })
 	// settle waits for the message to be stored; false means the run
@@ -232,10 +225,16 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		}
 		return fmt.Errorf("compose state: %w", err)
 	}
-	if authorIsBot(msg) {
+	if likelyDup || authorIsBot(msg) || !composesHere(info) {
+		storeMsg()
 		if ok, err := settle(); !ok {
 			return err
 		}
+	} else {
+		go storeMsg()
+		ctx = context.WithValue(ctx, inFlightKey{}, *msg)
+	}
+	if authorIsBot(msg) {
 		if !b.settings(a).respondToBots {
 			r.reason = reasonAgentMessage
 			return nil
@@ -345,13 +344,14 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 // maxHandled bounds the message ids an agent's state remembers as stored.
 const maxHandled = 4096
 
-// claimMessage makes the run the one that handles its message, unless
-// another delivery of it is (dup). While a first delivery's message is
-// being stored, a second waits for the outcome: it is a duplicate once the
-// message is stored, and handles it itself if storing failed. A message
-// this process stored earlier is a duplicate at once. The store remains
-// the judge (storeIncoming) for what this process does not know, such as
-// a delivery from before a restart. release tells the outcome.
+// claimMessage tells the run whether its message is likely a duplicate
+// (dup), so that it asks the store before the model. While a first
+// delivery's message is being stored, a second waits for the outcome: it
+// is likely a duplicate once the message is stored, and handles it itself
+// if storing failed. A message this process stored earlier is likely a
+// duplicate. The store remains the judge (storeIncoming): the host deletes
+// a message that was stored but never answered before it hands it over
+// again. release tells the outcome.
 func (b *bootstrap) claimMessage(ctx context.Context, a *sdk.Agent, id string) (release func(stored bool), dup bool) {
 	if id == "" {
 		return func(bool) {}, false
@@ -364,7 +364,7 @@ func (st *agentState) claim(ctx context.Context, id string) (release func(stored
 		st.mu.Lock()
 		if st.handled.Get(id) {
 			st.mu.Unlock()
-			return nil, true
+			return func(bool) {}, true
 		}
 		wait, ok := st.handling[id]
 		if !ok {
