@@ -140,6 +140,13 @@ func (b *bot) handleCommand(in *discordgo.Interaction) {
 	ctx, cancel := context.WithTimeout(b.ctx, callTimeout)
 	defer cancel()
 	if _, err := b.a.ReceiveMessage(ctx, msg); err != nil {
+		if b.ctx.Err() != nil {
+			// The plugin is stopping, and the host may have taken the
+			// message before the call was cut: the pending answer stays
+			// on disk for the next process (it expires unanswered).
+			b.log.Warn("a slash command was cut off by the plugin stopping; its answer stays pending", "interaction", in.ID, "error", err)
+			return
+		}
 		b.log.Error("handing a slash command to the agent failed", "interaction", in.ID, "error", err)
 		sorry := "Sorry, I could not take that in just now."
 		if _, err := b.session().InteractionResponseEdit(in, &discordgo.WebhookEdit{Content: &sorry}, discordgo.WithContext(ctx)); err != nil {
