@@ -263,6 +263,55 @@ func TestTaskService(t *testing.T) {
 	}
 }
 
+// Two CacheStores of one process (the task service's and a worker's) share
+// the task index: creates through one and deletes through the other lose
+// no task.
+func TestCacheStoresOfOneProcessShareTheTaskIndex(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, func(req sdk.ModelRequest) string { return "" })
+	ctx := context.Background()
+	one, two := CacheStore(), CacheStore()
+	doomed := make([]string, 20)
+	for i := range doomed {
+		id, err := one.CreateTask(ctx, f.a, Task{Name: "DOOMED"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		doomed[i] = id
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for i := range 20 {
+			if _, err := one.CreateTask(ctx, f.a, Task{Name: "KEPT", Metadata: map[string]any{"i": float64(i)}}); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for _, id := range doomed {
+			if err := two.DeleteTask(ctx, f.a, id); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	wg.Wait()
+	left, err := two.Tasks(ctx, f.a, TaskQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 20 {
+		t.Fatalf("want the 20 new tasks and none of the deleted, got %d", len(left))
+	}
+	for _, task := range left {
+		if task.Name != "KEPT" {
+			t.Errorf("a deleted task is back: %+v", task)
+		}
+	}
+}
+
 // UPDATE_ROLE follows elizaOS's hierarchy: an owner makes an admin, an
 // admin cannot make an owner.
 func TestUpdateRole(t *testing.T) {

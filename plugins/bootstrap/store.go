@@ -193,26 +193,23 @@ const (
 )
 
 // CacheStore returns the Store that keeps its data in the agent's cache.
-// Writes of one process are serialized per agent; each task has its own
-// key, so the task service updating a task never loses another process's
-// new task.
-func CacheStore() Store { return &cacheStore{locks: map[string]*sync.Mutex{}} }
+// Writes of one process are serialized per agent, across every CacheStore
+// of the process: the task index is read, changed and written back, and two
+// stores each with a lock of its own lost each other's new tasks. Each task
+// has its own key, so the task service updating a task never loses another
+// process's new task.
+func CacheStore() Store { return &cacheStore{} }
 
-type cacheStore struct {
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
-}
+type cacheStore struct{}
+
+// cacheLocks holds one mutex per agent for every CacheStore of the process.
+var cacheLocks sync.Map // agent id → *sync.Mutex
 
 func (s *cacheStore) lock(agentID string) func() {
-	s.mu.Lock()
-	l := s.locks[agentID]
-	if l == nil {
-		l = &sync.Mutex{}
-		s.locks[agentID] = l
-	}
-	s.mu.Unlock()
-	l.Lock()
-	return l.Unlock
+	l, _ := cacheLocks.LoadOrStore(agentID, new(sync.Mutex))
+	m := l.(*sync.Mutex)
+	m.Lock()
+	return m.Unlock
 }
 
 func getJSON(ctx context.Context, a *sdk.Agent, key string, v any) (bool, error) {
