@@ -704,6 +704,18 @@ func TestBootstrapProvidersAndReflection(t *testing.T) {
 			t.Errorf("the reply's prompt lacks %q (providers asked for):\n%s", want, replyPrompt)
 		}
 	}
+	// The reflection names the room's people, read in one call.
+	var reflectPrompt string
+	for _, p := range ag.promptsOf("TEXT_SMALL") {
+		if s, _ := p["prompt"].(string); strings.Contains(s, "Reflect on the conversation") {
+			reflectPrompt = s
+		}
+	}
+	for _, want := range []string{"ID: " + ann, "bob"} {
+		if !strings.Contains(reflectPrompt, want) {
+			t.Errorf("the reflection's prompt lacks %q:\n%s", want, reflectPrompt)
+		}
+	}
 }
 
 // TestBootstrapTasks: queued tasks run once, repeating ones again and

@@ -21,15 +21,31 @@ func (b *bootstrap) entitiesProvider(ctx context.Context, a *sdk.Agent, msg *sdk
 	return sdk.ProviderResult{Text: text, Values: map[string]any{"entities": text}, Data: map[string]any{"entities": data}}, nil
 }
 
+// roomEntities returns the room's participants with their components. On
+// the database store that is one call; a message's reflection used to make
+// one for the participants, one for their entities and one per entity for
+// its components, each a crossing to the host and on to the database.
+func (b *bootstrap) roomEntities(ctx context.Context, a *sdk.Agent, roomID string) ([]sdk.Entity, error) {
+	if _, ok := b.evalStore.(dbStore); ok {
+		return storage.For(a).GetEntitiesForRoomWithComponents(ctx, roomID)
+	}
+	ents, err := storage.For(a).GetEntitiesForRoom(ctx, roomID)
+	if err != nil {
+		return nil, err
+	}
+	for i := range ents {
+		// A component the store cannot read leaves the entity without
+		// details, as a missing one would: the names are what matter.
+		ents[i].Components, _ = b.store.Components(ctx, a, ents[i].ID)
+	}
+	return ents, nil
+}
+
 // describeEntities lists the participants of a room with their names, ids
 // and stored details.
 func (b *bootstrap) describeEntities(ctx context.Context, a *sdk.Agent, roomID string) (string, []any, error) {
-	ids, err := storage.For(a).GetParticipants(ctx, roomID)
-	if err != nil || len(ids) == 0 {
-		return "", nil, err
-	}
-	ents, err := storage.For(a).GetEntities(ctx, ids...)
-	if err != nil {
+	ents, err := b.roomEntities(ctx, a, roomID)
+	if err != nil || len(ents) == 0 {
 		return "", nil, err
 	}
 	var blocks []string
@@ -46,7 +62,7 @@ func (b *bootstrap) describeEntities(ctx context.Context, a *sdk.Agent, roomID s
 			lines = append(lines, "Also known as: "+strings.Join(e.Names[1:], ", "))
 		}
 		entry := map[string]any{"id": e.ID, "names": e.Names}
-		if cs, err := b.store.Components(ctx, a, e.ID); err == nil && len(cs) > 0 {
+		if cs := e.Components; len(cs) > 0 {
 			var comp []string
 			for _, c := range cs {
 				d, _ := json.Marshal(c.Data)

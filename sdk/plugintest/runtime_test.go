@@ -185,6 +185,9 @@ func TestRuntimeEntitiesRoomsWorlds(t *testing.T) {
 	if ps, _ := store.GetParticipants(ctx, "r1"); !reflect.DeepEqual(ps, []string{"u1", agentID}) {
 		t.Errorf("participants = %q", ps)
 	}
+	if es, err := store.GetEntitiesForRoom(ctx, "r1"); err != nil || len(es) == 0 || es[0].ID != "u1" {
+		t.Errorf("entities of r1 = %#v, %v", es, err)
+	}
 	if ws, _ := store.GetWorlds(ctx, "w1"); len(ws) != 1 || ws[0].Name != "Guild" {
 		t.Errorf("worlds = %#v", ws)
 	}

@@ -305,6 +305,21 @@ func (r *memStore) GetEntities(_ context.Context, req *pb.GetEntitiesRequest) (*
 	return out, nil
 }
 
+// GetEntitiesForRoom returns the entities of a room's participants, in the
+// order they joined. This store keeps no components: include_components
+// adds none.
+func (r *memStore) GetEntitiesForRoom(_ context.Context, req *pb.GetEntitiesForRoomRequest) (*pb.GetEntitiesForRoomResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := &pb.GetEntitiesForRoomResponse{}
+	for _, id := range r.members[[2]string{req.GetAgentId(), req.GetRoomId()}] {
+		if e, ok := r.entities[[2]string{req.GetAgentId(), id}]; ok {
+			out.Entities = append(out.Entities, conv.EntityToProto(&e))
+		}
+	}
+	return out, nil
+}
+
 // UpsertEntities creates or replaces entities.
 func (r *memStore) UpsertEntities(_ context.Context, req *pb.UpsertEntitiesRequest) (*pb.UpsertEntitiesResponse, error) {
 	r.mu.Lock()
