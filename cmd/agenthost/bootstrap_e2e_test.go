@@ -985,9 +985,13 @@ func TestEvaluatorsRunAfterTheReply(t *testing.T) {
 	}
 
 	// The next reflection is cut off: the daemon dies while its model
-	// thinks. The next daemon runs it.
+	// thinks. The next daemon runs it. The evaluation is held as a task
+	// after the reply has gone: the daemon is killed once it is.
+	holds := func() float64 { return scrapeCrossings(t, d.url)["host→plugin sql CreateTask"] }
+	held := holds()
 	m2 := d.sayAs("Scripty", "ann", m.RoomID, "and I come back at dusk")
 	run2 := lastRun(d, m.RoomID)
+	testwait.For(t, 10*time.Second, "the second evaluation held as a task", func() bool { return holds() > held })
 	if err := d.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}

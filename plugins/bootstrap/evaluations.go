@@ -48,62 +48,113 @@ type evaluations struct {
 	cancel context.CancelFunc
 
 	mu     sync.Mutex
-	queued map[string][]evaluation // by room
-	wg     sync.WaitGroup
+	queued map[string][]*place // by room
+	wg     sync.WaitGroup      // the rooms' goroutines
+	prep   sync.WaitGroup      // places not yet filled
 	closed bool
+}
+
+// place is an evaluation's place in its room's queue. The message's
+// handler takes it before it returns and prepares the evaluation after
+// (asks the validations, holds it as a task): the reply does not wait for
+// that, and the room's evaluations still run in the order of its
+// messages.
+type place struct {
+	e     evaluation
+	ready chan struct{} // closed once e is set, or skip
+	skip  bool          // no evaluator runs for this run
+	run   func(evaluation)
 }
 
 func newEvaluations() *evaluations {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &evaluations{ctx: ctx, cancel: cancel, queued: map[string][]evaluation{}}
+	return &evaluations{ctx: ctx, cancel: cancel, queued: map[string][]*place{}}
 }
 
 // add queues e behind the room's earlier evaluations; run is called for
 // each in turn, on a goroutine of the room's.
 func (q *evaluations) add(e evaluation, run func(evaluation)) {
+	if p, _ := q.reserve(e.Message.RoomID, run); p != nil {
+		q.fill(p, &e)
+	}
+}
+
+// reserve takes the room's next place, and returns with it the readiness
+// of the place before it (nil when there is none), which its preparation
+// waits for: validations are asked in the order of the room's messages.
+// It returns nil once the agent stopped.
+func (q *evaluations) reserve(room string, run func(evaluation)) (*place, <-chan struct{}) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
-		return // the agent stopped: the task runs it at the next start
+		return nil, nil // the agent stopped: the task runs it at the next start
 	}
-	room := e.Message.RoomID
-	q.queued[room] = append(q.queued[room], e)
+	p := &place{ready: make(chan struct{}), run: run}
+	q.prep.Add(1) // until fill
+	var prev <-chan struct{}
+	if n := len(q.queued[room]); n > 0 {
+		prev = q.queued[room][n-1].ready
+	}
+	q.queued[room] = append(q.queued[room], p)
 	if len(q.queued[room]) > 1 {
-		return // the room's goroutine will get to it
+		return p, prev // the room's goroutine will get to it
 	}
 	q.wg.Add(1)
-	go func() {
-		defer q.wg.Done()
-		for {
-			q.mu.Lock()
-			if len(q.queued[room]) == 0 || q.closed {
-				delete(q.queued, room)
-				q.mu.Unlock()
-				return
-			}
-			next := q.queued[room][0]
+	go q.runRoom(room)
+	return p, prev
+}
+
+// fill sets the evaluation of a place, or, with e nil, lets it go. Every
+// place reserved is filled once.
+func (q *evaluations) fill(p *place, e *evaluation) {
+	defer q.prep.Done()
+	if e == nil {
+		p.skip = true
+	} else {
+		p.e = *e
+	}
+	close(p.ready)
+}
+
+func (q *evaluations) runRoom(room string) {
+	defer q.wg.Done()
+	for {
+		q.mu.Lock()
+		if len(q.queued[room]) == 0 || q.closed {
+			delete(q.queued, room)
 			q.mu.Unlock()
-			run(next)
-			q.mu.Lock()
-			q.queued[room] = q.queued[room][1:]
-			q.mu.Unlock()
+			return
 		}
-	}()
+		next := q.queued[room][0]
+		q.mu.Unlock()
+		select {
+		case <-next.ready:
+		case <-q.ctx.Done():
+			continue // closed: the loop ends
+		}
+		if !next.skip {
+			next.run(next.e)
+		}
+		q.mu.Lock()
+		q.queued[room] = q.queued[room][1:]
+		q.mu.Unlock()
+	}
 }
 
 // close stops taking evaluations and waits for the one running in each
-// room; the rest stay held as tasks.
+// room and for those being prepared; the rest stay held as tasks.
 func (q *evaluations) close() {
 	q.mu.Lock()
 	q.closed = true
 	q.mu.Unlock()
 	q.cancel()
+	q.prep.Wait()
 	q.wg.Wait()
 }
 
-// scheduleEvaluation holds the run's evaluation as a task and queues it.
-func (b *bootstrap) scheduleEvaluation(ctx context.Context, r *run, didRespond bool, responses []sdk.Memory) {
-	a := r.a
+// holdEvaluation holds the run's evaluation as a task until it is done,
+// and returns it.
+func (b *bootstrap) holdEvaluation(ctx context.Context, r *run, didRespond bool, responses []sdk.Memory) evaluation {
 	e := evaluation{RunID: r.id, Message: *r.msg, DidRespond: didRespond, Responses: responses}
 	// The task holds the message without its embedding, a tenth of the
 	// size: a recovered evaluation takes it from the stored message.
@@ -115,15 +166,14 @@ func (b *bootstrap) scheduleEvaluation(ctx context.Context, r *run, didRespond b
 		err = json.Unmarshal(raw, &meta)
 	}
 	if err == nil {
-		e.taskID, err = b.evalStore.CreateTask(ctx, a, storage.Task{Name: pendingEvaluation, Tags: []string{pendingEvaluation},
+		e.taskID, err = b.evalStore.CreateTask(ctx, r.a, storage.Task{Name: pendingEvaluation, Tags: []string{pendingEvaluation},
 			RoomID: r.msg.RoomID, Description: "evaluate run " + r.id, Metadata: meta})
 	}
 	if err != nil {
 		// Evaluated all the same, only not again after a crash.
 		r.log(ctx).Warn("could not hold the evaluation until it is done", "error", err)
 	}
-	q := b.state(a).evals
-	q.add(e, func(e evaluation) { b.runEvaluation(q.ctx, a, e) })
+	return e
 }
 
 // runEvaluation runs the agent's evaluators for one run, with the state

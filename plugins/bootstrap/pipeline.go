@@ -506,13 +506,38 @@ func (b *bootstrap) generateResponse(ctx context.Context, r *run, st *sdk.State)
 }
 
 // evaluate hands the run's evaluation to the agent's evaluation queue
-// (evaluations.go) when any evaluator would run: the reply does not wait
-// for it.
+// (evaluations.go) when any evaluator would run. The handler returns at
+// once: the validations (a read of the room, every few messages) and the
+// task that holds the evaluation follow on a goroutine, so the client has
+// the reply without waiting for them, as before it did not wait for the
+// evaluators themselves.
 func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didRespond bool, responses []sdk.Memory) {
-	if ctx.Err() != nil || !b.anyEvaluatorMayRun(ctx, r, st, didRespond) {
+	if ctx.Err() != nil {
 		return
 	}
-	b.scheduleEvaluation(ctx, r, didRespond, responses)
+	q := b.state(r.a).evals
+	p, prev := q.reserve(r.msg.RoomID, func(e evaluation) { b.runEvaluation(q.ctx, r.a, e) })
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contract.DefaultCallTimeout)
+	stop := context.AfterFunc(q.ctx, cancel)
+	go func() {
+		defer stop()
+		defer cancel()
+		if prev != nil {
+			select {
+			case <-prev:
+			case <-ctx.Done():
+			}
+		}
+		if ctx.Err() != nil || !b.anyEvaluatorMayRun(ctx, r, st, didRespond) {
+			q.fill(p, nil)
+			return
+		}
+		e := b.holdEvaluation(ctx, r, didRespond, responses)
+		q.fill(p, &e)
+	}()
 }
 
 // anyEvaluatorMayRun saves the recomposed state and the round trip when no
