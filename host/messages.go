@@ -27,6 +27,15 @@ type run struct {
 	// duplicate: the handler found the message handled already (a
 	// RUN_ENDED of this run said so).
 	duplicate bool
+	// answered is closed when the run's only handler sent its last reply
+	// (RespondRequest.last): its replies are complete.
+	answered     chan struct{}
+	answeredOnce sync.Once
+}
+
+// lastReply notes that the run's handler sent its last reply.
+func (r *run) lastReply() {
+	r.answeredOnce.Do(func() { close(r.answered) })
 }
 
 // noteRunEnded marks a run in flight as a duplicate delivery when its
@@ -101,22 +110,54 @@ func (a *AgentRuntime) receive(ctx context.Context, in *incoming) (*pb.ReceiveMe
 		// Handlers see who wrote it: agents do not answer bots by default.
 		msg.MetadataJson = mustJSON(map[string]any{"authorIsBot": true})
 	}
-	r := &run{id: uuid.NewString(), agent: a, source: in.source, message: msg,
+	r := &run{id: uuid.NewString(), agent: a, source: in.source, message: msg, answered: make(chan struct{}),
 		target: &pb.Target{Source: in.source, RoomId: in.roomID, ChannelId: in.channelID, ServerId: in.serverID, EntityId: in.entityID, ThreadId: in.threadID}}
 	a.d.runs.put(r)
-	defer a.d.runs.remove(r.id)
-	defer a.states.Drop(msg.GetId())
-	var runErr error
 	finish := a.d.runStarted(r)
-	defer func() { finish(runErr) }()
+	end := func(err error) {
+		finish(err)
+		a.states.Drop(msg.GetId())
+		a.d.runs.remove(r.id)
+	}
 	res := &pb.ReceiveMessageResponse{MemoryId: msg.GetId(), RoomId: in.roomID, WorldId: in.worldID, EntityId: in.entityID, RunId: r.id}
-	if len(a.registry().Events[sdk.EventMessageReceived]) == 0 {
+	handlers := len(a.registry().Events[sdk.EventMessageReceived])
+	if handlers == 0 {
 		a.log.Warn("no plugin of this agent handles MESSAGE_RECEIVED; the message is ignored (add the bootstrap plugin)")
+		end(nil)
 		return res, nil, nil
 	}
-	if err := a.emit(ctx, &pb.HandleEventRequest{Type: sdk.EventMessageReceived, RunId: r.id, Source: in.source, Message: msg}); err != nil {
-		runErr = err
-		return nil, nil, fmt.Errorf("handle message: %w", err)
+	// The handler may send its last reply before it returns: the caller
+	// has its answer then, and the handler finishes on its own, no longer
+	// cut short by the caller going away.
+	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if dl, ok := ctx.Deadline(); ok {
+		hctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
+	}
+	stop := context.AfterFunc(ctx, cancel)
+	handled := make(chan error, 1)
+	go func() {
+		err := a.emit(hctx, &pb.HandleEventRequest{Type: sdk.EventMessageReceived, RunId: r.id, Source: in.source, Message: msg})
+		cancel()
+		end(err)
+		handled <- err
+	}()
+	answered := r.answered
+	if handlers > 1 {
+		answered = nil // another handler may still reply
+	}
+	select {
+	case err := <-handled:
+		stop()
+		if err != nil {
+			return nil, nil, fmt.Errorf("handle message: %w", err)
+		}
+	case <-answered:
+		stop()
+		go func() {
+			if err := <-handled; err != nil {
+				a.log.Warn("handling a message failed after its last reply was sent", "run", r.id, "error", err)
+			}
+		}()
 	}
 	r.mu.Lock()
 	replies := r.replies
@@ -162,6 +203,9 @@ func (a *AgentRuntime) respond(ctx context.Context, req *pb.RespondRequest) (*pb
 		res.MessageIds = sent
 	}
 	a.d.publish(a, r, req.GetContent())
+	if req.GetLast() {
+		r.lastReply()
+	}
 	return res, nil
 }
 

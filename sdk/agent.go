@@ -307,13 +307,25 @@ func (a *Agent) ReceiveMessage(ctx context.Context, in IncomingMessage) (*Receiv
 // answers with Respond needs nothing else for its reply to be in the
 // room's history.
 func (a *Agent) Respond(ctx context.Context, runID string, c Content, memoryID string) ([]string, error) {
+	return a.respond(ctx, runID, c, memoryID, false)
+}
+
+// RespondLast is Respond for the run's last reply: the handler sends
+// nothing more for the run. The host can then answer whoever waits for
+// the run's replies (an HTTP client) at once, while the handler finishes
+// what it does after the reply.
+func (a *Agent) RespondLast(ctx context.Context, runID string, c Content, memoryID string) ([]string, error) {
+	return a.respond(ctx, runID, c, memoryID, true)
+}
+
+func (a *Agent) respond(ctx context.Context, runID string, c Content, memoryID string, last bool) ([]string, error) {
 	rt, err := a.client()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := withDeadline(ctx, contract.DefaultCallTimeout)
 	defer cancel()
-	res, err := rt.Respond(ctx, &pb.RespondRequest{AgentId: a.ID, RunId: runID, Content: contentToProto(&c), MemoryId: memoryID})
+	res, err := rt.Respond(ctx, &pb.RespondRequest{AgentId: a.ID, RunId: runID, Content: contentToProto(&c), MemoryId: memoryID, Last: last})
 	if err != nil {
 		return nil, callErr("Respond", err)
 	}

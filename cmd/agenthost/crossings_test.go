@@ -213,7 +213,7 @@ func TestEvaluationCrossings(t *testing.T) {
 	// message reflected on is remembered rather than read each time (up
 	// to about 28 under the race detector).
 	// As above, the bound leaves room for reads a slow machine repeats.
-	if perEval > 35 {
-		t.Errorf("an evaluation costs %.1f crossings, more than 35", perEval)
+	if perEval > 24 {
+		t.Errorf("an evaluation costs %.1f crossings, more than 24", perEval)
 	}
 }

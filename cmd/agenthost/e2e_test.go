@@ -34,6 +34,9 @@ var bins struct {
 	// broken is broken on purpose, as its file name says
 	// (plugins_e2e_test.go).
 	broken string
+	// lastreply holds its handler after its last reply
+	// (lastreply_e2e_test.go).
+	lastreply string
 }
 
 func TestMain(m *testing.M) {
@@ -58,6 +61,7 @@ func TestMain(m *testing.M) {
 	bins.hostile = build("agenthost-plugin-hostile", "../../internal/testplugin/hostile")
 	bins.rawhostile = build("agenthost-plugin-rawhostile", "../../internal/testplugin/rawhostile")
 	bins.broken = build("broken", "../../internal/testplugin/broken")
+	bins.lastreply = build("agenthost-plugin-lastreply", "../../internal/testplugin/lastreply")
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)

@@ -17,8 +17,10 @@ const (
 	// Minors add fields and RPCs. Minor 1 added the runtime token, which
 	// the host requires: it refuses plugins built for minor 0. Minor 2
 	// added the events a handler hands back with its answer
-	// (HandleEventResponse.emitted).
-	ProtocolMinor = 2
+	// (HandleEventResponse.emitted), minor 3 the last reply of a run
+	// (RespondRequest.last), which lets the host answer before the
+	// handler returns.
+	ProtocolMinor = 3
 
 	// MagicCookieKey and MagicCookieValue tell a plugin it was started by
 	// the host. They are a courtesy to people who run a plugin by hand, not

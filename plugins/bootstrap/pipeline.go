@@ -618,7 +618,7 @@ func (b *bootstrap) sendOnlyReply(ctx context.Context, a *sdk.Agent, runID strin
 	if c.InReplyTo == "" {
 		c.InReplyTo = msg.ID
 	}
-	if _, err := a.Respond(ctx, runID, c, ""); err != nil {
+	if _, err := a.RespondLast(ctx, runID, c, ""); err != nil {
 		return fmt.Errorf("send reply: %w", err)
 	}
 	countStored(a, msg.RoomID)

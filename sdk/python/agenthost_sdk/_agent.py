@@ -173,13 +173,16 @@ class Agent:
 
     # ---- messages and events ----------------------------------------------
 
-    def respond(self, content, run_id=None, memory_id=""):
+    def respond(self, content, run_id=None, memory_id="", last=False):
         """Sends content (a Content or a str) back to where the run's message
         came from. The host stores it among the room's messages unless
-        memory_id names a memory the plugin stored. Returns the platform's ids."""
+        memory_id names a memory the plugin stored. With last=True no other
+        reply of the run follows: the host answers whoever waits for the
+        run (an HTTP client) at once, while the handler goes on. Returns the
+        platform's ids."""
         res = self._call("Respond", DEFAULT_CALL_TIMEOUT, "runtime", "Respond", rt.RespondRequest(
             agent_id=self.id, run_id=self.run_id if run_id is None else run_id,
-            content=cv.content_to_proto(_content(content)), memory_id=memory_id))
+            content=cv.content_to_proto(_content(content)), memory_id=memory_id, last=last))
         return list(res.message_ids)
 
     def send_message(self, target, content):

@@ -25,7 +25,7 @@ from ._proto.agenthost.plugin.v1 import types_pb2
 from ._types import ActionCall, ActionResult, Event, EvaluatorCall, Host, HttpRequest, HttpResponse, ProviderResult
 
 #: The minor of agenthost.plugin.v1 this SDK speaks (the Go side's contract.ProtocolMinor).
-PROTOCOL_MINOR = 2
+PROTOCOL_MINOR = 3
 #: Bounds every message, both ways (the Go side's contract.MaxMessageSize).
 MAX_MESSAGE_SIZE = 64 << 20
 GRPC_SIZE_OPTIONS = [

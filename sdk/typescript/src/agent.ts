@@ -232,12 +232,15 @@ export class Agent {
   /**
    * Sends content back to where the run's message came from (elizaOS's
    * callback). The host stores it among the room's messages unless
-   * memoryId names a memory the plugin stored. Returns the platform's ids.
+   * memoryId names a memory the plugin stored. With last set, no other
+   * reply of the run follows: the host answers whoever waits for the run
+   * (an HTTP client) at once, while the handler goes on. Returns the
+   * platform's ids.
    */
-  async respond(content: Content | string, options: { runId?: string; memoryId?: string } = {}): Promise<string[]> {
+  async respond(content: Content | string, options: { runId?: string; memoryId?: string; last?: boolean } = {}): Promise<string[]> {
     const res = await this.#call<rt.RespondResponse>('Respond', DEFAULT_CALL_TIMEOUT_MS, (md, o, cb) =>
       this.#link('Respond').runtime.respond(
-        { agentId: this.id, runId: options.runId ?? this.runId, content: contentToProto(content), memoryId: options.memoryId ?? '' },
+        { agentId: this.id, runId: options.runId ?? this.runId, content: contentToProto(content), memoryId: options.memoryId ?? '', last: options.last ?? false },
         md, o, cb,
       ),
     );

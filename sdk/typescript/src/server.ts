@@ -44,7 +44,7 @@ import type {
 } from './types';
 
 /** The minor of agenthost.plugin.v1 this SDK speaks (the Go side's contract.ProtocolMinor). */
-export const PROTOCOL_MINOR = 2;
+export const PROTOCOL_MINOR = 3;
 /** Bounds every message, both ways (the Go side's contract.MaxMessageSize). */
 export const MAX_MESSAGE_SIZE = 64 << 20;
 

@@ -769,7 +769,12 @@ type RespondRequest struct {
 	RunId   string                 `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	Content *Content               `protobuf:"bytes,3,opt,name=content,proto3" json:"content,omitempty"`
 	// The id of the stored reply memory, if the caller stored it.
-	MemoryId      string `protobuf:"bytes,4,opt,name=memory_id,json=memoryId,proto3" json:"memory_id,omitempty"`
+	MemoryId string `protobuf:"bytes,4,opt,name=memory_id,json=memoryId,proto3" json:"memory_id,omitempty"`
+	// No other reply of the run follows. The host may then answer whoever
+	// waits for the run's replies (an HTTP request, for one) before the
+	// event's handler returns, when that handler is the event's only one.
+	// A host older than protocol minor 3 ignores it.
+	Last          bool `protobuf:"varint,5,opt,name=last,proto3" json:"last,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -830,6 +835,13 @@ func (x *RespondRequest) GetMemoryId() string {
 		return x.MemoryId
 	}
 	return ""
+}
+
+func (x *RespondRequest) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
 }
 
 type RespondResponse struct {
@@ -1139,12 +1151,13 @@ const file_agenthost_plugin_v1_runtime_proto_rawDesc = "" +
 	"\tentity_id\x18\x04 \x01(\tR\bentityId\x12\x15\n" +
 	"\x06run_id\x18\x05 \x01(\tR\x05runId\x126\n" +
 	"\areplies\x18\x06 \x03(\v2\x1c.agenthost.plugin.v1.ContentR\areplies\x12\x1c\n" +
-	"\tduplicate\x18\a \x01(\bR\tduplicate\"\x97\x01\n" +
+	"\tduplicate\x18\a \x01(\bR\tduplicate\"\xab\x01\n" +
 	"\x0eRespondRequest\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x126\n" +
 	"\acontent\x18\x03 \x01(\v2\x1c.agenthost.plugin.v1.ContentR\acontent\x12\x1b\n" +
-	"\tmemory_id\x18\x04 \x01(\tR\bmemoryId\"2\n" +
+	"\tmemory_id\x18\x04 \x01(\tR\bmemoryId\x12\x12\n" +
+	"\x04last\x18\x05 \x01(\bR\x04last\"2\n" +
 	"\x0fRespondResponse\x12\x1f\n" +
 	"\vmessage_ids\x18\x01 \x03(\tR\n" +
 	"messageIds\"/\n" +

@@ -155,6 +155,13 @@ export interface RespondRequest {
     | undefined;
   /** The id of the stored reply memory, if the caller stored it. */
   memoryId: string;
+  /**
+   * No other reply of the run follows. The host may then answer whoever
+   * waits for the run's replies (an HTTP request, for one) before the
+   * event's handler returns, when that handler is the event's only one.
+   * A host older than protocol minor 3 ignores it.
+   */
+  last: boolean;
 }
 
 export interface RespondResponse {
@@ -1192,7 +1199,7 @@ export const ReceiveMessageResponse: MessageFns<ReceiveMessageResponse> = {
 };
 
 function createBaseRespondRequest(): RespondRequest {
-  return { agentId: "", runId: "", content: undefined, memoryId: "" };
+  return { agentId: "", runId: "", content: undefined, memoryId: "", last: false };
 }
 
 export const RespondRequest: MessageFns<RespondRequest> = {
@@ -1208,6 +1215,9 @@ export const RespondRequest: MessageFns<RespondRequest> = {
     }
     if (message.memoryId !== "") {
       writer.uint32(34).string(message.memoryId);
+    }
+    if (message.last !== false) {
+      writer.uint32(40).bool(message.last);
     }
     return writer;
   },
@@ -1257,6 +1267,14 @@ export const RespondRequest: MessageFns<RespondRequest> = {
             message.memoryId = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.last = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1280,6 +1298,7 @@ export const RespondRequest: MessageFns<RespondRequest> = {
       ? Content.fromPartial(object.content)
       : undefined;
     message.memoryId = object.memoryId ?? "";
+    message.last = object.last ?? false;
     return message;
   },
 };
