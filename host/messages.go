@@ -203,10 +203,18 @@ func (a *AgentRuntime) respond(ctx context.Context, req *pb.RespondRequest) (*pb
 		res.MessageIds = sent
 	}
 	a.d.publish(a, r, req.GetContent())
-	if req.GetLast() {
+	if req.GetLast() && a.onlyHandler(callerPlugin(ctx)) {
 		r.lastReply()
 	}
 	return res, nil
+}
+
+// onlyHandler reports whether p is the one plugin of the agent that
+// handles MESSAGE_RECEIVED: only its last reply completes a run's
+// replies. Another plugin (an action's, say) cannot cut the answer short.
+func (a *AgentRuntime) onlyHandler(p *PluginProcess) bool {
+	subs := a.registry().Events[sdk.EventMessageReceived]
+	return p != nil && len(subs) == 1 && subs[0] == p
 }
 
 // sendMessage routes content to the plugin that serves the target's source.

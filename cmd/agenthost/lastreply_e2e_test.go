@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/internal/testwait"
+	"github.com/agenthost/agenthost/sdk"
 )
 
 // TestLastReplyAnswersBeforeTheHandlerReturns: a handler that sends its
@@ -67,4 +68,54 @@ func TestLastReplyAnswersBeforeTheHandlerReturns(t *testing.T) {
 		t.Fatal(err)
 	}
 	testwait.For(t, 10*time.Second, "the run to end once its handler returns", func() bool { return !running() })
+}
+
+// TestLastReplyOfOneOfTwoHandlers: when two plugins handle the message, one
+// handler's last reply does not end the others': the answer waits for
+// both handlers and carries both replies.
+func TestLastReplyOfOneOfTwoHandlers(t *testing.T) {
+	t.Parallel()
+	gate := filepath.Join(t.TempDir(), "open")
+	char := writeCharacter(t, map[string]any{"name": "Twice", "bio": "A test agent.",
+		"plugins": []string{"sql", "offline", "bootstrap", "lastreply"}, "settings": map[string]any{"LASTREPLY_GATE": gate}})
+	d := startDaemon(t, daemonOpts{pluginDir: pluginDirWith(t, bins.lastreply), characters: []string{char}})
+	defer os.WriteFile(gate, nil, 0o600)
+
+	done := make(chan messagesData, 1)
+	go func() {
+		_, env := d.post("/api/agents/Twice/messages", map[string]string{"text": "hello", "userName": "tester"})
+		var m messagesData
+		_ = json.Unmarshal(env.Data, &m)
+		done <- m
+	}()
+	// Both replies are stored before the gate opens: lastreply's at once,
+	// bootstrap's after its model call.
+	agent := sdk.StringToUUID("Twice")
+	room := sdk.CreateUniqueUUID(agent, "api-dm:tester")
+	testwait.For(t, 20*time.Second, "both replies stored", func() bool {
+		n := 0
+		for _, m := range d.roomMemories(agent, room, "messages") {
+			if m.EntityID == agent {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if err := os.WriteFile(gate, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var m messagesData
+	if !testwait.Poll(20*time.Second, func() bool {
+		select {
+		case m = <-done:
+			return true
+		default:
+			return false
+		}
+	}) {
+		t.Fatal("no answer after both handlers returned")
+	}
+	if len(m.Messages) != 2 {
+		t.Fatalf("the answer should carry both handlers' replies: %+v", m.Messages)
+	}
 }
