@@ -131,6 +131,7 @@ func (a *AgentRuntime) receive(ctx context.Context, in *incoming) (*pb.ReceiveMe
 	// cut short by the caller going away.
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	if dl, ok := ctx.Deadline(); ok {
+		cancel()
 		hctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
 	}
 	stop := context.AfterFunc(ctx, cancel)
