@@ -518,6 +518,11 @@ func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didResp
 	q := b.state(r.a).evals
 	p, prev := q.reserve(r.msg.RoomID, func(e evaluation) { b.runEvaluation(q.ctx, r.a, e) })
 	if p == nil {
+		// The agent is stopping: hold the evaluation, if it is to run,
+		// for the next start, as the handler's last act.
+		if b.anyEvaluatorMayRun(ctx, r, st, didRespond) {
+			b.holdEvaluation(ctx, r, didRespond, responses)
+		}
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contract.DefaultCallTimeout)
