@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/agenthost/agenthost/internal/testwait"
 )
 
 func scrape(t *testing.T, td *testDaemon) string {
@@ -30,13 +33,22 @@ func scrape(t *testing.T, td *testDaemon) string {
 // value finds a sample by name and labels (a regexp of the label set).
 func value(t *testing.T, text, name, labels string) float64 {
 	t.Helper()
+	v, ok := sample(text, name, labels)
+	if !ok {
+		t.Fatalf("no sample %s{%s} in:\n%s", name, labels, grepLines(text, name))
+	}
+	return v
+}
+
+// sample is the value of a metric's sample, if the text has it.
+func sample(text, name, labels string) (float64, bool) {
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `\{` + labels + `\} ([0-9.e+-]+)$`)
 	m := re.FindStringSubmatch(text)
 	if m == nil {
-		t.Fatalf("no sample %s{%s} in:\n%s", name, labels, grepLines(text, name))
+		return 0, false
 	}
 	v, _ := strconv.ParseFloat(m[1], 64)
-	return v
+	return v, true
 }
 
 func grepLines(text, prefix string) string {
@@ -60,11 +72,15 @@ func TestMetrics(t *testing.T) {
 	if code != http.StatusUnauthorized {
 		t.Errorf("/metrics without the key: %d", code)
 	}
-	m := scrape(t, td)
-
-	if v := value(t, m, "agenthost_messages_handled_total", `agent="Eliza",source="api",status="completed"`); v != 2 {
-		t.Errorf("messages handled = %v", v)
-	}
+	// A run ends a moment after its reply went back (RespondLast): the
+	// counts of handled messages settle then.
+	var m string
+	testwait.For(t, 10*time.Second, "both messages counted as handled", func() bool {
+		m = scrape(t, td)
+		handled, _ := sample(m, "agenthost_messages_handled_total", `agent="Eliza",source="api",status="completed"`)
+		timed, _ := sample(m, "agenthost_run_duration_seconds_count", `agent="Eliza",status="completed"`)
+		return handled == 2 && timed == 2
+	})
 	if v := value(t, m, "agenthost_replies_total", `agent="Eliza",source="api"`); v != 2 {
 		t.Errorf("replies = %v", v)
 	}
