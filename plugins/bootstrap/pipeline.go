@@ -525,17 +525,21 @@ func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didResp
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contract.DefaultCallTimeout)
-	stop := context.AfterFunc(q.ctx, cancel)
+	base := context.WithoutCancel(ctx)
 	go func() {
-		defer stop()
-		defer cancel()
 		if prev != nil {
 			select {
 			case <-prev:
-			case <-ctx.Done():
+			case <-q.ctx.Done():
+				q.fill(p, nil) // the agent stopped
+				return
 			}
 		}
+		// The wait for the room's earlier evaluation does not count
+		// against the calls' deadline.
+		ctx, cancel := context.WithTimeout(base, contract.DefaultCallTimeout)
+		defer cancel()
+		defer context.AfterFunc(q.ctx, cancel)()
 		if ctx.Err() != nil || !b.anyEvaluatorMayRun(ctx, r, st, didRespond) {
 			q.fill(p, nil)
 			return
