@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
-	"time"
 
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
@@ -212,16 +211,14 @@ func (b *bootstrap) runEvaluation(parent context.Context, a *sdk.Agent, e evalua
 	}
 }
 
-// recoverEvaluations queues the evaluations an earlier process held but did
-// not finish. It reports whether it could read them (the host may not have
-// the agent running yet).
-func (b *bootstrap) recoverEvaluations(ctx context.Context, a *sdk.Agent) bool {
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	tasks, err := b.evalStore.Tasks(cctx, a, storage.TaskQuery{Name: pendingEvaluation, Tags: []string{pendingEvaluation}})
-	if err != nil {
-		return false
-	}
+// isHeldEvaluation reports whether t holds an evaluation.
+func isHeldEvaluation(t *Task) bool {
+	return t.Name == pendingEvaluation && hasTag(t, pendingEvaluation)
+}
+
+// recoverHeld queues the evaluations an earlier process held but did not
+// finish (the task service's first look reads them).
+func (b *bootstrap) recoverHeld(ctx context.Context, a *sdk.Agent, tasks []Task) {
 	for _, t := range tasks {
 		var e evaluation
 		raw, err := json.Marshal(t.Metadata)
@@ -234,7 +231,7 @@ func (b *bootstrap) recoverEvaluations(ctx context.Context, a *sdk.Agent) bool {
 			continue
 		}
 		e.taskID = t.ID
-		got, err := storage.For(a).GetMemoriesByIDs(cctx, []string{e.Message.ID}, "")
+		got, err := storage.For(a).GetMemoriesByIDs(ctx, []string{e.Message.ID}, "")
 		switch {
 		case err == nil && len(got) == 0:
 			// The message is gone (deleted, its room cleared): nothing to
@@ -247,7 +244,6 @@ func (b *bootstrap) recoverEvaluations(ctx context.Context, a *sdk.Agent) bool {
 		q := b.state(a).evals
 		q.add(e, func(e evaluation) { b.runEvaluation(q.ctx, a, e) })
 	}
-	return true
 }
 
 // skipEvaluation records in the run's timeline that its evaluators did not

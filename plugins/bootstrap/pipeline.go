@@ -78,10 +78,9 @@ func (r *run) emit(ctx context.Context, typ string, p map[string]any) {
 // early or not, ends the run with RUN_ENDED.
 func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Event) (err error) {
 	// A message may queue tasks (its actions may): the task service looks
-	// when the run starts and again when it ends.
-	tasks := b.state(a).tasks
-	tasks.poke()
-	defer tasks.poke()
+	// when the run ends, not while it runs, which would put a read of the
+	// tasks beside the message's own.
+	defer b.state(a).tasks.poke()
 	r := &run{b: b, a: a, id: ev.RunID, msg: ev.Message, start: time.Now(), source: ev.Source}
 	if r.id == "" {
 		r.id = uuid.NewString()

@@ -40,6 +40,13 @@ func (s *scheduler) add(t *taskService, at time.Time) {
 	s.nudge()
 }
 
+// size is how many task services the scheduler holds.
+func (s *scheduler) size() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.h.Len() + s.looking
+}
+
 func (s *scheduler) remove(t *taskService) {
 	s.mu.Lock()
 	if t.index >= 0 {

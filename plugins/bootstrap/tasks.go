@@ -75,15 +75,23 @@ type taskService struct {
 // thousand database reads a second for nothing.
 const idleTick = 30 * time.Second
 
+// firstLookSpread stretches the window of an agent's first look by this
+// much for each agent the scheduler already holds.
+const firstLookSpread = 2 * time.Millisecond
+
 // startTaskService has the plugin's scheduler look for the agent's due
 // tasks every tick while the agent has queued tasks, and ever less often
 // (up to idleTick) while it has none, until poked. The first look comes at
-// a random point of the first tick, so that many agents started together
-// do not look all at once.
+// a random point of the first tick, stretched by firstLookSpread per agent
+// already scheduled, so that many agents started together do not look all
+// at once: a thousand first looks within one second were two thousand
+// reads that crowded out the first messages.
 func startTaskService(b *bootstrap, a *sdk.Agent, tick time.Duration) *taskService {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &taskService{b: b, a: a, ctx: ctx, cancel: cancel, tick0: tick, running: map[string]bool{}, interval: tick, index: -1}
-	b.scheduler().add(t, time.Now().Add(time.Duration(rand.Int64N(int64(tick)+1))))
+	s := b.scheduler()
+	window := tick + time.Duration(s.size())*firstLookSpread
+	s.add(t, time.Now().Add(time.Duration(rand.Int64N(int64(window)+1))))
 	return t
 }
 
@@ -106,15 +114,25 @@ func (t *taskService) poke() {
 // Until the host has the agent running, the store answers with errors and
 // the tick does nothing.
 func (t *taskService) tick(ctx context.Context) bool {
+	// The first look reads the evaluations an earlier process held along
+	// with the queue, in one call: a thousand agents started together make
+	// a thousand first looks.
+	q := TaskQuery{Tags: []string{"queue"}}
 	if !t.recovered {
-		t.recovered = t.b.recoverEvaluations(ctx, t.a)
+		q = TaskQuery{}
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	tasks, err := t.b.store.Tasks(cctx, t.a, TaskQuery{Tags: []string{"queue"}})
-	cancel()
+	defer cancel()
+	tasks, err := t.b.store.Tasks(cctx, t.a, q)
 	if err != nil {
 		// Not running yet, or the database is away: look again soon.
 		return !t.recovered
+	}
+	if !t.recovered {
+		var held []Task
+		tasks, held = splitHeld(tasks)
+		t.b.recoverHeld(cctx, t.a, held)
+		t.recovered = true
 	}
 	now := time.Now().UnixMilli()
 	for i := range tasks {
@@ -153,6 +171,20 @@ func (t *taskService) tick(ctx context.Context) bool {
 		}
 	}
 	return len(tasks) > 0
+}
+
+// splitHeld parts all of an agent's tasks into its queue (tagged "queue")
+// and the evaluations held for it.
+func splitHeld(all []Task) (queue, held []Task) {
+	for _, t := range all {
+		switch {
+		case isHeldEvaluation(&t):
+			held = append(held, t)
+		case hasTag(&t, "queue"):
+			queue = append(queue, t)
+		}
+	}
+	return queue, held
 }
 
 // claim marks a task as running, so a slow task is not started again by
