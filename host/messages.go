@@ -120,8 +120,7 @@ func (a *AgentRuntime) receive(ctx context.Context, in *incoming) (*pb.ReceiveMe
 		a.d.runs.remove(r.id)
 	}
 	res := &pb.ReceiveMessageResponse{MemoryId: msg.GetId(), RoomId: in.roomID, WorldId: in.worldID, EntityId: in.entityID, RunId: r.id}
-	handlers := len(a.registry().Events[sdk.EventMessageReceived])
-	if handlers == 0 {
+	if len(a.registry().Events[sdk.EventMessageReceived]) == 0 {
 		a.log.Warn("no plugin of this agent handles MESSAGE_RECEIVED; the message is ignored (add the bootstrap plugin)")
 		end(nil)
 		return res, nil, nil
@@ -134,7 +133,7 @@ func (a *AgentRuntime) receive(ctx context.Context, in *incoming) (*pb.ReceiveMe
 		cancel()
 		hctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
 	}
-	stop := context.AfterFunc(ctx, cancel)
+	defer context.AfterFunc(ctx, cancel)()
 	handled := make(chan error, 1)
 	go func() {
 		err := a.emit(hctx, &pb.HandleEventRequest{Type: sdk.EventMessageReceived, RunId: r.id, Source: in.source, Message: msg})
@@ -142,18 +141,14 @@ func (a *AgentRuntime) receive(ctx context.Context, in *incoming) (*pb.ReceiveMe
 		end(err)
 		handled <- err
 	}()
-	answered := r.answered
-	if handlers > 1 {
-		answered = nil // another handler may still reply
-	}
+	// answered closes only on the last reply of the event's one handler
+	// (respond, onlyHandler).
 	select {
 	case err := <-handled:
-		stop()
 		if err != nil {
 			return nil, nil, fmt.Errorf("handle message: %w", err)
 		}
-	case <-answered:
-		stop()
+	case <-r.answered:
 		go func() {
 			if err := <-handled; err != nil {
 				a.log.Warn("handling a message failed after its last reply was sent", "run", r.id, "error", err)

@@ -39,3 +39,24 @@ func TestRunEndedMarksDuplicate(t *testing.T) {
 		t.Error(`"duplicate": true should mark the run`)
 	}
 }
+
+// Only the last reply of the message's one handler completes a run's
+// replies: another plugin of the agent (an action's, a hostile one) that
+// says last cannot cut the caller's answer short, nor can one of two
+// handlers.
+func TestOnlyTheOneHandlerEndsTheReplies(t *testing.T) {
+	t.Parallel()
+	handler, other := &PluginProcess{}, &PluginProcess{}
+	a := &AgentRuntime{ID: "a"}
+	a.reg.Store(&registry{Events: map[string][]*PluginProcess{sdk.EventMessageReceived: {handler}}})
+	if !a.onlyHandler(handler) {
+		t.Error("the one handler's last reply should end the replies")
+	}
+	if a.onlyHandler(other) || a.onlyHandler(nil) {
+		t.Error("a plugin that does not handle the message ended its replies")
+	}
+	a.reg.Store(&registry{Events: map[string][]*PluginProcess{sdk.EventMessageReceived: {handler, other}}})
+	if a.onlyHandler(handler) || a.onlyHandler(other) {
+		t.Error("one of two handlers ended the replies")
+	}
+}

@@ -116,14 +116,16 @@ func NewWithStore(store Store) sdk.Plugin {
 // read (a bad value is a warning, and the default is used) and its task
 // service starts.
 func (b *bootstrap) newAgentState(ctx context.Context, a *sdk.Agent) (*agentState, []string, error) {
-	st, warnings := newAgentState(a)
+	st, warnings := b.newState(a)
 	st.tasks = startTaskService(b, a, st.settings.taskTick)
 	return st, warnings, nil
 }
 
-func newAgentState(a *sdk.Agent) (*agentState, []string) {
+// newState is an agent's state, without its task service.
+func (b *bootstrap) newState(a *sdk.Agent) (*agentState, []string) {
 	settings, warnings := readSettings(a)
-	return &agentState{settings: settings, evals: newEvaluations(), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{},
+	run := func(ctx context.Context, e evaluation) { b.runEvaluation(ctx, a, e) }
+	return &agentState{settings: settings, evals: newEvaluations(run), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{},
 		handling: map[string]chan struct{}{}, handled: boundedmap.New[bool](maxHandled)}, warnings
 }
 
@@ -140,7 +142,7 @@ func (b *bootstrap) state(a *sdk.Agent) *agentState {
 	if st, err := b.agents.Get(a); err == nil {
 		return st
 	}
-	st, _ := newAgentState(a)
+	st, _ := b.newState(a)
 	return st
 }
 

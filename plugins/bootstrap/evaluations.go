@@ -45,6 +45,8 @@ type evaluations struct {
 	// and runs again at the next start.
 	ctx    context.Context
 	cancel context.CancelFunc
+	// run runs one evaluation, on a goroutine of its room's.
+	run func(context.Context, evaluation)
 
 	mu     sync.Mutex
 	queued map[string][]*place // by room
@@ -62,18 +64,16 @@ type place struct {
 	e     evaluation
 	ready chan struct{} // closed once e is set, or skip
 	skip  bool          // no evaluator runs for this run
-	run   func(evaluation)
 }
 
-func newEvaluations() *evaluations {
+func newEvaluations(run func(context.Context, evaluation)) *evaluations {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &evaluations{ctx: ctx, cancel: cancel, queued: map[string][]*place{}}
+	return &evaluations{ctx: ctx, cancel: cancel, run: run, queued: map[string][]*place{}}
 }
 
-// add queues e behind the room's earlier evaluations; run is called for
-// each in turn, on a goroutine of the room's.
-func (q *evaluations) add(e evaluation, run func(evaluation)) {
-	if p, _ := q.reserve(e.Message.RoomID, run); p != nil {
+// add queues e behind the room's earlier evaluations.
+func (q *evaluations) add(e evaluation) {
+	if p, _ := q.reserve(e.Message.RoomID); p != nil {
 		q.fill(p, &e)
 	}
 }
@@ -82,13 +82,13 @@ func (q *evaluations) add(e evaluation, run func(evaluation)) {
 // of the place before it (nil when there is none), which its preparation
 // waits for: validations are asked in the order of the room's messages.
 // It returns nil once the agent stopped.
-func (q *evaluations) reserve(room string, run func(evaluation)) (*place, <-chan struct{}) {
+func (q *evaluations) reserve(room string) (*place, <-chan struct{}) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return nil, nil // the agent stopped: the task runs it at the next start
 	}
-	p := &place{ready: make(chan struct{}), run: run}
+	p := &place{ready: make(chan struct{})}
 	q.prep.Add(1) // until fill
 	var prev <-chan struct{}
 	if n := len(q.queued[room]); n > 0 {
@@ -132,7 +132,7 @@ func (q *evaluations) runRoom(room string) {
 			continue // closed: the loop ends
 		}
 		if !next.skip {
-			next.run(next.e)
+			q.run(q.ctx, next.e)
 		}
 		q.mu.Lock()
 		q.queued[room] = q.queued[room][1:]
@@ -241,8 +241,7 @@ func (b *bootstrap) recoverHeld(ctx context.Context, a *sdk.Agent, tasks []Task)
 		case err == nil && len(e.Message.Embedding) == 0:
 			e.Message.Embedding = got[0].Embedding
 		}
-		q := b.state(a).evals
-		q.add(e, func(e evaluation) { b.runEvaluation(q.ctx, a, e) })
+		b.state(a).evals.add(e)
 	}
 }
 

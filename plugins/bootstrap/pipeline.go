@@ -515,7 +515,7 @@ func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didResp
 		return
 	}
 	q := b.state(r.a).evals
-	p, prev := q.reserve(r.msg.RoomID, func(e evaluation) { b.runEvaluation(q.ctx, r.a, e) })
+	p, prev := q.reserve(r.msg.RoomID)
 	if p == nil {
 		// The agent is stopping: hold the evaluation, if it is to run,
 		// for the next start, as the handler's last act.
