@@ -115,6 +115,9 @@ func TestWebSocketChat(t *testing.T) {
 	if r, _ := w.next("reply"); r["roomId"] != room {
 		t.Fatalf("http reply = %v", r)
 	}
+	// Its run ends a moment after the reply: its "run" entry must not be
+	// taken below for the next message's.
+	w.next("run_finished")
 
 	// The live log stream carries the timeline and the daemon's log.
 	w.send(map[string]any{"type": "subscribe_logs", "level": "debug"})
