@@ -149,17 +149,68 @@ func (i *AgentInfo) Sources() []string {
 // Agents made of the same plugins share one answer, asked of the host once
 // per plugin process: the Plugins it holds must be treated as read only.
 func (a *Agent) DescribeAgent(ctx context.Context) (*AgentInfo, error) {
-	if a.plugin != nil && a.pluginSet != "" {
-		if got, ok := a.plugin.described.Load(a.pluginSet); ok {
-			shared := got.(*AgentInfo)
-			return &AgentInfo{ID: a.ID, Name: a.Name(), Plugins: shared.Plugins, registry: shared.registry}, nil
+	if a.plugin == nil || a.pluginSet == "" {
+		return a.describeAgent(ctx)
+	}
+	own := func(shared *AgentInfo) *AgentInfo {
+		return &AgentInfo{ID: a.ID, Name: a.Name(), Plugins: shared.Plugins, registry: shared.registry}
+	}
+	if got, ok := a.plugin.described.Load(a.pluginSet); ok {
+		return own(got.(*AgentInfo)), nil
+	}
+	// The first message of a process asks from several places at once (its
+	// handler, the events it emits, the state it composes): one asks the
+	// host, the others wait for its answer.
+	d := &describing{done: make(chan struct{})}
+	if got, loaded := a.plugin.describing.LoadOrStore(a.pluginSet, d); loaded {
+		d = got.(*describing)
+		select {
+		case <-d.done:
+		case <-ctx.Done():
+			return nil, callErr("DescribeAgent", ctx.Err())
 		}
+		if d.err != nil {
+			// Its caller's failure, perhaps only its context: ask for
+			// this one.
+			return a.describeAgent(ctx)
+		}
+		return own(d.info), nil
 	}
-	info, err := a.describeAgent(ctx)
-	if err == nil && a.plugin != nil && a.pluginSet != "" {
-		a.plugin.described.Store(a.pluginSet, info)
+	d.info, d.err = a.describeAgent(ctx)
+	if d.err == nil {
+		a.plugin.described.Store(a.pluginSet, d.info)
 	}
-	return info, err
+	a.plugin.describing.Delete(a.pluginSet)
+	close(d.done)
+	return d.info, d.err
+}
+
+// describeSoon asks the host what the agent is made of in the background,
+// unless an agent with the same plugins was described already. A plugin
+// that handles messages asks on its first message from several places (its
+// handler, the events it emits, the state it composes), and so does a model
+// plugin choosing actions: asked while the agent starts, once per plugin
+// set, the first message does not wait for it. A failure here is asked
+// again then.
+func (a *Agent) describeSoon() {
+	if a.plugin == nil || a.pluginSet == "" {
+		return
+	}
+	if _, ok := a.plugin.described.Load(a.pluginSet); ok {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), contract.DefaultCallTimeout)
+		defer cancel()
+		_, _ = a.DescribeAgent(ctx)
+	}()
+}
+
+// describing is a DescribeAgent call under way for a plugin set.
+type describing struct {
+	done chan struct{}
+	info *AgentInfo
+	err  error
 }
 
 func (a *Agent) describeAgent(ctx context.Context) (*AgentInfo, error) {

@@ -185,6 +185,9 @@ func (s *pluginServer) Configure(ctx context.Context, req *pb.ConfigureRequest) 
 	s.mu.Lock()
 	s.agents[a.ID] = a
 	s.mu.Unlock()
+	if len(s.p.Events) > 0 || len(s.p.Models) > 0 {
+		a.describeSoon()
+	}
 	return &pb.ConfigureResponse{Warnings: validUTF8s(warnings)}, nil
 }
 
