@@ -366,6 +366,9 @@ func (b *bootstrap) ownedWorldWithSettings(ctx context.Context, a *sdk.Agent, ms
 	if err != nil || len(ids) == 0 {
 		return nil
 	}
+	for _, id := range ids {
+		written(worldKey(a, id))
+	}
 	ws, err := storage.For(a).GetWorlds(ctx, ids...)
 	if err != nil {
 		return nil

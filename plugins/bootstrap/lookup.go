@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,28 +29,78 @@ type lookupEntry struct {
 	at  time.Time
 }
 
+// flight is a read under way: the askers that come while it is share its
+// answer rather than each making the same round trip. The providers of a
+// message run side by side, and on a first message (nothing read yet)
+// each used to read the room's world for itself.
+type flight struct {
+	done chan struct{}
+	v    any
+	err  error
+}
+
 var lookups = struct {
 	mu sync.Mutex
 	m  map[string]lookupEntry
-}{m: map[string]lookupEntry{}}
+	// flights are the reads under way, by key. forget drops a key's
+	// flight too: an asker after a write reads anew, and the flight's
+	// answer, which may predate the write, is not kept.
+	flights map[string]*flight
+}{m: map[string]lookupEntry{}, flights: map[string]*flight{}}
 
 func cached(key string, load func() (any, error)) (any, error) {
 	lookups.mu.Lock()
-	e, ok := lookups.m[key]
-	lookups.mu.Unlock()
-	if ok && time.Since(e.at) < lookupTTL {
+	if e, ok := lookups.m[key]; ok && time.Since(e.at) < lookupTTL {
+		lookups.mu.Unlock()
 		return e.v, e.err
 	}
-	v, err := load()
-	store(key, v, err)
-	return v, err
+	if f, ok := lookups.flights[key]; ok {
+		lookups.mu.Unlock()
+		<-f.done
+		if isCut(f.err) {
+			// Its asker's context ended (a run that stopped early): read
+			// with this asker's.
+			return cached(key, load)
+		}
+		return f.v, f.err
+	}
+	f := &flight{done: make(chan struct{}), err: errNoAnswer}
+	lookups.flights[key] = f
+	lookups.mu.Unlock()
+	defer func() {
+		lookups.mu.Lock()
+		if lookups.flights[key] == f {
+			delete(lookups.flights, key)
+			// A read cut off by its caller's context says nothing of the
+			// record: the next asker reads again.
+			if !isCut(f.err) && f.err != errNoAnswer {
+				storeLocked(key, f.v, f.err)
+			}
+		}
+		lookups.mu.Unlock()
+		close(f.done)
+	}()
+	f.v, f.err = load()
+	return f.v, f.err
+}
+
+// errNoAnswer is what the askers sharing a read get when it panicked.
+var errNoAnswer = errors.New("the read gave no answer")
+
+// isCut reports an error of a call cut off by its caller's context.
+func isCut(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // store keeps a value read now.
 func store(key string, v any, err error) {
-	now := time.Now()
 	lookups.mu.Lock()
 	defer lookups.mu.Unlock()
+	storeLocked(key, v, err)
+}
+
+func storeLocked(key string, v any, err error) {
+	now := time.Now()
 	if len(lookups.m) >= lookupMax {
 		for k, old := range lookups.m {
 			if now.Sub(old.at) >= lookupTTL {
@@ -67,6 +118,7 @@ func forget(keys ...string) {
 	lookups.mu.Lock()
 	for _, k := range keys {
 		delete(lookups.m, k)
+		delete(lookups.flights, k)
 	}
 	lookups.mu.Unlock()
 }
@@ -87,6 +139,7 @@ func cachedRoom(ctx context.Context, a *sdk.Agent, id string) (*sdk.Room, error)
 // cachedWorld returns the world with this id, or nil if there is none.
 func cachedWorld(ctx context.Context, a *sdk.Agent, id string) (*sdk.World, error) {
 	v, err := cached(worldKey(a, id), func() (any, error) {
+		written(worldKey(a, id))
 		ws, err := storage.For(a).GetWorlds(ctx, id)
 		if err != nil || len(ws) == 0 {
 			return (*sdk.World)(nil), err
@@ -95,11 +148,39 @@ func cachedWorld(ctx context.Context, a *sdk.Agent, id string) (*sdk.World, erro
 	})
 	w, _ := v.(*sdk.World)
 	if w != nil {
-		// Callers may change what they get; the cached one stays as read.
+		// Callers may change what they get, its metadata's roles and
+		// ownership among it; the cached one stays as read.
 		c := *w
+		c.Metadata, _ = deepCopy(w.Metadata).(map[string]any)
 		w = &c
 	}
 	return w, err
+}
+
+// deepCopy copies the maps and lists of a value decoded from JSON.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		if v == nil {
+			return v
+		}
+		c := make(map[string]any, len(v))
+		for k, e := range v {
+			c[k] = deepCopy(e)
+		}
+		return c
+	case []any:
+		if v == nil {
+			return v
+		}
+		c := make([]any, len(v))
+		for i, e := range v {
+			c[i] = deepCopy(e)
+		}
+		return c
+	default:
+		return v
+	}
 }
 
 // cachedParticipantState is storage.For(a).GetParticipantState, reused for lookupTTL.
@@ -119,6 +200,7 @@ func setParticipantState(ctx context.Context, a *sdk.Agent, room, entity, state 
 
 // upsertWorld writes a world and drops its cached copy.
 func upsertWorld(ctx context.Context, a *sdk.Agent, w sdk.World) error {
+	written(worldKey(a, w.ID))
 	err := storage.For(a).UpsertWorld(ctx, w)
 	forget(worldKey(a, w.ID))
 	return err
@@ -126,19 +208,31 @@ func upsertWorld(ctx context.Context, a *sdk.Agent, w sdk.World) error {
 
 func nameKey(a *sdk.Agent, id string) string { return "name\x00" + a.ID + "\x00" + id }
 
-// peek returns a fresh cached value without loading it.
+// peek returns a fresh cached value without loading it; a read of it
+// under way is waited for.
 func peek(key string) (any, bool) {
 	lookups.mu.Lock()
-	defer lookups.mu.Unlock()
 	e, ok := lookups.m[key]
-	if !ok || e.err != nil || time.Since(e.at) >= lookupTTL {
+	f, loading := lookups.flights[key]
+	lookups.mu.Unlock()
+	if ok && e.err == nil && time.Since(e.at) < lookupTTL {
+		return e.v, true
+	}
+	if !loading {
 		return nil, false
 	}
-	return e.v, true
+	<-f.done
+	return f.v, f.err == nil
 }
 
-// keep caches a value read elsewhere.
-func keep(key string, v any) { store(key, v, nil) }
+// keep caches a value read or written elsewhere. It is newer than what a
+// read under way may bring back, which is not kept then.
+func keep(key string, v any) {
+	lookups.mu.Lock()
+	defer lookups.mu.Unlock()
+	delete(lookups.flights, key)
+	storeLocked(key, v, nil)
+}
 
 // Two reads of every message's state are of things that change only when
 // actions run or tasks are written: the room's recent action results
@@ -185,4 +279,84 @@ func (s changingStore) UpdateTask(ctx context.Context, a *sdk.Agent, t Task) err
 func (s changingStore) DeleteTask(ctx context.Context, a *sdk.Agent, id string) error {
 	defer changed(a)
 	return s.Store.DeleteTask(ctx, a, id)
+}
+
+// Writes behind: a write the reply need not wait for (the owner a DM's
+// world gets on its first message) runs on a goroutine, while this
+// process's readers already see it in the cache (keep). Until it is done,
+// the reads of its record that go to the store and this plugin's other
+// writes of it wait for it (written), so that none reads the record
+// without it or writes it back without it; and the run that started it
+// waits for it before it ends.
+var writes = struct {
+	mu sync.Mutex
+	m  map[string]chan struct{}
+}{m: map[string]chan struct{}{}}
+
+// writeBehind runs write on a goroutine, after any write of key under way,
+// and returns a channel closed once it is done.
+func writeBehind(key string, write func()) <-chan struct{} {
+	done := make(chan struct{})
+	writes.mu.Lock()
+	prev := writes.m[key]
+	writes.m[key] = done
+	writes.mu.Unlock()
+	go func() {
+		defer func() {
+			writes.mu.Lock()
+			if writes.m[key] == done {
+				delete(writes.m, key)
+			}
+			writes.mu.Unlock()
+			close(done)
+		}()
+		if prev != nil {
+			<-prev
+		}
+		write()
+	}()
+	return done
+}
+
+// written waits for the writes behind of key under way.
+func written(key string) {
+	writes.mu.Lock()
+	w := writes.m[key]
+	writes.mu.Unlock()
+	if w != nil {
+		<-w
+	}
+}
+
+// prefetch starts, side by side, the reads every message's handling makes
+// one after another or from several providers at once: the agent's state
+// in the room, the room and its world, the room's action results and
+// choices waiting, the sender's name and other rooms, and in a DM the
+// worlds the sender owns. Each goes into the cache, where
+// the askers find it or wait for it (cached); warm, they cost nothing. On
+// the first message of a conversation they were a dozen round trips, each
+// through the host to the database plugin, most of them in a row.
+func (b *bootstrap) prefetch(ctx context.Context, a *sdk.Agent, msg *sdk.Memory) {
+	if msg.RoomID == "" {
+		return
+	}
+	go func() { _, _ = cachedParticipantState(ctx, a, msg.RoomID, a.ID) }()
+	go func() { _, _ = actionResults(ctx, a, msg.RoomID) }()
+	go func() { _, _ = b.pendingChoices(ctx, a, msg.RoomID) }()
+	go roomAndWorld(ctx, a, msg)
+	if msg.WorldID != "" {
+		// Most rooms are in the world their messages name: read it beside
+		// the room rather than after it.
+		go func() { _, _ = cachedWorld(ctx, a, msg.WorldID) }()
+	}
+	if msg.EntityID == "" || msg.EntityID == a.ID {
+		return
+	}
+	go func() {
+		_, _ = cached(nameKey(a, msg.EntityID), func() (any, error) { return entityNameOf(ctx, a, msg.EntityID) })
+	}()
+	go func() { _, _ = participantRooms(ctx, a, msg.EntityID) }()
+	if msg.Content.ChannelType == sdk.ChannelDM {
+		go func() { _, _ = ownedWorlds(ctx, a, msg.EntityID) }()
+	}
 }

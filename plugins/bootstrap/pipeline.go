@@ -48,6 +48,9 @@ type run struct {
 	reason string
 	// replied: the run sent its one reply and ran no actions.
 	replied bool
+	// writes are the run's writes behind (writeBehind), waited for
+	// before it ends.
+	writes []<-chan struct{}
 }
 
 // log is the agent's logger with the run's id, which the host may not
@@ -121,6 +124,9 @@ func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Eve
 	defer b.endRun(a, r.id)
 	defer func() {
 		<-started
+		for _, w := range r.writes {
+			<-w
+		}
 		status := "completed"
 		p := r.payload(status)
 		if err == nil && wctx.Err() != nil && ctx.Err() == nil {
@@ -184,6 +190,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	if msg.Table == "" {
 		msg.Table = sdk.TableMessages
 	}
+	b.prefetch(ctx, a, msg)
 	release, likelyDup := b.claimMessage(ctx, a, msg.ID)
 	info := b.info(ctx, a)
 	b.enrichAttachments(ctx, r, info)
@@ -232,6 +239,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	} else {
 		go storeMsg()
 		ctx = context.WithValue(ctx, inFlightKey{}, *msg)
+		ctx = b.readRoomEarly(ctx, a, msg.RoomID)
 	}
 	if authorIsBot(msg) {
 		if !b.settings(a).respondToBots {
@@ -259,7 +267,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		channelType = room.Type
 	}
 	if channelType == sdk.ChannelDM {
-		b.ensureDMOwner(ctx, a, msg, room)
+		b.ensureDMOwner(ctx, r, room)
 	}
 
 	respond := named || bypass(a, channelType, msg.Content.Source)

@@ -82,6 +82,7 @@ func (b *bootstrap) handlePost(ctx context.Context, a *sdk.Agent, ev *sdk.Event)
 	}
 	feed := a.Name() + "'s Feed"
 	world := sdk.World{ID: worldID, Name: feed, AgentID: a.ID, ServerID: user}
+	written(worldKey(a, worldID))
 	if ws, err := db.GetWorlds(ctx, worldID); err == nil && len(ws) > 0 {
 		world = ws[0] // an existing world stays as it is
 	}

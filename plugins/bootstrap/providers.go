@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agenthost/agenthost/sdk"
@@ -342,10 +343,7 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 	// time.
 	done := make(chan []sdk.Memory, 1)
 	go func() {
-		v, err := cached(roomReadKey("results", a, msg.RoomID), func() (any, error) {
-			return storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableActionResults, RoomID: msg.RoomID, Count: maxActionResults, OmitEmbeddings: true})
-		})
-		rs, _ := v.([]sdk.Memory)
+		rs, err := actionResults(ctx, a, msg.RoomID)
 		if err != nil {
 			a.Logger(ctx).Warn("reading the room's action results failed; the prompt goes without them", "room", msg.RoomID, "error", err)
 		}
@@ -355,6 +353,9 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 	var err error
 	if r, ok := ctx.Value(readRoomKey{}).(roomRead); ok && r.roomID == msg.RoomID {
 		ms = r.msgs
+	} else if early, ok := takeEarlyRead(ctx, msg.RoomID); ok {
+		ms, err = early()
+		ms = withInFlight(ctx, msg.RoomID, ms, recentMessagesQuery(b, a, msg.RoomID).Count)
 	} else {
 		q := recentMessagesQuery(b, a, msg.RoomID)
 		ms, err = storage.For(a).GetMemories(ctx, q)
@@ -437,10 +438,7 @@ func (b *bootstrap) messagesElsewhere(ctx context.Context, a *sdk.Agent, msg *sd
 	if msg.EntityID == a.ID {
 		return nil
 	}
-	v, err := cached("prooms\x00"+a.ID+"\x00"+msg.EntityID, func() (any, error) {
-		return storage.For(a).GetRooms(ctx, storage.RoomQuery{ParticipantID: msg.EntityID})
-	})
-	rooms, _ := v.([]sdk.Room)
+	rooms, err := participantRooms(ctx, a, msg.EntityID)
 	if err != nil {
 		return nil
 	}
@@ -461,6 +459,71 @@ func (b *bootstrap) messagesElsewhere(ctx context.Context, a *sdk.Agent, msg *sd
 		return nil
 	}
 	return ms
+}
+
+// actionResults reads the results of the room's recent actions, reused
+// until the agent's generation moves on (roomReadKey). The list returned
+// must not be changed.
+func actionResults(ctx context.Context, a *sdk.Agent, roomID string) ([]sdk.Memory, error) {
+	v, err := cached(roomReadKey("results", a, roomID), func() (any, error) {
+		return storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableActionResults, RoomID: roomID, Count: maxActionResults, OmitEmbeddings: true})
+	})
+	rs, _ := v.([]sdk.Memory)
+	return rs, err
+}
+
+// earlyReadKey carries an earlyRead to the run's first RECENT_MESSAGES.
+type earlyReadKey struct{}
+
+// earlyRead is the read of a room's recent messages a run starts as it
+// begins, beside the message's store and the reads of prefetch, rather
+// than once the state is composed. Only the run's first composition takes
+// it: a later one (after the should-respond question, a model call) reads
+// the room again, as messages may have come meanwhile.
+type earlyRead struct {
+	roomID string
+	taken  atomic.Bool
+	done   chan struct{}
+	msgs   []sdk.Memory
+	err    error
+}
+
+// readRoomEarly starts the read of the room's recent messages and returns
+// ctx carrying it. The run's message is being stored meanwhile
+// (inFlightKey): RECENT_MESSAGES adds it as the other reads do.
+func (b *bootstrap) readRoomEarly(ctx context.Context, a *sdk.Agent, roomID string) context.Context {
+	if roomID == "" {
+		return ctx
+	}
+	r := &earlyRead{roomID: roomID, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.msgs, r.err = storage.For(a).GetMemories(ctx, recentMessagesQuery(b, a, roomID))
+	}()
+	return context.WithValue(ctx, earlyReadKey{}, r)
+}
+
+// takeEarlyRead returns the wait for the run's early read of the room,
+// unless another composition of the run took it.
+func takeEarlyRead(ctx context.Context, roomID string) (func() ([]sdk.Memory, error), bool) {
+	r, ok := ctx.Value(earlyReadKey{}).(*earlyRead)
+	if !ok || r.roomID != roomID || !r.taken.CompareAndSwap(false, true) {
+		return nil, false
+	}
+	return func() ([]sdk.Memory, error) {
+		<-r.done
+		return r.msgs, r.err
+	}, true
+}
+
+// participantRooms lists the rooms an entity takes part in, reused for
+// lookupTTL. The list returned must not be changed.
+func participantRooms(ctx context.Context, a *sdk.Agent, entityID string) ([]sdk.Room, error) {
+	v, err := cached("prooms\x00"+a.ID+"\x00"+entityID, func() (any, error) {
+		return storage.For(a).GetRooms(ctx, storage.RoomQuery{ParticipantID: entityID})
+	})
+	rooms, _ := v.([]sdk.Room)
+	return rooms, err
 }
 
 // interactionsElsewhere lists the latest messages between the sender and

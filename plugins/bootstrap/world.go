@@ -2,12 +2,14 @@ package bootstrap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
 )
@@ -70,8 +72,13 @@ func setRole(w *sdk.World, entityID, role string) {
 
 // ensureDMOwner gives a world with no owner to the person who opens a DM in
 // it, as elizaOS does when a user joins a DM: they own it, which lets them
-// answer choices and configure settings there.
-func (b *bootstrap) ensureDMOwner(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, room *sdk.Room) {
+// answer choices and configure settings there. The world comes from the
+// read the run started with (prefetch); the write does not hold up the
+// reply: this process sees the owner at once, its other reads and writes
+// of the world wait for the write (writeBehind), and the run waits for it
+// before it ends.
+func (b *bootstrap) ensureDMOwner(ctx context.Context, r *run, room *sdk.Room) {
+	a, msg := r.a, r.msg
 	worldID := msg.WorldID
 	if room != nil && room.WorldID != "" {
 		worldID = room.WorldID
@@ -87,14 +94,16 @@ func (b *bootstrap) ensureDMOwner(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 	if done {
 		return
 	}
-	ws, err := storage.For(a).GetWorlds(ctx, worldID)
-	if err != nil || len(ws) == 0 {
+	notDone := func() {
 		st.mu.Lock()
 		delete(st.owned, worldID)
 		st.mu.Unlock()
+	}
+	w, err := cachedWorld(ctx, a, worldID)
+	if err != nil || w == nil {
+		notDone()
 		return
 	}
-	w := ws[0]
 	if own, ok := w.Metadata["ownership"].(map[string]any); ok {
 		if id, _ := own["ownerId"].(string); id != "" {
 			return
@@ -104,10 +113,18 @@ func (b *bootstrap) ensureDMOwner(ctx context.Context, a *sdk.Agent, msg *sdk.Me
 		w.Metadata = map[string]any{}
 	}
 	w.Metadata["ownership"] = map[string]any{"ownerId": msg.EntityID}
-	setRole(&w, msg.EntityID, RoleOwner)
-	if err := upsertWorld(ctx, a, w); err != nil {
-		a.Logger(ctx).Warn("setting the DM world's owner failed", "world", w.ID, "error", err)
-	}
+	setRole(w, msg.EntityID, RoleOwner)
+	key := worldKey(a, w.ID)
+	keep(key, w)
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contract.DefaultCallTimeout)
+	r.writes = append(r.writes, writeBehind(key, func() {
+		defer cancel()
+		if err := storage.For(a).UpsertWorld(wctx, *w); err != nil {
+			forget(key)
+			notDone() // the next message in the world tries again
+			r.log(ctx).Warn("setting the DM world's owner failed", "world", w.ID, "error", err)
+		}
+	}))
 }
 
 // worldSettings returns the onboarding settings kept in a world's
@@ -170,6 +187,21 @@ func names(ctx context.Context, a *sdk.Agent, ids ...string) map[string]string {
 		keep(nameKey(a, ents[i].ID), out[ents[i].ID])
 	}
 	return out
+}
+
+// errNoEntity: no entity has the id.
+var errNoEntity = errors.New("no such entity")
+
+// entityNameOf reads one entity's first name, as names does.
+func entityNameOf(ctx context.Context, a *sdk.Agent, id string) (any, error) {
+	ents, err := storage.For(a).GetEntities(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if len(ents) == 0 {
+		return nil, errNoEntity
+	}
+	return entityName(&ents[0]), nil
 }
 
 // resolveEntity finds an entity of the room's world by id or by any of its

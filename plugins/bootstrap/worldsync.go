@@ -131,6 +131,7 @@ func parallel(ctx context.Context, n int, f func(i int) error) error {
 // server id when set, its metadata keys over the stored ones. It returns
 // the world as stored.
 func mergeWorld(ctx context.Context, a *sdk.Agent, w sdk.World) (*sdk.World, error) {
+	written(worldKey(a, w.ID))
 	ws, err := storage.For(a).GetWorlds(ctx, w.ID)
 	if err != nil {
 		return nil, err
@@ -281,6 +282,7 @@ func (b *bootstrap) handleEntity(ctx context.Context, a *sdk.Agent, ev *sdk.Even
 	c := storage.Connection{Entity: e, Room: room}
 	if worldID != "" {
 		w := sdk.World{ID: worldID, AgentID: a.ID, ServerID: p.ServerID}
+		written(worldKey(a, worldID))
 		if ws, err := storage.For(a).GetWorlds(ctx, worldID); err == nil && len(ws) > 0 {
 			w = ws[0]
 		}
