@@ -84,6 +84,7 @@ func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Eve
 	// when the run ends, not while it runs, which would put a read of the
 	// tasks beside the message's own.
 	defer b.state(a).tasks.poke()
+	defer b.scheduler().handling()()
 	r := &run{b: b, a: a, id: ev.RunID, msg: ev.Message, start: time.Now(), source: ev.Source}
 	if r.id == "" {
 		r.id = uuid.NewString()
