@@ -1,0 +1,62 @@
+package main
+
+import (
+	"testing"
+	"time"
+
+	"github.com/agenthost/agenthost/internal/testwait"
+)
+
+// TestFirstMessageCrossings counts the calls between processes of the
+// first message a freshly started agent answers against those of the
+// messages after it. The first finds nothing read yet in bootstrap's
+// process: the agent's state in the room, the room, its world, the
+// sender's name and rooms, the room's action results and choices. Each is
+// a round trip through the host to the database plugin; bootstrap starts
+// them side by side as the run begins, and the providers that ask for the
+// same record at once share one read. What the agent is made of
+// (DescribeAgent) is asked while it starts, not on its first message.
+// Before, the first message made 43 crossings (4 reads of the world, 3 of
+// DescribeAgent), 32 more than a warm one; now 31, 20 more. Reflection is
+// off, so that every warm message costs the same.
+func TestFirstMessageCrossings(t *testing.T) {
+	char := writeCharacter(t, map[string]any{"name": "Eliza", "bio": "A test agent.",
+		"plugins": []string{"sql", "bootstrap", "offline"}, "settings": map[string]any{"DISABLE_REFLECTION": "true"}})
+	d := startDaemon(t, daemonOpts{characters: []string{char}, env: []string{"AGENTHOST_LOG_LEVEL=warn"}})
+	// The task service's first look, a moment after the agent starts, is
+	// not the message's.
+	testwait.For(t, 10*time.Second, "the task service's first look", func() bool {
+		return scrapeCrossings(t, d.url)["plugin→host bootstrap Database.GetTasks"] >= 1
+	})
+	before := settledCrossings(t, d.url)
+	d.say("Eliza", "hello there")
+	after := settledCrossings(t, d.url)
+	var first float64
+	for k, v := range after {
+		first += v - before[k]
+	}
+	const n = 10
+	warmBefore, warmAfter, warm := countMessages(t, d, "Eliza", n)
+	warm /= n
+	t.Logf("first message: %.0f crossings\n%s\nwarm message: %.2f crossings\n%s",
+		first, crossingsTable(before, after, 1), warm, crossingsTable(warmBefore, warmAfter, n))
+	// The bound leaves room for a look of the task service (which the
+	// run's end pokes) and a batch of the timeline falling in the window.
+	const most = 23
+	if extra := first - warm; extra > most {
+		t.Errorf("the first message costs %.0f crossings, %.1f more than a warm one (%.1f); want at most %d more", first, extra, warm, most)
+	}
+	for _, c := range []struct {
+		key  string
+		most float64
+	}{
+		{"plugin→host bootstrap Runtime.DescribeAgent", 0},
+		{"plugin→host offline Runtime.DescribeAgent", 0},
+		{"plugin→host bootstrap Database.GetWorlds", 1},
+		{"plugin→host bootstrap Database.GetParticipantState", 1},
+	} {
+		if got := after[c.key] - before[c.key]; got > c.most {
+			t.Errorf("%s: %.0f calls in the first message, want at most %.0f", c.key, got, c.most)
+		}
+	}
+}
