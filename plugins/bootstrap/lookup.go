@@ -282,49 +282,67 @@ func (s changingStore) DeleteTask(ctx context.Context, a *sdk.Agent, id string) 
 }
 
 // Writes behind: a write the reply need not wait for (the owner a DM's
-// world gets on its first message) runs on a goroutine, while this
+// world gets on its first message) is made after the reply, while this
 // process's readers already see it in the cache (keep). Until it is done,
 // the reads of its record that go to the store and this plugin's other
 // writes of it wait for it (written), so that none reads the record
-// without it or writes it back without it; and the run that started it
-// waits for it before it ends.
+// without it or writes it back without it; one that waits starts it at
+// once. The run that holds it starts it when it has replied and waits for
+// it before it ends. Made at once, it took the database's write lock just
+// before the reply's store, which then waited for it.
 var writes = struct {
 	mu sync.Mutex
-	m  map[string]chan struct{}
-}{m: map[string]chan struct{}{}}
+	m  map[string]*pendingWrite
+}{m: map[string]*pendingWrite{}}
 
-// writeBehind runs write on a goroutine, after any write of key under way,
-// and returns a channel closed once it is done.
-func writeBehind(key string, write func()) <-chan struct{} {
-	done := make(chan struct{})
+// pendingWrite is a write behind: made once started, after the write of
+// its record before it.
+type pendingWrite struct {
+	start func()
+	done  chan struct{}
+}
+
+// writeBehind holds write until it is started, by the caller or by a
+// reader or writer of key that waits for it (written).
+func writeBehind(key string, write func()) *pendingWrite {
+	begin := make(chan struct{})
+	p := &pendingWrite{start: sync.OnceFunc(func() { close(begin) }), done: make(chan struct{})}
 	writes.mu.Lock()
 	prev := writes.m[key]
-	writes.m[key] = done
+	writes.m[key] = p
 	writes.mu.Unlock()
 	go func() {
 		defer func() {
 			writes.mu.Lock()
-			if writes.m[key] == done {
+			if writes.m[key] == p {
 				delete(writes.m, key)
 			}
 			writes.mu.Unlock()
-			close(done)
+			close(p.done)
 		}()
+		<-begin
 		if prev != nil {
-			<-prev
+			prev.wait()
 		}
 		write()
 	}()
-	return done
+	return p
 }
 
-// written waits for the writes behind of key under way.
+// wait starts the write and waits for it.
+func (p *pendingWrite) wait() {
+	p.start()
+	<-p.done
+}
+
+// written makes the writes behind of key held or under way and waits for
+// them.
 func written(key string) {
 	writes.mu.Lock()
-	w := writes.m[key]
+	p := writes.m[key]
 	writes.mu.Unlock()
-	if w != nil {
-		<-w
+	if p != nil {
+		p.wait()
 	}
 }
 

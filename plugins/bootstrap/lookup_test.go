@@ -103,26 +103,28 @@ func TestCutReadIsReadAgain(t *testing.T) {
 	}
 }
 
-// Writes behind of one record are made in order, and written waits for
-// them all.
+// Writes behind are held until started; one that waits for the writes
+// of a record (a reader or another writer of it) starts them, and they
+// are made in order.
 func TestWritesBehindInOrder(t *testing.T) {
 	t.Parallel()
 	key := "test\x00" + uuid.NewString()
 	var mu sync.Mutex
 	var order []string
-	release := make(chan struct{})
-	writeBehind(key, func() {
-		<-release
-		mu.Lock()
-		order = append(order, "first")
-		mu.Unlock()
-	})
-	writeBehind(key, func() {
-		mu.Lock()
-		order = append(order, "second")
-		mu.Unlock()
-	})
-	close(release)
+	write := func(name string) func() {
+		return func() {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+		}
+	}
+	writeBehind(key, write("first"))
+	writeBehind(key, write("second"))
+	mu.Lock()
+	if len(order) != 0 {
+		t.Errorf("writes made before they were started: %v", order)
+	}
+	mu.Unlock()
 	written(key)
 	mu.Lock()
 	defer mu.Unlock()

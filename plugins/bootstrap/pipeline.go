@@ -48,9 +48,9 @@ type run struct {
 	reason string
 	// replied: the run sent its one reply and ran no actions.
 	replied bool
-	// writes are the run's writes behind (writeBehind), waited for
-	// before it ends.
-	writes []<-chan struct{}
+	// writes are the run's writes behind (writeBehind), made once it
+	// has replied and waited for before it ends.
+	writes []*pendingWrite
 }
 
 // log is the agent's logger with the run's id, which the host may not
@@ -126,7 +126,7 @@ func (b *bootstrap) handleMessage(ctx context.Context, a *sdk.Agent, ev *sdk.Eve
 	defer func() {
 		<-started
 		for _, w := range r.writes {
-			<-w
+			w.wait()
 		}
 		status := "completed"
 		p := r.payload(status)

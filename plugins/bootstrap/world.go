@@ -73,10 +73,10 @@ func setRole(w *sdk.World, entityID, role string) {
 // ensureDMOwner gives a world with no owner to the person who opens a DM in
 // it, as elizaOS does when a user joins a DM: they own it, which lets them
 // answer choices and configure settings there. The world comes from the
-// read the run started with (prefetch); the write does not hold up the
-// reply: this process sees the owner at once, its other reads and writes
-// of the world wait for the write (writeBehind), and the run waits for it
-// before it ends.
+// read the run started with (prefetch); the write is made after the reply
+// (writeBehind): this process sees the owner at once, its other reads and
+// writes of the world wait for the write, and the run makes it before it
+// ends.
 func (b *bootstrap) ensureDMOwner(ctx context.Context, r *run, room *sdk.Room) {
 	a, msg := r.a, r.msg
 	worldID := msg.WorldID
@@ -116,8 +116,9 @@ func (b *bootstrap) ensureDMOwner(ctx context.Context, r *run, room *sdk.Room) {
 	setRole(w, msg.EntityID, RoleOwner)
 	key := worldKey(a, w.ID)
 	keep(key, w)
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), contract.DefaultCallTimeout)
+	base := context.WithoutCancel(ctx)
 	r.writes = append(r.writes, writeBehind(key, func() {
+		wctx, cancel := context.WithTimeout(base, contract.DefaultCallTimeout)
 		defer cancel()
 		if err := storage.For(a).UpsertWorld(wctx, *w); err != nil {
 			forget(key)
