@@ -191,12 +191,13 @@ func (a *Agent) DescribeAgent(ctx context.Context) (*AgentInfo, error) {
 // handler, the events it emits, the state it composes), and so does a model
 // plugin choosing actions: asked while the agent starts, once per plugin
 // set, the first message does not wait for it. A failure here is asked
-// again then.
+// again then: once per plugin set, so that a thousand agents configured
+// while the host refuses it do not make a thousand calls.
 func (a *Agent) describeSoon() {
 	if a.plugin == nil || a.pluginSet == "" {
 		return
 	}
-	if _, ok := a.plugin.described.Load(a.pluginSet); ok {
+	if _, tried := a.plugin.describedSoon.LoadOrStore(a.pluginSet, true); tried {
 		return
 	}
 	go func() {

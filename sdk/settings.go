@@ -27,8 +27,9 @@ type pluginScope struct {
 	warned sync.Map
 	// described holds DescribeAgent's answer by plugin set.
 	described sync.Map
-	// describing holds the DescribeAgent calls under way, by plugin set.
-	describing sync.Map
+	// describing holds the DescribeAgent calls under way, by plugin set,
+	// and describedSoon the plugin sets asked for at Configure.
+	describing, describedSoon sync.Map
 	// providers are the plugin's own, by name, and states the states
 	// composed from them in this process (compose.go).
 	providers map[string]*Provider
