@@ -22,9 +22,10 @@ const maxGroup = 64
 // than once (PostgreSQL deadlocks, a shared transaction that another write
 // ended), so it must not have effects outside the transaction; what
 // follows a commit belongs after write returns. On SQLite fn may share its
-// transaction with other writes (see writeGrouped): it must not begin,
-// end or roll back transactions or savepoints itself, and it runs with its
-// statements out of reach of ctx's cancellation.
+// transaction with other writes (see writeGroup): it must not begin, end
+// or roll back transactions or savepoints itself, nor call write (it would
+// wait for its own transaction to end), and its statements run out of
+// reach of ctx's cancellation.
 func (s *Store) write(ctx context.Context, fn func(r runner) error) error {
 	if !s.d.serializeWrites {
 		return s.writeOn(ctx, s.db, fn)
