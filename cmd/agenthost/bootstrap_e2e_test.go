@@ -676,6 +676,8 @@ func TestBootstrapProvidersAndReflection(t *testing.T) {
 		{Model: "TEXT_SMALL", Contains: []string{"Reflect on the conversation"}, Times: 1, Answer: `<response><thought>t</thought>
 <facts><fact><claim>ann drinks green tea every morning</claim><type>fact</type><in_bio>false</in_bio><already_known>false</already_known></fact></facts>
 <relationships><relationship><sourceEntityId>` + ann + `</sourceEntityId><targetEntityId>bob</targetEntityId><tags>friend</tags></relationship></relationships></response>`},
+		{Model: "TEXT_SMALL", Contains: []string{"Reflect on the conversation"}, Times: 1, Answer: `<response><thought>t</thought>
+<facts><fact><claim>ann walks to work</claim><type>fact</type><in_bio>false</in_bio><already_known>false</already_known></fact></facts></response>`},
 		{Model: "TEXT_LARGE", Contains: []string{recv("ann", "what do you know about my mornings?")}, NotContains: []string{"Write Scripty's reply"},
 			Answer: "<response><thought>look it up</thought><actions>REPLY</actions><providers>FACTS, ENTITIES, RELATIONSHIPS</providers><text></text></response>"},
 		{Model: "TEXT_LARGE", Contains: []string{"Write Scripty's reply"}, Answer: "<response><thought>t</thought><message>you like green tea</message></response>"},
@@ -715,6 +717,32 @@ func TestBootstrapProvidersAndReflection(t *testing.T) {
 		if !strings.Contains(reflectPrompt, want) {
 			t.Errorf("the reflection's prompt lacks %q:\n%s", want, reflectPrompt)
 		}
+	}
+	// The next reflection knows what the first one stored: the fact and the
+	// relationship, which later reflections reuse from one to the next
+	// until this plugin writes, are read again after its writes.
+	reflections := func() []string {
+		var out []string
+		for _, p := range ag.promptsOf("TEXT_SMALL") {
+			if s, _ := p["prompt"].(string); strings.Contains(s, "Reflect on the conversation") {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	for i := range 6 {
+		d.sayAs(ag.name, "ann", m.RoomID, fmt.Sprintf("more about me, part %d", i))
+	}
+	testwait.For(t, 20*time.Second, "a third reflection", func() bool { return len(reflections()) >= 3 })
+	second, third := reflections()[1], reflections()[2]
+	for _, want := range []string{"- ann drinks green tea every morning", "friend (1 interactions)"} {
+		if !strings.Contains(second, want) {
+			t.Errorf("the second reflection's prompt lacks %q:\n%s", want, second)
+		}
+	}
+	// The second stored a fact and no relationship.
+	if !strings.Contains(third, "- ann walks to work") {
+		t.Errorf("the third reflection's prompt lacks the fact the second stored:\n%s", third)
 	}
 }
 

@@ -44,7 +44,7 @@ func (b *bootstrap) roomEntities(ctx context.Context, a *sdk.Agent, roomID strin
 // describeEntities lists the participants of a room with their names, ids
 // and stored details.
 func (b *bootstrap) describeEntities(ctx context.Context, a *sdk.Agent, roomID string) (string, []any, error) {
-	ents, err := b.roomEntities(ctx, a, roomID)
+	ents, err := b.cachedRoomEntities(ctx, a, roomID)
 	if err != nil || len(ents) == 0 {
 		return "", nil, err
 	}
@@ -78,10 +78,11 @@ func (b *bootstrap) describeEntities(ctx context.Context, a *sdk.Agent, roomID s
 }
 
 func (b *bootstrap) relationshipsProvider(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State) (sdk.ProviderResult, error) {
-	rs, err := b.store.Relationships(ctx, a, msg.EntityID)
+	rs, err := b.cachedRelationships(ctx, a, msg.EntityID)
 	if err != nil || len(rs) == 0 {
 		return sdk.ProviderResult{}, err
 	}
+	rs = append([]Relationship(nil), rs...) // sorted below; the cached one stays as read
 	sort.SliceStable(rs, func(i, j int) bool { return interactions(&rs[i]) > interactions(&rs[j]) })
 	if len(rs) > 30 {
 		rs = rs[:30]

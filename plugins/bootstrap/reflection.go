@@ -251,7 +251,7 @@ func recentMessagesQuery(b *bootstrap, a *sdk.Agent, roomID string) storage.Memo
 func (b *bootstrap) reflect(ctx context.Context, a *sdk.Agent, call *sdk.EvaluatorCall) error {
 	msg := call.Message
 	people, _, _ := b.describeEntities(ctx, a, msg.RoomID)
-	known, err := storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableFacts, RoomID: msg.RoomID, Count: 30, OmitEmbeddings: true})
+	known, err := cachedKnownFacts(ctx, a, msg.RoomID)
 	if err != nil {
 		return err
 	}
@@ -259,7 +259,7 @@ func (b *bootstrap) reflect(ctx context.Context, a *sdk.Agent, call *sdk.Evaluat
 	for _, f := range known {
 		knownLines = append(knownLines, "- "+oneLine(f.Content.Text))
 	}
-	rels, _ := b.store.Relationships(ctx, a, msg.EntityID)
+	rels, _ := b.cachedRelationships(ctx, a, msg.EntityID)
 	var relLines []string
 	for _, r := range rels {
 		relLines = append(relLines, fmt.Sprintf("- %s → %s: %s (%d interactions)", r.SourceEntityID, r.TargetEntityID, strings.Join(r.Tags, ", "), interactions(&r)))
@@ -339,7 +339,9 @@ func (b *bootstrap) storeFacts(ctx context.Context, a *sdk.Agent, msg *sdk.Memor
 				m.Embedding = res.Embedding
 			}
 		}
-		if _, _, err := storage.For(a).CreateMemory(ctx, m, sdk.TableFacts, true); err != nil {
+		_, _, err := storage.For(a).CreateMemory(ctx, m, sdk.TableFacts, true)
+		forgetKnownFacts(a, msg.RoomID)
+		if err != nil {
 			return fmt.Errorf("store fact: %w", err)
 		}
 	}

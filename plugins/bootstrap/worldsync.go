@@ -179,7 +179,9 @@ func mergeEntities(ctx context.Context, a *sdk.Agent, entities []sdk.Entity) err
 			e.AgentID = a.ID
 			out[i] = e
 		}
-		if err := storage.For(a).UpsertEntities(ctx, out...); err != nil {
+		err = storage.For(a).UpsertEntities(ctx, out...)
+		changed(a) // the rooms' people are read again
+		if err != nil {
 			return err
 		}
 	}
@@ -343,7 +345,9 @@ func (b *bootstrap) handleEntityLeft(ctx context.Context, a *sdk.Agent, ev *sdk.
 		e.Names = []string{}
 	}
 	e.AgentID = a.ID
-	if err := storage.For(a).UpsertEntities(ctx, e); err != nil {
+	err = storage.For(a).UpsertEntities(ctx, e)
+	changed(a) // the rooms' people are read again
+	if err != nil {
 		return fmt.Errorf("%s: store entity %s: %w", ev.Type, id, err)
 	}
 	return nil
