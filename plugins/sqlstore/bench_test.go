@@ -404,3 +404,49 @@ func processCPU() time.Duration {
 func (c cpuClock) report(b *testing.B) {
 	b.ReportMetric(float64(processCPU()-c.start)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
+
+// BenchmarkParallelMessageWrites writes what one message of the model path
+// writes (two memories with 1,536-value embeddings and a batch of five log
+// entries of 4 KB) from ten goroutines at once, on SQLite, whose writes
+// take turns: it measures what queued writers cost (see the group commit
+// in write.go). One operation is one message; tx/op is how many
+// transactions committed it (3 without group commit).
+func BenchmarkParallelMessageWrites(b *testing.B) {
+	s := migrated(b, openSQLiteTB(b))
+	agent := newAgent(b, s)
+	r := rand.New(rand.NewPCG(7, 8))
+	vectors := make([][]float32, 64)
+	for i := range vectors {
+		vectors[i] = randomVector(r, 1536)
+	}
+	body := map[string]any{"prompt": strings.Repeat("x", 4096)}
+	b.SetParallelism(max(1, 10/runtime.GOMAXPROCS(0)))
+	commits := s.commits.Load()
+	clock := startCPU()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		room, user := uuid.NewString(), uuid.NewString()
+		i := 0
+		for pb.Next() {
+			for j := 0; j < 2; j++ {
+				m := message(room, user, "a message of ordinary length, about as long as a chat line is")
+				m.Embedding = vectors[i%len(vectors)]
+				i++
+				if _, _, err := s.CreateMemory(ctx, agent, m, sdk.TableMessages, false); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			logs := make([]storage.LogEntry, 5)
+			for k := range logs {
+				logs[k] = storage.LogEntry{AgentID: agent, EntityID: user, RoomID: room, Type: "useModel", Body: body}
+			}
+			if _, err := s.AddLogs(ctx, logs); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	clock.report(b)
+	b.ReportMetric(float64(s.commits.Load()-commits)/float64(b.N), "tx/op")
+}

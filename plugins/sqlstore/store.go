@@ -82,8 +82,12 @@ type Config struct {
 type Store struct {
 	db *sql.DB
 	d  *dialect
-	// writeMu serializes write transactions when d.serializeWrites.
+	// writeMu serializes write transactions when d.serializeWrites;
+	// writes then queue in group to share transactions (write.go).
 	writeMu sync.Mutex
+	group   writeGroup
+	// commits counts the write transactions committed, for tests.
+	commits atomic.Int64
 	// vec is how vector search runs (see vector_pg.go); noPGVector turns
 	// pgvector's ranking off.
 	vec        atomic.Pointer[vectorSupport]
@@ -251,6 +255,19 @@ type runner struct {
 	// then the transaction q is, if it is one.
 	stmts *stmtCache
 	tx    *sql.Tx
+	// ctx, when set, replaces the context every statement is given: the
+	// transaction of a group of writes (write.go) is shared, and one
+	// caller's cancelled context would interrupt a statement, after which
+	// SQLite rolls the whole transaction back.
+	ctx context.Context
+}
+
+// use returns the context a statement runs with.
+func (r runner) use(ctx context.Context) context.Context {
+	if r.ctx != nil {
+		return r.ctx
+	}
+	return ctx
 }
 
 // prepared returns the kept statement of q, ready for the runner's
@@ -268,11 +285,11 @@ func (r runner) prepared(ctx context.Context, q string) (*sql.Stmt, func(), erro
 }
 
 func (r runner) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return run(r, ctx, q, args, r.q.ExecContext, (*sql.Stmt).ExecContext)
+	return run(r, r.use(ctx), q, args, r.q.ExecContext, (*sql.Stmt).ExecContext)
 }
 
 func (r runner) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return run(r, ctx, q, args, r.q.QueryContext, (*sql.Stmt).QueryContext)
+	return run(r, r.use(ctx), q, args, r.q.QueryContext, (*sql.Stmt).QueryContext)
 }
 
 // run runs q with args through its kept statement, or directly when
@@ -293,6 +310,7 @@ func run[T any](r runner, ctx context.Context, q string, args []any,
 }
 
 func (r runner) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	ctx = r.use(ctx)
 	q = r.d.rebind(q)
 	st, done, err := r.prepared(ctx, q)
 	if err != nil || st == nil {
@@ -306,77 +324,6 @@ func (r runner) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
 
 // read runs outside any transaction.
 func (s *Store) read() runner { return runner{q: s.db, d: s.d, stmts: s.stmts} }
-
-// maxAttempts bounds the re-runs of a transaction that failed on a deadlock
-// or a serialization failure.
-const maxAttempts = 5
-
-// write runs fn in a write transaction and commits it; any error rolls the
-// whole transaction back. fn may run more than once (PostgreSQL deadlocks),
-// so it must not have effects outside the transaction.
-func (s *Store) write(ctx context.Context, fn func(r runner) error) error {
-	return s.writeOn(ctx, s.db, fn)
-}
-
-type txBeginner interface {
-	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
-}
-
-func (s *Store) writeOn(ctx context.Context, b txBeginner, fn func(r runner) error) error {
-	if s.d.serializeWrites {
-		s.writeMu.Lock()
-		defer s.writeMu.Unlock()
-	}
-	for attempt := 1; ; attempt++ {
-		err := s.tryTx(ctx, b, fn)
-		// A transaction that met a dead session before its COMMIT did not
-		// happen and runs again on a fresh one; a failed COMMIT is never
-		// run again, since it may have been applied.
-		var ce *commitError
-		again := s.d.retryable(err) || (unreachable(err) && !errors.As(err, &ce))
-		if err == nil || attempt == maxAttempts || !again || ctx.Err() != nil {
-			return err
-		}
-		select {
-		case <-time.After(time.Duration(attempt*attempt) * 5 * time.Millisecond):
-		case <-ctx.Done():
-			return err
-		}
-	}
-}
-
-func (s *Store) tryTx(ctx context.Context, b txBeginner, fn func(r runner) error) (err error) {
-	tx, err := b.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = tx.Rollback()
-		}
-	}()
-	r := runner{q: tx, d: s.d}
-	if _, pooled := b.(*sql.DB); pooled {
-		// Not on a connection of its own (migrations): its statements may
-		// read tables the transaction has just made, which a statement
-		// prepared on another connection would not see.
-		r.stmts, r.tx = s.stmts, tx
-	}
-	if err = fn(r); err != nil {
-		return err
-	}
-	if err = tx.Commit(); err != nil {
-		return &commitError{err}
-	}
-	return nil
-}
-
-// commitError is a failed COMMIT: whether the transaction was applied is
-// unknown.
-type commitError struct{ err error }
-
-func (e *commitError) Error() string { return "commit: " + e.err.Error() }
-func (e *commitError) Unwrap() error { return e.err }
 
 func now() int64 { return time.Now().UnixMilli() }
 
