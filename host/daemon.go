@@ -97,6 +97,9 @@ type Daemon struct {
 	mu     sync.RWMutex
 	agents []*AgentRuntime
 	byID   map[string]*AgentRuntime
+	// listedAt is the place of each agent of agents, by id: listing one
+	// more among ten thousand must not look at the others.
+	listedAt map[string]int
 	// configuring holds the agents whose plugins are being configured:
 	// their plugins may call the Runtime for them from Configure on,
 	// before they are listed (see runtimeServer.agent).
@@ -205,7 +208,7 @@ func New(cfg Config) (*Daemon, error) {
 			cfg.WatchInterval = t
 		}
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, byID: map[string]*AgentRuntime{}, runs: &runRegistry{m: map[string]*run{}}, lock: lock,
+	d := &Daemon{cfg: cfg, log: cfg.Logger, byID: map[string]*AgentRuntime{}, listedAt: map[string]int{}, runs: &runRegistry{m: map[string]*run{}}, lock: lock,
 		clu: clusterState{wanted: map[string]bool{}, done: make(chan struct{})}}
 	d.api = newAPIState(d)
 	d.log = d.api.teeLogger(d.log)

@@ -65,17 +65,13 @@ func (d *Daemon) addAgent(a *AgentRuntime) { d.addAgents([]*AgentRuntime{a}) }
 func (d *Daemon) addAgents(as []*AgentRuntime) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	at := make(map[string]int, len(d.agents))
-	for i, x := range d.agents {
-		at[x.ID] = i
-	}
 	for _, a := range as {
 		d.byID[a.ID] = a
-		if i, ok := at[a.ID]; ok {
+		if i, ok := d.listedAt[a.ID]; ok {
 			d.agents[i] = a
 			continue
 		}
-		at[a.ID] = len(d.agents)
+		d.listedAt[a.ID] = len(d.agents)
 		d.agents = append(d.agents, a)
 	}
 }
@@ -85,12 +81,11 @@ func (d *Daemon) addAgents(as []*AgentRuntime) {
 func (d *Daemon) dropAgent(a *AgentRuntime, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for _, x := range d.agents {
-		if x.ID == a.ID {
-			d.byID[a.ID] = x
-			x.setStatus(AgentFailed, err)
-			return
-		}
+	if i, ok := d.listedAt[a.ID]; ok {
+		x := d.agents[i]
+		d.byID[a.ID] = x
+		x.setStatus(AgentFailed, err)
+		return
 	}
 	if d.byID[a.ID] == a {
 		delete(d.byID, a.ID)
@@ -409,10 +404,13 @@ func (d *Daemon) unlist(a *AgentRuntime) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.byID, a.ID)
-	for i, x := range d.agents {
-		if x == a {
-			d.agents = append(d.agents[:i:i], d.agents[i+1:]...)
-			break
-		}
+	i, ok := d.listedAt[a.ID]
+	if !ok || d.agents[i] != a {
+		return
+	}
+	delete(d.listedAt, a.ID)
+	d.agents = append(d.agents[:i:i], d.agents[i+1:]...)
+	for j := i; j < len(d.agents); j++ {
+		d.listedAt[d.agents[j].ID] = j
 	}
 }
