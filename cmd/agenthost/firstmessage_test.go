@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -31,13 +32,10 @@ func TestFirstMessageCrossings(t *testing.T) {
 	before := settledCrossings(t, d.url)
 	d.say("Eliza", "hello there")
 	after := settledCrossings(t, d.url)
-	var first float64
-	for k, v := range after {
-		first += v - before[k]
-	}
+	first := withoutHealthChecks(before, after)
 	const n = 10
-	warmBefore, warmAfter, warm := countMessages(t, d, "Eliza", n)
-	warm /= n
+	warmBefore, warmAfter, _ := countMessages(t, d, "Eliza", n)
+	warm := withoutHealthChecks(warmBefore, warmAfter) / n
 	t.Logf("first message: %.0f crossings\n%s\nwarm message: %.2f crossings\n%s",
 		first, crossingsTable(before, after, 1), warm, crossingsTable(warmBefore, warmAfter, n))
 	// The bound leaves room for a look of the task service (which the
@@ -59,4 +57,18 @@ func TestFirstMessageCrossings(t *testing.T) {
 			t.Errorf("%s: %.0f calls in the first message, want at most %.0f", c.key, got, c.most)
 		}
 	}
+}
+
+// withoutHealthChecks sums the crossings from before to after but the
+// host's health checks of its plugins, which come on a timer of their own
+// and fell into a first message's window now and then (3 of them in a CI
+// run).
+func withoutHealthChecks(before, after map[string]float64) float64 {
+	var sum float64
+	for k, v := range after {
+		if !strings.HasSuffix(k, " Check") {
+			sum += v - before[k]
+		}
+	}
+	return sum
 }
