@@ -239,7 +239,8 @@ func keep(key string, v any) {
 // (RECENT_MESSAGES) and its tasks waiting for a choice (CHOICE). They are
 // reused for lookupTTL under the agent's generation, which moves on
 // whenever this plugin runs actions (the host records their results
-// then) or writes a task: what this plugin does shows at once, what
+// then) or writes a task, a relationship, a component or an entity (and
+// so do the reads of roomreads.go): what this plugin does shows at once, what
 // another plugin does outside an action chain shows within lookupTTL, as
 // for rooms and worlds.
 
@@ -262,8 +263,8 @@ func roomReadKey(kind string, a *sdk.Agent, roomID string) string {
 // changed moves the agent's generation on: its room reads are read again.
 func changed(a *sdk.Agent) { generation(a).Add(1) }
 
-// changingStore is a Store whose task writes move the agent's generation
-// on.
+// changingStore is a Store whose every write (of a task, a relationship or
+// a component) moves the agent's generation on.
 type changingStore struct{ Store }
 
 func (s changingStore) CreateTask(ctx context.Context, a *sdk.Agent, t Task) (string, error) {
@@ -279,6 +280,21 @@ func (s changingStore) UpdateTask(ctx context.Context, a *sdk.Agent, t Task) err
 func (s changingStore) DeleteTask(ctx context.Context, a *sdk.Agent, id string) error {
 	defer changed(a)
 	return s.Store.DeleteTask(ctx, a, id)
+}
+
+func (s changingStore) SaveRelationship(ctx context.Context, a *sdk.Agent, r Relationship) error {
+	defer changed(a)
+	return s.Store.SaveRelationship(ctx, a, r)
+}
+
+func (s changingStore) SaveComponent(ctx context.Context, a *sdk.Agent, c Component) error {
+	defer changed(a)
+	return s.Store.SaveComponent(ctx, a, c)
+}
+
+func (s changingStore) DeleteComponent(ctx context.Context, a *sdk.Agent, entityID, id string) error {
+	defer changed(a)
+	return s.Store.DeleteComponent(ctx, a, entityID, id)
 }
 
 // Writes behind: a write the reply need not wait for (the owner a DM's

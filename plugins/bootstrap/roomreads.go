@@ -44,22 +44,3 @@ func (b *bootstrap) cachedRelationships(ctx context.Context, a *sdk.Agent, entit
 	rs, _ := v.([]Relationship)
 	return rs, err
 }
-
-// The writes of relationships, components and entities move the agent's
-// generation on (changed): the room reads above, and the others, are read
-// again.
-
-func (s changingStore) SaveRelationship(ctx context.Context, a *sdk.Agent, r Relationship) error {
-	defer changed(a)
-	return s.Store.SaveRelationship(ctx, a, r)
-}
-
-func (s changingStore) SaveComponent(ctx context.Context, a *sdk.Agent, c Component) error {
-	defer changed(a)
-	return s.Store.SaveComponent(ctx, a, c)
-}
-
-func (s changingStore) DeleteComponent(ctx context.Context, a *sdk.Agent, entityID, id string) error {
-	defer changed(a)
-	return s.Store.DeleteComponent(ctx, a, entityID, id)
-}
