@@ -34,13 +34,43 @@ import (
 //
 // Each message's last state is kept here as the host keeps it, so that a
 // later composition for the same message keeps the values of providers
-// that ran before; it is dropped once the message's MESSAGE_RECEIVED
-// handlers return, and at most maxLocalStates are kept.
+// that ran before. It is kept only while an event about the message is
+// being handled in this process, and dropped when the last such handler
+// returns: a composition for a message no handler holds (an evaluation
+// after the reply, a task) is not kept, or it would stay until the bound
+// pushed it out, pinning a burst's provider texts in the heap long after.
+// At most maxLocalStates are kept.
 
 // maxLocalStates bounds the states kept for messages still being handled.
 const maxLocalStates = 256
 
 func stateKey(agentID, msgID string) string { return agentID + "/" + msgID }
+
+// handle marks the state of key as worth keeping until the returned
+// function is called; calls for one key nest.
+func (s *pluginScope) handle(key string) (done func()) {
+	s.handlingMu.Lock()
+	s.handling[key]++
+	s.handlingMu.Unlock()
+	return func() {
+		s.handlingMu.Lock()
+		defer s.handlingMu.Unlock()
+		if s.handling[key]--; s.handling[key] > 0 {
+			return
+		}
+		delete(s.handling, key)
+		s.states.Drop(key)
+	}
+}
+
+// keep stores st as key's state if a handler holds the message.
+func (s *pluginScope) keep(key string, st *State) {
+	s.handlingMu.Lock()
+	defer s.handlingMu.Unlock()
+	if s.handling[key] > 0 {
+		s.states.Put(key, st)
+	}
+}
 
 type inActionKey struct{}
 
@@ -139,7 +169,7 @@ func (a *Agent) composeLocally(ctx context.Context, msg *Memory, opts ComposeOpt
 	}
 	st = mergeState(comp.Selected, cached, byName, info.registry.ActionValues())
 	if key != "" {
-		sc.states.Put(key, st)
+		sc.keep(key, st)
 	}
 	return st.clone(), true
 }

@@ -353,6 +353,9 @@ func (s *pluginServer) RunEvaluators(ctx context.Context, req *pb.RunEvaluatorsR
 	}
 	call := &EvaluatorCall{Message: memoryFromProto(req.GetMessage()), State: stateFromProto(req.GetState()),
 		DidRespond: req.GetDidRespond(), Responses: memoriesFromProto(req.GetResponses()), RunID: req.GetRunId()}
+	if call.Message != nil && call.Message.ID != "" {
+		defer s.scope.handle(stateKey(a.ID, call.Message.ID))()
+	}
 	names := req.GetNames()
 	outs := make([]*pb.EvaluatorOutcome, len(names))
 	var wg sync.WaitGroup
@@ -405,10 +408,10 @@ func (s *pluginServer) HandleEvent(ctx context.Context, req *pb.HandleEventReque
 	}
 	ev := &Event{Type: req.GetType(), RunID: req.GetRunId(), Source: req.GetSource(),
 		Message: memoryFromProto(req.GetMessage()), Payload: decodeMap(req.GetPayloadJson())}
-	if req.GetType() == EventMessageReceived && ev.Message != nil && ev.Message.ID != "" {
-		// The message is handled once its handlers return: the states
-		// composed for it here are garbage then, as the host's are.
-		defer s.scope.states.Drop(stateKey(a.ID, ev.Message.ID))
+	if ev.Message != nil && ev.Message.ID != "" {
+		// The states composed for the message are kept while its handlers
+		// run, and are garbage once they return, as the host's are.
+		defer s.scope.handle(stateKey(a.ID, ev.Message.ID))()
 	}
 	var col *emittedEvents
 	if s.hostMinor.Load() >= 2 {

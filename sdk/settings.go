@@ -31,14 +31,17 @@ type pluginScope struct {
 	// and describedSoon the plugin sets asked for at Configure.
 	describing, describedSoon sync.Map
 	// providers are the plugin's own, by name, and states the states
-	// composed from them in this process (compose.go).
-	providers map[string]*Provider
-	states    *boundedmap.Map[*State]
+	// composed from them in this process (compose.go), kept for the
+	// messages whose handlers run (handling, by state key, counts them).
+	providers  map[string]*Provider
+	states     *boundedmap.Map[*State]
+	handlingMu sync.Mutex
+	handling   map[string]int
 }
 
 func newPluginScope(p *Plugin, log hclog.Logger) *pluginScope {
 	s := &pluginScope{name: p.Name, declared: map[string]Setting{}, log: log, pluginLog: log,
-		states: boundedmap.New[*State](maxLocalStates)}
+		states: boundedmap.New[*State](maxLocalStates), handling: map[string]int{}}
 	if p.Logger != nil {
 		s.pluginLog = p.Logger
 	}
