@@ -20,9 +20,22 @@
 // the operating system's file cache; those the process still needs are
 // mapped again on their first use, the rest no longer count in its
 // memory. Writable pages are never dropped.
+//
+// During a burst the watcher also lets the heap grow further between
+// collections. Each process of agenthost keeps a few megabytes live, so
+// the runtime's default (collect when the heap has doubled) collects every
+// few megabytes allocated: at a few hundred messages a second, fifteen to
+// twenty collections a second in every process, and with four processes
+// on two cores, a collection's mark workers take the CPU the other
+// processes wait for. While a burst lasts, the heap may grow by headroom
+// (the GC percent is raised to match the live heap, up to maxPercent);
+// the trim at its end collects, gives the pages back and restores the
+// percent, so an idle process is as small as before. A process started
+// with GOGC set is left to it.
 package memtrim
 
 import (
+	"os"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
@@ -38,6 +51,13 @@ const (
 	// another one to be worth a collection (about two messages' worth in
 	// a plugin process).
 	burst = 512 << 10
+	// busy is what an interval must allocate to count as part of a burst
+	// heavy enough for the heap to grow (5 MB/s); headroom is how much it
+	// may grow between collections then, and maxPercent bounds the GC
+	// percent that takes with a very small live heap.
+	busy       = 1 << 20
+	headroom   = 8 << 20
+	maxPercent = 800
 )
 
 var once sync.Once
@@ -46,6 +66,10 @@ var once sync.Once
 func Start() {
 	once.Do(func() {
 		w := &watcher{quiet: quiet, burst: burst, trim: Trim, started: dropStartupPages}
+		if os.Getenv("GOGC") == "" {
+			w.tune = &gcTuner{busy: busy, headroom: headroom, normal: 100, max: maxPercent,
+				set: debug.SetGCPercent, live: liveHeap}
+		}
 		go func() {
 			for range time.Tick(every) {
 				w.look(allocated())
@@ -58,10 +82,54 @@ func Start() {
 func Trim() { debug.FreeOSMemory() }
 
 // allocated is the total of bytes the process has allocated on the heap.
-func allocated() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+func allocated() uint64 { return readMetric("/gc/heap/allocs:bytes") }
+
+// liveHeap is the heap the last collection found in use.
+func liveHeap() uint64 { return readMetric("/gc/heap/live:bytes") }
+
+func readMetric(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
 	return s[0].Value.Uint64()
+}
+
+// gcTuner raises the GC percent while a burst lasts (see the package doc).
+type gcTuner struct {
+	busy, headroom uint64
+	// normal is the percent outside bursts, max the highest one set.
+	normal, max int
+	set         func(percent int) int
+	live        func() uint64
+	// at is the percent set now.
+	at int
+}
+
+// interval takes what the last interval allocated: a busy one sets the
+// percent that gives the live heap its headroom.
+func (g *gcTuner) interval(allocated uint64) {
+	if allocated < g.busy {
+		return
+	}
+	p := g.normal
+	if l := g.live(); l > 0 {
+		p = int(min(uint64(g.max), g.headroom*100/l))
+	}
+	p = max(p, g.normal)
+	if p != g.at && !(g.at == 0 && p == g.normal) {
+		g.set(p)
+		g.at = p
+	}
+}
+
+// reset puts the normal percent back once the burst is over.
+func (g *gcTuner) reset() {
+	if g.at != 0 && g.at != g.normal {
+		g.set(g.normal)
+	}
+	g.at = 0
 }
 
 // watcher decides, from the running total of allocated bytes seen at each
@@ -71,6 +139,8 @@ type watcher struct {
 	trim         func()
 	// started runs after the first trim: the process has started.
 	started func()
+	// tune, if set, lets the heap grow during a burst.
+	tune *gcTuner
 
 	last, sinceTrim uint64
 }
@@ -81,10 +151,18 @@ func (w *watcher) look(total uint64) bool {
 	d := total - w.last
 	w.last = total
 	w.sinceTrim += d
+	if w.tune != nil {
+		w.tune.interval(d)
+	}
 	if d >= w.quiet || w.sinceTrim < w.burst {
 		return false
 	}
 	w.sinceTrim = 0
+	if w.tune != nil {
+		// Before the trim's collection, so that it sees the percent
+		// an idle process runs with.
+		w.tune.reset()
+	}
 	w.trim()
 	if w.started != nil {
 		w.started()

@@ -1,7 +1,9 @@
 package memtrim
 
 import (
+	"reflect"
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -78,3 +80,80 @@ func TestTrimReturnsTheGarbage(t *testing.T) {
 	}
 	runtime.KeepAlive(keep)
 }
+
+// During a burst the percent gives the live heap its headroom, within
+// bounds; a trickle leaves it alone; the trim puts it back first.
+func TestTunerRaisesThePercentOnlyDuringABurst(t *testing.T) {
+	var sets []int
+	live := uint64(4 << 20)
+	order := []string{}
+	w := &watcher{quiet: 100, burst: 1000, trim: func() { order = append(order, "trim") },
+		tune: &gcTuner{busy: 1 << 20, headroom: 16 << 20, normal: 100, max: 800,
+			set:  func(p int) int { sets = append(sets, p); order = append(order, "set"); return 0 },
+			live: func() uint64 { return live }}}
+	total := uint64(0)
+	step := func(alloc uint64) { total += alloc; w.look(total) }
+	step(50)
+	step(50) // a trickle
+	if len(sets) != 0 {
+		t.Fatalf("a trickle set the percent: %v", sets)
+	}
+	step(2 << 20) // busy, live 4 MiB: 16 MiB is 400%
+	step(2 << 20) // the same: no second call
+	live = 1 << 20
+	step(2 << 20) // live 1 MiB: 1600%, bounded to 800
+	live = 64 << 20
+	step(2 << 20) // a large live heap needs no more than the normal percent
+	step(0)       // quiet: back to normal (already), then the trim
+	if want := []int{400, 800, 100}; !reflect.DeepEqual(sets, want) {
+		t.Errorf("percents set %v, want %v", sets, want)
+	}
+	live = 4 << 20
+	sets, order = nil, nil
+	step(2 << 20)
+	step(0)
+	if want := []int{400, 100}; !reflect.DeepEqual(sets, want) {
+		t.Errorf("second burst: percents set %v, want %v", sets, want)
+	}
+	if want := []string{"set", "set", "trim"}; !reflect.DeepEqual(order, want) {
+		t.Errorf("second burst: %v, want the normal percent back before the trim", order)
+	}
+}
+
+// With the real runtime, a tuned burst of garbage over a small live heap
+// takes several times fewer collections than the default, and the
+// process's percent is the default again once it is over.
+func TestTunedBurstCollectsLessOften(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	burstGCs := func(tuned bool) uint32 {
+		runtime.GC()
+		w := &watcher{quiet: quiet, burst: burst, trim: Trim}
+		if tuned {
+			w.tune = &gcTuner{busy: busy, headroom: headroom, normal: 100, max: maxPercent,
+				set: debug.SetGCPercent, live: liveHeap}
+		}
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		w.look(allocated())
+		for range 16 {
+			for range 1024 {
+				sink = make([]byte, 4096) // 4 MiB of garbage per interval
+			}
+			w.look(allocated())
+		}
+		runtime.ReadMemStats(&after)
+		w.look(allocated()) // quiet: the trim
+		return after.NumGC - before.NumGC
+	}
+	burstGCs(false) // the first collections of a test binary come late: warm up
+	plain, tuned := burstGCs(false), burstGCs(true)
+	t.Logf("collections: %d untuned, %d tuned", plain, tuned)
+	if tuned*2 > plain {
+		t.Errorf("64 MiB of garbage took %d collections tuned, %d untuned: want at most half", tuned, plain)
+	}
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("after the burst the percent is %d, want 100", p)
+	}
+}
+
+var sink []byte
