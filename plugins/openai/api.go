@@ -317,7 +317,111 @@ type embeddingResponse struct {
 }
 
 func (e endpoint) embed(ctx context.Context, r *embeddingRequest) (*embeddingResponse, error) {
-	return post[embeddingResponse](ctx, e, "embeddings", r)
+	res, err := e.send(ctx, "embeddings", r, "application/json")
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := readAll(res.Body, maxAnswerBytes, "answer")
+	if err != nil {
+		return nil, err
+	}
+	return decodeEmbeddings(b)
+}
+
+// decodeEmbeddings decodes an embeddings answer. Through encoding/json,
+// each array of 1536 numbers would be read twice (once to check the whole
+// document, once more to skip it into a RawMessage), and that was most of
+// the time the plugin spent on an embedding. The arrays are cut out first,
+// each replaced by its index; encoding/json checks and decodes the rest, a
+// few hundred bytes; floats then reads each array once. An array cut in
+// the wrong place (a bracket inside a string, a nested array) leaves the
+// rest malformed or the array unreadable: an error either way.
+func decodeEmbeddings(b []byte) (*embeddingResponse, error) {
+	rest, arrays := cutArrays(b, "embedding")
+	var out embeddingResponse
+	if err := json.Unmarshal(rest, &out); err != nil {
+		return nil, badResponse("the answer is not the JSON expected: %v", err)
+	}
+	used := make([]bool, len(arrays))
+	for i := range out.Data {
+		raw := out.Data[i].Embedding
+		if len(raw) == 0 || raw[0] < '0' || raw[0] > '9' {
+			continue // not an array: floats says what it is
+		}
+		// A number here is an array's index, unless the server sent a
+		// number: then it names no array, or one taken already.
+		n, err := strconv.Atoi(string(raw))
+		if err != nil || n >= len(arrays) || used[n] {
+			return nil, badResponse("embedding %d is a number, not an array of numbers", i)
+		}
+		used[n] = true
+		out.Data[i].Embedding = arrays[n]
+	}
+	return &out, nil
+}
+
+// cutArrays returns doc with each array value of key replaced by its index
+// among the arrays, and the arrays. Only the strings and those arrays are
+// looked at: a document malformed elsewhere is left for encoding/json to
+// reject.
+func cutArrays(doc []byte, key string) (rest []byte, arrays [][]byte) {
+	rest = make([]byte, 0, 512)
+	last := 0
+	for i := 0; i < len(doc); i++ {
+		if doc[i] != '"' {
+			continue
+		}
+		end := stringEnd(doc, i)
+		if end < 0 {
+			break
+		}
+		isKey := string(doc[i+1:end]) == key
+		i = end
+		if !isKey {
+			continue
+		}
+		k := skipSpace(doc, end+1)
+		if k >= len(doc) || doc[k] != ':' {
+			continue
+		}
+		k = skipSpace(doc, k+1)
+		if k >= len(doc) || doc[k] != '[' {
+			continue
+		}
+		stop := bytes.IndexByte(doc[k:], ']')
+		if stop < 0 {
+			break
+		}
+		stop += k
+		rest = append(rest, doc[last:k]...)
+		rest = strconv.AppendInt(rest, int64(len(arrays)), 10)
+		arrays = append(arrays, doc[k:stop+1])
+		last = stop + 1
+		i = stop
+	}
+	return append(rest, doc[last:]...), arrays
+}
+
+// stringEnd returns the index of the quote that closes the JSON string
+// opening at doc[open], or -1.
+func stringEnd(doc []byte, open int) int {
+	for i := open + 1; i < len(doc); i++ {
+		switch doc[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
+		}
+	}
+	return -1
+}
+
+func skipSpace(doc []byte, i int) int {
+	for i < len(doc) && (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r') {
+		i++
+	}
+	return i
 }
 
 // floats reads a JSON array of numbers, as float32.

@@ -2,10 +2,12 @@ package openai
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -24,6 +26,70 @@ func TestFloatsReadsJSONNumbersOnly(t *testing.T) {
 	for _, bad := range []string{`[NaN]`, `[Infinity]`, `[0x10]`, `[1_0]`, `["1"]`, `[[1]]`, `[1,,2]`, `{"a":1}`, `1`, `[1`, ``} {
 		if v, err := floats([]byte(bad)); err == nil {
 			t.Errorf("floats(%s) = %v, want an error", bad, v)
+		}
+	}
+}
+
+// An embeddings answer decodes as encoding/json would decode it, whatever
+// its layout and whatever its strings hold, and a malformed one is an
+// error, never a wrong vector.
+func TestDecodeEmbeddings(t *testing.T) {
+	type item struct {
+		Object    string    `json:"object"`
+		Index     int       `json:"index"`
+		Embedding []float32 `json:"embedding"`
+	}
+	type answer struct {
+		Object string     `json:"object"`
+		Data   []item     `json:"data"`
+		Model  string     `json:"model"`
+		Usage  tokenUsage `json:"usage"`
+	}
+	want := answer{Object: "list", Model: `m"]embedding":[9]`, Usage: tokenUsage{PromptTokens: 3, TotalTokens: 3},
+		Data: []item{{Object: "embedding", Embedding: []float32{0.25, -1.5, 3e-5}}, {Object: "embedding", Index: 1, Embedding: []float32{1, 2, 3}}}}
+	compact, _ := json.Marshal(want)
+	pretty, _ := json.MarshalIndent(want, "", "\t")
+	// Keys in another order, and strings that look like the key.
+	odd := `{"data":[{"embedding" : [ 0.25 ,-1.5, 3e-5 ],"note":"\"embedding\": [7]"},{"index":1,"embedding":[1,2,3]}],` +
+		`"usage":{"prompt_tokens":3,"total_tokens":3},"model":"m\"]embedding\":[9]"}`
+	for name, doc := range map[string]string{"compact": string(compact), "pretty": string(pretty), "odd": odd} {
+		got, err := decodeEmbeddings([]byte(doc))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if got.Model != want.Model || got.Usage != want.Usage || len(got.Data) != 2 {
+			t.Errorf("%s: model %q, usage %+v, %d items", name, got.Model, got.Usage, len(got.Data))
+			continue
+		}
+		for i, d := range got.Data {
+			v, err := floats(d.Embedding)
+			if err != nil || !slices.Equal(v, want.Data[i].Embedding) {
+				t.Errorf("%s: item %d: %v, %v; want %v", name, i, v, err, want.Data[i].Embedding)
+			}
+		}
+	}
+	for _, bad := range []string{
+		`{"data":[{"embedding":["1]",2]}]}`,              // a bracket in a string inside the array
+		`{"data":[{"embedding":[[1],[2]]}]}`,             // nested arrays
+		`{"data":[{"embedding":[1,2]}]`,                  // unterminated
+		`{"data":[{"embedding":[1,2}]}`,                  // no closing bracket
+		`{"data":[{"embedding":0}]}`,                     // a number, no array
+		`{"data":[{"embedding":0},{"embedding":[1,2]}]}`, // a number that looks like the array's index
+		`{"data":[{"embedding":"AAAA"}]}`,                // base64, which the plugin does not ask for
+		`{"data":[{"embedding":[1,2]}],}`,
+		`not json`,
+	} {
+		res, err := decodeEmbeddings([]byte(bad))
+		if err == nil {
+			for _, d := range res.Data {
+				if _, err = floats(d.Embedding); err != nil {
+					break
+				}
+			}
+		}
+		if err == nil {
+			t.Errorf("%s: decoded without an error", bad)
 		}
 	}
 }
@@ -127,4 +193,37 @@ func TestChatStreamEvents(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "overloaded") {
 		t.Errorf("err = %v, want the server's error", err)
 	}
+}
+
+// An answer of 1536 numbers, as a server sends it: decoded here, and
+// through encoding/json as the plugin used to (-bench Embeddings).
+func BenchmarkDecodeEmbeddings(b *testing.B) {
+	v := make([]float32, 1536)
+	for i := range v {
+		v[i] = float32(i%97)/97 - 0.5
+	}
+	doc, _ := json.Marshal(map[string]any{"object": "list", "model": "text-embedding-3-small",
+		"data": []any{map[string]any{"object": "embedding", "index": 0, "embedding": v}}, "usage": tokenUsage{PromptTokens: 8, TotalTokens: 8}})
+	b.Run("cut", func(b *testing.B) {
+		for b.Loop() {
+			res, err := decodeEmbeddings(doc)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := floats(res.Data[0].Embedding); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			var res embeddingResponse
+			if err := json.Unmarshal(doc, &res); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := floats(res.Data[0].Embedding); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
