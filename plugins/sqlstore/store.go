@@ -54,6 +54,14 @@ const mmapSize = 0
 // 2,500 messages).
 const cacheKiB = 256
 
+// checkpointPages is how many pages the WAL holds before a commit copies
+// them into the database file (SQLite's default is 1,000, 4 MiB). Each
+// copy costs two fsyncs, and a page written many times between two copies
+// (an index's inner pages, the end of the logs) is copied once: with 4,000
+// a message's writes took a tenth less CPU (BenchmarkParallelMessageWrites).
+// The WAL file stays about 16 MiB on disk.
+const checkpointPages = 4000
+
 // Config selects and locates the database.
 type Config struct {
 	// DataDir holds the SQLite file (FileName); it is created if missing.
@@ -155,6 +163,7 @@ func openSQLite(ctx context.Context, dir string) (*Store, error) {
 	q.Set("_synchronous", "NORMAL")
 	q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", mmapSize))
 	q.Add("_pragma", fmt.Sprintf("cache_size(%d)", -cacheKiB))
+	q.Add("_pragma", fmt.Sprintf("wal_autocheckpoint(%d)", checkpointPages))
 	dsn := "file:" + (&url.URL{Path: filepath.ToSlash(path)}).EscapedPath() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
