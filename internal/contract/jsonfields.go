@@ -96,32 +96,39 @@ func checkJSONFields(m protoreflect.Message, path string, clear bool, out *[]Bad
 	if !mayHoldJSON(m.Descriptor()) {
 		return
 	}
+	// A field's path is built only for a field that is walked into or
+	// reported: most are neither, and an answer such as a room's recent
+	// memories holds hundreds of fields.
 	m.Range(func(f protoreflect.FieldDescriptor, v protoreflect.Value) bool {
-		name := string(f.Name())
-		at := name
-		if path != "" {
-			at = path + "." + name
-		}
 		switch {
 		case f.IsList() && f.Kind() == protoreflect.MessageKind:
-			l := v.List()
+			if !mayHoldJSON(f.Message()) {
+				return true
+			}
+			at, l := fieldPath(path, f), v.List()
 			for i := range l.Len() {
 				checkJSONFields(l.Get(i).Message(), at+"["+strconv.Itoa(i)+"]", clear, out)
 			}
 		case f.IsMap() && f.MapValue().Kind() == protoreflect.MessageKind:
+			if !mayHoldJSON(f.MapValue().Message()) {
+				return true
+			}
+			at := fieldPath(path, f)
 			v.Map().Range(func(k protoreflect.MapKey, mv protoreflect.Value) bool {
 				checkJSONFields(mv.Message(), at+"["+strconv.Quote(k.String())+"]", clear, out)
 				return true
 			})
 		case f.Kind() == protoreflect.MessageKind && !f.IsList() && !f.IsMap():
-			checkJSONFields(v.Message(), at, clear, out)
-		case f.Kind() == protoreflect.BytesKind && !f.IsList() && strings.HasSuffix(name, "_json"):
+			if mayHoldJSON(f.Message()) {
+				checkJSONFields(v.Message(), fieldPath(path, f), clear, out)
+			}
+		case f.Kind() == protoreflect.BytesKind && !f.IsList() && strings.HasSuffix(string(f.Name()), "_json"):
 			want := byte('{')
-			if name == "examples_json" {
+			if f.Name() == "examples_json" {
 				want = '['
 			}
 			if problem := jsonProblem(v.Bytes(), want); problem != "" {
-				*out = append(*out, BadJSON{Field: at, Problem: problem})
+				*out = append(*out, BadJSON{Field: fieldPath(path, f), Problem: problem})
 				if clear {
 					m.Clear(f)
 				}
@@ -129,6 +136,14 @@ func checkJSONFields(m protoreflect.Message, path string, clear bool, out *[]Bad
 		}
 		return true
 	})
+}
+
+// fieldPath is the path of field f of the message at path.
+func fieldPath(path string, f protoreflect.FieldDescriptor) string {
+	if path == "" {
+		return string(f.Name())
+	}
+	return path + "." + string(f.Name())
 }
 
 // jsonProblem says what is wrong with b as the JSON a _json field holds
