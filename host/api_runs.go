@@ -19,6 +19,7 @@ import (
 // runStarted announces a run and returns what to call when it ends.
 func (d *Daemon) runStarted(r *run) func(error) {
 	start := time.Now()
+	d.logs.runBegan()
 	a := r.agent
 	roomID := r.message.GetRoomId()
 	d.api.hub.roomEvent(a.ID, roomID, map[string]any{"type": "thinking", "agentId": a.ID, "agentName": a.Name,
@@ -41,6 +42,7 @@ func (d *Daemon) runStarted(r *run) func(error) {
 		}
 		d.logs.add(a, &pb.LogEntry{AgentId: a.ID, RoomId: roomID, EntityId: r.message.GetEntityId(), Type: "run",
 			BodyJson: mustJSON(body), CreatedAt: end.UnixMilli()})
+		d.logs.runEnded()
 		d.api.metrics.runFinished(a.Name, r.source, err, took)
 		ev := map[string]any{"type": "run_finished", "agentId": a.ID, "roomId": roomID, "runId": r.id, "status": st,
 			"durationMs": took.Milliseconds(), "replies": n, "messageId": r.message.GetId()}

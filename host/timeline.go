@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agenthost/agenthost/internal/contract"
@@ -23,7 +24,12 @@ import (
 // its events, each model call); the writer lets the first one wait
 // logLinger for the others, so that they go in one AddLogs call rather
 // than one each. That call was, one entry at a time, the database
-// plugin's most frequent.
+// plugin's most frequent. A batch then waits, up to logDefer more, for a
+// moment when no run is in flight: its transaction (a millisecond or more,
+// with the prompts of several model calls) holds SQLite's one writer, and
+// a message that stores itself or its reply meanwhile waited for it. Under
+// steady load there is no such moment, and batches go when they are full
+// or have waited logDefer.
 type logWriter struct {
 	log hclog.Logger
 	// onAdd hears every entry as it is written (the live log stream).
@@ -48,6 +54,13 @@ type logWriter struct {
 	// full cuts the linger short: a batch's worth is waiting.
 	full chan struct{}
 	done chan struct{}
+	// runs counts the runs in flight; quiet hears when the last one ends.
+	runs  atomic.Int64
+	quiet chan struct{}
+	// deferFor is how long a batch waits for quiet (logDefer).
+	deferFor time.Duration
+	// store writes a batch (write; a test's own).
+	store func([]logJob) ([]logJob, error)
 }
 
 type logJob struct {
@@ -60,14 +73,28 @@ const (
 	maxLogBatch = 128
 	maxLogRetry = 5 * time.Second
 	logLinger   = 20 * time.Millisecond
+	logDefer    = 250 * time.Millisecond
 )
 
 func newLogWriter(log hclog.Logger, max int) *logWriter {
-	w := &logWriter{log: log, max: max, retry: 250 * time.Millisecond, linger: logLinger,
-		stop: make(chan struct{}), full: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &logWriter{log: log, max: max, retry: 250 * time.Millisecond, linger: logLinger, deferFor: logDefer,
+		stop: make(chan struct{}), full: make(chan struct{}, 1), done: make(chan struct{}), quiet: make(chan struct{}, 1)}
 	w.cond = sync.NewCond(&w.mu)
+	w.store = w.write
 	go w.loop()
 	return w
+}
+
+// runBegan and runEnded bracket each run (Daemon.runStarted).
+func (w *logWriter) runBegan() { w.runs.Add(1) }
+
+func (w *logWriter) runEnded() {
+	if w.runs.Add(-1) == 0 {
+		select {
+		case w.quiet <- struct{}{}:
+		default:
+		}
+	}
 }
 
 func (w *logWriter) add(a *AgentRuntime, l *pb.LogEntry) {
@@ -126,6 +153,24 @@ func (w *logWriter) loop() {
 			t.Stop()
 			w.mu.Lock()
 		}
+		// A quiet heard before now is stale: forget it before looking at
+		// the runs, so that the end of one still in flight is heard.
+		select {
+		case <-w.quiet:
+		default:
+		}
+		if w.runs.Load() > 0 && len(w.queue) < maxLogBatch && w.failing == nil && !w.closed && w.deferFor > 0 {
+			w.mu.Unlock()
+			t := time.NewTimer(w.deferFor)
+			select {
+			case <-t.C:
+			case <-w.quiet:
+			case <-w.full:
+			case <-w.stop:
+			}
+			t.Stop()
+			w.mu.Lock()
+		}
 		// Take what is waiting, up to a batch: one transaction for the lot
 		// keeps the timeline from competing with the messages for the
 		// database.
@@ -134,7 +179,7 @@ func (w *logWriter) loop() {
 		closing := w.closed
 		w.mu.Unlock()
 
-		failed, err := w.write(batch)
+		failed, err := w.store(batch)
 
 		w.mu.Lock()
 		w.queue = append(failed, w.queue[n:]...)
