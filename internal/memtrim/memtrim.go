@@ -30,8 +30,10 @@
 // processes wait for. While a burst lasts, the heap may grow by headroom
 // (the GC percent is raised to match the live heap, up to maxPercent);
 // the trim at its end collects, gives the pages back and restores the
-// percent, so an idle process is as small as before. A process started
-// with GOGC set is left to it.
+// percent, so an idle process is as small as before. The process's start,
+// its first burst, is not tuned: a daemon starting a thousand agents is
+// measured as soon as they are ready, before that burst's trim. A process
+// started with GOGC set is left to it.
 package memtrim
 
 import (
@@ -139,8 +141,10 @@ type watcher struct {
 	trim         func()
 	// started runs after the first trim: the process has started.
 	started func()
-	// tune, if set, lets the heap grow during a burst.
-	tune *gcTuner
+	// tune, if set, lets the heap grow during a burst once the process
+	// has started (trimmed once).
+	tune    *gcTuner
+	trimmed bool
 
 	last, sinceTrim uint64
 }
@@ -151,7 +155,7 @@ func (w *watcher) look(total uint64) bool {
 	d := total - w.last
 	w.last = total
 	w.sinceTrim += d
-	if w.tune != nil {
+	if w.tune != nil && w.trimmed {
 		w.tune.interval(d)
 	}
 	if d >= w.quiet || w.sinceTrim < w.burst {
@@ -164,6 +168,7 @@ func (w *watcher) look(total uint64) bool {
 		w.tune.reset()
 	}
 	w.trim()
+	w.trimmed = true
 	if w.started != nil {
 		w.started()
 		w.started = nil

@@ -93,6 +93,12 @@ func TestTunerRaisesThePercentOnlyDuringABurst(t *testing.T) {
 			live: func() uint64 { return live }}}
 	total := uint64(0)
 	step := func(alloc uint64) { total += alloc; w.look(total) }
+	step(2 << 20) // the process's start: busy, but not tuned
+	step(0)       // its trim
+	if len(sets) != 0 {
+		t.Fatalf("the start set the percent: %v", sets)
+	}
+	order = nil
 	step(50)
 	step(50) // a trickle
 	if len(sets) != 0 {
@@ -127,7 +133,7 @@ func TestTunedBurstCollectsLessOften(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(100))
 	burstGCs := func(tuned bool) uint32 {
 		runtime.GC()
-		w := &watcher{quiet: quiet, burst: burst, trim: Trim}
+		w := &watcher{quiet: quiet, burst: burst, trim: Trim, trimmed: true}
 		if tuned {
 			w.tune = &gcTuner{busy: busy, headroom: headroom, normal: 100, max: maxPercent,
 				set: debug.SetGCPercent, live: liveHeap}
