@@ -34,11 +34,12 @@ import (
 //
 // Each message's last state is kept here as the host keeps it, so that a
 // later composition for the same message keeps the values of providers
-// that ran before. It is kept only while an event about the message is
-// being handled in this process, and dropped when the last such handler
-// returns: a composition for a message no handler holds (an evaluation
-// after the reply, a task) is not kept, or it would stay until the bound
-// pushed it out, pinning a burst's provider texts in the heap long after.
+// that ran before. It is kept only while an event about the message, or
+// the evaluators of its run, are being handled in this process, and
+// dropped when the last such call returns: a composition for a message no
+// call holds (bootstrap's evaluation task after the reply, any other task,
+// an HTTP route) is not kept, or it would stay until the bound pushed it
+// out, pinning a burst's provider texts in the heap long after.
 // At most maxLocalStates are kept.
 
 // maxLocalStates bounds the states kept for messages still being handled.

@@ -354,6 +354,8 @@ func (s *pluginServer) RunEvaluators(ctx context.Context, req *pb.RunEvaluatorsR
 	call := &EvaluatorCall{Message: memoryFromProto(req.GetMessage()), State: stateFromProto(req.GetState()),
 		DidRespond: req.GetDidRespond(), Responses: memoriesFromProto(req.GetResponses()), RunID: req.GetRunId()}
 	if call.Message != nil && call.Message.ID != "" {
+		// An evaluator that composes twice keeps the first composition's
+		// values, as an event handler does.
 		defer s.scope.handle(stateKey(a.ID, call.Message.ID))()
 	}
 	names := req.GetNames()
