@@ -404,13 +404,11 @@ func ownedWorldsKey(a *sdk.Agent, entityID string) string {
 // (the ACTIONS provider), and they change only when an owner speaks in a
 // world with settings. The list returned must not be changed.
 func ownedWorlds(ctx context.Context, a *sdk.Agent, entityID string) ([]string, error) {
-	v, err := cached(ownedWorldsKey(a, entityID), func() (any, error) {
+	return cachedAs(ownedWorldsKey(a, entityID), func() ([]string, error) {
 		var ids []string
 		_, err := getJSON(ctx, a, cacheKeyOwnedWorlds+entityID, &ids)
 		return ids, err
 	})
-	ids, _ := v.([]string)
-	return ids, err
 }
 
 func (b *bootstrap) updateSettingsAction() sdk.Action {

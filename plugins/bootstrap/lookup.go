@@ -84,6 +84,14 @@ func cached(key string, load func() (any, error)) (any, error) {
 	return f.v, f.err
 }
 
+// cachedAs is cached for a load of one type: what callers get back is
+// that type, its zero value when the read failed.
+func cachedAs[T any](key string, load func() (T, error)) (T, error) {
+	v, err := cached(key, func() (any, error) { return load() })
+	t, _ := v.(T)
+	return t, err
+}
+
 // errNoAnswer is what the askers sharing a read get when it panicked.
 var errNoAnswer = errors.New("the read gave no answer")
 
@@ -131,22 +139,19 @@ func participantKey(a *sdk.Agent, room, entity string) string {
 
 // cachedRoom is storage.For(a).GetRoom, reused for lookupTTL.
 func cachedRoom(ctx context.Context, a *sdk.Agent, id string) (*sdk.Room, error) {
-	v, err := cached(roomKey(a, id), func() (any, error) { return storage.For(a).GetRoom(ctx, id) })
-	r, _ := v.(*sdk.Room)
-	return r, err
+	return cachedAs(roomKey(a, id), func() (*sdk.Room, error) { return storage.For(a).GetRoom(ctx, id) })
 }
 
 // cachedWorld returns the world with this id, or nil if there is none.
 func cachedWorld(ctx context.Context, a *sdk.Agent, id string) (*sdk.World, error) {
-	v, err := cached(worldKey(a, id), func() (any, error) {
+	w, err := cachedAs(worldKey(a, id), func() (*sdk.World, error) {
 		written(worldKey(a, id))
 		ws, err := storage.For(a).GetWorlds(ctx, id)
 		if err != nil || len(ws) == 0 {
-			return (*sdk.World)(nil), err
+			return nil, err
 		}
 		return &ws[0], nil
 	})
-	w, _ := v.(*sdk.World)
 	if w != nil {
 		// Callers may change what they get, its metadata's roles and
 		// ownership among it; the cached one stays as read.
@@ -185,9 +190,7 @@ func deepCopy(v any) any {
 
 // cachedParticipantState is storage.For(a).GetParticipantState, reused for lookupTTL.
 func cachedParticipantState(ctx context.Context, a *sdk.Agent, room, entity string) (string, error) {
-	v, err := cached(participantKey(a, room, entity), func() (any, error) { return storage.For(a).GetParticipantState(ctx, room, entity) })
-	s, _ := v.(string)
-	return s, err
+	return cachedAs(participantKey(a, room, entity), func() (string, error) { return storage.For(a).GetParticipantState(ctx, room, entity) })
 }
 
 // setParticipantState writes through the cache: the entry is dropped after

@@ -465,11 +465,9 @@ func (b *bootstrap) messagesElsewhere(ctx context.Context, a *sdk.Agent, msg *sd
 // until the agent's generation moves on (roomReadKey). The list returned
 // must not be changed.
 func actionResults(ctx context.Context, a *sdk.Agent, roomID string) ([]sdk.Memory, error) {
-	v, err := cached(roomReadKey("results", a, roomID), func() (any, error) {
+	return cachedAs(roomReadKey("results", a, roomID), func() ([]sdk.Memory, error) {
 		return storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableActionResults, RoomID: roomID, Count: maxActionResults, OmitEmbeddings: true})
 	})
-	rs, _ := v.([]sdk.Memory)
-	return rs, err
 }
 
 // earlyReadKey carries an earlyRead to the run's first RECENT_MESSAGES.
@@ -519,11 +517,9 @@ func takeEarlyRead(ctx context.Context, roomID string) (func() ([]sdk.Memory, er
 // participantRooms lists the rooms an entity takes part in, reused for
 // lookupTTL. The list returned must not be changed.
 func participantRooms(ctx context.Context, a *sdk.Agent, entityID string) ([]sdk.Room, error) {
-	v, err := cached("prooms\x00"+a.ID+"\x00"+entityID, func() (any, error) {
+	return cachedAs("prooms\x00"+a.ID+"\x00"+entityID, func() ([]sdk.Room, error) {
 		return storage.For(a).GetRooms(ctx, storage.RoomQuery{ParticipantID: entityID})
 	})
-	rooms, _ := v.([]sdk.Room)
-	return rooms, err
 }
 
 // interactionsElsewhere lists the latest messages between the sender and

@@ -444,10 +444,9 @@ func (b *bootstrap) choiceProvider(ctx context.Context, a *sdk.Agent, msg *sdk.M
 
 // pendingChoices are the room's tasks waiting for a choice.
 func (b *bootstrap) pendingChoices(ctx context.Context, a *sdk.Agent, roomID string) ([]Task, error) {
-	v, err := cached(roomReadKey("choices", a, roomID), func() (any, error) {
+	tasks, err := cachedAs(roomReadKey("choices", a, roomID), func() ([]Task, error) {
 		return b.store.Tasks(ctx, a, TaskQuery{RoomID: roomID, Tags: []string{"AWAITING_CHOICE"}})
 	})
-	tasks, _ := v.([]Task)
 	if err != nil {
 		return nil, err
 	}

@@ -21,18 +21,14 @@ const knownFactsCount = 30
 
 // cachedRoomEntities is roomEntities, reused.
 func (b *bootstrap) cachedRoomEntities(ctx context.Context, a *sdk.Agent, roomID string) ([]sdk.Entity, error) {
-	v, err := cached(roomReadKey("people", a, roomID), func() (any, error) { return b.roomEntities(ctx, a, roomID) })
-	ents, _ := v.([]sdk.Entity)
-	return ents, err
+	return cachedAs(roomReadKey("people", a, roomID), func() ([]sdk.Entity, error) { return b.roomEntities(ctx, a, roomID) })
 }
 
 // cachedKnownFacts is the room's latest facts, reused.
 func cachedKnownFacts(ctx context.Context, a *sdk.Agent, roomID string) ([]sdk.Memory, error) {
-	v, err := cached(roomReadKey("facts", a, roomID), func() (any, error) {
+	return cachedAs(roomReadKey("facts", a, roomID), func() ([]sdk.Memory, error) {
 		return storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableFacts, RoomID: roomID, Count: knownFactsCount, OmitEmbeddings: true})
 	})
-	ms, _ := v.([]sdk.Memory)
-	return ms, err
 }
 
 // forgetKnownFacts drops the room's facts once this plugin stored one.
@@ -40,7 +36,5 @@ func forgetKnownFacts(a *sdk.Agent, roomID string) { forget(roomReadKey("facts",
 
 // cachedRelationships is the entity's relationships, reused.
 func (b *bootstrap) cachedRelationships(ctx context.Context, a *sdk.Agent, entityID string) ([]Relationship, error) {
-	v, err := cached(roomReadKey("rels", a, entityID), func() (any, error) { return b.store.Relationships(ctx, a, entityID) })
-	rs, _ := v.([]Relationship)
-	return rs, err
+	return cachedAs(roomReadKey("rels", a, entityID), func() ([]Relationship, error) { return b.store.Relationships(ctx, a, entityID) })
 }
