@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"errors"
 
 	"github.com/agenthost/agenthost/internal/contract"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
@@ -176,12 +177,17 @@ func (a *Agent) DescribeAgent(ctx context.Context) (*AgentInfo, error) {
 		}
 		return own(d.info), nil
 	}
+	d.err = errNoDescription
+	defer func() {
+		// Deferred, so that the askers waiting are let go even if the
+		// call panics; they then ask for themselves.
+		a.plugin.describing.Delete(a.pluginSet)
+		close(d.done)
+	}()
 	d.info, d.err = a.describeAgent(ctx)
 	if d.err == nil {
 		a.plugin.described.Store(a.pluginSet, d.info)
 	}
-	a.plugin.describing.Delete(a.pluginSet)
-	close(d.done)
 	return d.info, d.err
 }
 
@@ -206,6 +212,10 @@ func (a *Agent) describeSoon() {
 		_, _ = a.DescribeAgent(ctx)
 	}()
 }
+
+// errNoDescription is what the askers sharing a DescribeAgent call see
+// when it gave no answer.
+var errNoDescription = errors.New("DescribeAgent gave no answer")
 
 // describing is a DescribeAgent call under way for a plugin set.
 type describing struct {
