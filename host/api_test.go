@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -343,6 +346,28 @@ func TestAPIServerAndPlugins(t *testing.T) {
 	msg := td.fails(405, "METHOD_NOT_ALLOWED", "PUT", "/api/agents", "{}")
 	if !strings.Contains(msg, "GET, POST") {
 		t.Errorf("405 should list the methods: %s", msg)
+	}
+}
+
+// A real plugin process starts with the GOMAXPROCS the daemon chose for it
+// (pluginProcs, or the operator's), which its Go runtime reads as it starts.
+func TestPluginProcessGetsGOMAXPROCS(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
+	}
+	td := startTestDaemon(t, daemonOpt{})
+	pid := td.d.Manager().Plugin("offline").PID()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "GOMAXPROCS=" + strconv.Itoa(pluginProcs())
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		want = "GOMAXPROCS=" + v // the operator's, as it is
+	}
+	if !slices.Contains(strings.Split(string(b), "\x00"), want) {
+		t.Errorf("the offline plugin's environment lacks %s: %q", want, b)
 	}
 }
 

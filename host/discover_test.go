@@ -3,6 +3,8 @@ package host
 import (
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -76,5 +78,29 @@ func TestPluginEnvIsAllowListed(t *testing.T) {
 	}
 	if strings.Contains(env, "daemons-own") || !strings.Contains(env, "TMPDIR=/run/x/p/weather") || !strings.Contains(env, "PLUGIN_UNIX_SOCKET_DIR=/run/x/p/weather") {
 		t.Errorf("a plugin's temporary and socket folder should be its own, got %s", env)
+	}
+}
+
+// A Go plugin runs on half the host's threads unless the operator chose a
+// number for every Go process with GOMAXPROCS.
+func TestPluginEnvSetsGOMAXPROCS(t *testing.T) {
+	m := NewManager(ManagerConfig{}, nil, nil)
+	for _, c := range []struct{ set, want string }{
+		{"", "GOMAXPROCS=" + strconv.Itoa((runtime.GOMAXPROCS(0)+1)/2)},
+		{"3", "GOMAXPROCS=3"},
+	} {
+		t.Setenv("GOMAXPROCS", c.set)
+		var last string
+		for _, kv := range m.pluginEnv("/run/x/p/weather") {
+			if strings.HasPrefix(kv, "GOMAXPROCS=") {
+				last = kv // exec.Cmd uses the last of a name
+			}
+		}
+		if last != c.want {
+			t.Errorf("with GOMAXPROCS=%q in the daemon's environment, a plugin gets %q, want %q", c.set, last, c.want)
+		}
+	}
+	if got := pluginProcs(); got < 1 || got > runtime.GOMAXPROCS(0) {
+		t.Errorf("pluginProcs() = %d with %d host threads", got, runtime.GOMAXPROCS(0))
 	}
 }

@@ -205,6 +205,8 @@ const startEnvHelp = `Environment (also read from ./.env; a variable set in the 
   TELEGRAM_BOT_TOKEN, DISCORD_API_TOKEN  bring the default character online there
   CHARACTER.<NAME>.<KEY>           a secret of the character NAME
   GOGC, GOMEMLIMIT, GODEBUG        reach the plugin processes too
+  GOMAXPROCS                       reaches them too; unset, a Go plugin runs on
+                                   half the daemon's threads
 A plugin gets a variable of the environment only when its manifest declares
 it as a setting (e.g. OPENAI_API_KEY for the openai plugin), and only after
 the character's secrets and settings.`
