@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -246,13 +247,21 @@ func (w *stderrLog) emitJSON(line []byte) bool {
 	if level == hclog.NoLevel {
 		level = hclog.Info
 	}
-	args := make([]any, 0, 2*len(m))
-	for k, v := range m {
+	// In the order of their names: a map has none of its own, and a
+	// plugin's lines read best when their fields stand in the same place
+	// on every line (hclog writes them sorted, too).
+	keys := make([]string, 0, len(m))
+	for k := range m {
 		switch k {
 		case "@message", "@level", "@timestamp", "@module", "@caller":
 			continue
 		}
-		args = append(args, fieldName(k), fieldValue(v))
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	args := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, fieldName(k), fieldValue(m[k]))
 	}
 	w.log.Log(level, msg, args...)
 	return true

@@ -33,6 +33,29 @@ func TestStderrLogParsesHclogJSON(t *testing.T) {
 	}
 }
 
+// A plugin's fields come out in the same order on every line, whatever
+// order the line had them in.
+func TestStderrLogKeepsFieldsInOrder(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	w := newStderrLog(newTestLog(&buf), nil)
+	want := "agent_id=a1 attempts=1 duration_ms=3 model=m outcome=ok prompt_tokens=9 provider=p run_id=r1 total_tokens=9 type=TEXT_LARGE"
+	for _, line := range []string{
+		`{"@level":"info","@message":"model call","type":"TEXT_LARGE","run_id":"r1","agent_id":"a1","attempts":1,"duration_ms":3,"model":"m","outcome":"ok","prompt_tokens":9,"provider":"p","total_tokens":9}`,
+		`{"total_tokens":9,"provider":"p","prompt_tokens":9,"outcome":"ok","model":"m","duration_ms":3,"attempts":1,"agent_id":"a1","run_id":"r1","type":"TEXT_LARGE","@message":"model call","@level":"info"}`,
+	} {
+		for range 5 {
+			buf.Reset()
+			if _, err := w.Write([]byte(line + "\n")); err != nil {
+				t.Fatal(err)
+			}
+			if got := buf.String(); !strings.HasSuffix(strings.TrimSpace(got), "model call: "+want) {
+				t.Fatalf("fields out of order:\n got %q\nwant it to end with %q", got, "model call: "+want)
+			}
+		}
+	}
+}
+
 func TestStderrLogSurvivesHostileLines(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
