@@ -8,7 +8,7 @@
 // in the daemon and in each plugin process, several megabytes that nobody
 // will use until the next burst. Start watches how much the process
 // allocates and, once that pauses after a burst, collects the garbage and
-// returns every free page (debug.FreeOSMemory). It costs one collection per
+// returns every free page (debug.FreeOSMemory). It costs two collections per
 // burst and nothing while the process is busy or idle.
 //
 // The first trim, once the process has started, also drops the process's
@@ -38,6 +38,7 @@ package memtrim
 
 import (
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
@@ -81,7 +82,15 @@ func Start() {
 }
 
 // Trim collects the garbage and returns every free page to the system.
-func Trim() { debug.FreeOSMemory() }
+// It collects twice: a collection only sets aside what the process's
+// sync.Pools hold, and the next one frees it. After a burst, gRPC's pools
+// alone hold a megabyte or more of read buffers in the daemon and in the
+// sql plugin; a second collection of a heap of a few megabytes costs about
+// a millisecond, once per burst.
+func Trim() {
+	runtime.GC()
+	debug.FreeOSMemory()
+}
 
 // allocated is the total of bytes the process has allocated on the heap.
 func allocated() uint64 { return readMetric("/gc/heap/allocs:bytes") }
