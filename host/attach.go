@@ -81,7 +81,7 @@ next:
 }
 
 // attach makes a go-plugin client reach a process it did not start. Test
-// mode (the plugin's ServeTestConfig) has no handshake and no AutoMTLS:
+// mode (the plugin's ServeTestConfig) has no handshake and no TLS:
 // the socket is the plugin author's, in a folder only that user reaches.
 func attach(cfg *goplugin.ClientConfig, rc *goplugin.ReattachConfig) {
 	r := *rc

@@ -268,8 +268,9 @@ func (hostGRPCPlugin) GRPCClient(ctx context.Context, _ *goplugin.GRPCBroker, c 
 var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
 
 // clientConfig is how the host's go-plugin client starts one process of p
-// with cmd and reaches it: the handshake, AutoMTLS, no environment but
-// cmd's, the message limits, and the plugin's stderr through our parser.
+// with cmd and reaches it: the handshake, no environment but cmd's, the
+// message limits, and the plugin's stderr through our parser. pluginTLS
+// adds the TLS once the process's command is known.
 // calls, when not nil, counts the calls in flight (an upgrade drains them).
 func (p *PluginProcess) clientConfig(cmd *exec.Cmd, stderr *stderrLog, budget *logBudget, calls *inflight) *goplugin.ClientConfig {
 	cfg := &goplugin.ClientConfig{
@@ -277,7 +278,6 @@ func (p *PluginProcess) clientConfig(cmd *exec.Cmd, stderr *stderrLog, budget *l
 		HandshakeConfig:  contract.Handshake(),
 		VersionedPlugins: map[int]goplugin.PluginSet{contract.ProtocolVersion: {contract.PluginSetName: hostGRPCPlugin{}}},
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
 		SkipHostEnv:      true,
 		// go-plugin's own stderr parser can be crashed by a plugin; ours
 		// cannot, so go-plugin's logger stays off.
@@ -367,6 +367,11 @@ func (p *PluginProcess) launchFor(ctx context.Context, mode launchMode) (*plugin
 			// Unconfined, go-plugin checks the file it starts.
 			cfg.SecureConfig = secureConfig(sum)
 		}
+		_, release, err := pluginTLS(cfg, cfg.Cmd)
+		if err != nil {
+			return nil, fmt.Errorf("start plugin %s: %w", p.spec.Name, err)
+		}
+		defer release()
 	}
 	client := goplugin.NewClient(cfg)
 	token := newRuntimeToken()

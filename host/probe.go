@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +20,7 @@ import (
 // A probe is one process of a plugin started exactly as the daemon starts
 // it — confined, in its own folders, with the daemon's environment
 // allow-list, through the daemon's go-plugin client with its handshake,
-// AutoMTLS and message limits — and then handed to the caller instead of
+// mutual TLS and message limits — and then handed to the caller instead of
 // being described, initialized and supervised. `agenthost plugins check`
 // holds plugins to the contract with it.
 
@@ -34,8 +35,11 @@ type ProbeOptions struct {
 
 // Probe is one plugin process started by StartProbe.
 type Probe struct {
-	// Conn is the daemon's connection to the process (AutoMTLS).
+	// Conn is the daemon's connection to the process (mutual TLS).
 	Conn *grpc.ClientConn
+	// ServerCert is the certificate the host made for the process to
+	// serve with; a process that made its own names it in its handshake.
+	ServerCert *x509.Certificate
 	// PID is the process id.
 	PID int
 	// Addr is the socket the process said it listens on; SocketDir the
@@ -102,13 +106,18 @@ func (m *Manager) StartProbe(name string, o ProbeOptions) (*Probe, error) {
 	budget := newLogBudget(p.log)
 	stderr := newStderrLog(p.log, budget)
 	cfg := p.clientConfig(cmd, stderr, budget, nil)
+	serverCert, release, err := pluginTLS(cfg, cmd)
+	if err != nil {
+		return nil, fmt.Errorf("start plugin %s: %w", name, err)
+	}
+	defer release()
 	cfg.Stderr = io.MultiWriter(stderr, o.Stderr)
 	cfg.SyncStdout, cfg.SyncStderr = io.Discard, io.Discard
 	// go-plugin makes the socket folder inside the plugin's temporary
 	// folder, which the plugin may write to, and names it in
 	// PLUGIN_UNIX_SOCKET_DIR.
 	cfg.UnixSocketConfig = &goplugin.UnixSocketConfig{TempDir: tmpDir}
-	pr := &Probe{DataDir: dataDir, Negotiated: -1}
+	pr := &Probe{DataDir: dataDir, Negotiated: -1, ServerCert: serverCert}
 	run := &probeRunner{stdout: o.Stdout, exited: make(chan struct{}), cmd: cmd}
 	// With a RunnerFunc go-plugin builds an empty command of its own and
 	// puts the handshake's variables in it; they go to the real one.

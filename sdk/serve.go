@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"os"
 	"os/signal"
@@ -47,6 +48,15 @@ func Serve(p Plugin) {
 	}
 	if os.Getenv(contract.DebugEnv) == "1" {
 		os.Exit(serveDebug(p.Name, cfg))
+	}
+	// Serve with the certificate the host made for this process, rather
+	// than have go-plugin make a P-521 one (see contract.HostTLSFDEnv).
+	// Without it, go-plugin's AutoMTLS still works with any host.
+	switch tlsCfg, err := contract.PluginTLS(); {
+	case err != nil:
+		log.Warn("the host's TLS certificate is unusable; making one", "error", err)
+	case tlsCfg != nil:
+		cfg.TLSProvider = func() (*tls.Config, error) { return tlsCfg, nil }
 	}
 	go watchParent(log)
 	goplugin.Serve(cfg)

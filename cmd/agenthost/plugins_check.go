@@ -19,9 +19,9 @@ func pluginsCheckCmd() *cobra.Command {
 		Use:   "check PATH",
 		Short: "Hold a plugin executable to the plugin contract",
 		Long: `Run a plugin executable alone, as the daemon would start it (confined, with
-AutoMTLS), against a Runtime of its own, and report each check of the plugin
+mutual TLS), against a Runtime of its own, and report each check of the plugin
 contract (sdk/proto/README.md) with pass or fail, its time and a reason: the
-magic cookie, the handshake line, AutoMTLS, health, the manifest, Init,
+magic cookie, the handshake line, mutual TLS, health, the manifest, Init,
 Configure and Unconfigure, each provider, action and evaluator with sample
 input under a deadline, cancellation, a 5 MiB request, invalid input,
 graceful shutdown, stdout and stderr.

@@ -2,17 +2,12 @@ package plugincheck
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"regexp"
 	"slices"
@@ -31,39 +26,34 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// checkMTLS looks at the certificate of the handshake, then knocks on the
-// plugin's socket as a stranger would: without TLS, with TLS but no client
-// certificate, and with a certificate that is not the host's. Each must be
-// turned away.
+// checkMTLS looks at the certificate the plugin serves with, then knocks
+// on the plugin's socket as a stranger would: without TLS, with TLS but no
+// client certificate, and with a certificate that is not the host's. Each
+// must be turned away. The certificate is the one the handshake names, or,
+// when it names none, the one the host made for the plugin (the Go SDK
+// serves with that one; see contract.HostTLSFDEnv).
 func (c *checker) checkMTLS() (Status, string, []string) {
-	field := c.handshakeField(5)
-	if field == "" {
-		c.broken = "the plugin does not speak TLS with the host"
-		return Fail, "the handshake carries no certificate: the plugin serves without TLS although the host set PLUGIN_CLIENT_CERT, so the host's calls fail (serve TLS with a certificate of your own, require a client certificate signed by PLUGIN_CLIENT_CERT's, and put yours in the sixth field)", nil
-	}
-	if strings.HasSuffix(field, "=") {
-		return Fail, "the certificate in the handshake is base64 with '=' padding: go-plugin reads it without padding", nil
-	}
-	der, err := base64.RawStdEncoding.DecodeString(field)
-	if err != nil {
-		return Fail, "the certificate in the handshake is not base64 (standard alphabet, no padding): " + err.Error(), nil
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return Fail, "the certificate in the handshake is not an X.509 certificate (DER): " + err.Error(), nil
-	}
-	now := time.Now()
-	switch {
-	case !slices.Contains(cert.DNSNames, "localhost"):
-		return Fail, fmt.Sprintf("the plugin's certificate names %v in its subjectAltName, not localhost, the name the host checks", cert.DNSNames), nil
-	case len(cert.ExtKeyUsage) > 0 && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth) && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageAny):
-		return Fail, "the plugin's certificate does not allow server authentication (extended key usage)", nil
-	case now.Before(cert.NotBefore) || now.After(cert.NotAfter):
-		return Fail, fmt.Sprintf("the plugin's certificate is valid from %s to %s, not now", cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339)), nil
+	var cert *x509.Certificate
+	served := "a certificate of its own for localhost"
+	if field := c.handshakeField(5); field == "" {
+		if why := c.hostCertProblem(); why != "" {
+			c.broken = "the plugin does not speak TLS with the host"
+			return Fail, "the handshake carries no certificate: " + why + ", so the host's calls fail (serve TLS with the certificate and key the host writes on the file descriptor numbered in " +
+				contract.HostTLSFDEnv + ", or with a certificate of your own that you put in the sixth field; either way require a client certificate signed by " + contract.ClientCertEnv + "'s)", nil
+		}
+		cert, served = c.probe.ServerCert, "the certificate the host made for it"
+	} else {
+		var problem string
+		if cert, problem = handshakeCert(field); problem != "" {
+			return Fail, problem, nil
+		}
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	stranger, err := strangerCert()
+	// A certificate like the host's, subject and all, so that a plugin's
+	// TLS stack that names the host's as the one acceptable issuer still
+	// gets it, and must refuse it for its key.
+	stranger, _, _, err := contract.NewCertificate()
 	if err != nil {
 		return Fail, err.Error(), nil
 	}
@@ -83,7 +73,50 @@ func (c *checker) checkMTLS() (Status, string, []string) {
 		}
 		details = append(details, "a client "+k.who+" is turned away")
 	}
-	return Pass, "the plugin presents a certificate for localhost and answers only the host's", details
+	return Pass, "the plugin serves with " + served + " and answers only the host's", details
+}
+
+// hostCertProblem says why the plugin, whose handshake names no
+// certificate, is not serving TLS with the one the host made for it, or
+// "" when it is: the host's own connection, which trusts only that one,
+// gets an answer.
+func (c *checker) hostCertProblem() string {
+	if knock(c.ctx, c.handshakeField(3), insecure.NewCredentials()) != nil {
+		return "the plugin serves without TLS although the host set " + contract.ClientCertEnv
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, probeTimeout)
+	defer cancel()
+	_, err := healthpb.NewHealthClient(c.probe.Conn).Check(ctx, &healthpb.HealthCheckRequest{Service: "plugin"})
+	if code := status.Code(err); code == codes.Unavailable || code == codes.DeadlineExceeded {
+		return "the plugin does not serve with the certificate the host made for it (" + c.callErr(err) + ")"
+	}
+	return ""
+}
+
+// handshakeCert reads the certificate in the handshake's sixth field and
+// holds it to what the host checks, or says what is wrong with it.
+func handshakeCert(field string) (*x509.Certificate, string) {
+	if strings.HasSuffix(field, "=") {
+		return nil, "the certificate in the handshake is base64 with '=' padding: go-plugin reads it without padding"
+	}
+	der, err := base64.RawStdEncoding.DecodeString(field)
+	if err != nil {
+		return nil, "the certificate in the handshake is not base64 (standard alphabet, no padding): " + err.Error()
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, "the certificate in the handshake is not an X.509 certificate (DER): " + err.Error()
+	}
+	now := time.Now()
+	switch {
+	case !slices.Contains(cert.DNSNames, "localhost"):
+		return nil, fmt.Sprintf("the plugin's certificate names %v in its subjectAltName, not localhost, the name the host checks", cert.DNSNames)
+	case len(cert.ExtKeyUsage) > 0 && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageServerAuth) && !slices.Contains(cert.ExtKeyUsage, x509.ExtKeyUsageAny):
+		return nil, "the plugin's certificate does not allow server authentication (extended key usage)"
+	case now.Before(cert.NotBefore) || now.After(cert.NotAfter):
+		return nil, fmt.Sprintf("the plugin's certificate is valid from %s to %s, not now", cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339))
+	}
+	return cert, ""
 }
 
 // knock makes a health check on the socket with creds, and returns an
@@ -105,24 +138,6 @@ func knock(ctx context.Context, addr string, creds credentials.TransportCredenti
 		return errors.New("it answered a health check")
 	}
 	return fmt.Errorf("it answered a health check with %s", status.Code(err))
-}
-
-// strangerCert is a self-signed client certificate the plugin has no
-// reason to trust.
-func strangerCert() (tls.Certificate, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "localhost", Organization: []string{"HashiCorp"}},
-		DNSNames: []string{"localhost"}, NotBefore: time.Now().Add(-time.Minute), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
-		IsCA: true, BasicConstraintsValid: true}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
 // checkHealth asks the health service about "plugin", as the host's ping

@@ -2,8 +2,8 @@
 // plugin contract of sdk/proto/README.md: `agenthost plugins check PATH`.
 //
 // The plugin runs alone, started as the daemon starts it (confined, in
-// folders of its own, through the daemon's own go-plugin client with
-// AutoMTLS; see host.Manager.StartProbe), against a Runtime of the check's
+// folders of its own, through the daemon's own go-plugin client with its
+// mutual TLS; see host.Manager.StartProbe), against a Runtime of the check's
 // own that answers as a host with one agent and an empty database would.
 // The checks run in order, each timed, each passing or failing with a
 // reason (a check that cannot run after an earlier failure is skipped):
@@ -13,8 +13,9 @@
 //	handshake       its handshake line is well formed and picks the app
 //	                protocol the host offered
 //	mtls            it requires TLS with the host's certificate
-//	                (PLUGIN_CLIENT_CERT) and presents a certificate the host
-//	                can check
+//	                (PLUGIN_CLIENT_CERT) and serves with the certificate the
+//	                host made for it (AGENTHOST_PLUGIN_TLS_FD) or with one of
+//	                its own that its handshake names and the host can check
 //	health          grpc.health.v1.Health answers SERVING
 //	describe        its manifest is valid and named after its file
 //	init            Init is answered
