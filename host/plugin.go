@@ -269,8 +269,8 @@ var pluginVersionRE = regexp.MustCompile(`Plugin version: (\d+)`)
 
 // clientConfig is how the host's go-plugin client starts one process of p
 // with cmd and reaches it: the handshake, no environment but cmd's, the
-// message limits, and the plugin's stderr through our parser. pluginTLS
-// adds the TLS once the process's command is known.
+// message limits, and the plugin's stderr through our parser.
+// contract.HostTLS adds the TLS once the process's command is known.
 // calls, when not nil, counts the calls in flight (an upgrade drains them).
 func (p *PluginProcess) clientConfig(cmd *exec.Cmd, stderr *stderrLog, budget *logBudget, calls *inflight) *goplugin.ClientConfig {
 	cfg := &goplugin.ClientConfig{
@@ -367,7 +367,7 @@ func (p *PluginProcess) launchFor(ctx context.Context, mode launchMode) (*plugin
 			// Unconfined, go-plugin checks the file it starts.
 			cfg.SecureConfig = secureConfig(sum)
 		}
-		_, release, err := pluginTLS(cfg, cfg.Cmd)
+		_, release, err := contract.HostTLS(cfg, cfg.Cmd)
 		if err != nil {
 			return nil, fmt.Errorf("start plugin %s: %w", p.spec.Name, err)
 		}

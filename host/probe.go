@@ -106,7 +106,7 @@ func (m *Manager) StartProbe(name string, o ProbeOptions) (*Probe, error) {
 	budget := newLogBudget(p.log)
 	stderr := newStderrLog(p.log, budget)
 	cfg := p.clientConfig(cmd, stderr, budget, nil)
-	serverCert, release, err := pluginTLS(cfg, cmd)
+	serverCert, release, err := contract.HostTLS(cfg, cmd)
 	if err != nil {
 		return nil, fmt.Errorf("start plugin %s: %w", name, err)
 	}

@@ -14,15 +14,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -465,7 +459,13 @@ func testLifecycle(t *testing.T, f Fixture) {
 	if p.Addr == nil || p.Addr.Network() != "unix" {
 		t.Fatalf("the plugin should serve on a unix socket, got %v", p.Addr)
 	}
-	intruder := selfSignedCert(t)
+	// A certificate like the host's, subject and all: a TLS stack that
+	// names the host's as the one acceptable issuer (OpenSSL does) still
+	// gets it, and must refuse it for its key.
+	intruder, _, _, err := contract.NewCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, creds := range map[string]credentials.TransportCredentials{
 		"plaintext":      insecure.NewCredentials(),
 		"no client cert": credentials.NewTLS(&tls.Config{InsecureSkipVerify: true}),
@@ -611,34 +611,6 @@ func processGone(pid int) bool {
 		return s[i+2] == 'Z' || s[i+2] == 'X'
 	}
 	return false
-}
-
-// selfSignedCert makes a client certificate the plugin has never seen, with
-// the subject of go-plugin's own (Go's TLS client offers a certificate only
-// to a server that lists its issuer, so another name would not even reach
-// the plugin's verification).
-func selfSignedCert(t *testing.T) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "localhost", Organization: []string{"HashiCorp"}},
-		DNSNames:              []string{"localhost"},
-		NotBefore:             time.Now().Add(-time.Minute),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth},
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func healthCheck(ctx context.Context, socket string, creds credentials.TransportCredentials) error {

@@ -19,7 +19,7 @@ import (
 
 // StartExecutable runs the plugin executable at path as the daemon does —
 // through go-plugin's client, with the magic cookie, the protocol version
-// and AutoMTLS — and then does what [Start] does: serves a [Runtime] for
+// and the daemon's mutual TLS — and then does what [Start] does: serves a [Runtime] for
 // it, hands over its address in Init and returns a Client. It tests a
 // plugin written in any language, or a Go plugin as the binary it ships
 // as. The plugin's log lines go to t.Log (and to [WithLog]'s writer); the
@@ -32,19 +32,24 @@ func StartExecutable(t testing.TB, path string, opts ...Option) *Client {
 	name := strings.TrimPrefix(filepath.Base(path), "agenthost-plugin-")
 	cmd := exec.Command(path)
 	cmd.Env = append(cmd.Environ(), cfg.env...)
-	pc := goplugin.NewClient(&goplugin.ClientConfig{
+	pcfg := &goplugin.ClientConfig{
 		HandshakeConfig:  contract.Handshake(),
 		Plugins:          goplugin.PluginSet{contract.PluginSetName: connPlugin{}},
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		AutoMTLS:         true,
 		StartTimeout:     time.Minute,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(contract.MaxMessageSize), grpc.MaxCallSendMsgSize(contract.MaxMessageSize))},
 		Logger: hclog.New(&hclog.LoggerOptions{Name: "host", Output: logs, Level: hclog.Debug}),
-	})
+	}
+	_, release, err := contract.HostTLS(pcfg, cmd)
+	if err != nil {
+		t.Fatalf("plugintest: start %s: %v", path, err)
+	}
+	pc := goplugin.NewClient(pcfg)
 	t.Cleanup(pc.Kill)
 	rpc, err := pc.Client()
+	release()
 	if err != nil {
 		t.Fatalf("plugintest: start %s: %v", path, err)
 	}
