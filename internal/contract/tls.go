@@ -98,10 +98,8 @@ func PluginTLS() (*tls.Config, error) {
 	if err != nil || fd < 3 {
 		return nil, fmt.Errorf("%s=%q is not a file descriptor of the process", HostTLSFDEnv, v)
 	}
+	// A descriptor that is not open fails the read.
 	f := os.NewFile(uintptr(fd), "host TLS")
-	if f == nil {
-		return nil, fmt.Errorf("%s=%d is not open", HostTLSFDEnv, fd)
-	}
 	b, err := io.ReadAll(io.LimitReader(f, maxHostTLS))
 	f.Close()
 	if err != nil {

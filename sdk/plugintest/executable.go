@@ -19,11 +19,12 @@ import (
 
 // StartExecutable runs the plugin executable at path as the daemon does —
 // through go-plugin's client, with the magic cookie, the protocol version
-// and the daemon's mutual TLS — and then does what [Start] does: serves a [Runtime] for
-// it, hands over its address in Init and returns a Client. It tests a
-// plugin written in any language, or a Go plugin as the binary it ships
-// as. The plugin's log lines go to t.Log (and to [WithLog]'s writer); the
-// process is stopped when the test ends, as the daemon stops it.
+// and the daemon's mutual TLS — and then does what [Start] does: serves a
+// [Runtime] for it, hands over its address in Init and returns a Client.
+// It tests a plugin written in any language, or a Go plugin as the binary
+// it ships as. The plugin's log lines go to t.Log (and to [WithLog]'s
+// writer); the process is stopped when the test ends, as the daemon stops
+// it.
 func StartExecutable(t testing.TB, path string, opts ...Option) *Client {
 	t.Helper()
 	cfg := newConfig(t, opts)

@@ -36,7 +36,7 @@ func main() {
 	mode := strings.TrimPrefix(file, "agenthost-plugin-broken-")
 	if mode == "notls" {
 		// go-plugin serves TLS when the host's certificate is there.
-		os.Unsetenv("PLUGIN_CLIENT_CERT")
+		os.Unsetenv(contract.ClientCertEnv)
 	}
 	srv := &server{mode: mode, name: strings.TrimPrefix(file, "agenthost-plugin-"), agents: map[string]bool{}}
 	testplugin.ServeRaw(srv, func(opts []grpc.ServerOption) *grpc.Server {
