@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/internal/contract"
+	"github.com/agenthost/agenthost/internal/sysmon"
 	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/character"
@@ -356,18 +357,38 @@ func TestPluginProcessGetsGOMAXPROCS(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc")
 	}
+	want := "GOMAXPROCS=" + strconv.Itoa(pluginProcs())
+	if v := os.Getenv("GOMAXPROCS"); v != "" {
+		want = "GOMAXPROCS=" + v // the operator's, as it is
+	}
+	if env := offlineEnviron(t); !slices.Contains(env, want) {
+		t.Errorf("the offline plugin's environment lacks %s: %q", want, env)
+	}
+}
+
+// offlineEnviron is the environment of a real offline plugin process.
+func offlineEnviron(t *testing.T) []string {
+	t.Helper()
 	td := startTestDaemon(t, daemonOpt{})
 	pid := td.d.Manager().Plugin("offline").PID()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "GOMAXPROCS=" + strconv.Itoa(pluginProcs())
-	if v := os.Getenv("GOMAXPROCS"); v != "" {
-		want = "GOMAXPROCS=" + v // the operator's, as it is
+	return strings.Split(string(b), "\x00")
+}
+
+// A real plugin process starts with the Go runtime's monitor kept awake
+// (internal/sysmon): GODEBUG names schedtrace, the operator's value or
+// sysmon.Setting, and keeps the operator's other settings.
+func TestPluginProcessKeepsSysmonAwake(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc")
 	}
-	if !slices.Contains(strings.Split(string(b), "\x00"), want) {
-		t.Errorf("the offline plugin's environment lacks %s: %q", want, b)
+	want := sysmon.With([]string{"GODEBUG=" + os.Getenv("GODEBUG")})[0]
+	if env := offlineEnviron(t); !slices.Contains(env, want) {
+		t.Errorf("the offline plugin's environment lacks %s: %q", want, env)
 	}
 }
 

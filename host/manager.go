@@ -19,6 +19,7 @@ import (
 
 	"github.com/agenthost/agenthost/host/confine"
 	"github.com/agenthost/agenthost/internal/contract"
+	"github.com/agenthost/agenthost/internal/sysmon"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
@@ -214,7 +215,9 @@ func (m *Manager) pluginEnv(tmp string) []string {
 	if tmp != "" {
 		env = append(env, "TMPDIR="+tmp, "PLUGIN_UNIX_SOCKET_DIR="+tmp)
 	}
-	return env
+	// A Go plugin's runtime monitor stays out of its deep sleep, as the
+	// daemon's does (internal/sysmon); other languages ignore GODEBUG.
+	return sysmon.With(env)
 }
 
 // pluginDataDir is a plugin's own folder, DATA_DIR/plugins/NAME: the one

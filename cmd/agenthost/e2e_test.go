@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/internal/syncbuf"
+	"github.com/agenthost/agenthost/internal/sysmon"
 	"github.com/agenthost/agenthost/internal/testwait"
 )
 
@@ -539,6 +540,45 @@ func TestRestartKeepsMemories(t *testing.T) {
 	mems := d2.memories("Eliza", m.RoomID)
 	if len(mems) != 2 || mems[1].Content.Text != "Remember that I like green tea" {
 		t.Fatalf("after a restart on the same data dir, want the earlier exchange, got %+v", mems)
+	}
+}
+
+// The daemon starts again as itself, same process, with the Go runtime's
+// monitor kept awake (internal/sysmon), and hands the setting to its
+// plugins; an operator's GODEBUG keeps its settings, and its own
+// schedtrace (0 turns this off) is left as it is.
+func TestDaemonKeepsSysmonAwake(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		godebug string
+		want    string
+	}{
+		{"", "GODEBUG=" + sysmon.Setting},
+		{"gctrace=0", "GODEBUG=gctrace=0," + sysmon.Setting},
+		{"gctrace=0,schedtrace=0", "GODEBUG=gctrace=0,schedtrace=0"},
+	} {
+		t.Run(c.want, func(t *testing.T) {
+			t.Parallel()
+			var env []string
+			if c.godebug != "" {
+				env = []string{"GODEBUG=" + c.godebug}
+			}
+			d := startDaemon(t, daemonOpts{env: env})
+			d.say("Eliza", "hello")
+			pids := append([]int{d.cmd.Process.Pid}, children(d.cmd.Process.Pid)...)
+			if len(pids) < 4 {
+				t.Fatalf("want the daemon and at least 3 plugin processes, got %v", pids)
+			}
+			for _, pid := range pids {
+				b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if vars := strings.Split(string(b), "\x00"); !slices.Contains(vars, c.want) {
+					t.Errorf("%s (pid %d) runs without %s: %q", cmdline(pid), pid, c.want, vars)
+				}
+			}
+		})
 	}
 }
 

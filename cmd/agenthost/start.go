@@ -11,6 +11,7 @@ import (
 
 	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/internal/memtrim"
+	"github.com/agenthost/agenthost/internal/sysmon"
 	"github.com/agenthost/agenthost/sdk/character"
 
 	"github.com/agenthost/agenthost/host"
@@ -58,6 +59,12 @@ starting one: LINE is what that process printed.
   POSTGRES_URL=postgres://db/agents AGENTHOST_NATS_URL=nats://10.0.0.9:4222 agenthost start --node-id a`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// The runtime reads GODEBUG once, as the process starts: the
+			// daemon starts again, same process, with its monitor kept
+			// awake (internal/sysmon).
+			if err := sysmon.Reexec(); err != nil {
+				fmt.Fprintf(os.Stderr, "agenthost: could not restart with GODEBUG=%s (%v); going on without it\n", sysmon.Setting, err)
+			}
 			env, err := loadEnv()
 			if err != nil {
 				return err
@@ -204,7 +211,10 @@ const startEnvHelp = `Environment (also read from ./.env; a variable set in the 
   OPENAI_API_KEY, OLLAMA_API_ENDPOINT  the default character's model plugin
   TELEGRAM_BOT_TOKEN, DISCORD_API_TOKEN  bring the default character online there
   CHARACTER.<NAME>.<KEY>           a secret of the character NAME
-  GOGC, GOMEMLIMIT, GODEBUG        reach the plugin processes too
+  GOGC, GOMEMLIMIT, GODEBUG        reach the plugin processes too; GODEBUG gains
+                                   schedtrace=2147483647 (the Go runtime's monitor
+                                   kept from deep sleep: less CPU per message),
+                                   unless it names schedtrace (=0 turns it off)
   GOMAXPROCS                       reaches them too; unset, a Go plugin runs on
                                    half the daemon's threads
 A plugin gets a variable of the environment only when its manifest declares
