@@ -95,7 +95,9 @@
 //
 // Every call that reaches the API is logged once (agent_id, agent_name,
 // run_id, type, provider, model, prompt/completion/total tokens, duration,
-// attempts, outcome, error). When a plugin of the agent listens for
+// attempts, outcome, error): at info level, or at debug for an embedding
+// that succeeded (every message is embedded: at info, a message costs its
+// answer's line), at error for a call that failed. When a plugin of the agent listens for
 // MODEL_USED, the call also emits it through the host, whatever its
 // outcome, with the payload {provider, type, model, tokens: {prompt,
 // completion, total}, durationMs, attempts, outcome, error?}; when none

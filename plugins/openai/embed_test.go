@@ -40,6 +40,12 @@ func TestEmbedding(t *testing.T) {
 	if ev.Payload["type"] != sdk.ModelTextEmbedding || ev.RunID != "run-2" {
 		t.Errorf("MODEL_USED = %+v", ev)
 	}
+	// Each message is embedded: its line is at debug, so that at info a
+	// message costs its answer's line alone; a failed embedding is an
+	// error whatever the level (TestFailedEmbeddingIsAnErrorNeverAVector).
+	if calls := e.log.entries("model call"); len(calls) != 1 || calls[0]["@level"] != "debug" || calls[0]["type"] != sdk.ModelTextEmbedding {
+		t.Errorf("call log = %v", calls)
+	}
 }
 
 func TestEmbeddingProbeMakesNoCall(t *testing.T) {
@@ -97,6 +103,9 @@ func TestFailedEmbeddingIsAnErrorNeverAVector(t *testing.T) {
 	}
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("code = %v (%v)", status.Code(err), err)
+	}
+	if calls := e.log.entries("model call"); len(calls) == 0 || calls[0]["@level"] != "error" {
+		t.Errorf("a failed embedding should log its call as an error: %v", calls)
 	}
 	if _, err := e.use(sdk.ModelRequest{Type: sdk.ModelTextEmbedding, Text: " "}); status.Code(err) != codes.InvalidArgument {
 		t.Errorf("empty text: %v", err)

@@ -215,9 +215,14 @@ func (p *provider) finish(ctx context.Context, a *sdk.Agent, c *client, req *sdk
 	if rec.streamed {
 		fields = append(fields, "streamed", true)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		log.Error("model call", append(fields, "error", err.Error())...)
-	} else {
+	case rec.modelType == sdk.ModelTextEmbedding:
+		// Every message is embedded beside its answer: at info, a message
+		// costs one line, its answer's (the timeline has both calls).
+		log.Debug("model call", fields...)
+	default:
 		log.Info("model call", fields...)
 	}
 	if info, err := a.DescribeAgent(ctx); err == nil && !info.Listens(sdk.EventModelUsed) {
