@@ -86,6 +86,10 @@ type Config struct {
 	// Cluster makes the daemon a node of a cluster (package cluster);
 	// nil: it runs alone.
 	Cluster *cluster.Config
+	// OwnProcess says the daemon is the process's one user: it may set
+	// how many threads run Go code (procGovernor). Off for a daemon
+	// embedded in another program, or in a test.
+	OwnProcess bool
 }
 
 // Daemon runs agents and their plugins and serves the HTTP API.
@@ -107,6 +111,8 @@ type Daemon struct {
 
 	runs *runRegistry
 	logs *logWriter
+	// procs sets how many threads run the daemon's Go code (procs.go).
+	procs *procGovernor
 
 	httpSrv  *http.Server
 	listener net.Listener
@@ -213,6 +219,9 @@ func New(cfg Config) (*Daemon, error) {
 	d.api = newAPIState(d)
 	d.log = d.api.teeLogger(d.log)
 	d.logs = newLogWriter(d.log, cfg.TimelineBuffer)
+	if cfg.OwnProcess {
+		d.procs = newProcGovernor()
+	}
 	d.logs.onAdd = d.api.timelineEntry
 	wd, _ := os.Getwd()
 	hostSettings := map[string]string{}

@@ -78,6 +78,11 @@ func (a *AgentRuntime) receive(ctx context.Context, in *incoming) (*pb.ReceiveMe
 	if st, _ := a.Status(); st != AgentRunning {
 		return nil, nil, fmt.Errorf("agent %s is %s, not running", a.Name, st)
 	}
+	// Until its answer: what the handler does after it sends its last
+	// reply overlaps the next message of a conversation, and must not
+	// count as a second one in flight (procs.go).
+	a.d.procs.enter()
+	defer a.d.procs.leave()
 	p, c, err := a.db(ctx)
 	if err != nil {
 		return nil, nil, err

@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -579,6 +580,44 @@ func TestDaemonKeepsSysmonAwake(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The daemon runs its Go code on one thread once a message was answered
+// with no other in flight (host/procs.go), as /metrics shows; an
+// operator's GOMAXPROCS is kept.
+func TestDaemonRunsOneMessageOnOneThread(t *testing.T) {
+	t.Parallel()
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: the daemon runs on one thread anyway")
+	}
+	procs := func(d *daemon) string {
+		res, err := http.Get(d.url + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "go_sched_gomaxprocs_threads "); ok {
+				return v
+			}
+		}
+		t.Fatalf("no go_sched_gomaxprocs_threads in /metrics:\n%s", b)
+		return ""
+	}
+	d := startDaemon(t, daemonOpts{})
+	if got, want := procs(d), strconv.Itoa(runtime.NumCPU()); got != want {
+		t.Logf("before any message: %s threads (the machine has %s CPUs)", got, want)
+	}
+	d.say("Eliza", "hello")
+	if got := procs(d); got != "1" {
+		t.Errorf("after one message alone: %s threads, want 1", got)
+	}
+	op := startDaemon(t, daemonOpts{env: []string{"GOMAXPROCS=2"}})
+	op.say("Eliza", "hello")
+	if got := procs(op); got != "2" {
+		t.Errorf("with the operator's GOMAXPROCS=2: %s threads, want 2", got)
 	}
 }
 

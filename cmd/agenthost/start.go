@@ -131,7 +131,7 @@ starting one: LINE is what that process printed.
 				Version: versionString(), Addr: net.JoinHostPort(hostAddr, strconv.Itoa(port)), DataDir: dataDir,
 				Characters: chars, DefaultCharacter: len(characters) == 0, Env: env, Self: self, Bundled: bundledNames(), BundledAliases: bundledAliases(),
 				PluginDirs: host.PluginDirs(func(k string) string { return env[k] }), DefaultPlugins: defaults,
-				Logger: log, InsecureNoAuth: insecureNoAuth, Attach: attached, Cluster: clusterCfg,
+				Logger: log, InsecureNoAuth: insecureNoAuth, Attach: attached, Cluster: clusterCfg, OwnProcess: true,
 			})
 			if err != nil {
 				return err
@@ -216,7 +216,8 @@ const startEnvHelp = `Environment (also read from ./.env; a variable set in the 
                                    kept from deep sleep: less CPU per message),
                                    unless it names schedtrace (=0 turns it off)
   GOMAXPROCS                       reaches them too; unset, a Go plugin runs on
-                                   half the daemon's threads
+                                   half the daemon's threads, and the daemon on
+                                   one while at most one message awaits its answer
 A plugin gets a variable of the environment only when its manifest declares
 it as a setting (e.g. OPENAI_API_KEY for the openai plugin), and only after
 the character's secrets and settings.`
