@@ -91,32 +91,29 @@ func (g *procGovernor) leave() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.inFlight--
+	g.toOne()
+}
+
+// settle is leave's look again, on the timer.
+func (g *procGovernor) settle() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.toOne()
+}
+
+// toOne goes to one thread if no more than one message has been in flight
+// for the quiet moment, or looks again when it will have been. g.mu is
+// held.
+func (g *procGovernor) toOne() {
 	if g.inFlight > 1 || g.procs == 1 {
 		return
 	}
 	if wait := g.quiet - g.now().Sub(g.lastBusy); wait > 0 {
-		// Look again when the moment has passed, in case nothing else
-		// happens meanwhile.
 		if g.timer == nil {
 			g.timer = time.AfterFunc(wait, g.settle)
 		} else {
 			g.timer.Reset(wait)
 		}
-		return
-	}
-	g.procs = 1
-	g.set(1)
-}
-
-// settle goes to one thread if the daemon has stayed quiet.
-func (g *procGovernor) settle() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.inFlight > 1 || g.procs == 1 {
-		return
-	}
-	if wait := g.quiet - g.now().Sub(g.lastBusy); wait > 0 {
-		g.timer.Reset(wait)
 		return
 	}
 	g.procs = 1

@@ -592,19 +592,7 @@ func TestDaemonRunsOneMessageOnOneThread(t *testing.T) {
 		t.Skip("one CPU: the daemon runs on one thread anyway")
 	}
 	procs := func(d *daemon) string {
-		res, err := http.Get(d.url + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "go_sched_gomaxprocs_threads "); ok {
-				return v
-			}
-		}
-		t.Fatalf("no go_sched_gomaxprocs_threads in /metrics:\n%s", b)
-		return ""
+		return strconv.FormatFloat(metricValue(t, d, "go_sched_gomaxprocs_threads"), 'f', -1, 64)
 	}
 	d := startDaemon(t, daemonOpts{})
 	if got, want := procs(d), strconv.Itoa(runtime.NumCPU()); got != want {

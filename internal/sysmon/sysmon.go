@@ -66,16 +66,13 @@ func names(godebug string) bool {
 	return false
 }
 
-// Awake reports whether this process was started with schedtrace set.
-func Awake() bool { return names(os.Getenv("GODEBUG")) }
-
 // Reexec replaces this process with itself, same arguments and process id,
 // with Setting in its GODEBUG: the runtime reads GODEBUG's schedtrace only
 // when a process starts. It returns without doing anything when the
 // setting is there already or the system is not Linux, and returns the
 // error when the exec fails; the process then goes on as it is.
 func Reexec() error {
-	if Awake() || runtime.GOOS != "linux" {
+	if names(os.Getenv("GODEBUG")) || runtime.GOOS != "linux" {
 		return nil
 	}
 	// /proc/self/exe is this very executable even if its file was
