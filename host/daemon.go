@@ -220,7 +220,9 @@ func New(cfg Config) (*Daemon, error) {
 	d.log = d.api.teeLogger(d.log)
 	d.logs = newLogWriter(d.log, cfg.TimelineBuffer)
 	if cfg.OwnProcess {
-		d.procs = newProcGovernor()
+		d.procs = newProcGovernor(newOneCPU(d.pluginPIDs, func(pid int, err error) {
+			d.log.Debug("could not move a process to the daemon's CPU", "pid", pid, "error", err)
+		}))
 	}
 	d.logs.onAdd = d.api.timelineEntry
 	wd, _ := os.Getwd()

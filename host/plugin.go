@@ -189,6 +189,17 @@ func (p *PluginProcess) PID() int {
 	return p.cur.pid
 }
 
+// startedPID is the process id of the running process if the host started
+// it (not an attached one), or 0.
+func (p *PluginProcess) startedPID() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cur == nil || p.cur.attached {
+		return 0
+	}
+	return p.cur.pid
+}
+
 // Start launches the process if it is not running and waits until it is
 // ready. It is safe to call from many goroutines.
 func (p *PluginProcess) Start(ctx context.Context) error {

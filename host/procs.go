@@ -24,6 +24,9 @@ import (
 // answer (AgentRuntime.receive): what its handler does after the last
 // reply overlaps the next message of a conversation.
 //
+// While the daemon is on one thread, oneCPU also holds its threads and its
+// plugins' on one CPU (affinity.go).
+//
 // An operator who sets GOMAXPROCS keeps it: the governor does nothing.
 type procGovernor struct {
 	max   int
@@ -48,8 +51,9 @@ type procGovernor struct {
 const quietBeforeOne = 500 * time.Millisecond
 
 // newProcGovernor returns nil, a governor that does nothing, when the
-// operator set GOMAXPROCS or the process has one thread anyway.
-func newProcGovernor() *procGovernor {
+// operator set GOMAXPROCS or the process has one thread anyway. With one
+// thread, cpu (nil for none) holds the daemon and its plugins on one CPU.
+func newProcGovernor(cpu *oneCPU) *procGovernor {
 	n := runtime.GOMAXPROCS(0)
 	if os.Getenv("GOMAXPROCS") != "" || n < 2 {
 		return nil
@@ -59,9 +63,11 @@ func newProcGovernor() *procGovernor {
 			// The runtime's default again, which follows a CPU limit the
 			// process is given later; an explicit call stops that.
 			runtime.SetDefaultGOMAXPROCS()
+			cpu.unpin()
 			return
 		}
 		runtime.GOMAXPROCS(k)
+		cpu.pin()
 	}
 	return &procGovernor{max: n, procs: n, quiet: quietBeforeOne, set: set, now: time.Now}
 }
@@ -118,4 +124,18 @@ func (g *procGovernor) toOne() {
 	}
 	g.procs = 1
 	g.set(1)
+}
+
+// pluginPIDs lists the plugin processes the daemon started and that run.
+func (d *Daemon) pluginPIDs() []int {
+	if d.mgr == nil {
+		return nil
+	}
+	var pids []int
+	for _, p := range d.mgr.Plugins() {
+		if pid := p.startedPID(); pid > 0 {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -77,7 +77,7 @@ func TestProcGovernorConcurrentMessages(t *testing.T) {
 // An operator's GOMAXPROCS is left alone: no governor.
 func TestProcGovernorLeavesTheOperatorsSetting(t *testing.T) {
 	t.Setenv("GOMAXPROCS", "3")
-	if g := newProcGovernor(); g != nil {
+	if g := newProcGovernor(nil); g != nil {
 		t.Errorf("with GOMAXPROCS set, want no governor, got %+v", g)
 	}
 	var g *procGovernor

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -602,11 +604,83 @@ func TestDaemonRunsOneMessageOnOneThread(t *testing.T) {
 	if got := procs(d); got != "1" {
 		t.Errorf("after one message alone: %s threads, want 1", got)
 	}
+	if cpus := treeCPUs(t, d); len(cpus) != 1 || strings.ContainsAny(cpus[0], ",-") {
+		t.Errorf("after one message alone: the threads of the daemon and its plugins may run on CPUs %q, want one CPU for all", cpus)
+	}
 	op := startDaemon(t, daemonOpts{env: []string{"GOMAXPROCS=2"}})
 	op.say("Eliza", "hello")
 	if got := procs(op); got != "2" {
 		t.Errorf("with the operator's GOMAXPROCS=2: %s threads, want 2", got)
 	}
+	for _, cpus := range treeCPUs(t, op) {
+		if !strings.ContainsAny(cpus, ",-") {
+			t.Errorf("with the operator's GOMAXPROCS=2: a thread may run on CPU %s only, want every CPU", cpus)
+		}
+	}
+}
+
+// While two messages are in flight, the daemon and its plugins may run on
+// every CPU again; once one message at a time has been the rule for a
+// moment, on one CPU again.
+func TestDaemonSpreadsOutForConcurrentMessages(t *testing.T) {
+	t.Parallel()
+	if runtime.NumCPU() < 2 {
+		t.Skip("one CPU: nothing to spread out to")
+	}
+	char := scriptedCharacter(t, map[string]any{"SCRIPTED_DELAY_MS": "1500"})
+	d := startDaemon(t, daemonOpts{pluginDir: pluginDirWith(t, bins.scripted), characters: []string{char}})
+	d.say("Scripty", "alone")
+	if cpus := treeCPUs(t, d); len(cpus) != 1 || strings.ContainsAny(cpus[0], ",-") {
+		t.Fatalf("after one message alone: CPUs %q, want one CPU for all", cpus)
+	}
+	var wg sync.WaitGroup
+	for _, text := range []string{"first", "second"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.post("/api/agents/Scripty/messages", map[string]string{"text": text, "userName": "tester"})
+		}()
+	}
+	spread := testwait.Poll(1200*time.Millisecond, func() bool {
+		for _, cpus := range treeCPUs(t, d) {
+			if !strings.ContainsAny(cpus, ",-") {
+				return false
+			}
+		}
+		return true
+	})
+	if !spread {
+		t.Errorf("two messages in flight: CPUs %q, want every CPU for every thread", treeCPUs(t, d))
+	}
+	wg.Wait()
+	pinned := testwait.Poll(5*time.Second, func() bool {
+		cpus := treeCPUs(t, d)
+		return len(cpus) == 1 && !strings.ContainsAny(cpus[0], ",-")
+	})
+	if !pinned {
+		t.Errorf("after the two messages: CPUs %q, want one CPU for all again", treeCPUs(t, d))
+	}
+}
+
+// treeCPUs lists, sorted and once each, the CPU lists (Cpus_allowed_list)
+// of the threads of the daemon and of its plugin processes.
+func treeCPUs(t *testing.T, d *daemon) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	for _, pid := range append([]int{d.cmd.Process.Pid}, children(d.cmd.Process.Pid)...) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+		for _, f := range tasks {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue // the thread exited
+			}
+			if _, v, ok := strings.Cut(string(b), "Cpus_allowed_list:"); ok {
+				v, _, _ = strings.Cut(v, "\n")
+				seen[strings.TrimSpace(v)] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }
 
 func TestHostSIGKILLLeavesNoPlugin(t *testing.T) {

@@ -217,7 +217,9 @@ const startEnvHelp = `Environment (also read from ./.env; a variable set in the 
                                    unless it names schedtrace (=0 turns it off)
   GOMAXPROCS                       reaches them too; unset, a Go plugin runs on
                                    half the daemon's threads, and the daemon on
-                                   one while at most one message awaits its answer
+                                   one while at most one message awaits its answer,
+                                   with its plugins' threads and its own held on
+                                   one CPU meanwhile
 A plugin gets a variable of the environment only when its manifest declares
 it as a setting (e.g. OPENAI_API_KEY for the openai plugin), and only after
 the character's secrets and settings.`
