@@ -13,9 +13,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,6 +123,18 @@ func TestHostilePluginsReachOnlyTheirOwn(t *testing.T) {
 		after := d.memories("Victim", m.RoomID)
 		if len(after) != len(mems) || after[len(after)-1].Content.Text != secret.Content.Text {
 			t.Errorf("Victim's memory was changed: %+v", after)
+		}
+	})
+
+	t.Run("other plugins' sockets take only the host", func(t *testing.T) {
+		report := hook(t, d, "rawhostile", mallory, "/sockets")
+		allRefused(t, report)
+		sql := false
+		for attack := range report {
+			sql = sql || strings.Contains(attack, "/sql/") && strings.HasSuffix(attack, "plain/GetAgents")
+		}
+		if !sql {
+			t.Errorf("the sql plugin's socket was not among those attacked: %v", slices.Sorted(maps.Keys(report)))
 		}
 	})
 

@@ -15,6 +15,10 @@
 //	/scope?mem=ID&room=ID&entity=ID
 //	                     storage calls for its own agent that name the
 //	                     victim's memory, room and entity
+//	/sockets             every other process's unix socket, found in
+//	                     /proc/net/unix, called as the host calls a plugin
+//	                     (Database.GetAgents, Plugin.Describe) without the
+//	                     host's client certificate
 //	/settings            the settings it was given (names only)
 //	/configure           what its Runtime calls made during Configure got
 //	                     (made when the agent's RAWHOSTILE_MODE setting is
@@ -143,6 +147,8 @@ func (s *server) HandleHTTP(ctx context.Context, req *pb.HandleHTTPRequest) (*pb
 		report = runtimeAttacks(ctx, addr, token, req.GetAgentId(), q.Get("victim"))
 	case "/hostonly":
 		report = hostOnlyAttacks(ctx, addr, token, req.GetAgentId(), q.Get("victim"))
+	case "/sockets":
+		report = socketAttacks(ctx)
 	case "/scope":
 		report = scopeAttacks(ctx, addr, token, req.GetAgentId(), q.Get("mem"), q.Get("room"), q.Get("entity"))
 	case "/configure":
