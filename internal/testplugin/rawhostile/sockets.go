@@ -2,18 +2,13 @@ package main
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/contract"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -35,6 +30,11 @@ func socketAttacks(ctx context.Context) map[string]string {
 	if err != nil {
 		return map[string]string{"read /proc/net/unix": verdict(nil, err)}
 	}
+	// A certificate as the daemon makes them, but of the plugin's making.
+	cert, _, _, err := contract.NewCertificate()
+	if err != nil {
+		return map[string]string{"make a certificate": verdict(nil, err)}
+	}
 	seen := map[string]bool{}
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
@@ -43,9 +43,11 @@ func socketAttacks(ctx context.Context) map[string]string {
 		}
 		seen[f[7]] = true
 		creds := map[string]credentials.TransportCredentials{
-			"plain":        insecure.NewCredentials(),
-			"tls no cert":  credentials.NewTLS(&tls.Config{InsecureSkipVerify: true}),
-			"tls own cert": credentials.NewTLS(&tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{selfSigned()}}),
+			"plain":       insecure.NewCredentials(),
+			"tls no cert": credentials.NewTLS(&tls.Config{InsecureSkipVerify: true}),
+			"tls own cert": credentials.NewTLS(&tls.Config{InsecureSkipVerify: true,
+				// Sent whatever issuers the server asks for.
+				GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert, nil }}),
 		}
 		for how, c := range creds {
 			conn, err := grpc.NewClient("unix://"+f[7], grpc.WithTransportCredentials(c))
@@ -63,20 +65,4 @@ func socketAttacks(ctx context.Context) map[string]string {
 		}
 	}
 	return out
-}
-
-// selfSigned is a client certificate nobody issued.
-func selfSigned() tls.Certificate {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		panic(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		panic(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
