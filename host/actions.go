@@ -94,7 +94,7 @@ func (a *AgentRuntime) storeActionResult(ctx context.Context, req *pb.ProcessAct
 	}
 	extra := map[string]any{"type": "action_result", "actionName": name, "actionStatus": status, "actionResult": result,
 		"runId": req.GetRunId(), "planStep": planStep}
-	m := &pb.Memory{Id: uuid.NewString(), EntityId: a.ID, AgentId: a.ID, RoomId: msg.GetRoomId(), WorldId: msg.GetWorldId(),
+	m := &pb.Memory{Id: contract.NewID(), EntityId: a.ID, AgentId: a.ID, RoomId: msg.GetRoomId(), WorldId: msg.GetWorldId(),
 		CreatedAt: time.Now().UnixMilli(), Table: sdk.TableActionResults,
 		Content: &pb.Content{Text: text, Actions: []string{name}, Source: msg.GetContent().GetSource(), ExtraJson: mustJSON(extra)}}
 	if err := a.createMemory(ctx, m); err != nil {

@@ -18,7 +18,6 @@ import (
 	"github.com/agenthost/agenthost/internal/contract"
 	"github.com/agenthost/agenthost/sdk"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
-	"github.com/google/uuid"
 )
 
 // apiState is what the HTTP API, the WebSocket and the metrics keep for
@@ -425,7 +424,7 @@ func (d *Daemon) apiIncoming(a *AgentRuntime, req messageRequest) *incoming {
 		room = apiRoomID(a, req.UserName)
 	}
 	return &incoming{
-		source: "api", messageID: uuid.NewString(), entityID: sdk.CreateUniqueUUID(a.ID, "api:"+req.UserName),
+		source: "api", messageID: contract.NewID(), entityID: sdk.CreateUniqueUUID(a.ID, "api:"+req.UserName),
 		roomID: room, worldID: sdk.CreateUniqueUUID(a.ID, "api"), channelID: room, serverID: "api",
 		names: []string{req.UserName}, entityMeta: mustJSON(map[string]any{"api": map[string]any{"userName": req.UserName}}),
 		roomName: "API chat with " + req.UserName, worldName: "API", channelType: string(sdk.ChannelDM),

@@ -63,7 +63,7 @@ func (a *AgentRuntime) noteRunEnded(req *pb.HandleEventRequest) {
 // replyMemory is the agent's message of the run's room that holds c, in
 // reply to the run's message.
 func (r *run) replyMemory(c *pb.Content) *pb.Memory {
-	return contract.ReplyMemory(uuid.NewString(), r.agent.ID, r.message, c)
+	return contract.ReplyMemory(contract.NewID(), r.agent.ID, r.message, c)
 }
 
 // reply is one answer of a run, with the id of its stored memory.
@@ -265,7 +265,7 @@ func (a *AgentRuntime) mapIncoming(req *pb.ReceiveMessageRequest) *incoming {
 	ids := contract.IncomingIDs(a.ID, req)
 	in.entityID, in.roomID, in.worldID, in.messageID = ids.Entity, ids.Room, ids.World, ids.Message
 	if in.messageID == "" {
-		in.messageID = uuid.NewString()
+		in.messageID = contract.NewID()
 	}
 	for _, n := range []string{req.GetDisplayName(), req.GetUserName()} {
 		if n != "" && !contains(in.names, n) {

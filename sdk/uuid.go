@@ -30,3 +30,8 @@ func CreateUniqueUUID(agentID, base string) string { return contract.CreateUniqu
 // characters, hex digits of either case in groups of 8-4-4-4-12 separated by
 // hyphens. Version and variant digits are not checked.
 func IsUUID(s string) bool { return contract.IsUUID(s) }
+
+// NewID is a new id for a memory, task or other stored row: random, and
+// ordered by the time it was made (a version 7 UUID), so that rows stored
+// one after another land side by side in the database's index of ids.
+func NewID() string { return contract.NewID() }

@@ -512,6 +512,11 @@ func TestMessageEndToEnd(t *testing.T) {
 	if mems[1].Content.Text != "I am feeling sad about my job" {
 		t.Errorf("oldest memory should be the message, got %+v", mems[1])
 	}
+	// Ids the host makes sort by time (version 7), so that the message and
+	// its reply share the pages of the database's index of ids.
+	if mems[1].ID[14] != '7' || mems[0].ID[14] != '7' || mems[0].ID <= mems[1].ID {
+		t.Errorf("message %s and reply %s: want version 7 UUIDs, the reply's after the message's", mems[1].ID, mems[0].ID)
+	}
 	// The second message in the same room continues the conversation.
 	code, env = d.post("/api/agents/Eliza/messages", map[string]string{"text": "Yes, it is my boss", "roomId": m.RoomID, "userName": "tester"})
 	if code != http.StatusOK {

@@ -6,7 +6,21 @@ import (
 	"unicode/utf8"
 
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
+	"github.com/google/uuid"
 )
+
+// NewID is a new random id that sorts by the time it was made (a version 7
+// UUID): rows stored one after another with such ids land side by side in
+// a database's index of ids, where random ones (version 4) each dirty a
+// page of their own, a page written again for every row.
+func NewID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		// The clock or the random source failed: still an id.
+		return uuid.NewString()
+	}
+	return id.String()
+}
 
 // StringToUUID derives a deterministic id from s exactly as elizaOS's
 // stringToUuid does, so that ids made here match rows written by elizaOS:

@@ -21,3 +21,19 @@ func TestEncodeURIComponent(t *testing.T) {
 		}
 	}
 }
+
+// NewID's ids are UUIDs of version 7, each one after the last in the
+// order a database index sorts them, even many within one millisecond.
+func TestNewIDSortsByTime(t *testing.T) {
+	prev := ""
+	for i := range 10000 {
+		id := NewID()
+		if !IsUUID(id) || id[14] != '7' {
+			t.Fatalf("id %d: %q, want a version 7 UUID", i, id)
+		}
+		if id <= prev {
+			t.Fatalf("id %d: %s after %s, want each after the last", i, id, prev)
+		}
+		prev = id
+	}
+}

@@ -61,7 +61,7 @@ func (b *bootstrap) sendMessageAction() sdk.Action {
 			}
 			if target.RoomID != "" {
 				// The room's history shows what the agent said there.
-				m := &sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: target.RoomID,
+				m := &sdk.Memory{ID: sdk.NewID(), EntityID: a.ID, AgentID: a.ID, RoomID: target.RoomID,
 					CreatedAt: time.Now().UnixMilli(), Content: content}
 				if _, _, err := storage.For(a).CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {
 					a.Logger(ctx).Warn("storing a sent message failed", "room", target.RoomID, "error", err)

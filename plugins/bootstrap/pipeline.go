@@ -326,7 +326,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		}
 	}
 	reply := sdk.Memory{
-		ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
+		ID: sdk.NewID(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
 		CreatedAt: time.Now().UnixMilli(),
 		Content: sdk.Content{Text: resp.Text, Thought: resp.Thought, Actions: resp.Actions, Providers: resp.Providers,
 			Source: msg.Content.Source, InReplyTo: msg.ID},
@@ -604,7 +604,7 @@ func (b *bootstrap) sendReply(ctx context.Context, a *sdk.Agent, runID string, m
 	if c.InReplyTo == "" {
 		c.InReplyTo = msg.ID
 	}
-	reply := &sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
+	reply := &sdk.Memory{ID: sdk.NewID(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
 		CreatedAt: time.Now().UnixMilli(), Content: c}
 	if _, _, err := storage.For(a).CreateMemory(ctx, reply, sdk.TableMessages, false); err != nil {
 		return nil, fmt.Errorf("store reply: %w", err)
@@ -649,7 +649,7 @@ func (b *bootstrap) recordIgnore(ctx context.Context, a *sdk.Agent, msg *sdk.Mem
 	if why != "" {
 		thought += ": " + why
 	}
-	m := &sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
+	m := &sdk.Memory{ID: sdk.NewID(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
 		CreatedAt: time.Now().UnixMilli(),
 		Content: sdk.Content{Thought: thought, Actions: []string{"IGNORE"}, Source: msg.Content.Source, InReplyTo: msg.ID,
 			Extra: map[string]any{"runId": runID}}}

@@ -141,7 +141,7 @@ func (b *bootstrap) handlePost(ctx context.Context, a *sdk.Agent, ev *sdk.Event)
 	if post == "" {
 		return fmt.Errorf("%s: no usable post after %d attempts (the last %s)", ev.Type, attempts, why)
 	}
-	m := &sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: roomID, WorldID: worldID, CreatedAt: time.Now().UnixMilli(),
+	m := &sdk.Memory{ID: sdk.NewID(), EntityID: a.ID, AgentID: a.ID, RoomID: roomID, WorldID: worldID, CreatedAt: time.Now().UnixMilli(),
 		Content: sdk.Content{Text: post, Thought: thought, Source: source, ChannelType: sdk.ChannelFeed,
 			Extra: map[string]any{"type": "post", "runId": runID}}}
 	if _, _, err := db.CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
-	"github.com/google/uuid"
 )
 
 // reflectionKey + room id holds the id of the last message reflected on.
@@ -331,7 +330,7 @@ func (b *bootstrap) storeFacts(ctx context.Context, a *sdk.Agent, msg *sdk.Memor
 			continue
 		}
 		seen[key] = true
-		m := &sdk.Memory{ID: uuid.NewString(), EntityID: msg.EntityID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
+		m := &sdk.Memory{ID: sdk.NewID(), EntityID: msg.EntityID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
 			CreatedAt: time.Now().UnixMilli(), Content: sdk.Content{Text: claim},
 			Metadata: map[string]any{"type": "custom", "source": "reflection", "factType": firstNonEmpty(f.get("type"), "fact"), "messageId": msg.ID}}
 		if embed {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
-	"github.com/google/uuid"
 )
 
 func (s *Store) checkComponent(field, agentID string, c sdk.Component, idRequired bool) error {
@@ -52,7 +51,7 @@ func requireEntity(ctx context.Context, r runner, agentID, field, id string) err
 func (s *Store) CreateComponent(ctx context.Context, agentID string, c sdk.Component) (string, bool, error) {
 	id := c.ID
 	if id == "" {
-		id = uuid.NewString()
+		id = sdk.NewID()
 	}
 	fail := func(err error) (string, bool, error) {
 		return "", false, fmt.Errorf("create component %s: %w", truncate(id), err)
@@ -235,7 +234,7 @@ func (s *Store) checkRelationship(field, agentID string, r storage.Relationship)
 func (s *Store) CreateRelationship(ctx context.Context, agentID string, rel storage.Relationship) (string, bool, error) {
 	id := rel.ID
 	if id == "" {
-		id = uuid.NewString()
+		id = sdk.NewID()
 	}
 	fail := func(err error) (string, bool, error) {
 		return "", false, fmt.Errorf("create relationship %s → %s: %w", truncate(rel.SourceEntityID), truncate(rel.TargetEntityID), err)

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
-	"github.com/google/uuid"
 )
 
 // DefaultLogCount is what GetLogs returns when Count is 0.
@@ -34,7 +34,7 @@ type logRow struct {
 func (s *Store) checkLog(l storage.LogEntry) (logRow, error) {
 	id := l.ID
 	if id == "" {
-		id = uuid.NewString()
+		id = sdk.NewID()
 	}
 	fail := func(err error) (logRow, error) { return logRow{}, fmt.Errorf("add log %s: %w", truncate(id), err) }
 	if err := checkID("log.id", l.ID, false); err != nil {

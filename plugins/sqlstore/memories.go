@@ -12,7 +12,6 @@ import (
 
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
-	"github.com/google/uuid"
 )
 
 const (
@@ -49,7 +48,7 @@ func (s *Store) CreateMemory(ctx context.Context, agentID string, m *sdk.Memory,
 	}
 	id := m.ID
 	if id == "" {
-		id = uuid.NewString()
+		id = sdk.NewID()
 	}
 	fail := func(err error) (string, bool, error) {
 		return "", false, fmt.Errorf("create memory %s: %w", truncate(id), err)

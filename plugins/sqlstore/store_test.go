@@ -1086,3 +1086,35 @@ func TestConcurrentWrites(t *testing.T) {
 		}
 	})
 }
+
+// The ids the store gives rows stored without one (memories, logs, tasks)
+// sort by the time they were made, so that consecutive rows share the
+// pages of the id indexes.
+func TestStoredIDsSortByTime(t *testing.T) {
+	eachBackend(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		agent := newAgent(t, s)
+		room := uuid.NewString()
+		var ids []string
+		for i := range 3 {
+			ids = append(ids, mustCreate(t, s, agent, message(room, agent, fmt.Sprint("message ", i)), sdk.TableMessages, false))
+			logs, err := s.AddLogs(ctx, []storage.LogEntry{{AgentID: agent, Type: "test", Body: map[string]any{"i": i}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			task, err := s.CreateTask(ctx, agent, storage.Task{Name: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, logs[0], task)
+		}
+		for i, id := range ids {
+			if id[14] != '7' {
+				t.Errorf("id %s is not a version 7 UUID", id)
+			}
+			if i >= 3 && id <= ids[i-3] {
+				t.Errorf("id %s was made after %s and sorts before it", id, ids[i-3])
+			}
+		}
+	})
+}

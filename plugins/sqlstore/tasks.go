@@ -9,7 +9,6 @@ import (
 
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
-	"github.com/google/uuid"
 )
 
 const taskColumns = `id, name, description, room_id, world_id, entity_id, tags, metadata, created_at, updated_at`
@@ -40,7 +39,7 @@ func (s *Store) checkTask(field, agentID string, t storage.Task) error {
 func (s *Store) CreateTask(ctx context.Context, agentID string, t storage.Task) (string, error) {
 	id := t.ID
 	if id == "" {
-		id = uuid.NewString()
+		id = sdk.NewID()
 	}
 	fail := func(err error) (string, error) { return "", fmt.Errorf("create task %s: %w", truncate(id), err) }
 	if err := checkID("agentId", agentID, true); err != nil {
