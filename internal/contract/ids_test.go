@@ -1,6 +1,10 @@
 package contract
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/google/uuid"
+)
 
 func TestEncodeURIComponent(t *testing.T) {
 	for in, want := range map[string]string{
@@ -28,12 +32,36 @@ func TestNewIDSortsByTime(t *testing.T) {
 	prev := ""
 	for i := range 10000 {
 		id := NewID()
-		if !IsUUID(id) || id[14] != '7' {
-			t.Fatalf("id %d: %q, want a version 7 UUID", i, id)
+		if u, err := uuid.Parse(id); err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 || !IsUUID(id) {
+			t.Fatalf("id %d: %q, want a version 7 UUID (%v)", i, id, err)
 		}
 		if id <= prev {
 			t.Fatalf("id %d: %s after %s, want each after the last", i, id, prev)
 		}
 		prev = id
+	}
+}
+
+// More than 4096 ids in one millisecond borrow the next millisecond; a
+// clock that goes back does not take the ids back with it.
+func TestIDClockNeverGoesBack(t *testing.T) {
+	var c idClock
+	lastMS, lastSeq := int64(0), uint16(0)
+	for i := range 5000 {
+		now := int64(1000)
+		if i == 4500 {
+			now = 900 // the wall clock stepped back
+		}
+		ms, seq := c.next(now)
+		if i > 0 && (ms < lastMS || ms == lastMS && seq <= lastSeq) {
+			t.Fatalf("call %d: (%d, %d) after (%d, %d)", i, ms, seq, lastMS, lastSeq)
+		}
+		if seq > 0xfff {
+			t.Fatalf("call %d: count %d does not fit 12 bits", i, seq)
+		}
+		lastMS, lastSeq = ms, seq
+	}
+	if lastMS != 1001 {
+		t.Errorf("after 5000 ids in millisecond 1000: at %d, want 1001", lastMS)
 	}
 }
