@@ -25,6 +25,9 @@ type oneCPU struct {
 	// allowed is the daemon's CPU mask when it started: what going back
 	// to every CPU restores.
 	allowed cpuMask
+	// first is the lowest CPU allowed, where the threads go when the
+	// daemon's own CPU cannot be read or is not allowed.
+	first int
 	// pids lists the plugin processes to move along with the daemon.
 	pids func() []int
 	// failed reports a process whose threads could not all be moved; a

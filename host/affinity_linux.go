@@ -19,7 +19,11 @@ func newOneCPU(pids func() []int, failed func(int, error)) *oneCPU {
 	if err := unix.SchedGetaffinity(0, &allowed); err != nil || allowed.Count() < 2 {
 		return nil
 	}
-	return &oneCPU{allowed: allowed, pids: pids, failed: failed}
+	first := 0
+	for !allowed.IsSet(first) {
+		first++
+	}
+	return &oneCPU{allowed: allowed, first: first, pids: pids, failed: failed}
 }
 
 // pin moves every thread of the daemon and of its plugins to the CPU the
@@ -31,13 +35,7 @@ func (o *oneCPU) pin() {
 	}
 	cpu := currentCPU()
 	if cpu < 0 || !o.allowed.IsSet(cpu) {
-		cpu = -1
-		for i := 0; i < len(o.allowed)*int(unsafe.Sizeof(o.allowed[0]))*8; i++ {
-			if o.allowed.IsSet(i) {
-				cpu = i
-				break
-			}
-		}
+		cpu = o.first
 	}
 	var one unix.CPUSet
 	one.Set(cpu)
