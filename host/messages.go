@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/internal/contract"
+	"github.com/agenthost/agenthost/internal/memtrim"
 	"github.com/agenthost/agenthost/sdk"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/google/uuid"
@@ -83,6 +84,7 @@ func (a *AgentRuntime) receive(ctx context.Context, in *incoming) (*pb.ReceiveMe
 	// count as a second one in flight (procs.go).
 	a.d.procs.enter()
 	defer a.d.procs.leave()
+	memtrim.Wake()
 	p, c, err := a.db(ctx)
 	if err != nil {
 		return nil, nil, err

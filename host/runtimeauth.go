@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/internal/contract"
+	"github.com/agenthost/agenthost/internal/memtrim"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -113,6 +114,7 @@ func (m *Manager) authUnary(ctx context.Context, req any, info *grpc.UnaryServer
 	if err != nil {
 		return nil, err
 	}
+	memtrim.Wake()
 	return h(ctx, req)
 }
 

@@ -134,7 +134,10 @@ func serverOptions(srv *pluginServer) []grpc.ServerOption {
 
 // stoppable cancels a call when the host asks the plugin to shut down, so
 // that no handler outlives the process's purpose.
-func (s *pluginServer) stoppable(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+func (s *pluginServer) stoppable(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if !strings.HasSuffix(info.FullMethod, "/Check") {
+		memtrim.Wake()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// AfterFunc costs no goroutine until the plugin is stopped.

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/agenthost/agenthost/internal/contract"
+	"github.com/agenthost/agenthost/internal/memtrim"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
@@ -127,11 +128,20 @@ func (s *pluginServer) Describe(context.Context, *pb.DescribeRequest) (*pb.Manif
 	return s.manifest(), nil
 }
 
+// wakeOnReply lets memtrim populate ahead of the work a reply from the
+// host brings (memtrim.Wake).
+func wakeOnReply(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoke grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+	err := invoke(ctx, method, req, reply, cc, opts...)
+	memtrim.Wake()
+	return err
+}
+
 func (s *pluginServer) Init(ctx context.Context, req *pb.InitRequest) (*pb.InitResponse, error) {
 	if req.GetRuntimeAddress() != "" {
 		conn, err := grpc.NewClient(req.GetRuntimeAddress(), append([]grpc.DialOption{
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithPerRPCCredentials(runtimeToken(req.GetRuntimeToken())),
+			grpc.WithChainUnaryInterceptor(wakeOnReply),
 			grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(contract.MaxMessageSize), grpc.MaxCallSendMsgSize(contract.MaxMessageSize))},
 			contract.DialWindow()...)...)
 		if err != nil {

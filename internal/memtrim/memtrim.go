@@ -30,7 +30,9 @@
 // processes wait for. While a burst lasts, the heap may grow by headroom
 // (the GC percent is raised to match the live heap, up to maxPercent);
 // the trim at its end collects, gives the pages back and restores the
-// percent, so an idle process is as small as before. The process's start,
+// percent, so an idle process is as small as before. The burst after a
+// trim has its pages populated again ahead of it, which costs far less
+// than faulting them in one by one (restore.go). The process's start,
 // its first burst, is not tuned: a daemon starting a thousand agents is
 // measured as soon as they are ready, before that burst's trim. A process
 // started with GOGC set is left to it.
@@ -88,8 +90,10 @@ func Start() {
 // sql plugin; a second collection of a heap of a few megabytes costs about
 // a millisecond, once per burst.
 func Trim() {
+	before := snapshotHeap()
 	runtime.GC()
 	debug.FreeOSMemory()
+	restore.set(givenBack(before))
 }
 
 // allocated is the total of bytes the process has allocated on the heap.
