@@ -162,12 +162,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	path := strings.TrimPrefix(r.URL.Path, "/v1")
-	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	defer func() {
-		s.mu.Lock()
-		s.requests = append(s.requests, Request{Method: r.Method, Path: path, Header: r.Header.Clone(), Body: body, Time: arrived, Status: rec.status})
-		s.mu.Unlock()
-	}()
+	// The request is on record before any of the answer leaves: a client
+	// that has read a whole stream may look at it at once.
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{Method: r.Method, Path: path, Header: r.Header.Clone(), Body: body, Time: arrived, Status: http.StatusOK})
+	rec := &recorder{ResponseWriter: w, s: s, i: len(s.requests) - 1}
+	s.mu.Unlock()
 	if s.APIKey != "" && r.Header.Get("Authorization") != "Bearer "+s.APIKey {
 		writeError(rec, http.StatusUnauthorized, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key", nil)
 		return
@@ -218,13 +218,18 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // recorder remembers the status written and passes flushes through.
+// recorder puts the status of the answer on the request's record before
+// the client can see it.
 type recorder struct {
 	http.ResponseWriter
-	status int
+	s *Server
+	i int
 }
 
 func (r *recorder) WriteHeader(code int) {
-	r.status = code
+	r.s.mu.Lock()
+	r.s.requests[r.i].Status = code
+	r.s.mu.Unlock()
 	r.ResponseWriter.WriteHeader(code)
 }
 
