@@ -90,11 +90,16 @@ func Start() {
 // sql plugin; a second collection of a heap of a few megabytes costs about
 // a millisecond, once per burst.
 func Trim() {
+	// One at a time: a trim notes the heap's pages in remembered.
+	trimMu.Lock()
+	defer trimMu.Unlock()
 	before := snapshotHeap()
 	runtime.GC()
 	debug.FreeOSMemory()
 	restore.set(givenBack(before))
 }
+
+var trimMu sync.Mutex
 
 // allocated is the total of bytes the process has allocated on the heap.
 func allocated() uint64 { return readMetric("/gc/heap/allocs:bytes") }
