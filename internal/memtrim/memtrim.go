@@ -93,13 +93,23 @@ func Trim() {
 	// One at a time: a trim notes the heap's pages in remembered.
 	trimMu.Lock()
 	defer trimMu.Unlock()
-	before := snapshotHeap()
+	// The first trim follows the process's start, whose heap is not one
+	// that bursts of messages need again: populating it would only bring
+	// back an idle process's memory.
+	var before *heapSnapshot
+	if trims > 0 {
+		before = snapshotHeap()
+	}
+	trims++
 	runtime.GC()
 	debug.FreeOSMemory()
 	restore.set(givenBack(before))
 }
 
-var trimMu sync.Mutex
+var (
+	trimMu sync.Mutex
+	trims  int
+)
 
 // allocated is the total of bytes the process has allocated on the heap.
 func allocated() uint64 { return readMetric("/gc/heap/allocs:bytes") }
