@@ -62,6 +62,18 @@ func isHeader(f []string) bool {
 // span is an address range of a mapping.
 type span struct{ start, end uintptr }
 
+// parseRange reads the "start-end" address range that begins a line of
+// /proc/PID/maps or smaps.
+func parseRange(r string) (span, bool) {
+	lo, hi, _ := strings.Cut(r, "-")
+	a, err1 := strconv.ParseUint(lo, 16, 64)
+	b, err2 := strconv.ParseUint(hi, 16, 64)
+	if err1 != nil || err2 != nil {
+		return span{}, false
+	}
+	return span{uintptr(a), uintptr(b)}, true
+}
+
 // cleanFileSpans reads /proc/PID/smaps and returns the mappings of path
 // that hold nothing but unmodified pages of the file: private, not
 // writable, and without anonymous pages. A page of such a mapping that is
@@ -80,13 +92,11 @@ func cleanFileSpans(smaps io.Reader, path string) []span {
 			if len(f) != 6 || f[5] != path || f[1][1] != '-' || f[1][3] != 'p' {
 				continue
 			}
-			lo, hi, _ := strings.Cut(f[0], "-")
-			a, err1 := strconv.ParseUint(lo, 16, 64)
-			b, err2 := strconv.ParseUint(hi, 16, 64)
-			if err1 != nil || err2 != nil {
+			sp, ok := parseRange(f[0])
+			if !ok {
 				continue
 			}
-			out = append(out, span{uintptr(a), uintptr(b)})
+			out = append(out, sp)
 			open = true
 			continue
 		}

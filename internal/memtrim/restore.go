@@ -14,9 +14,9 @@ import (
 // Populating the same pages with madvise(MADV_POPULATE_WRITE) costs under
 // 1 µs a page.
 //
-// So each trim notes the heap pages resident before it (adding to those
-// noted at earlier trims: the heap the process's bursts grow to, a short
-// one or a long one), and each call into or out of the process after it
+// So each trim but the first, which follows the process's start, notes the
+// heap pages resident before it (adding to those noted at earlier trims:
+// the heap the process's bursts grow to, a short one or a long one), and each call into or out of the process after it
 // (Wake) populates the next of those not resident, lowest first, which is
 // the order the runtime's page allocator takes free pages in. Populating
 // keeps at most lookahead bytes, or twice what the runtime took since the

@@ -3,7 +3,6 @@ package memtrim
 import (
 	"bufio"
 	"os"
-	"strconv"
 	"strings"
 	"unsafe"
 
@@ -27,11 +26,8 @@ func heapSpan() (span, bool) {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		rng, _, _ := strings.Cut(sc.Text(), " ")
-		lo, hi, _ := strings.Cut(rng, "-")
-		a, err1 := strconv.ParseUint(lo, 16, 64)
-		b, err2 := strconv.ParseUint(hi, 16, 64)
-		if err1 == nil && err2 == nil && uintptr(a) <= addr && addr < uintptr(b) {
-			return span{uintptr(a), uintptr(b)}, true
+		if sp, ok := parseRange(rng); ok && sp.start <= addr && addr < sp.end {
+			return sp, true
 		}
 	}
 	return span{}, false

@@ -65,7 +65,7 @@ func TestWakePopulatesWhatTheTrimGaveBack(t *testing.T) {
 	}
 
 	for range 50 {
-		wake()
+		Wake()
 	}
 	got := residentPages(runs)
 	if got < lookahead/page/2 {
@@ -80,7 +80,7 @@ func TestWakePopulatesWhatTheTrimGaveBack(t *testing.T) {
 	// Work that takes the populated pages lets the next wake go further.
 	left := pagesLeft()
 	churn(4 << 20)
-	wake()
+	Wake()
 	if after := pagesLeft(); after >= left {
 		t.Fatalf("after the runtime took pages, a wake populated nothing more (%d pages left to populate, %d before)", after, left)
 	}
@@ -94,11 +94,4 @@ func pagesLeft() int {
 		n += int(r.end-r.start) / os.Getpagesize()
 	}
 	return n
-}
-
-// wake is Wake, waiting for what it started.
-func wake() {
-	Wake()
-	restore.mu.Lock()
-	restore.mu.Unlock() //nolint:staticcheck // waits for the step to end
 }

@@ -217,9 +217,8 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// recorder remembers the status written and passes flushes through.
 // recorder puts the status of the answer on the request's record before
-// the client can see it.
+// the client can see it, and passes flushes through.
 type recorder struct {
 	http.ResponseWriter
 	s *Server
