@@ -151,6 +151,12 @@ func pollJS(js string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(40*time.Second))
 }
 
+// clickJS clicks the element sel selects, looking it up as it clicks, once
+// it is there.
+func clickJS(sel string) chromedp.Action[chromedp.Void] {
+	return pollJS(fmt.Sprintf(`(e => !!e && (e.click(), true))(document.querySelector(%q))`, sel))
+}
+
 // TestWebPage drives the page in a real headless Chromium: it asks for the
 // API key, lists the agent, sends a message, shows the reply live, shows
 // the exchange in the memories view and the run with its model calls, and
@@ -206,10 +212,12 @@ func TestWebPage(t *testing.T) {
 		t.Errorf("model call label = %q", label)
 	}
 
+	// The list is drawn again as the agent's status changes: the button is
+	// looked up and clicked in one step, not found first and clicked after.
 	browse(t, ctx, "stop and start the agent",
-		chromedp.Click(chromedp.CSS(`#agents li[data-agent="Eliza"] button`)),
+		clickJS(`#agents li[data-agent="Eliza"] button`),
 		pollJS(`document.querySelector('#agents li[data-agent="Eliza"] .status')?.textContent === "stopped"`),
-		chromedp.Click(chromedp.CSS(`#agents li[data-agent="Eliza"] button`)),
+		clickJS(`#agents li[data-agent="Eliza"] button`),
 		pollJS(`document.querySelector('#agents li[data-agent="Eliza"] .status')?.textContent === "running"`),
 	)
 	if st, _ := td.d.Agent("Eliza").Status(); st != AgentRunning {
