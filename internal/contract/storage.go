@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 	"google.golang.org/grpc"
@@ -34,7 +35,11 @@ type StorageMethod struct {
 	input protoreflect.MessageType
 }
 
-var storageMethods, storageByName = loadStorageMethods()
+// storageMethods is read from database.proto at its first use, by the
+// daemon: it fully decodes the file's descriptors (a quarter of a MiB of
+// heap), which the plugin processes, running the same executable, never
+// need.
+var storageMethods = sync.OnceValues(loadStorageMethods)
 
 func loadStorageMethods() ([]*StorageMethod, map[string]*StorageMethod) {
 	sd := pb.File_agenthost_plugin_v1_database_proto.Services().ByName("Database")
@@ -64,10 +69,13 @@ func loadStorageMethods() ([]*StorageMethod, map[string]*StorageMethod) {
 
 // StorageMethods lists the Database service's unary methods in the order
 // database.proto declares them.
-func StorageMethods() []*StorageMethod { return storageMethods }
+func StorageMethods() []*StorageMethod { list, _ := storageMethods(); return list }
 
 // LookupStorageMethod finds a Database method by name (GetMemories).
-func LookupStorageMethod(name string) *StorageMethod { return storageByName[name] }
+func LookupStorageMethod(name string) *StorageMethod {
+	_, byName := storageMethods()
+	return byName[name]
+}
 
 // NewRequest is an empty request of the method.
 func (m *StorageMethod) NewRequest() proto.Message { return m.input.New().Interface() }
@@ -218,7 +226,7 @@ type StorageHandler func(ctx context.Context, m *StorageMethod, req proto.Messag
 func StorageService(h StorageHandler) *grpc.ServiceDesc {
 	sd := &grpc.ServiceDesc{ServiceName: pb.Database_ServiceDesc.ServiceName, HandlerType: (*any)(nil),
 		Metadata: pb.Database_ServiceDesc.Metadata}
-	for _, m := range storageMethods {
+	for _, m := range StorageMethods() {
 		sd.Methods = append(sd.Methods, grpc.MethodDesc{MethodName: m.Name,
 			Handler: func(_ any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
 				req := m.NewRequest()
@@ -287,7 +295,7 @@ func Features() []string {
 	for _, s := range pb.Runtime_ServiceDesc.Streams {
 		out = append(out, "/"+pb.Runtime_ServiceDesc.ServiceName+"/"+s.StreamName)
 	}
-	for _, m := range storageMethods {
+	for _, m := range StorageMethods() {
 		if m.Plugins {
 			out = append(out, m.FullName)
 		}

@@ -25,7 +25,7 @@ func handleObject(ctx context.Context, a *sdk.Agent, req *sdk.ModelRequest) (*sd
 		return nil, err
 	}
 	p := readPrompt(req.Prompt)
-	r := engine.respond(p.history, p.input)
+	r := engine().respond(p.history, p.input)
 	f := filler{thought: thought(r), text: r.text}
 
 	var v any

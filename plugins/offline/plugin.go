@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/agenthost/agenthost/sdk"
 )
@@ -28,8 +29,10 @@ const (
 // from the rule engine rather than a language model.
 const modelName = "eliza"
 
-// engine is shared by every agent and call; it holds no conversation state.
-var engine = NewEngine()
+// engine is shared by every agent and call; it holds no conversation
+// state. It is built at its first use: every process of agenthost runs the
+// same executable, and only the one serving this plugin needs it.
+var engine = sync.OnceValue(NewEngine)
 
 // New returns the plugin.
 func New() sdk.Plugin {
@@ -88,14 +91,14 @@ func handleText(ctx context.Context, a *sdk.Agent, req *sdk.ModelRequest) (*sdk.
 		if len(p.actions) > 0 {
 			actions = chooseActions(p.actions, actionSimiles(ctx, a), p.input)
 		}
-		text = xmlAnswer(p, engine.respond(p.history, p.input), agentName(p, a), actions)
+		text = xmlAnswer(p, engine().respond(p.history, p.input), agentName(p, a), actions)
 	case p.wantsDecision:
 		// A yes/no confirmation before a change of room state: the
 		// offline model cannot tell, and a wrong YES would mute or
 		// follow a room on a guess.
 		text = "<decision>NO</decision>"
 	default:
-		text = engine.Reply(p.history, p.input)
+		text = engine().Reply(p.history, p.input)
 	}
 	return &sdk.ModelResponse{
 		Text:  text,
