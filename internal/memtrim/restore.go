@@ -21,7 +21,10 @@ import (
 // the order the runtime's page allocator takes free pages in. Populating
 // keeps at most lookahead bytes, or twice what the runtime took since the
 // last call, ahead of the runtime, as its count of released heap bytes
-// tells. It must not run further: the runtime still counts a page
+// tells. Only pages that were not resident count as ahead: a call that
+// allocates more than was populated faults the rest in itself, and the
+// next call skips those pages (mincore) to populate beyond them, rather
+// than counting them as populated and falling further behind. It must not run further: the runtime still counts a page
 // populated this way as given back, so it does not give it back at the
 // next trim, and calls that bring no burst (a periodic look at the tasks)
 // must not bring an idle process's memory back. A populated page reads as
@@ -89,12 +92,13 @@ func (r *restorer) step() {
 	for r.ahead < max(lookahead, 2*taken) && len(r.runs) > 0 {
 		s := &r.runs[0]
 		n := min(uintptr(restoreChunk), s.end-s.start)
-		if !populate(s.start, n) {
+		fresh := absent(s.start, n)
+		if fresh > 0 && !populate(s.start, n) {
 			r.runs = nil
 			break
 		}
 		s.start += n
-		r.ahead += int64(n)
+		r.ahead += int64(fresh)
 		if s.start == s.end {
 			r.runs = r.runs[1:]
 		}

@@ -47,6 +47,23 @@ func resident(s span) []byte {
 	return vec
 }
 
+// absent is how many of the n bytes from addr are not resident: those the
+// runtime has not touched yet since the trim.
+func absent(addr, n uintptr) uintptr {
+	page := uintptr(os.Getpagesize())
+	vec := resident(span{addr, addr + n})
+	if vec == nil {
+		return n
+	}
+	out := uintptr(0)
+	for _, v := range vec {
+		if v&1 == 0 {
+			out += page
+		}
+	}
+	return out
+}
+
 // heapSnapshot is the heap's mapping and which of its pages are resident.
 type heapSnapshot struct {
 	s   span

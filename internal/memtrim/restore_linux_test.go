@@ -77,13 +77,27 @@ func TestWakePopulatesWhatTheTrimGaveBack(t *testing.T) {
 		t.Fatalf("fifty idle wakes populated %d pages; at most %d may be ahead of the runtime", got, max)
 	}
 
-	// Work that takes the populated pages lets the next wake go further.
+	// Work that takes the populated pages, and faults in more than were
+	// populated, lets the next wake go further: past the pages the work
+	// faulted in itself, twice as far as it took.
 	left := pagesLeft()
+	released := releasedBytes()
 	churn(4 << 20)
+	taken := int(released-releasedBytes()) / page
+	before := residentPages(runs)
 	Wake()
 	if after := pagesLeft(); after >= left {
 		t.Fatalf("after the runtime took pages, a wake populated nothing more (%d pages left to populate, %d before)", after, left)
 	}
+	if fresh := residentPages(runs) - before; taken > 0 && fresh < taken*3/2 {
+		t.Fatalf("the runtime took %d pages; the wake after it populated %d that were not resident, want about twice as many", taken, fresh)
+	}
+}
+
+func releasedBytes() uint64 {
+	restore.mu.Lock()
+	defer restore.mu.Unlock()
+	return restore.releasedHeap()
 }
 
 func pagesLeft() int {
