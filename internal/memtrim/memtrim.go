@@ -103,7 +103,7 @@ func Trim() {
 	trims++
 	runtime.GC()
 	debug.FreeOSMemory()
-	restore.set(givenBack(before))
+	restore.set(givenBack(before), heapNow())
 }
 
 var (
