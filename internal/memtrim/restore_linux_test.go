@@ -33,18 +33,24 @@ func residentPages(runs []span) int {
 	return n
 }
 
+// startRestoring skips a test where the kernel cannot populate, and
+// forgets what earlier tests in this process left populated ahead of the
+// runtime, which would hold the test back.
+func startRestoring(t *testing.T) {
+	t.Helper()
+	if noPopulate.Load() {
+		t.Skip("this kernel refuses MADV_POPULATE_WRITE")
+	}
+	restore.mu.Lock()
+	restore.ahead = 0
+	restore.mu.Unlock()
+}
+
 // A trim notes the heap pages it gave back; calls after it populate them
 // again, lowest first, never more than lookahead ahead of what the runtime
 // takes, however many calls come without work.
 func TestWakePopulatesWhatTheTrimGaveBack(t *testing.T) {
-	if noPopulate.Load() {
-		t.Skip("this kernel refuses MADV_POPULATE_WRITE")
-	}
-	// What earlier tests in this process left populated ahead of the
-	// runtime would hold this one back.
-	restore.mu.Lock()
-	restore.ahead = 0
-	restore.mu.Unlock()
+	startRestoring(t)
 	Trim() // the first trim of a process, after its start, notes nothing
 	churn(16 << 20)
 	Trim()
@@ -116,12 +122,7 @@ func pagesLeft() int {
 // has never used: the calls during it populate that too, ahead of the
 // runtime.
 func TestWakePopulatesWhereTheHeapGrew(t *testing.T) {
-	if noPopulate.Load() {
-		t.Skip("this kernel refuses MADV_POPULATE_WRITE")
-	}
-	restore.mu.Lock()
-	restore.ahead = 0
-	restore.mu.Unlock()
+	startRestoring(t)
 	Trim()
 	start := heapNow()
 	if start.end == start.start {
