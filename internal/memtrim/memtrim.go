@@ -103,7 +103,7 @@ func Trim() {
 	trims++
 	runtime.GC()
 	debug.FreeOSMemory()
-	restore.set(givenBack(before), heapNow())
+	restore.set(givenBack(before))
 }
 
 var (

@@ -18,7 +18,3 @@ func givenBack(*heapSnapshot) []span { return nil }
 func populate(addr, n uintptr) bool { return false }
 
 func absent(addr, n uintptr) uintptr { return n }
-
-func heapNow() span { return span{} }
-
-func heapSpan() (span, bool) { return span{}, false }

@@ -32,13 +32,10 @@ import (
 // back. A populated page reads as zero, as a page given back does, so the
 // runtime sees no other difference.
 //
-// A burst may also grow the heap past anything before it, the first one
-// after the process's start always does: the runtime maps more memory
-// for the heap, 4 MiB at a time, and takes its pages by faulting them in
-// too. A call that finds the runtime's count of released bytes risen
-// since the last one looks at the heap's mapping again, and what was
-// added to it is populated in the same way, after the pages the trim gave
-// back.
+// Memory the runtime maps for the heap during a burst, past anything
+// before it (the first burst after the start grows the heap so), is not
+// populated: the runtime does not take it lowest first, and populating it
+// as it grew left 6-10 MiB more in the processes after a load.
 
 const (
 	// maxRestore bounds what a trim notes: the heap a burst of messages
@@ -48,10 +45,6 @@ const (
 	// ahead of the runtime's use populating goes.
 	restoreChunk = 256 << 10
 	lookahead    = 512 << 10
-	// growth is how much the runtime's released bytes must rise between
-	// two calls for the heap's mapping to be looked at again: the runtime
-	// maps the heap 4 MiB at a time, and counts what it maps as released.
-	growth = 1 << 20
 )
 
 // noPopulate is set once the kernel refuses to populate: trims then note
@@ -78,29 +71,15 @@ type restorer struct {
 	// to the next and bounds what is populated.
 	ahead  int64
 	sample []metrics.Sample
-	// heap is the heap's mapping as last seen.
-	heap span
 }
 
 // set takes the runs a trim gave back.
-func (r *restorer) set(runs []span, heap span) {
+func (r *restorer) set(runs []span) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.runs = runs
-	r.heap = heap
 	r.released = r.releasedHeap()
-	restoring.Store(len(runs) > 0 || heap.end > heap.start)
-}
-
-// grown adds to the runs what the runtime mapped for the heap since the
-// last look: memory it has never used, which it takes next.
-func (r *restorer) grown() {
-	s, ok := heapSpan()
-	if !ok || s.start != r.heap.start || s.end <= r.heap.end {
-		return
-	}
-	r.runs = append(r.runs, span{r.heap.end, s.end})
-	r.heap.end = s.end
+	restoring.Store(len(runs) > 0)
 }
 
 // step populates pages until populating is lookahead bytes ahead of the
@@ -108,9 +87,6 @@ func (r *restorer) grown() {
 // held.
 func (r *restorer) step() {
 	now := r.releasedHeap()
-	if now >= r.released+growth && r.heap.end > r.heap.start {
-		r.grown()
-	}
 	var taken int64
 	if now < r.released {
 		taken = int64(r.released - now)
@@ -125,9 +101,6 @@ func (r *restorer) step() {
 		fresh := absent(s.start, n)
 		if fresh > 0 && !populate(s.start, n) {
 			r.runs = nil
-			if noPopulate.Load() {
-				r.heap = span{}
-			}
 			break
 		}
 		s.start += n
@@ -136,7 +109,7 @@ func (r *restorer) step() {
 			r.runs = r.runs[1:]
 		}
 	}
-	if len(r.runs) == 0 && r.heap.end == r.heap.start {
+	if len(r.runs) == 0 {
 		restoring.Store(false)
 	}
 }
@@ -153,12 +126,10 @@ func (r *restorer) releasedHeap() uint64 {
 }
 
 // Wake tells the package that work has arrived: after a trim, each call
-// populates the next pages the trim gave back, or the heap grew into (see
-// above), which costs a fraction of the page faults the work would
-// otherwise take; with nothing to populate it costs a read of one runtime
-// metric (about 0.25 µs), and before the first trim an atomic load. Call
-// it where a message or a call enters the process, or a call's reply
-// comes back; health checks need not.
+// populates the next pages the trim gave back (see above), which costs a
+// fraction of the page faults the work would otherwise take; otherwise it
+// costs an atomic load. Call it where a message or a call enters the
+// process, or a call's reply comes back; health checks need not.
 func Wake() {
 	if !restoring.Load() || !restore.mu.TryLock() {
 		return

@@ -33,15 +33,6 @@ func heapSpan() (span, bool) {
 	return span{}, false
 }
 
-// heapNow is the heap's mapping, or nothing when populating is off.
-func heapNow() span {
-	if noPopulate.Load() {
-		return span{}
-	}
-	s, _ := heapSpan()
-	return s
-}
-
 // resident is mincore's answer for s: one byte a page, low bit set when
 // the page is in memory.
 func resident(s span) []byte {

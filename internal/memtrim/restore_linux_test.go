@@ -2,9 +2,7 @@ package memtrim
 
 import (
 	"os"
-	"runtime"
 	"testing"
-	"unsafe"
 )
 
 var garbage [][]byte
@@ -116,52 +114,4 @@ func pagesLeft() int {
 		n += int(r.end-r.start) / os.Getpagesize()
 	}
 	return n
-}
-
-// A burst that grows the heap past its mapping takes memory the runtime
-// has never used: the calls during it populate that too, ahead of the
-// runtime.
-func TestWakePopulatesWhereTheHeapGrew(t *testing.T) {
-	startRestoring(t)
-	Trim()
-	start := heapNow()
-	if start.end == start.start {
-		t.Fatal("the trim found no heap mapping")
-	}
-	// Work that keeps what it allocates, with a call after each piece.
-	var live [][]byte
-	grew := false
-	for i := 0; i < 512 && !grew; i++ {
-		b := make([]byte, 256<<10)
-		for j := 0; j < len(b); j += 4096 {
-			b[j] = 1
-		}
-		live = append(live, b)
-		Wake()
-		restore.mu.Lock()
-		grew = restore.heap.end > start.end
-		restore.mu.Unlock()
-	}
-	now := heapNow()
-	if !grew {
-		t.Fatalf("the heap's mapping grew from %d to %d KiB and no call saw it", (start.end-start.start)>>10, (now.end-now.start)>>10)
-	}
-	// Of the memory the heap grew into, more is resident than the work
-	// touched: the rest was populated ahead of it.
-	page := uintptr(os.Getpagesize())
-	added := span{start.end, now.end}
-	touched := 0
-	for _, b := range live {
-		lo := uintptr(unsafe.Pointer(&b[0]))
-		for a := lo; a < lo+uintptr(len(b)); a += page {
-			if a >= added.start && a < added.end {
-				touched++
-			}
-		}
-	}
-	runtime.KeepAlive(live)
-	if got := residentPages([]span{added}); got <= touched {
-		t.Fatalf("of the %d KiB the heap grew by, %d KiB are resident, all of them touched by the work: nothing was populated there",
-			(added.end-added.start)>>10, got*int(page)>>10)
-	}
 }
