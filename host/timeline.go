@@ -25,11 +25,14 @@ import (
 // logLinger for the others, so that they go in one AddLogs call rather
 // than one each. That call was, one entry at a time, the database
 // plugin's most frequent. A batch then waits, up to logDefer more, for a
-// moment when no run is in flight: its transaction (a millisecond or more,
-// with the prompts of several model calls) holds SQLite's one writer, and
-// a message that stores itself or its reply meanwhile waited for it. Under
-// steady load there is no such moment, and batches go when they are full
-// or have waited logDefer.
+// quiet moment, logQuiet with no run in flight: its transaction (a
+// millisecond or more, with the prompts of several model calls) holds
+// SQLite's one writer, and a message that stores itself or its reply
+// meanwhile waited for it. The moment between two messages of a
+// conversation sent one after the other is not one: a batch written then
+// held up the next message's store, every fifth message. Under steady load
+// there is no quiet moment, and batches go when they are full or have
+// waited logDefer.
 type logWriter struct {
 	log hclog.Logger
 	// onAdd hears every entry as it is written (the live log stream).
@@ -54,11 +57,14 @@ type logWriter struct {
 	// full cuts the linger short: a batch's worth is waiting.
 	full chan struct{}
 	done chan struct{}
-	// runs counts the runs in flight; quiet hears when the last one ends.
-	runs  atomic.Int64
-	quiet chan struct{}
-	// deferFor is how long a batch waits for quiet (logDefer).
-	deferFor time.Duration
+	// runs counts the runs in flight; quiet hears when the last one ends,
+	// and lastEnd (unix nanoseconds) is when one last ended.
+	runs    atomic.Int64
+	lastEnd atomic.Int64
+	quiet   chan struct{}
+	// deferFor is how long a batch waits for quietFor without a run in
+	// flight (logDefer, logQuiet).
+	deferFor, quietFor time.Duration
 	// store writes a batch (write; a test's own).
 	store func([]logJob) ([]logJob, error)
 }
@@ -74,10 +80,11 @@ const (
 	maxLogRetry = 5 * time.Second
 	logLinger   = 20 * time.Millisecond
 	logDefer    = 250 * time.Millisecond
+	logQuiet    = 20 * time.Millisecond
 )
 
 func newLogWriter(log hclog.Logger, max int) *logWriter {
-	w := &logWriter{log: log, max: max, retry: 250 * time.Millisecond, linger: logLinger, deferFor: logDefer,
+	w := &logWriter{log: log, max: max, retry: 250 * time.Millisecond, linger: logLinger, deferFor: logDefer, quietFor: logQuiet,
 		stop: make(chan struct{}), full: make(chan struct{}, 1), done: make(chan struct{}), quiet: make(chan struct{}, 1)}
 	w.cond = sync.NewCond(&w.mu)
 	w.store = w.write
@@ -89,6 +96,7 @@ func newLogWriter(log hclog.Logger, max int) *logWriter {
 func (w *logWriter) runBegan() { w.runs.Add(1) }
 
 func (w *logWriter) runEnded() {
+	w.lastEnd.Store(time.Now().UnixNano())
 	if w.runs.Add(-1) == 0 {
 		select {
 		case w.quiet <- struct{}{}:
@@ -153,22 +161,10 @@ func (w *logWriter) loop() {
 			t.Stop()
 			w.mu.Lock()
 		}
-		// A quiet heard before now is stale: forget it before looking at
-		// the runs, so that the end of one still in flight is heard.
-		select {
-		case <-w.quiet:
-		default:
-		}
-		if w.runs.Load() > 0 && len(w.queue) < maxLogBatch && w.failing == nil && !w.closed && w.deferFor > 0 {
+		if len(w.queue) < maxLogBatch && w.failing == nil && !w.closed && w.deferFor > 0 {
+			deferFor, quietFor := w.deferFor, w.quietFor
 			w.mu.Unlock()
-			t := time.NewTimer(w.deferFor)
-			select {
-			case <-t.C:
-			case <-w.quiet:
-			case <-w.full:
-			case <-w.stop:
-			}
-			t.Stop()
+			w.awaitQuiet(deferFor, quietFor)
 			w.mu.Lock()
 		}
 		// Take what is waiting, up to a batch: one transaction for the lot
@@ -213,6 +209,42 @@ func (w *logWriter) loop() {
 			case <-w.stop:
 			}
 			wait = min(2*wait, maxLogRetry)
+		}
+	}
+}
+
+// awaitQuiet returns once no run has been in flight for quietFor, or
+// deferFor has passed, or a batch is full, or the writer stops.
+func (w *logWriter) awaitQuiet(deferFor, quietFor time.Duration) {
+	// A quiet heard before now is stale: forget it before looking at the
+	// runs, so that the end of one still in flight is heard.
+	select {
+	case <-w.quiet:
+	default:
+	}
+	deadline := time.NewTimer(deferFor)
+	defer deadline.Stop()
+	again := time.NewTimer(time.Hour)
+	defer again.Stop()
+	for {
+		wait := time.Hour // until the last run in flight ends
+		if w.runs.Load() == 0 {
+			idle := time.Since(time.Unix(0, w.lastEnd.Load()))
+			if idle >= quietFor {
+				return
+			}
+			wait = quietFor - idle
+		}
+		again.Reset(wait)
+		select {
+		case <-deadline.C:
+			return
+		case <-w.full:
+			return
+		case <-w.stop:
+			return
+		case <-w.quiet:
+		case <-again.C:
 		}
 	}
 }

@@ -68,6 +68,34 @@ func TestTimelineWaitsForTheRunsInFlight(t *testing.T) {
 	testwait.For(t, 5*time.Second, "the entry stored once the last run ended", func() bool { return s.count() == 2 })
 }
 
+// The moment between two messages of a conversation sent one after the
+// other is not a quiet one: a batch waits until no run has been in flight
+// for quietFor.
+func TestTimelineWaitsForAQuietMoment(t *testing.T) {
+	const quiet = 300 * time.Millisecond
+	w, s := newTestLogWriter(t, time.Millisecond, time.Minute)
+	w.mu.Lock()
+	w.quietFor = quiet
+	w.mu.Unlock()
+	w.runBegan()
+	w.add(nil, &pb.LogEntry{Type: "useModel"})
+	for range 5 {
+		time.Sleep(20 * time.Millisecond)
+		w.runEnded()
+		time.Sleep(5 * time.Millisecond)
+		w.runBegan()
+	}
+	if n := s.count(); n != 0 {
+		t.Fatalf("%d entries stored in the moments between runs, want none", n)
+	}
+	w.runEnded()
+	ended := time.Now()
+	testwait.For(t, 5*time.Second, "the entry stored after a quiet moment", func() bool { return s.count() == 1 })
+	if waited := time.Since(ended); waited < quiet {
+		t.Fatalf("the entry was stored %s after the last run ended, before %s without a run had passed", waited, quiet)
+	}
+}
+
 // A batch does not wait for ever: under steady load some run is always in
 // flight, and a batch goes once it has waited deferFor, or at once when
 // it is full.
