@@ -66,6 +66,10 @@ func TestStatesDroppedAfterTheEvaluators(t *testing.T) {
 	var r sayResult
 	for i := 0; i < 3; i++ {
 		r = td.say(ch.Name, "dana", fmt.Sprintf("I keep a garden with %d roses", i+1))
+		// At a conversation's pace: each message's evaluation runs before
+		// the next (sent at once, the reflection queued first covers the
+		// rest).
+		time.Sleep(150 * time.Millisecond)
 	}
 	var runs struct {
 		Runs []runJSON `json:"runs"`

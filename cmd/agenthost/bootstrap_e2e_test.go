@@ -730,8 +730,12 @@ func TestBootstrapProvidersAndReflection(t *testing.T) {
 		}
 		return out
 	}
+	// At a conversation's pace: sent one right after the other, messages
+	// leave the evaluations no quiet moment, and those held back run in a
+	// batch where one reflection covers the rest.
 	for i := range 6 {
 		d.sayAs(ag.name, "ann", m.RoomID, fmt.Sprintf("more about me, part %d", i))
+		time.Sleep(150 * time.Millisecond)
 	}
 	testwait.For(t, 20*time.Second, "a third reflection", func() bool { return len(reflections()) >= 3 })
 	second, third := reflections()[1], reflections()[2]

@@ -125,7 +125,7 @@ func (b *bootstrap) newAgentState(ctx context.Context, a *sdk.Agent) (*agentStat
 func (b *bootstrap) newState(a *sdk.Agent) (*agentState, []string) {
 	settings, warnings := readSettings(a)
 	run := func(ctx context.Context, e evaluation) { b.runEvaluation(ctx, a, e) }
-	return &agentState{settings: settings, evals: newEvaluations(run), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{},
+	return &agentState{settings: settings, evals: newEvaluations(run, &b.scheduler().quiet), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{},
 		handling: map[string]chan struct{}{}, handled: boundedmap.New[bool](maxHandled)}, warnings
 }
 

@@ -52,7 +52,12 @@
 //     order per room, its results in the run's timeline. It is held as a
 //     task ("bootstrap:evaluate") until done, so an evaluation cut off by a
 //     crash runs at the next start (or is logged as skipped when its
-//     message is gone).
+//     message is gone). Evaluations yield to messages: one runs once the
+//     process has had no message in flight for 20 ms, which a conversation
+//     at a human pace gives it at once, and under a steady load after a
+//     second at most, with every evaluation waiting. A reflection waiting
+//     covers the room's messages that come meanwhile: they queue none of
+//     their own.
 //
 // Replies are stored among the room's messages, then sent back through the
 // message's source with Respond. An action of another plugin that answers

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"sync"
+	"time"
 
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/storage"
@@ -47,6 +48,9 @@ type evaluations struct {
 	cancel context.CancelFunc
 	// run runs one evaluation, on a goroutine of its room's.
 	run func(context.Context, evaluation)
+	// yield holds an evaluation queued at the given time back while
+	// messages are handled (quietGate.wait).
+	yield func(context.Context, time.Time) error
 
 	mu     sync.Mutex
 	queued map[string][]*place // by room
@@ -61,14 +65,17 @@ type evaluations struct {
 // that, and the room's evaluations still run in the order of its
 // messages.
 type place struct {
-	e     evaluation
-	ready chan struct{} // closed once e is set, or skip
-	skip  bool          // no evaluator runs for this run
+	// queued is when the run took it: the evaluation yields to messages
+	// from then on (quietGate).
+	queued time.Time
+	e      evaluation
+	ready  chan struct{} // closed once e is set, or skip
+	skip   bool          // no evaluator runs for this run
 }
 
-func newEvaluations(run func(context.Context, evaluation)) *evaluations {
+func newEvaluations(run func(context.Context, evaluation), gate *quietGate) *evaluations {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &evaluations{ctx: ctx, cancel: cancel, run: run, queued: map[string][]*place{}}
+	return &evaluations{ctx: ctx, cancel: cancel, run: run, yield: gate.wait, queued: map[string][]*place{}}
 }
 
 // add queues e behind the room's earlier evaluations.
@@ -88,7 +95,7 @@ func (q *evaluations) reserve(room string) (*place, <-chan struct{}) {
 	if q.closed {
 		return nil, nil // the agent stopped: the task runs it at the next start
 	}
-	p := &place{ready: make(chan struct{})}
+	p := &place{queued: time.Now(), ready: make(chan struct{})}
 	q.prep.Add(1) // until fill
 	var prev <-chan struct{}
 	if n := len(q.queued[room]); n > 0 {
@@ -131,7 +138,7 @@ func (q *evaluations) runRoom(room string) {
 		case <-q.ctx.Done():
 			continue // closed: the loop ends
 		}
-		if !next.skip {
+		if !next.skip && q.yield(q.ctx, next.queued) == nil {
 			q.run(q.ctx, next.e)
 		}
 		q.mu.Lock()
@@ -181,12 +188,22 @@ func (b *bootstrap) runEvaluation(parent context.Context, a *sdk.Agent, e evalua
 	ctx, cancel := context.WithTimeout(sdk.WithRunID(parent, e.RunID), b.settings(a).runTimeout)
 	defer cancel()
 	log := a.Logger(ctx)
+	if !b.anyEvaluatorMayRun(ctx, a, &e.Message, nil, e.DidRespond, false) {
+		// An evaluation before it did the work (a reflection covers the
+		// room's messages since the last one): the run's timeline says
+		// so, without the round trips of asking the evaluators.
+		evaluated(a, e.Message.RoomID, e.Message.ID)
+		b.recordNotRun(ctx, a, e)
+		b.release(ctx, a, e)
+		return
+	}
 	cctx := ctx
 	if msgs, ok := roomReadFor(a, e.Message.RoomID, e.Message.ID); ok {
 		cctx = context.WithValue(ctx, readRoomKey{}, roomRead{roomID: e.Message.RoomID, msgs: msgs})
 	}
 	st, err := a.ComposeState(cctx, &e.Message, sdk.ComposeOptions{RunID: e.RunID, OnlyInclude: true,
 		Include: []string{"RECENT_MESSAGES", "EVALUATORS"}})
+	reflectionStarted(a, e.Message.RoomID, e.Message.ID)
 	if err != nil {
 		log.Warn("composing the state for the evaluators failed", "error", err)
 		st = &sdk.State{}
@@ -204,9 +221,37 @@ func (b *bootstrap) runEvaluation(parent context.Context, a *sdk.Agent, e evalua
 	if parent.Err() != nil {
 		return // the agent stopped; held for the next start
 	}
+	b.release(ctx, a, e)
+}
+
+// recordNotRun writes in the run's timeline that this plugin's evaluators
+// did not run for it, as the host records an evaluator whose validation
+// said no.
+func (b *bootstrap) recordNotRun(ctx context.Context, a *sdk.Agent, e evaluation) {
+	info := b.info(ctx, a)
+	if info == nil {
+		return
+	}
+	for _, p := range info.Plugins {
+		if p.Name != "bootstrap" {
+			continue
+		}
+		for _, ev := range p.Evaluators {
+			err := storage.For(a).AddLog(ctx, storage.LogEntry{EntityID: e.Message.EntityID, RoomID: e.Message.RoomID, Type: "evaluator",
+				Body: map[string]any{"evaluator": ev.Name, "plugin": p.Name, "runId": e.RunID, "messageId": e.Message.ID, "ran": false,
+					"reason": "an evaluation before it covered its messages"}})
+			if err != nil {
+				a.Logger(ctx).Warn("could not record in the run's timeline that its evaluators had nothing to do", "error", err)
+			}
+		}
+	}
+}
+
+// release lets go of a done evaluation's task.
+func (b *bootstrap) release(ctx context.Context, a *sdk.Agent, e evaluation) {
 	if e.taskID != "" {
 		if err := b.evalStore.DeleteTask(ctx, a, e.taskID); err != nil {
-			log.Warn("could not let go of a done evaluation; it may run again at the next start", "task", e.taskID, "error", err)
+			a.Logger(ctx).Warn("could not let go of a done evaluation; it may run again at the next start", "task", e.taskID, "error", err)
 		}
 	}
 }

@@ -528,7 +528,7 @@ func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didResp
 	if p == nil {
 		// The agent is stopping: hold the evaluation, if it is to run,
 		// for the next start, as the handler's last act.
-		if b.anyEvaluatorMayRun(ctx, r, st, didRespond) {
+		if b.anyEvaluatorMayRun(ctx, r.a, r.msg, st, didRespond, true) {
 			b.holdEvaluation(ctx, r, didRespond, responses)
 		}
 		return
@@ -548,7 +548,7 @@ func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didResp
 		ctx, cancel := context.WithTimeout(base, contract.DefaultCallTimeout)
 		defer cancel()
 		defer context.AfterFunc(q.ctx, cancel)()
-		if ctx.Err() != nil || !b.anyEvaluatorMayRun(ctx, r, st, didRespond) {
+		if ctx.Err() != nil || !b.anyEvaluatorMayRun(ctx, r.a, r.msg, st, didRespond, true) {
 			q.fill(p, nil)
 			return
 		}
@@ -559,10 +559,12 @@ func (b *bootstrap) evaluate(ctx context.Context, r *run, st *sdk.State, didResp
 
 // anyEvaluatorMayRun saves the recomposed state and the round trip when no
 // evaluator would run: when every evaluator of the agent is this plugin's
-// own, their validations are asked here first. Another plugin's evaluator
-// is always given its chance.
-func (b *bootstrap) anyEvaluatorMayRun(ctx context.Context, r *run, st *sdk.State, didRespond bool) bool {
-	info := b.info(ctx, r.a)
+// own, their validations are asked here first, as the evaluation is
+// scheduled and again before it runs (an evaluation held back while
+// messages were handled may find its work done by one before it). Another
+// plugin's evaluator is always given its chance.
+func (b *bootstrap) anyEvaluatorMayRun(ctx context.Context, a *sdk.Agent, msg *sdk.Memory, st *sdk.State, didRespond, scheduling bool) bool {
+	info := b.info(ctx, a)
 	if info == nil {
 		return true
 	}
@@ -575,7 +577,11 @@ func (b *bootstrap) anyEvaluatorMayRun(ctx context.Context, r *run, st *sdk.Stat
 			if own == nil || own.Validate == nil {
 				return true
 			}
-			if (didRespond || own.AlwaysRun) && own.Validate(context.WithValue(ctx, schedulingKey{}, true), r.a, r.msg, st) {
+			vctx := ctx
+			if scheduling {
+				vctx = context.WithValue(ctx, schedulingKey{}, true)
+			}
+			if (didRespond || own.AlwaysRun) && own.Validate(vctx, a, msg, st) {
 				return true
 			}
 		}

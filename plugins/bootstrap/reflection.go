@@ -31,12 +31,18 @@ func (b *bootstrap) reflectionEvaluator() sdk.Evaluator {
 			if ok && p.msgID == msg.ID {
 				// Its evaluation runs now: the room was counted when it
 				// was queued, and only this room's evaluations, which run
-				// one at a time in order, reflect on it.
-				return true
+				// one at a time in order, reflect on it; unless one of
+				// them, held back with it while messages were handled,
+				// reflected since (quietGate).
+				n, known := knownSince(a, msg.RoomID)
+				return !known || n >= interval
 			}
-			if scheduling && ok && p.n < interval {
-				// A reflection is already queued for the room; it will
-				// cover these messages.
+			if scheduling && ok && (!p.started || p.n < interval) {
+				// A reflection is already queued for the room. One that
+				// has not started (evaluations yield to messages) reads
+				// the room when it does, and covers these messages; one
+				// under way covers the messages before it, and the next
+				// is queued once the room has had its interval since.
 				return false
 			}
 			if n, ok := knownSince(a, msg.RoomID); ok && n < interval {
@@ -79,7 +85,10 @@ var pendingReflection = struct {
 
 type pending struct {
 	msgID string
-	n     int
+	// n counts the messages stored since it was queued, or since it
+	// started once started.
+	n       int
+	started bool
 	// read is the room's recent messages as the validation read them,
 	// for the evaluation's RECENT_MESSAGES while n is 0 (see
 	// roomReadFor).
@@ -110,6 +119,19 @@ func roomReadFor(a *sdk.Agent, roomID, msgID string) ([]sdk.Memory, bool) {
 		return nil, false
 	}
 	return slices.Clone(p.read), true
+}
+
+// reflectionStarted tells the room's pending reflection, if msgID's
+// evaluation is it, that its state is composed: the messages stored from
+// now on are not in it.
+func reflectionStarted(a *sdk.Agent, roomID, msgID string) {
+	pendingReflection.mu.Lock()
+	defer pendingReflection.mu.Unlock()
+	k := sinceKey(a, roomID)
+	if p, ok := pendingReflection.m[k]; ok && p.msgID == msgID {
+		p.started, p.n, p.read = true, 0, nil
+		pendingReflection.m[k] = p
+	}
 }
 
 func pendingOf(a *sdk.Agent, roomID string) (pending, bool) {

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"container/heap"
+	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,6 +21,8 @@ type scheduler struct {
 	// messages counts the messages being handled in the process: while
 	// there are any, one look at a time goes on (lookLimit).
 	messages atomic.Int32
+	// quiet holds evaluations back while messages are handled.
+	quiet quietGate
 }
 
 // maxLooks bounds the looks under way at once. A daemon that starts ten
@@ -45,7 +48,7 @@ func (s *scheduler) lookLimit() int {
 func (s *scheduler) handling() func() {
 	s.messages.Add(1)
 	return func() {
-		s.messages.Add(-1)
+		s.quiet.left(&s.messages)
 		s.nudge()
 	}
 }
@@ -54,6 +57,7 @@ func (s *scheduler) handling() func() {
 func (b *bootstrap) scheduler() *scheduler {
 	b.schedOnce.Do(func() {
 		b.sched = &scheduler{wake: make(chan struct{}, 1)}
+		b.sched.quiet = quietGate{busy: func() bool { return b.sched.messages.Load() > 0 }, quietFor: evalQuiet, maxWait: evalMaxWait, now: time.Now}
 		go b.sched.loop()
 	})
 	return b.sched
@@ -196,4 +200,101 @@ func (h *serviceHeap) Pop() any {
 	t.index = -1
 	*h = old[:len(old)-1]
 	return t
+}
+
+// Evaluations (reflection above all: a model call, a recomposed state and
+// a few writes, about as much work over the processes as a message) yield
+// to messages. One that ran as soon as its reply was sent shared the
+// machine with the conversation's next message: with messages sent one
+// after another, every fourth message's reflection slowed the next two,
+// and half the messages of a run of fifty waited for one. An evaluation
+// now waits for evalQuiet without a message in flight in the process,
+// which a conversation at a human pace gives it at once. Under a steady
+// load it waits evalMaxWait at most; then every evaluation waiting runs,
+// in one batch rather than spread over the messages, and a room's
+// reflection covers what the room's evaluations queued before it would
+// have (its window of recent messages, up to the conversation length,
+// reaches back that far unless one room took more messages than that in
+// the wait).
+const (
+	evalQuiet   = 20 * time.Millisecond
+	evalMaxWait = time.Second
+)
+
+// quietGate holds background work back while the process handles
+// messages (see evalQuiet).
+type quietGate struct {
+	busy              func() bool
+	quietFor, maxWait time.Duration
+	now               func() time.Time
+
+	mu sync.Mutex
+	// idleSince is when the last message in flight ended.
+	idleSince time.Time
+	// released: the work queued up to then runs, waited for or not.
+	released time.Time
+	// changed is closed when the last message in flight ends or work is
+	// released; nil while nobody waits.
+	changed chan struct{}
+}
+
+// left counts a message done (messages is the count of those in flight).
+func (g *quietGate) left(messages *atomic.Int32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if messages.Add(-1) == 0 {
+		g.idleSince = g.now()
+		g.signal()
+	}
+}
+
+func (g *quietGate) signal() {
+	if g.changed != nil {
+		close(g.changed)
+		g.changed = nil
+	}
+}
+
+// wait returns when work queued at queued may run: once no message has
+// been in flight for quietFor, or once it has waited maxWait, when all the
+// work waiting goes with it. It returns ctx's error if ctx ends first.
+func (g *quietGate) wait(ctx context.Context, queued time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for {
+		now := g.now()
+		if !queued.After(g.released) {
+			return nil
+		}
+		due := queued.Add(g.maxWait)
+		if !now.Before(due) {
+			g.released = now
+			g.signal()
+			return nil
+		}
+		wait := due.Sub(now)
+		if !g.busy() {
+			idle := now.Sub(g.idleSince)
+			if idle >= g.quietFor {
+				return nil
+			}
+			wait = min(wait, g.quietFor-idle)
+		}
+		if g.changed == nil {
+			g.changed = make(chan struct{})
+		}
+		changed := g.changed
+		g.mu.Unlock()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+		case <-changed:
+		case <-t.C:
+		}
+		t.Stop()
+		g.mu.Lock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
 }
