@@ -300,16 +300,22 @@ func (m byNode) others(not string) []*daemon {
 	return out
 }
 
-// clusterAgentID is the id of an agent by name, as d lists it.
+// clusterAgentID is the id of an agent by name, as d lists it once it
+// does: each node learns of a new agent from the cluster's store on its
+// own schedule, and may list it a moment after another node placed it.
 func clusterAgentID(t *testing.T, d *daemon, name string) string {
 	t.Helper()
-	for _, a := range d.cluster().Agents {
-		if a.Name == name {
-			return a.ID
+	id := ""
+	testwait.For(t, 10*time.Second, "agent "+name+" in the node's view of the cluster", func() bool {
+		for _, a := range d.cluster().Agents {
+			if a.Name == name {
+				id = a.ID
+				return true
+			}
 		}
-	}
-	t.Fatalf("no agent %s", name)
-	return ""
+		return false
+	})
+	return id
 }
 
 // interval is a stretch of time in which a node ran an agent: from the
