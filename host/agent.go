@@ -34,6 +34,9 @@ type AgentRuntime struct {
 	d        *Daemon
 	log      hclog.Logger
 	charJSON []byte
+	// listing is its number among the agents the daemon listed (under
+	// d.mu).
+	listing uint64
 	// reg is the registry of its plugins' manifests, replaced when one of
 	// them is upgraded (registry.go).
 	reg atomic.Pointer[registry]

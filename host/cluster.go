@@ -203,6 +203,11 @@ func (d *Daemon) clusterResync() {
 }
 
 func (d *Daemon) resyncOnce(ctx context.Context) error {
+	// An agent created here while the stored ones are read may be missing
+	// from what is read: it is not forgotten.
+	d.mu.RLock()
+	before := d.listings
+	d.mu.RUnlock()
 	stored, err := d.storedAgents(ctx)
 	if err != nil {
 		return err
@@ -233,11 +238,18 @@ func (d *Daemon) resyncOnce(ctx context.Context) error {
 	d.clu.wanted = wanted
 	d.clu.mu.Unlock()
 	for _, a := range d.Agents() {
-		if !keep[a.ID] && a.idle() && !d.cl.Holds(a.ID) {
+		if !keep[a.ID] && a.idle() && !d.cl.Holds(a.ID) && d.listedBy(a, before) {
 			d.forget(a)
 		}
 	}
 	return nil
+}
+
+// listedBy reports whether a was listed among the first n agents listed.
+func (d *Daemon) listedBy(a *AgentRuntime, n uint64) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return a.listing <= n
 }
 
 // forget drops an agent from the list (removed on another node).

@@ -104,6 +104,10 @@ type Daemon struct {
 	// listedAt is the place of each agent of agents, by id: listing one
 	// more among ten thousand must not look at the others.
 	listedAt map[string]int
+	// listings counts the agents listed; each remembers its number
+	// (AgentRuntime.listing), so that a cluster's re-read of the stored
+	// agents forgets none listed after it read them (resyncOnce).
+	listings uint64
 	// configuring holds the agents whose plugins are being configured:
 	// their plugins may call the Runtime for them from Configure on,
 	// before they are listed (see runtimeServer.agent).

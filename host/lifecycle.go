@@ -66,6 +66,8 @@ func (d *Daemon) addAgents(as []*AgentRuntime) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, a := range as {
+		d.listings++
+		a.listing = d.listings
 		d.byID[a.ID] = a
 		if i, ok := d.listedAt[a.ID]; ok {
 			d.agents[i] = a
