@@ -237,14 +237,20 @@ func (b *bootstrap) recordNotRun(ctx context.Context, a *sdk.Agent, e evaluation
 			continue
 		}
 		for _, ev := range p.Evaluators {
-			err := storage.For(a).AddLog(ctx, storage.LogEntry{EntityID: e.Message.EntityID, RoomID: e.Message.RoomID, Type: "evaluator",
-				Body: map[string]any{"evaluator": ev.Name, "plugin": p.Name, "runId": e.RunID, "messageId": e.Message.ID, "ran": false,
-					"reason": "an evaluation before it covered its messages"}})
+			err := logNotRun(ctx, a, e, map[string]any{"evaluator": ev.Name, "plugin": p.Name,
+				"reason": "an evaluation before it covered its messages"})
 			if err != nil {
 				a.Logger(ctx).Warn("could not record in the run's timeline that its evaluators had nothing to do", "error", err)
 			}
 		}
 	}
+}
+
+// logNotRun writes an evaluator entry of the run's timeline saying that
+// it did not run; body says which evaluator and why.
+func logNotRun(ctx context.Context, a *sdk.Agent, e evaluation, body map[string]any) error {
+	body["runId"], body["messageId"], body["ran"] = e.RunID, e.Message.ID, false
+	return storage.For(a).AddLog(ctx, storage.LogEntry{EntityID: e.Message.EntityID, RoomID: e.Message.RoomID, Type: "evaluator", Body: body})
 }
 
 // release lets go of a done evaluation's task.
@@ -293,7 +299,6 @@ func (b *bootstrap) recoverHeld(ctx context.Context, a *sdk.Agent, tasks []Task)
 // skipEvaluation records in the run's timeline that its evaluators did not
 // run, and why, and lets go of the held evaluation.
 func (b *bootstrap) skipEvaluation(ctx context.Context, a *sdk.Agent, e evaluation, why string) {
-	_ = storage.For(a).AddLog(ctx, storage.LogEntry{EntityID: e.Message.EntityID, RoomID: e.Message.RoomID, Type: "evaluator",
-		Body: map[string]any{"runId": e.RunID, "messageId": e.Message.ID, "evaluator": "*", "ran": false, "error": "skipped: " + why}})
+	_ = logNotRun(ctx, a, e, map[string]any{"evaluator": "*", "error": "skipped: " + why})
 	_ = b.evalStore.DeleteTask(ctx, a, e.taskID)
 }

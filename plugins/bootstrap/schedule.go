@@ -48,7 +48,7 @@ func (s *scheduler) lookLimit() int {
 func (s *scheduler) handling() func() {
 	s.messages.Add(1)
 	return func() {
-		s.quiet.left(&s.messages)
+		s.quiet.left()
 		s.nudge()
 	}
 }
@@ -57,7 +57,7 @@ func (s *scheduler) handling() func() {
 func (b *bootstrap) scheduler() *scheduler {
 	b.schedOnce.Do(func() {
 		b.sched = &scheduler{wake: make(chan struct{}, 1)}
-		b.sched.quiet = quietGate{busy: func() bool { return b.sched.messages.Load() > 0 }, quietFor: evalQuiet, maxWait: evalMaxWait, now: time.Now}
+		b.sched.quiet = quietGate{messages: &b.sched.messages, quietFor: evalQuiet, maxWait: evalMaxWait, now: time.Now}
 		go b.sched.loop()
 	})
 	return b.sched
@@ -224,7 +224,8 @@ const (
 // quietGate holds background work back while the process handles
 // messages (see evalQuiet).
 type quietGate struct {
-	busy              func() bool
+	// messages counts the messages in flight (scheduler.messages).
+	messages          *atomic.Int32
 	quietFor, maxWait time.Duration
 	now               func() time.Time
 
@@ -238,11 +239,11 @@ type quietGate struct {
 	changed chan struct{}
 }
 
-// left counts a message done (messages is the count of those in flight).
-func (g *quietGate) left(messages *atomic.Int32) {
+// left counts a message done.
+func (g *quietGate) left() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if messages.Add(-1) == 0 {
+	if g.messages.Add(-1) == 0 {
 		g.idleSince = g.now()
 		g.signal()
 	}
@@ -273,7 +274,7 @@ func (g *quietGate) wait(ctx context.Context, queued time.Time) error {
 			return nil
 		}
 		wait := due.Sub(now)
-		if !g.busy() {
+		if g.messages.Load() == 0 {
 			idle := now.Sub(g.idleSince)
 			if idle >= g.quietFor {
 				return nil

@@ -10,7 +10,7 @@ import (
 
 func newTestGate(quiet, maxWait time.Duration) (*quietGate, *atomic.Int32) {
 	var messages atomic.Int32
-	return &quietGate{busy: func() bool { return messages.Load() > 0 }, quietFor: quiet, maxWait: maxWait, now: time.Now}, &messages
+	return &quietGate{messages: &messages, quietFor: quiet, maxWait: maxWait, now: time.Now}, &messages
 }
 
 // waitAsync waits for work queued now on a goroutine; the channel tells
@@ -37,7 +37,7 @@ func TestEvaluationsYieldToMessages(t *testing.T) {
 	done := waitAsync(g, context.Background())
 	for range 4 {
 		time.Sleep(30 * time.Millisecond)
-		g.left(messages)
+		g.left()
 		time.Sleep(5 * time.Millisecond)
 		messages.Add(1)
 	}
@@ -46,7 +46,7 @@ func TestEvaluationsYieldToMessages(t *testing.T) {
 		t.Fatal("the evaluation ran between two messages")
 	default:
 	}
-	g.left(messages)
+	g.left()
 	ended := time.Now()
 	select {
 	case at := <-done:
