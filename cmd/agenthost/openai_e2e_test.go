@@ -8,10 +8,20 @@ package main
 // that speaks its HTTP protocol to the plugin process.
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/agenthost/agenthost/host"
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/plugins/openai/openaitest"
+	"github.com/agenthost/agenthost/plugins/sqlstore"
+	"github.com/agenthost/agenthost/sdk"
+	"github.com/agenthost/agenthost/sdk/storage"
 )
 
 // pluginProcesses lists the bundled plugins the daemon runs, by name.
@@ -98,5 +108,126 @@ func TestOpenAINotChosenWithoutAKey(t *testing.T) {
 	m := d.say("Eliza", "I am worried about my exams")
 	if len(m.Messages) != 1 || strings.TrimSpace(m.Messages[0].Text) == "" || strings.Contains(m.Messages[0].Text, "fake OpenAI") {
 		t.Errorf("the offline ELIZA should answer: %+v", m)
+	}
+}
+
+// A message's embedding is made after its reply. The daemon is killed
+// while the model server holds that embedding: the next daemon makes it,
+// and the stored message has it.
+func TestMessageEmbeddingMadeAfterAKill(t *testing.T) {
+	t.Parallel()
+	const heldText = "please hold this thought"
+	srv := openaitest.Start(t)
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	srv.HoldEmbedding = func(input string) {
+		if input == heldText {
+			<-release
+		}
+	}
+	asked := func(text string) []time.Time {
+		var at []time.Time
+		for _, r := range srv.Requests("/embeddings") {
+			if in, _ := r.JSON()["input"].(string); in == text {
+				at = append(at, r.Time)
+			}
+		}
+		return at
+	}
+	dataDir := t.TempDir()
+	opts := daemonOpts{dataDir: dataDir, env: []string{"OPENAI_API_KEY=" + srv.APIKey, "OPENAI_BASE_URL=" + srv.URL}}
+	d := startDaemon(t, opts)
+
+	// The agent embeds messages before storing them until its task
+	// service has read the embedding marker, a moment after it started.
+	var room string
+	deferred := false
+	for i := 0; i < 40 && !deferred; i++ {
+		text := fmt.Sprintf("warm-up %d", i)
+		m := d.sayAs("Eliza", "ann", room, text)
+		room = m.RoomID
+		back := time.Now()
+		testwait.For(t, 10*time.Second, "the embedding of "+text, func() bool { return len(asked(text)) > 0 })
+		deferred = asked(text)[0].After(back)
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !deferred {
+		t.Fatal("no message had its embedding made after its reply")
+	}
+	replied := make(chan messagesData, 1)
+	go func() { replied <- d.sayAs("Eliza", "ann", room, heldText) }()
+	select {
+	case m := <-replied:
+		if len(m.Messages) != 1 {
+			t.Fatalf("reply: %+v", m)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the reply waited for the message's embedding")
+	}
+	testwait.For(t, 10*time.Second, "the held embedding asked for", func() bool { return len(asked(heldText)) == 1 })
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-d.exited
+	once.Do(func() { close(release) })
+
+	// The held message as stored: how many copies, and the values of
+	// the embedding of the one. The store is read beside the daemon, as
+	// `agenthost db status` does.
+	ctx := context.Background()
+	type held struct {
+		copies int
+		emb    []float32
+	}
+	read := func() (held, *sqlstore.Store, string) {
+		t.Helper()
+		s, err := sqlstore.Open(ctx, sqlstore.Config{DataDir: host.PluginDir(dataDir, "sql"), ExactSearch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		agents, err := s.GetAgents(ctx)
+		if err != nil || len(agents) != 1 {
+			t.Fatalf("agents: %+v %v", agents, err)
+		}
+		ms, err := s.GetMemories(ctx, agents[0].ID, storage.MemoryQuery{Table: sdk.TableMessages, RoomID: room, Count: 200})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h held
+		for _, m := range ms {
+			if m.Content.Text == heldText {
+				h.copies++
+				h.emb = m.Embedding
+			}
+		}
+		return h, s, agents[0].ID
+	}
+	if h, s, _ := read(); h.copies != 1 || len(h.emb) != 0 {
+		t.Fatalf("after the kill the held message is stored %d times, with %d values", h.copies, len(h.emb))
+	} else {
+		s.Close()
+	}
+
+	d = startDaemon(t, opts)
+	testwait.For(t, 30*time.Second, "the next daemon to store the held message's embedding", func() bool {
+		h, s, _ := read()
+		s.Close()
+		return len(h.emb) > 0
+	})
+	if len(asked(heldText)) != 2 {
+		t.Errorf("the held message's embedding was asked for %d times", len(asked(heldText)))
+	}
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := d.waitExit(20 * time.Second); code != 0 {
+		t.Fatalf("stop: %d\n%s", code, tail(out, 3000))
+	}
+	h, s, _ := read()
+	defer s.Close()
+	want := openaitest.Vector(heldText, 1536)
+	if h.copies != 1 || len(h.emb) != 1536 || h.emb[0] != float32(want[0]) || h.emb[1535] != float32(want[1535]) {
+		t.Errorf("the held message is stored %d times, with %d values", h.copies, len(h.emb))
 	}
 }

@@ -37,6 +37,9 @@ type bootstrap struct {
 	// (see changingStore).
 	evalStore Store
 	agents    *sdk.Instances[*agentState]
+	// settleIdle is how long an agent's embeddings are all made before
+	// its embedding marker is settled (embeddings.go).
+	settleIdle time.Duration
 
 	// eventRuns maps the runs an event started (agent id, NUL, run id)
 	// to where their replies go: the host has no run for them.
@@ -57,6 +60,7 @@ type agentState struct {
 	settings agentSettings
 	tasks    *taskService
 	evals    *evaluations
+	embeds   *embedQueue
 
 	mu sync.Mutex
 	// latest maps a room to the response id of the newest run in it: an
@@ -82,9 +86,15 @@ func New() sdk.Plugin { return NewWithStore(DatabaseStore()) }
 // NewWithStore returns the bootstrap plugin keeping relationships,
 // components and tasks in store: [CacheStore] for a database plugin that
 // does not serve them.
-func NewWithStore(store Store) sdk.Plugin {
-	b := &bootstrap{store: changingStore{store}, evalStore: store}
+func NewWithStore(store Store) sdk.Plugin { return newBootstrap(store).plugin() }
+
+func newBootstrap(store Store) *bootstrap {
+	b := &bootstrap{store: changingStore{store}, evalStore: store, settleIdle: settleIdle}
 	b.agents = &sdk.Instances[*agentState]{New: b.newAgentState, Close: (*agentState).close}
+	return b
+}
+
+func (b *bootstrap) plugin() sdk.Plugin {
 	return sdk.Plugin{
 		Name:    "bootstrap",
 		Version: Version,
@@ -125,7 +135,7 @@ func (b *bootstrap) newAgentState(ctx context.Context, a *sdk.Agent) (*agentStat
 func (b *bootstrap) newState(a *sdk.Agent) (*agentState, []string) {
 	settings, warnings := readSettings(a)
 	run := func(ctx context.Context, e evaluation) { b.runEvaluation(ctx, a, e) }
-	return &agentState{settings: settings, evals: newEvaluations(run, &b.scheduler().quiet), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{},
+	return &agentState{settings: settings, evals: newEvaluations(run, &b.scheduler().quiet), embeds: newEmbedQueue(a, b.evalStore, &b.scheduler().quiet, b.settleIdle), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{},
 		handling: map[string]chan struct{}{}, handled: boundedmap.New[bool](maxHandled)}, warnings
 }
 
@@ -134,6 +144,7 @@ func (st *agentState) close() {
 		st.tasks.stop()
 	}
 	st.evals.close()
+	st.embeds.close()
 }
 
 // state returns the agent's in-memory state. A call that comes in while

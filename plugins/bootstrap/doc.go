@@ -16,13 +16,14 @@
 //
 //  1. The agent's own messages are skipped.
 //  2. Attachments are enriched (images described by IMAGE_DESCRIPTION, text
-//     files read), the text is embedded, and the message is stored. A
-//     message already stored (delivered twice) stops here: it is handled
-//     exactly once. When every provider of the agent is bootstrap's own,
-//     the embedding and the store run beside steps 5 and 6 (the providers
-//     see the message as if stored), and only the reply waits for them; a
-//     second delivery of a message this process is storing, or stored,
-//     waits for or follows the first without a model call.
+//     files read) and the message is stored; its embedding is made after
+//     the reply (see Embeddings below). A message already stored
+//     (delivered twice) stops here: it is handled exactly once. When every
+//     provider of the agent is bootstrap's own, the store runs beside
+//     steps 5 and 6 (the providers see the message as if stored), and only
+//     the reply waits for it; a second delivery of a message this process
+//     is storing, or stored, waits for or follows the first without a
+//     model call.
 //  3. A message from a bot or another agent is not answered unless
 //     RESPOND_TO_AGENTS is true, and then only up to MAX_AGENT_TURNS agent
 //     messages in a row: agents never answer each other in an endless loop.
@@ -58,6 +59,24 @@
 //     second at most, with every evaluation waiting. A reflection waiting
 //     covers the room's messages that come meanwhile: they queue none of
 //     their own.
+//
+// # Embeddings
+//
+// A message is stored as it comes and embedded after its reply, when the
+// process is quiet, as evaluations are: the reply needs the stored
+// message, not its vector. Until its embedding is made the stored message
+// has none, and a similarity search does not find it. A task
+// ("bootstrap:embeddings", one per agent) marks since when stored messages
+// may lack their embeddings: the first such message of a process marks it
+// before it is stored, and an orderly stop settles it. A process that died
+// with embeddings waiting leaves it unsettled, and the next start embeds
+// the messages stored since that lack one. A message created more than ten
+// seconds before it is stored (a delivery handed over again, a backlog) is
+// embedded before it is stored, as are the messages that come before the
+// task service's first look has read the mark. An embedding that fails
+// because the model plugin or the database is down is tried again later;
+// one the model refuses leaves the message without an embedding, as
+// before.
 //
 // Replies are stored among the room's messages, then sent back through the
 // message's source with Respond. An action of another plugin that answers

@@ -442,28 +442,30 @@ func composesHere(info *sdk.AgentInfo) bool {
 	return true
 }
 
-// storeIncoming embeds the run's message (when the agent has a model for
-// it) and stores it with its embedding; a message stored already marks
-// the run a duplicate. It works on a copy: the run's message is read
-// meanwhile.
+// storeIncoming stores the run's message; a message stored already marks
+// the run a duplicate. When the agent has a model for it, the message's
+// embedding is made after the reply (embeddings.go) or, for a message
+// created a while ago, before it is stored. It works on a copy: the run's
+// message is read meanwhile.
 func (b *bootstrap) storeIncoming(ctx context.Context, r *run, info *sdk.AgentInfo) error {
 	a, msg := r.a, *r.msg
+	var later func(*laterEmbedding)
 	if msg.Content.Text != "" && len(msg.Embedding) == 0 && info.HasModel(sdk.ModelTextEmbedding) {
-		// The embedding is made before the message is stored, so the stored
-		// row always has it (elizaOS stores the two concurrently).
-		res, err := a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextEmbedding, RunID: r.id, Text: msg.Content.Text})
-		switch {
-		case err != nil && (errors.Is(err, sdk.ErrUnavailable) || errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil):
-			// The model plugin is down or hung: fail the run, as a failing
-			// text model does, rather than answer from a half-working agent.
-			return fmt.Errorf("embed the message: %w", err)
-		case err != nil:
-			r.log(ctx).Warn("embedding the message failed; it is stored without one", "error", err)
-		default:
-			msg.Embedding = res.Embedding
+		var deferred bool
+		if later, deferred = b.state(a).embeds.later(ctx, msg.CreatedAt); !deferred {
+			if err := embedNow(ctx, r, &msg); err != nil {
+				return err
+			}
 		}
 	}
-	_, created, err := storage.For(a).CreateMemory(ctx, &msg, sdk.TableMessages, false)
+	id, created, err := storage.For(a).CreateMemory(ctx, &msg, sdk.TableMessages, false)
+	if later != nil {
+		if err == nil && created {
+			later(&laterEmbedding{id: id, runID: r.id, text: msg.Content.Text})
+		} else {
+			later(nil)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("store incoming message: %w", err)
 	}
@@ -478,6 +480,22 @@ func (b *bootstrap) storeIncoming(ctx context.Context, r *run, info *sdk.AgentIn
 		// message is stored: of deliveries of one message at once, only
 		// the one that stored it. A bot's counts once it is answered.
 		b.startRun(a, msg.RoomID, r.id)
+	}
+	return nil
+}
+
+// embedNow makes msg's embedding before it is stored.
+func embedNow(ctx context.Context, r *run, msg *sdk.Memory) error {
+	res, err := r.a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextEmbedding, RunID: r.id, Text: msg.Content.Text})
+	switch {
+	case err != nil && transient(ctx, err):
+		// The model plugin is down or hung: fail the run, as a failing
+		// text model does, rather than answer from a half-working agent.
+		return fmt.Errorf("embed the message: %w", err)
+	case err != nil:
+		r.log(ctx).Warn("embedding the message failed; it is stored without one", "error", err)
+	default:
+		msg.Embedding = res.Embedding
 	}
 	return nil
 }

@@ -129,8 +129,9 @@ func (t *taskService) tick(ctx context.Context) bool {
 		return !t.recovered
 	}
 	if !t.recovered {
-		var held []Task
-		tasks, held = splitHeld(tasks)
+		var held, markers []Task
+		tasks, held, markers = splitHeld(tasks)
+		t.b.recoverEmbeddings(cctx, t.a, markers)
 		t.b.recoverHeld(cctx, t.a, held)
 		t.recovered = true
 	}
@@ -173,18 +174,20 @@ func (t *taskService) tick(ctx context.Context) bool {
 	return len(tasks) > 0
 }
 
-// splitHeld parts all of an agent's tasks into its queue (tagged "queue")
-// and the evaluations held for it.
-func splitHeld(all []Task) (queue, held []Task) {
+// splitHeld parts all of an agent's tasks into its queue (tagged "queue"),
+// the evaluations held for it and its embedding marker (embeddings.go).
+func splitHeld(all []Task) (queue, held, markers []Task) {
 	for _, t := range all {
 		switch {
 		case isHeldEvaluation(&t):
 			held = append(held, t)
+		case isEmbeddingMarker(&t):
+			markers = append(markers, t)
 		case hasTag(&t, "queue"):
 			queue = append(queue, t)
 		}
 	}
-	return queue, held
+	return queue, held, markers
 }
 
 // claim marks a task as running, so a slow task is not started again by

@@ -53,6 +53,9 @@ type Server struct {
 	// ImagesAsBase64 answers image generations inline (b64_json), as
 	// gpt-image models do, instead of with URLs.
 	ImagesAsBase64 bool
+	// HoldEmbedding, when set, is called with each input of an embeddings
+	// request before it is answered: the answer waits for it to return.
+	HoldEmbedding func(input string)
 
 	srv *httptest.Server
 
@@ -447,6 +450,11 @@ func (s *Server) embeddings(w *recorder, body []byte) {
 	} else if json.Unmarshal(b.Input, &inputs) != nil {
 		badRequest(w, "'input' must be a string or an array of strings", "input")
 		return
+	}
+	if s.HoldEmbedding != nil {
+		for _, in := range inputs {
+			s.HoldEmbedding(in)
+		}
 	}
 	dims := b.Dimensions
 	if dims == 0 {
