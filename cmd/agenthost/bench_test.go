@@ -599,8 +599,8 @@ func benchOverhead(b *testing.B, n int, env ...string) {
 	}
 }
 
-// metricSums are the sums of the daemon's model-call (but embedding) and
-// database-call histograms, in seconds; db by method.
+// metricSums are the sums of the daemon's model-call and database-call
+// histograms, in seconds; db by method.
 type metricSums struct {
 	model float64
 	db    map[string]float64
@@ -629,11 +629,7 @@ func scrapeSums(b *testing.B, client *http.Client, url string) metricSums {
 		}
 		switch {
 		case strings.HasPrefix(line, "agenthost_model_call_duration_seconds_sum"):
-			// A message's embedding is made after its reply, not on its
-			// path: subtracting it would hide host time.
-			if !strings.Contains(line, `type="TEXT_EMBEDDING"`) {
-				out.model += v
-			}
+			out.model += v
 		case strings.HasPrefix(line, "agenthost_database_call_duration_seconds_sum"):
 			if m := methodLabel.FindStringSubmatch(line); m != nil {
 				out.db[m[1]] += v

@@ -64,7 +64,10 @@
 //
 // A message is stored as it comes and embedded after its reply, when the
 // process is quiet, as evaluations are: the reply needs the stored
-// message, not its vector. Until its embedding is made the stored message
+// message, not its vector. Messages that keep coming with no pause for a
+// second are embedded before they are stored again, beside the state's
+// composition: without a quiet moment to make them in, embeddings made
+// later only cost more. Until its embedding is made the stored message
 // has none, and a similarity search does not find it. A task
 // ("bootstrap:embeddings", one per agent) marks since when stored messages
 // may lack their embeddings: the first such message of a process marks it

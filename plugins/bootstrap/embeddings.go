@@ -56,10 +56,19 @@ const (
 	// time, a round trip through three processes each, they fell behind
 	// ten senders.
 	embedWorkers = 8
+	// deferFor is how long the oldest embedding may have waited for the
+	// process to be quiet before messages are embedded before they are
+	// stored again, beside the state's composition as they were. Messages
+	// that keep coming without a pause leave no quiet moment to make
+	// their embeddings in, and made later they cost a write and a few
+	// crossings more than made in the run: deferring pays when a pause
+	// comes, as in a conversation or a burst, not under a steady load.
+	deferFor = time.Second
+	// embedMaxWait is how long an embedding waits for a quiet moment at
+	// most; then it is made among the messages.
+	embedMaxWait = 10 * time.Second
 	// maxWaiting bounds the messages waiting for their embeddings; more
-	// are embedded before they are stored. Under a load the machine
-	// cannot keep up with, the work is done as it comes rather than
-	// piling up behind the replies.
+	// are embedded before they are stored.
 	maxWaiting = 256
 	// embedTimeout bounds one deferred embedding and its write.
 	embedTimeout = time.Minute
@@ -145,7 +154,8 @@ func (q *embedQueue) later(ctx context.Context, createdAt int64) (done func(*lat
 		createdAt = now.UnixMilli()
 	}
 	q.mu.Lock()
-	ok = q.recovered && !q.closed && createdAt >= now.Add(-embedLag).UnixMilli() && len(q.pending)+len(q.storing) < maxWaiting
+	ok = q.recovered && !q.closed && createdAt >= now.Add(-embedLag).UnixMilli() &&
+		len(q.pending)+len(q.storing) < maxWaiting && (len(q.pending) == 0 || now.Sub(q.pending[0].queued) < deferFor)
 	if ok {
 		q.storing[createdAt]++
 		q.active = now
@@ -271,7 +281,9 @@ func (q *embedQueue) run() {
 		}
 		first := q.pending[0].queued
 		q.mu.Unlock()
-		if q.gate.wait(q.ctx, first) != nil {
+		// The gate lets work wait evalMaxWait for a quiet moment; an
+		// embedding waits embedMaxWait.
+		if q.gate.wait(q.ctx, first.Add(embedMaxWait-q.gate.maxWait)) != nil {
 			continue // stopped: the loop ends
 		}
 		// The gate lets go of everything queued until now; the batch
