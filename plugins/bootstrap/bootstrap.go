@@ -37,9 +37,8 @@ type bootstrap struct {
 	// (see changingStore).
 	evalStore Store
 	agents    *sdk.Instances[*agentState]
-	// settleIdle is how long an agent's embeddings are all made before
-	// its embedding marker is settled (embeddings.go).
-	settleIdle time.Duration
+	// embeds tunes the agents' embedding queues (embeddings.go).
+	embeds embedTuning
 
 	// eventRuns maps the runs an event started (agent id, NUL, run id)
 	// to where their replies go: the host has no run for them.
@@ -89,7 +88,7 @@ func New() sdk.Plugin { return NewWithStore(DatabaseStore()) }
 func NewWithStore(store Store) sdk.Plugin { return newBootstrap(store).plugin() }
 
 func newBootstrap(store Store) *bootstrap {
-	b := &bootstrap{store: changingStore{store}, evalStore: store, settleIdle: settleIdle}
+	b := &bootstrap{store: changingStore{store}, evalStore: store, embeds: defaultEmbedTuning}
 	b.agents = &sdk.Instances[*agentState]{New: b.newAgentState, Close: (*agentState).close}
 	return b
 }
@@ -135,7 +134,7 @@ func (b *bootstrap) newAgentState(ctx context.Context, a *sdk.Agent) (*agentStat
 func (b *bootstrap) newState(a *sdk.Agent) (*agentState, []string) {
 	settings, warnings := readSettings(a)
 	run := func(ctx context.Context, e evaluation) { b.runEvaluation(ctx, a, e) }
-	return &agentState{settings: settings, evals: newEvaluations(run, &b.scheduler().quiet), embeds: newEmbedQueue(a, b.evalStore, &b.scheduler().quiet, b.settleIdle), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{},
+	return &agentState{settings: settings, evals: newEvaluations(run, &b.scheduler().quiet), embeds: newEmbedQueue(a, b.evalStore, &b.scheduler().quiet, b.embeds), latest: map[string]string{}, runs: map[string]string{}, owned: map[string]bool{},
 		handling: map[string]chan struct{}{}, handled: boundedmap.New[bool](maxHandled)}, warnings
 }
 

@@ -100,11 +100,11 @@ type laterEmbedding struct {
 // embedQueue makes one agent's deferred embeddings, oldest first, on a
 // goroutine that runs while any wait.
 type embedQueue struct {
-	a          *sdk.Agent
-	store      Store // keeps the marker
-	gate       *quietGate
-	now        func() time.Time
-	settleIdle time.Duration
+	a     *sdk.Agent
+	store Store // keeps the marker
+	gate  *quietGate
+	now   func() time.Time
+	tune  embedTuning
 	// ctx ends when the agent stops; embeddings still waiting then are
 	// made at the next start.
 	ctx    context.Context
@@ -138,9 +138,17 @@ type embedQueue struct {
 	through int64 // the marker's stored "through"
 }
 
-func newEmbedQueue(a *sdk.Agent, store Store, gate *quietGate, settleIdle time.Duration) *embedQueue {
+// embedTuning is what tests change of the queue's constants.
+type embedTuning struct {
+	settleIdle time.Duration
+	maxWaiting int
+}
+
+var defaultEmbedTuning = embedTuning{settleIdle: settleIdle, maxWaiting: maxWaiting}
+
+func newEmbedQueue(a *sdk.Agent, store Store, gate *quietGate, tune embedTuning) *embedQueue {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &embedQueue{a: a, store: store, gate: gate, now: time.Now, settleIdle: settleIdle,
+	return &embedQueue{a: a, store: store, gate: gate, now: time.Now, tune: tune,
 		ctx: ctx, cancel: cancel, storing: map[int64]int{}}
 }
 
@@ -155,7 +163,7 @@ func (q *embedQueue) later(ctx context.Context, createdAt int64) (done func(*lat
 	}
 	q.mu.Lock()
 	ok = q.recovered && !q.closed && createdAt >= now.Add(-embedLag).UnixMilli() &&
-		len(q.pending)+len(q.storing) < maxWaiting && (len(q.pending) == 0 || now.Sub(q.pending[0].queued) < deferFor)
+		len(q.pending)+len(q.storing) < q.tune.maxWaiting && (len(q.pending) == 0 || now.Sub(q.pending[0].queued) < deferFor)
 	if ok {
 		q.storing[createdAt]++
 		q.active = now
@@ -274,7 +282,7 @@ func (q *embedQueue) run() {
 		if q.closed || len(q.pending) == 0 {
 			q.running = false
 			if !q.closed {
-				q.settleLaterLocked(q.settleIdle)
+				q.settleLaterLocked(q.tune.settleIdle)
 			}
 			q.mu.Unlock()
 			return
@@ -348,8 +356,8 @@ func (q *embedQueue) settleIfIdle() {
 		q.mu.Unlock()
 		return // the queue schedules the next look when it drains
 	}
-	if idle := q.now().Sub(q.active); idle < q.settleIdle {
-		q.settleLaterLocked(q.settleIdle - idle)
+	if idle := q.now().Sub(q.active); idle < q.tune.settleIdle {
+		q.settleLaterLocked(q.tune.settleIdle - idle)
 		q.mu.Unlock()
 		return
 	}

@@ -77,8 +77,13 @@ func startEmbedRig(t *testing.T) *embedRig {
 // markers settle after settle idle.
 func (r *embedRig) startBootstrap(t *testing.T, settle time.Duration) *plugintest.Client {
 	t.Helper()
+	return r.startTuned(t, embedTuning{settleIdle: settle, maxWaiting: maxWaiting})
+}
+
+func (r *embedRig) startTuned(t *testing.T, tune embedTuning) *plugintest.Client {
+	t.Helper()
 	b := newBootstrap(DatabaseStore())
-	b.settleIdle = settle
+	b.embeds = tune
 	c := plugintest.Start(t, b.plugin(), plugintest.WithRuntime(r.rt))
 	settings := map[string]string{SettingDisableReflexion: "true", SettingTaskTick: "50"}
 	if _, err := c.Configure(context.Background(), agentID, &sdk.Character{Name: "Eliza", Bio: sdk.StringList{"A test agent."}}, settings); err != nil {
@@ -131,6 +136,49 @@ func sameVector(a, b []float32) bool {
 	return true
 }
 
+// dm connects Ann's DM room with the agent and returns a sender of
+// messages there: each is handled on a goroutine, its error sent on done.
+func (r *embedRig) dm(t *testing.T, c *plugintest.Client) func(text string) (m *sdk.Memory, done chan error) {
+	t.Helper()
+	ctx := context.Background()
+	room, world, ann := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	conn := storage.Connection{Entity: sdk.Entity{ID: ann, Names: []string{"Ann"}},
+		Room:  sdk.Room{ID: room, Name: "room", Source: "test", Type: sdk.ChannelDM, WorldID: world},
+		World: sdk.World{ID: world, Name: "World"}}
+	if err := storage.For(r.a).EnsureConnection(ctx, conn); err != nil {
+		t.Fatal(err)
+	}
+	return func(text string) (*sdk.Memory, chan error) {
+		m := &sdk.Memory{ID: uuid.NewString(), EntityID: ann, RoomID: room, WorldID: world, CreatedAt: time.Now().UnixMilli(),
+			Content: sdk.Content{Text: text, Source: "test", ChannelType: sdk.ChannelDM}}
+		done := make(chan error, 1)
+		go func() {
+			done <- c.HandleEvent(ctx, agentID, sdk.Event{Type: sdk.EventMessageReceived, RunID: uuid.NewString(), Source: "test", Message: m})
+		}()
+		return m, done
+	}
+}
+
+// awaitDeferral sends messages, one at a time, until one has its
+// embedding made after its reply: until the task service's first look
+// has read the marker, a message is embedded before it is stored.
+func (r *embedRig) awaitDeferral(t *testing.T, send func(string) (*sdk.Memory, chan error)) {
+	t.Helper()
+	for i := 0; i < 100; i++ {
+		text := fmt.Sprintf("warm-up %d", i)
+		_, done := send(text)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		testwait.For(t, 5*time.Second, "the embedding of "+text, func() bool { _, ok := r.askedAt(text); return ok })
+		if at, _ := r.askedAt(text); at.After(back) {
+			return
+		}
+	}
+	t.Fatal("no message had its embedding made after its reply")
+}
+
 // A message is stored and answered without waiting for its embedding,
 // which is made after the reply and stored with the message; until the
 // agent stops, a marker says stored messages may lack theirs, and the
@@ -140,40 +188,8 @@ func TestMessageEmbeddedAfterItsReply(t *testing.T) {
 	r := startEmbedRig(t)
 	c := r.startBootstrap(t, 300*time.Millisecond)
 	ctx := context.Background()
-	room, world, ann := uuid.NewString(), uuid.NewString(), uuid.NewString()
-	conn := storage.Connection{Entity: sdk.Entity{ID: ann, Names: []string{"Ann"}},
-		Room:  sdk.Room{ID: room, Name: "room", Source: "test", Type: sdk.ChannelDM, WorldID: world},
-		World: sdk.World{ID: world, Name: "World"}}
-	if err := storage.For(r.a).EnsureConnection(ctx, conn); err != nil {
-		t.Fatal(err)
-	}
-	send := func(text string) (*sdk.Memory, chan error) {
-		m := &sdk.Memory{ID: uuid.NewString(), EntityID: ann, RoomID: room, WorldID: world, CreatedAt: time.Now().UnixMilli(),
-			Content: sdk.Content{Text: text, Source: "test", ChannelType: sdk.ChannelDM}}
-		done := make(chan error, 1)
-		go func() {
-			done <- c.HandleEvent(ctx, agentID, sdk.Event{Type: sdk.EventMessageReceived, RunID: uuid.NewString(), Source: "test", Message: m})
-		}()
-		return m, done
-	}
-
-	// Until the task service's first look has read the marker, a message
-	// is embedded before it is stored; after it, once the reply is sent.
-	deferred := false
-	for i := 0; i < 100 && !deferred; i++ {
-		text := fmt.Sprintf("warm-up %d", i)
-		_, done := send(text)
-		if err := <-done; err != nil {
-			t.Fatal(err)
-		}
-		back := time.Now()
-		testwait.For(t, 5*time.Second, "the embedding of "+text, func() bool { _, ok := r.askedAt(text); return ok })
-		at, _ := r.askedAt(text)
-		deferred = at.After(back)
-	}
-	if !deferred {
-		t.Fatal("no message had its embedding made after its reply")
-	}
+	send := r.dm(t, c)
+	r.awaitDeferral(t, send)
 
 	m, done := send("please hold this thought")
 	select {
@@ -225,6 +241,66 @@ func TestMessageEmbeddedAfterItsReply(t *testing.T) {
 	}
 	if mk, ok := r.marker(t); !ok || mk.Metadata["settled"] != true {
 		t.Fatalf("after the agent stopped with nothing waiting, the marker is %+v", mk.Metadata)
+	}
+}
+
+// Messages that keep coming leave no quiet moment to make their
+// embeddings in: once the oldest waiting has waited deferFor, messages are
+// embedded in their run again. The ones waiting are made once a pause
+// comes.
+func TestSteadyMessagesEmbeddedInTheRun(t *testing.T) {
+	t.Parallel()
+	r := startEmbedRig(t)
+	// No bound on the messages waiting: only their wait sends messages
+	// back to their runs' embedding.
+	c := r.startTuned(t, embedTuning{settleIdle: time.Hour, maxWaiting: 1 << 30})
+	send := r.dm(t, c)
+	r.awaitDeferral(t, send)
+
+	// Two senders, back to back: a message is always in flight.
+	type sent struct {
+		text       string
+		start, end time.Time
+	}
+	var (
+		mu   sync.Mutex
+		all  []sent
+		wg   sync.WaitGroup
+		t0   = time.Now()
+		stop = t0.Add(deferFor + 2*time.Second)
+	)
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				text := fmt.Sprintf("steady %d-%d", w, i)
+				start := time.Now()
+				_, done := send(text)
+				if err := <-done; err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				all = append(all, sent{text, start, time.Now()})
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	late, inRun := 0, 0
+	for _, m := range all {
+		testwait.For(t, 20*time.Second, "the embedding of "+m.text, func() bool { _, ok := r.askedAt(m.text); return ok })
+		if m.start.Sub(t0) < deferFor+500*time.Millisecond {
+			continue
+		}
+		late++
+		if at, _ := r.askedAt(m.text); at.Before(m.end) {
+			inRun++
+		}
+	}
+	if late == 0 || 2*inRun <= late {
+		t.Fatalf("of %d messages sent more than %v into a steady flow, %d were embedded in their run", late, deferFor+500*time.Millisecond, inRun)
 	}
 }
 
