@@ -90,7 +90,9 @@ func TestModelPathCrossings(t *testing.T) {
 	// stopped emitting MODEL_USED to no listener, bootstrap reused its
 	// room reads and left the storing of its reply to Respond; 13.4 after
 	// (the timeline's AddLogs is batched across messages); 11.7 once
-	// RUN_STARTED and RUN_ENDED came back with the handler's answer.
+	// RUN_STARTED and RUN_ENDED came back with the handler's answer;
+	// 13.2 once the message's embedding was stored after the reply
+	// (UpdateMemory, two crossings).
 	// The bound leaves room for a slow machine: bootstrap's reused reads
 	// last 2 s, so the slower the messages, the more often it reads again
 	// (14.2 with three busy loops beside the race detector, before the
