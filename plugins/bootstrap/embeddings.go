@@ -76,8 +76,12 @@ const (
 	// failed for now.
 	embedRetryMax = 30 * time.Second
 	// recoverPage is how many stored messages one read of a recovery
-	// returns.
+	// returns, and recoverMax how many it reads at most: a crash leaves
+	// far fewer waiting, and a marker whose "through" was lost (another
+	// plugin of the agent may write tasks) must not have every start read
+	// the agent's whole history.
 	recoverPage = 500
+	recoverMax  = 20 * recoverPage
 	// settleIdle is how long an agent has had no message waiting for its
 	// embedding before its marker is settled. The daemon's stop ends the
 	// plugins without a word to the database, so this is what spares a
@@ -140,11 +144,12 @@ type embedQueue struct {
 
 // embedTuning is what tests change of the queue's constants.
 type embedTuning struct {
-	settleIdle time.Duration
-	maxWaiting int
+	settleIdle              time.Duration
+	maxWaiting              int
+	recoverPage, recoverMax int
 }
 
-var defaultEmbedTuning = embedTuning{settleIdle: settleIdle, maxWaiting: maxWaiting}
+var defaultEmbedTuning = embedTuning{settleIdle: settleIdle, maxWaiting: maxWaiting, recoverPage: recoverPage, recoverMax: recoverMax}
 
 func newEmbedQueue(a *sdk.Agent, store Store, gate *quietGate, tune embedTuning) *embedQueue {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -506,7 +511,7 @@ func (b *bootstrap) queueMissingEmbeddings(ctx context.Context, a *sdk.Agent, q 
 	var missing []laterEmbedding
 	end := int64(0)
 	for {
-		ms, err := storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableMessages, Start: through, End: end, Count: recoverPage})
+		ms, err := storage.For(a).GetMemories(ctx, storage.MemoryQuery{Table: sdk.TableMessages, Start: through, End: end, Count: q.tune.recoverPage})
 		if err != nil {
 			return 0, err
 		}
@@ -525,7 +530,12 @@ func (b *bootstrap) queueMissingEmbeddings(ctx context.Context, a *sdk.Agent, q 
 				end = m.CreatedAt
 			}
 		}
-		if len(ms) < recoverPage || fresh == 0 {
+		if len(ms) < q.tune.recoverPage || fresh == 0 {
+			break
+		}
+		if len(seen) >= q.tune.recoverMax {
+			a.Logger(ctx).Warn("read the newest messages since the embedding marker only; older ones stay without embeddings",
+				"read", len(seen), "since", through)
 			break
 		}
 	}

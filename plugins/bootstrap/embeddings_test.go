@@ -77,7 +77,9 @@ func startEmbedRig(t *testing.T) *embedRig {
 // markers settle after settle idle.
 func (r *embedRig) startBootstrap(t *testing.T, settle time.Duration) *plugintest.Client {
 	t.Helper()
-	return r.startTuned(t, embedTuning{settleIdle: settle, maxWaiting: maxWaiting})
+	tune := defaultEmbedTuning
+	tune.settleIdle = settle
+	return r.startTuned(t, tune)
 }
 
 func (r *embedRig) startTuned(t *testing.T, tune embedTuning) *plugintest.Client {
@@ -253,7 +255,9 @@ func TestSteadyMessagesEmbeddedInTheRun(t *testing.T) {
 	r := startEmbedRig(t)
 	// No bound on the messages waiting: only their wait sends messages
 	// back to their runs' embedding.
-	c := r.startTuned(t, embedTuning{settleIdle: time.Hour, maxWaiting: 1 << 30})
+	tune := defaultEmbedTuning
+	tune.settleIdle, tune.maxWaiting = time.Hour, 1<<30
+	c := r.startTuned(t, tune)
 	send := r.dm(t, c)
 	r.awaitDeferral(t, send)
 
@@ -374,4 +378,48 @@ func TestEmbeddingMarkerSettlesWhenNothingIsMissing(t *testing.T) {
 		mk, ok := r.marker(t)
 		return ok && mk.Metadata["settled"] == true
 	})
+}
+
+// A recovery reads a bounded number of messages, newest first: a marker
+// whose "through" was lost does not have every start read the agent's
+// whole history. The newest are embedded; the marker moves on.
+func TestEmbeddingRecoveryIsBounded(t *testing.T) {
+	t.Parallel()
+	r := startEmbedRig(t)
+	ctx := context.Background()
+	st := storage.For(r.a)
+	room, ann := uuid.NewString(), uuid.NewString()
+	base := time.Now().Add(-time.Minute).UnixMilli()
+	var ids []string
+	for i := 0; i < 7; i++ {
+		id, _, err := st.CreateMemory(ctx, &sdk.Memory{RoomID: room, EntityID: ann, CreatedAt: base + int64(i),
+			Content: sdk.Content{Text: fmt.Sprintf("lost %d", i)}}, sdk.TableMessages, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if _, err := st.CreateTask(ctx, storage.Task{Name: embeddingMarker, Tags: []string{embeddingMarker},
+		Metadata: map[string]any{"through": "lost", "settled": false}}); err != nil {
+		t.Fatal(err)
+	}
+	tune := defaultEmbedTuning
+	tune.settleIdle, tune.recoverPage, tune.recoverMax = time.Hour, 2, 4
+	r.startTuned(t, tune)
+	for i := 3; i < 7; i++ {
+		text := fmt.Sprintf("lost %d", i)
+		testwait.For(t, 10*time.Second, "the embedding of "+text, func() bool {
+			return sameVector(r.stored(t, ids[i]).Embedding, vectorOf(text))
+		})
+	}
+	testwait.For(t, 10*time.Second, "the marker moved on", func() bool {
+		mk, ok := r.marker(t)
+		through, _ := mk.Metadata["through"].(float64)
+		return ok && int64(through) > base
+	})
+	for i := 0; i < 3; i++ {
+		if _, ok := r.askedAt(fmt.Sprintf("lost %d", i)); ok {
+			t.Errorf("lost %d, beyond the bound, was embedded", i)
+		}
+	}
 }
