@@ -90,10 +90,6 @@ const (
 	settleIdle = time.Minute
 )
 
-// errEmbedLater marks a deferred embedding that failed for now (the model
-// plugin or the database is down or hung): it is made again later.
-var errEmbedLater = errors.New("embed later")
-
 // laterEmbedding is a stored message waiting for its embedding.
 type laterEmbedding struct {
 	id, runID, text string
@@ -247,15 +243,14 @@ func (q *embedQueue) arm(ctx context.Context) error {
 // markMu held.
 func (q *embedQueue) writeMarker(ctx context.Context, through int64, settled bool) error {
 	meta := map[string]any{"through": through, "settled": settled}
-	st := q.store
 	if q.marker == "" {
-		id, err := st.CreateTask(ctx, q.a, Task{Name: embeddingMarker, Tags: []string{embeddingMarker},
+		id, err := q.store.CreateTask(ctx, q.a, Task{Name: embeddingMarker, Tags: []string{embeddingMarker},
 			Description: "messages stored since `through` may wait for their embeddings", Metadata: meta})
 		if err != nil {
 			return fmt.Errorf("create the embedding marker: %w", err)
 		}
 		q.marker = id
-	} else if err := st.UpdateTask(ctx, q.a, Task{ID: q.marker, Tags: []string{embeddingMarker}, Metadata: meta}); err != nil {
+	} else if err := q.store.UpdateTask(ctx, q.a, Task{ID: q.marker, Tags: []string{embeddingMarker}, Metadata: meta}); err != nil {
 		return fmt.Errorf("update the embedding marker: %w", err)
 	}
 	q.through = through
@@ -387,9 +382,9 @@ func (q *embedQueue) settleLocked(through int64) {
 }
 
 // embed makes one message's embedding and stores it. It returns an error
-// wrapping errEmbedLater when it should be tried again; other failures
-// leave the message without an embedding, as a message whose embedding
-// failed was stored before.
+// only when it should be tried again (the model plugin or the database is
+// down or hung); other failures leave the message without an embedding,
+// as a message whose embedding failed was stored before.
 func (q *embedQueue) embed(e laterEmbedding) error {
 	ctx, cancel := context.WithTimeout(q.ctx, embedTimeout)
 	defer cancel()
@@ -399,7 +394,7 @@ func (q *embedQueue) embed(e laterEmbedding) error {
 	res, err := q.a.UseModel(ctx, sdk.ModelRequest{Type: sdk.ModelTextEmbedding, RunID: e.runID, Text: e.text})
 	switch {
 	case err != nil && transient(ctx, err):
-		return fmt.Errorf("%w: embed message %s: %w", errEmbedLater, e.id, err)
+		return fmt.Errorf("embed message %s: %w", e.id, err)
 	case err != nil:
 		q.a.Logger(ctx).Warn("embedding a message failed; it stays without one", "message", e.id, "error", err)
 		return nil
@@ -412,7 +407,7 @@ func (q *embedQueue) embed(e laterEmbedding) error {
 		q.a.Logger(ctx).Warn("storing a message's embedding failed; it stays without one", "message", e.id, "error", err)
 		return nil
 	}
-	return fmt.Errorf("%w: store the embedding of message %s: %w", errEmbedLater, e.id, err)
+	return fmt.Errorf("store the embedding of message %s: %w", e.id, err)
 }
 
 // transient reports whether a failed call may succeed when tried again
@@ -476,7 +471,7 @@ func (b *bootstrap) recoverEmbeddings(ctx context.Context, a *sdk.Agent, markers
 		if i > 0 {
 			// Two markers come from a process that died as it made the
 			// first: one is enough, at the older "through".
-			_ = b.evalStore.DeleteTask(ctx, a, m.ID)
+			_ = q.store.DeleteTask(ctx, a, m.ID)
 		}
 	}
 	q.markMu.Lock()
