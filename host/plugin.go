@@ -210,11 +210,27 @@ func (p *PluginProcess) Start(ctx context.Context) error {
 		return nil
 	case StateStopped:
 		p.state = StateStarting
-		p.ready = make(chan struct{})
+		ready := make(chan struct{})
+		p.ready = ready
 		p.stopping = false
 		p.mu.Unlock()
 		c, err := p.launch(ctx)
 		p.mu.Lock()
+		if p.stopping || p.ready != ready {
+			// Stop came while the process started (the daemon stopping
+			// while a cluster node starts an agent, or a start that failed
+			// stopping the plugins still starting) and released the
+			// waiters already: what was launched is not kept.
+			p.mu.Unlock()
+			if c != nil {
+				p.mgr.revoke(c.token)
+				killConn(c, true)
+			}
+			if err == nil {
+				err = errors.New("it was stopped while it started")
+			}
+			return err
+		}
 		if err != nil {
 			p.state, p.lastErr = StateStopped, err
 		} else {
