@@ -212,6 +212,9 @@ func (d *Daemon) resyncOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if d.resyncRead != nil {
+		d.resyncRead()
+	}
 	wanted := map[string]bool{}
 	keep := map[string]bool{}
 	for _, rec := range stored {

@@ -108,6 +108,10 @@ type Daemon struct {
 	// (AgentRuntime.listing), so that a cluster's re-read of the stored
 	// agents forgets none listed after it read them (resyncOnce).
 	listings uint64
+	// resyncRead, set by a test before the daemon starts, runs between a
+	// re-read's read of the stored agents and what it makes of them: the
+	// moment an agent created meanwhile is missing from what was read.
+	resyncRead func()
 	// configuring holds the agents whose plugins are being configured:
 	// their plugins may call the Runtime for them from Configure on,
 	// before they are listed (see runtimeServer.agent).
