@@ -2,22 +2,16 @@ package host
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net"
 	"net/http/httptest"
-	"net/url"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/agenthost/agenthost/host/cluster"
+	"github.com/agenthost/agenthost/internal/natstest"
 	"github.com/agenthost/agenthost/internal/pgtest"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/hashicorp/go-hclog"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // TestResyncKeepsAnAgentCreatedWhileItReads holds a cluster node's re-read
@@ -29,11 +23,8 @@ import (
 // dropped it until the next one, and a message to it through this node was
 // refused with AGENT_NOT_FOUND (seen in CI, in TestClusterAnyNodeAnswers).
 func TestResyncKeepsAnAgentCreatedWhileItReads(t *testing.T) {
-	natsURL := testNATSURL(t)
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	name := "t" + hex.EncodeToString(b[:])
-	t.Cleanup(func() { deleteClusterStreams(t, natsURL, name) })
+	natsURL := natstest.URL(t)
+	name := natstest.Cluster(t, natsURL)
 	env := map[string]string{"AGENTHOST_RATE_LIMIT": "0", "POSTGRES_URL": pgtest.Schema(t, ""),
 		"AGENTHOST_NATS_URL": natsURL, "AGENTHOST_CLUSTER": name, "AGENTHOST_NODE_ID": "n1"}
 	cfg, err := cluster.FromEnv(env, "", "")
@@ -106,45 +97,5 @@ func TestResyncKeepsAnAgentCreatedWhileItReads(t *testing.T) {
 	}
 	if d.agentByID(created.ID) == nil {
 		t.Fatal("a later re-read forgot the agent")
-	}
-}
-
-// testNATSURL is the NATS server of the tests (AGENTHOST_TEST_NATS_URL, by
-// default 127.0.0.1:4222); the test fails when it cannot be reached, as
-// the cluster is a core feature.
-func testNATSURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("AGENTHOST_TEST_NATS_URL")
-	if u == "" {
-		u = "nats://127.0.0.1:4222"
-	}
-	pu, err := url.Parse(u)
-	if err != nil {
-		t.Fatalf("AGENTHOST_TEST_NATS_URL=%q: %v", u, err)
-	}
-	c, err := net.DialTimeout("tcp", pu.Host, 2*time.Second)
-	if err != nil {
-		t.Fatalf("NATS is not reachable at %s (%v): the cluster tests need a NATS server with JetStream "+
-			"(nats-server -js; .ci/run starts one), or AGENTHOST_TEST_NATS_URL naming one", u, err)
-	}
-	c.Close()
-	return u
-}
-
-// deleteClusterStreams deletes the stream and buckets a test's cluster made.
-func deleteClusterStreams(t *testing.T, natsURL, name string) {
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Errorf("clean up cluster %s: %v", name, err)
-		return
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, s := range []string{name + "_messages", "KV_" + name + "_nodes", "KV_" + name + "_leases"} {
-		if err := js.DeleteStream(ctx, s); err != nil && err != jetstream.ErrStreamNotFound {
-			t.Errorf("clean up stream %s: %v", s, err)
-		}
 	}
 }

@@ -9,9 +9,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,7 +18,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
 	"os/exec"
 	"regexp"
 	"sort"
@@ -32,36 +29,13 @@ import (
 	"time"
 
 	"github.com/agenthost/agenthost/host/cluster"
+	"github.com/agenthost/agenthost/internal/natstest"
 	"github.com/agenthost/agenthost/internal/pgtest"
 	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/plugins/telegram/telegramtest"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/coder/websocket"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
-
-// testNATS is the shared NATS server of the tests: AGENTHOST_TEST_NATS_URL,
-// by default the one on 127.0.0.1:4222. Tests that need it fail when it
-// cannot be reached: the cluster is a core feature.
-func testNATS(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("AGENTHOST_TEST_NATS_URL")
-	if u == "" {
-		u = "nats://127.0.0.1:4222"
-	}
-	pu, err := url.Parse(u)
-	if err != nil {
-		t.Fatalf("AGENTHOST_TEST_NATS_URL=%q: %v", u, err)
-	}
-	c, err := net.DialTimeout("tcp", pu.Host, 2*time.Second)
-	if err != nil {
-		t.Fatalf("NATS is not reachable at %s (%v): the cluster tests need a NATS server with JetStream "+
-			"(nats-server -js; .ci/run starts one), or AGENTHOST_TEST_NATS_URL naming one", u, err)
-	}
-	c.Close()
-	return u
-}
 
 // testCluster is one cluster of a test: its own name (so its stream and
 // buckets are its own, deleted at the end) and its own PostgreSQL schema.
@@ -74,30 +48,8 @@ type testCluster struct {
 
 func newTestCluster(t testing.TB) *testCluster {
 	t.Helper()
-	natsURL := testNATS(t)
-	var b [5]byte
-	_, _ = rand.Read(b[:])
-	c := &testCluster{t: t, name: "t" + hex.EncodeToString(b[:]), nats: natsURL, pg: pgtest.Schema(t, "")}
-	t.Cleanup(func() { deleteClusterState(t, natsURL, c.name) })
-	return c
-}
-
-// deleteClusterState deletes what a cluster made in NATS.
-func deleteClusterState(t testing.TB, natsURL, name string) {
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Errorf("clean up cluster %s: %v", name, err)
-		return
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, s := range []string{name + "_messages", "KV_" + name + "_nodes", "KV_" + name + "_leases"} {
-		if err := js.DeleteStream(ctx, s); err != nil && err != jetstream.ErrStreamNotFound {
-			t.Errorf("clean up stream %s: %v", s, err)
-		}
-	}
+	natsURL := natstest.URL(t)
+	return &testCluster{t: t, name: natstest.Cluster(t, natsURL), nats: natsURL, pg: pgtest.Schema(t, "")}
 }
 
 // node starts a node of the cluster named id and waits until it serves.
@@ -809,7 +761,7 @@ type natsServer struct {
 }
 
 func startNATS(t *testing.T) *natsServer {
-	testNATS(t) // the shared one runs: nats-server is installed
+	natstest.URL(t) // the shared one runs: nats-server is installed
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
 		t.Fatalf("nats-server is not installed (apt-get install nats-server): %v", err)
