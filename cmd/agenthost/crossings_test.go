@@ -92,13 +92,21 @@ func TestModelPathCrossings(t *testing.T) {
 	// (the timeline's AddLogs is batched across messages); 11.7 once
 	// RUN_STARTED and RUN_ENDED came back with the handler's answer;
 	// 13.2 once the message's embedding was stored after the reply
-	// (UpdateMemory, two crossings).
+	// (UpdateMemory, two crossings); 11.2 once bootstrap kept each room's
+	// recent messages (a GetMemories, two crossings, gone).
 	// The bound leaves room for a slow machine: bootstrap's reused reads
 	// last 2 s, so the slower the messages, the more often it reads again
 	// (14.2 with three busy loops beside the race detector, before the
 	// run events came back with the answer).
-	if total/n > 16 {
-		t.Errorf("a message costs %.1f crossings, more than 16", total/n)
+	if total/n > 14 {
+		t.Errorf("a message costs %.1f crossings, more than 14", total/n)
+	}
+	// Messages one right after another read the room from the window the
+	// one before left: one read of the database in 2 s, not one a message
+	// (1.0 before). It takes messages slower than 200 ms each to reach
+	// the bound.
+	if got := (after["plugin→host bootstrap Database.GetMemories"] - before["plugin→host bootstrap Database.GetMemories"]) / n; got > 0.5 {
+		t.Errorf("bootstrap read the room's messages %.2f times a message, want at most 0.5", got)
 	}
 	// RUN_STARTED and RUN_ENDED, which nobody listens for here, come back
 	// with the handler's answer: in the timeline all the same.

@@ -44,9 +44,11 @@ func TestFirstMessageCrossings(t *testing.T) {
 	warm := withoutTimers(warmBefore, warmAfter) / n
 	t.Logf("first message: %.0f crossings\n%s\nwarm message: %.2f crossings\n%s",
 		first, crossingsTable(before, after, 1), warm, crossingsTable(warmBefore, warmAfter, n))
-	// 19 more today: the reads of the first look (two crossings each) and
-	// the marker. One to spare.
-	const most = 20
+	// 21 more today: the reads of the first look (two crossings each), the
+	// marker, and the room's recent messages, which a warm message takes
+	// from the window the one before left (19 before it did). One to
+	// spare.
+	const most = 22
 	if extra := first - warm; extra > most {
 		t.Errorf("the first message costs %.0f crossings, %.1f more than a warm one (%.1f); want at most %d more", first, extra, warm, most)
 	}

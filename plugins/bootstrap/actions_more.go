@@ -66,6 +66,7 @@ func (b *bootstrap) sendMessageAction() sdk.Action {
 				if _, _, err := storage.For(a).CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {
 					a.Logger(ctx).Warn("storing a sent message failed", "room", target.RoomID, "error", err)
 				}
+				b.forgetWindow(a, target.RoomID)
 			}
 			return sdk.ActionResult{Success: true, Text: fmt.Sprintf("Sent the message to %s on %s.", label, source),
 				Values: map[string]any{"sentTo": label, "sentSource": source}}, nil

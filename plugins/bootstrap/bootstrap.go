@@ -76,6 +76,8 @@ type agentState struct {
 	// this process stored.
 	handling map[string]chan struct{}
 	handled  *boundedmap.Map[bool]
+	// windows are the rooms' recent messages, kept (window.go).
+	windows roomWindows
 }
 
 // New returns the bootstrap plugin. It keeps relationships, components

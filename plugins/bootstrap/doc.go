@@ -81,6 +81,21 @@
 // one the model refuses leaves the message without an embedding, as
 // before.
 //
+// # A room's recent messages
+//
+// Each message's state starts from the room's latest messages
+// (CONVERSATION_LENGTH of them), most of which this plugin stored itself.
+// The last read of a room is kept for two seconds (window.go), with the
+// messages and replies stored since put into it as they are, so that a
+// message right after another reads nothing from the database. A message
+// another plugin stored in the room, or one deleted over the API, shows
+// within those two seconds, as with the other reads kept for a moment;
+// what this plugin cannot follow drops the room's window at once: a run's
+// actions (their replies are stored by the host, and an action may write
+// to the room), a reaction, a deleted message, a cleared channel, a post.
+//
+// # Replies
+//
 // Replies are stored among the room's messages, then sent back through the
 // message's source with Respond. An action of another plugin that answers
 // with Respond and no memory id has its reply stored by the host, so the

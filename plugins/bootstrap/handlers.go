@@ -124,6 +124,7 @@ func (b *bootstrap) handleReaction(ctx context.Context, a *sdk.Agent, ev *sdk.Ev
 		m.CreatedAt = time.Now().UnixMilli()
 	}
 	_, created, err := storage.For(a).CreateMemory(ctx, m, sdk.TableMessages, false)
+	b.forgetWindow(a, m.RoomID)
 	if err != nil {
 		return fmt.Errorf("store the reaction: %w", err)
 	}
@@ -143,7 +144,10 @@ func (b *bootstrap) handleMessageDeleted(ctx context.Context, a *sdk.Agent, ev *
 	if m.ID == "" {
 		return fmt.Errorf("%s: the message has no id", ev.Type)
 	}
-	if err := storage.For(a).DeleteMemory(ctx, m.ID); err != nil {
+	err = storage.For(a).DeleteMemory(ctx, m.ID)
+	// The event may not say the message's room.
+	b.forgetWindows(a)
+	if err != nil {
 		return fmt.Errorf("delete message %s: %w", m.ID, err)
 	}
 	return nil
@@ -165,6 +169,7 @@ func (b *bootstrap) handleChannelCleared(ctx context.Context, a *sdk.Agent, ev *
 		return fmt.Errorf("%s without a roomId or channelId", ev.Type)
 	}
 	n, err := storage.For(a).DeleteAllMemories(ctx, room, sdk.TableMessages)
+	defer b.forgetWindow(a, room)
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(err, sdk.ErrUnavailable) {
 			return fmt.Errorf("clear room %s: %w", room, err)

@@ -341,6 +341,9 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 	} else {
 		_, err := a.ProcessActions(ctx, msg, []sdk.Memory{reply}, st, r.id)
 		changed(a)
+		// The actions' replies were stored by the host, and an action may
+		// have written to the room as it liked.
+		b.forgetWindow(a, msg.RoomID)
 		if err != nil {
 			return fmt.Errorf("run actions: %w", err)
 		}
@@ -467,6 +470,7 @@ func (b *bootstrap) storeIncoming(ctx context.Context, r *run, info *sdk.AgentIn
 		}
 	}
 	if err != nil {
+		b.forgetWindow(a, msg.RoomID)
 		return fmt.Errorf("store incoming message: %w", err)
 	}
 	if !created {
@@ -474,6 +478,8 @@ func (b *bootstrap) storeIncoming(ctx context.Context, r *run, info *sdk.AgentIn
 		r.reason = reasonDuplicate
 		return nil
 	}
+	msg.ID = id
+	b.windowStored(a, &msg)
 	countStored(a, msg.RoomID)
 	if !authorIsBot(&msg) {
 		// The run is the room's latest (see stale) from the moment its
@@ -631,8 +637,10 @@ func (b *bootstrap) sendReply(ctx context.Context, a *sdk.Agent, runID string, m
 	reply := &sdk.Memory{ID: sdk.NewID(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
 		CreatedAt: time.Now().UnixMilli(), Content: c}
 	if _, _, err := storage.For(a).CreateMemory(ctx, reply, sdk.TableMessages, false); err != nil {
+		b.forgetWindow(a, reply.RoomID)
 		return nil, fmt.Errorf("store reply: %w", err)
 	}
+	b.windowStored(a, reply)
 	countStored(a, reply.RoomID)
 	if err := b.respond(ctx, a, runID, reply); err != nil {
 		return nil, fmt.Errorf("send reply: %w", err)
@@ -659,9 +667,16 @@ func (b *bootstrap) sendOnlyReply(ctx context.Context, a *sdk.Agent, runID strin
 	if c.InReplyTo == "" {
 		c.InReplyTo = msg.ID
 	}
+	// The host stores the reply as it sends it, stamped no earlier than
+	// now: in the room's window it goes before the messages stamped
+	// before, as in the database.
+	at := time.Now().UnixMilli()
 	if _, err := a.RespondLast(ctx, runID, c, ""); err != nil {
+		b.forgetWindow(a, msg.RoomID)
 		return fmt.Errorf("send reply: %w", err)
 	}
+	b.windowStored(a, &sdk.Memory{EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
+		CreatedAt: at, Content: c, Table: sdk.TableMessages})
 	countStored(a, msg.RoomID)
 	return nil
 }
@@ -678,8 +693,11 @@ func (b *bootstrap) recordIgnore(ctx context.Context, a *sdk.Agent, msg *sdk.Mem
 		Content: sdk.Content{Thought: thought, Actions: []string{"IGNORE"}, Source: msg.Content.Source, InReplyTo: msg.ID,
 			Extra: map[string]any{"runId": runID}}}
 	if _, _, err := storage.For(a).CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {
+		b.forgetWindow(a, m.RoomID)
 		a.Logger(sdk.WithRunID(ctx, runID)).Warn("storing the ignore decision failed", "error", err)
+		return
 	}
+	b.windowStored(a, m)
 }
 
 // startRun makes runID the newest run of the room.

@@ -144,7 +144,9 @@ func (b *bootstrap) handlePost(ctx context.Context, a *sdk.Agent, ev *sdk.Event)
 	m := &sdk.Memory{ID: sdk.NewID(), EntityID: a.ID, AgentID: a.ID, RoomID: roomID, WorldID: worldID, CreatedAt: time.Now().UnixMilli(),
 		Content: sdk.Content{Text: post, Thought: thought, Source: source, ChannelType: sdk.ChannelFeed,
 			Extra: map[string]any{"type": "post", "runId": runID}}}
-	if _, _, err := db.CreateMemory(ctx, m, sdk.TableMessages, false); err != nil {
+	_, _, err = db.CreateMemory(ctx, m, sdk.TableMessages, false)
+	b.forgetWindow(a, roomID)
+	if err != nil {
 		return fmt.Errorf("%s: store the post: %w", ev.Type, err)
 	}
 	if err := b.sendPost(ctx, a, ev.RunID, target, sdk.Target{Source: source, RoomID: roomID, ChannelID: room.ChannelID, ServerID: room.ServerID}, m); err != nil {
@@ -152,6 +154,7 @@ func (b *bootstrap) handlePost(ctx context.Context, a *sdk.Agent, ev *sdk.Event)
 		if derr := db.DeleteMemory(context.WithoutCancel(ctx), m.ID); derr != nil {
 			a.Logger(ctx).Warn("forgetting an unsent post failed", "memory", m.ID, "error", derr)
 		}
+		b.forgetWindow(a, roomID)
 		return fmt.Errorf("%s: send the post: %w", ev.Type, err)
 	}
 	return nil

@@ -357,9 +357,8 @@ func (b *bootstrap) recentMessagesProvider(ctx context.Context, a *sdk.Agent, ms
 		ms, err = early()
 		ms = withInFlight(ctx, msg.RoomID, ms, recentMessagesQuery(b, a, msg.RoomID).Count)
 	} else {
-		q := recentMessagesQuery(b, a, msg.RoomID)
-		ms, err = storage.For(a).GetMemories(ctx, q)
-		ms = withInFlight(ctx, msg.RoomID, ms, q.Count)
+		ms, err = b.recentMessages(ctx, a, msg.RoomID)
+		ms = withInFlight(ctx, msg.RoomID, ms, recentMessagesQuery(b, a, msg.RoomID).Count)
 	}
 	actionResults := <-done
 	if err != nil {
@@ -496,7 +495,7 @@ func (b *bootstrap) readRoomEarly(ctx context.Context, a *sdk.Agent, roomID stri
 	r := &earlyRead{roomID: roomID, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)
-		r.msgs, r.err = storage.For(a).GetMemories(ctx, recentMessagesQuery(b, a, roomID))
+		r.msgs, r.err = b.recentMessages(ctx, a, roomID)
 	}()
 	return context.WithValue(ctx, earlyReadKey{}, r)
 }

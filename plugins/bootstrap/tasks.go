@@ -258,6 +258,9 @@ func (b *bootstrap) executeTask(ctx context.Context, a *sdk.Agent, t *Task, opti
 		Content: sdk.Content{Actions: []string{t.Name}, Thought: "run task " + t.Name}}
 	outs, err := a.ProcessActions(ctx, msg, []sdk.Memory{resp}, st, runID)
 	changed(a)
+	if msg.RoomID != "" {
+		b.forgetWindow(a, msg.RoomID)
+	}
 	if err != nil {
 		return err
 	}
