@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/agenthost/agenthost/sdk"
 	pb "github.com/agenthost/agenthost/sdk/proto/agenthost/plugin/v1"
 )
 
@@ -24,6 +25,12 @@ func (d *Daemon) handleDeleteMemory(w http.ResponseWriter, r *http.Request) {
 	d.deleteOne(w, r, "memoryId", "MEMORY_NOT_FOUND", "memory", "DeleteMemory",
 		func(ctx context.Context, db pb.DatabaseClient, agentID, id string) (int64, error) {
 			res, err := db.DeleteMemory(ctx, &pb.DeleteMemoryRequest{AgentId: agentID, Id: id})
+			// Announced as elizaOS's message bus announces a deleted
+			// message, before the answer: a plugin that keeps recent
+			// messages forgets it before the next message comes.
+			if a := d.agentByID(agentID); err == nil && res.GetDeleted() > 0 && a != nil {
+				a.hostEvent(ctx, sdk.EventMessageDeleted, "", &pb.Memory{Id: id, AgentId: agentID}, nil)
+			}
 			return res.GetDeleted(), err
 		})
 }

@@ -563,3 +563,62 @@ func TestStaleSocketRemovedOnRestart(t *testing.T) {
 		t.Errorf("after the restart the folder holds %v; the killed process's %s should be gone and the new one's there", after, before[0])
 	}
 }
+
+// TestDeletedMessagesLeaveTheNextPrompt deletes a message over the API,
+// then clears its room, each right before the next message: the
+// conversation that message's prompt shows has lost them at once.
+// Bootstrap keeps a room's recent messages for two seconds; the host tells
+// the agent's plugins of the deletions (MESSAGE_DELETED, CHANNEL_CLEARED),
+// as elizaOS's message bus does, before it answers.
+func TestDeletedMessagesLeaveTheNextPrompt(t *testing.T) {
+	t.Parallel()
+	td := startTestDaemon(t, daemonOpt{})
+	first := td.say("Eliza", "dora", "I keep a diary about whales")
+	td.say("Eliza", "dora", "I saw a heron today")
+	td.ok(200, "DELETE", "/api/memory/Eliza/memories/"+first.MessageID, nil, nil)
+	r := td.say("Eliza", "dora", "What do you remember")
+	convo := td.conversation(r)
+	// The agent's answer to it stays (the offline model echoes it).
+	if strings.Contains(convo, "dora: I keep a diary") || !strings.Contains(convo, "dora: I saw a heron") {
+		t.Errorf("after the first message was deleted, the next prompt's conversation is:\n%s", convo)
+	}
+	td.ok(200, "DELETE", "/api/memory/Eliza/memories/all/"+r.RoomID, nil, nil)
+	r = td.say("Eliza", "dora", "Anything else")
+	if convo := td.conversation(r); strings.Contains(convo, "heron") || strings.Contains(convo, "remember") ||
+		!strings.Contains(convo, "Anything else") {
+		t.Errorf("after the room was cleared, the next prompt's conversation is:\n%s", convo)
+	}
+}
+
+// conversation is the "# Conversation Messages" part of the prompt the
+// run of the message r sent asked the model with.
+func (td *testDaemon) conversation(r sayResult) string {
+	td.t.Helper()
+	var convo string
+	testwait.ForNil(td.t, 10*time.Second, "the run's prompt in the timeline", func() error {
+		var runs struct {
+			Runs []runJSON `json:"runs"`
+		}
+		td.ok(200, "GET", "/api/agents/Eliza/runs?roomId="+r.RoomID, nil, &runs)
+		for _, run := range runs.Runs {
+			if run.MessageID != r.MessageID {
+				continue
+			}
+			// A run still in flight is listed before the timeline has it.
+			code, env := td.do("GET", "/api/agents/Eliza/runs/"+run.RunID, nil)
+			var one runJSON
+			if code != 200 || json.Unmarshal(env.Data, &one) != nil {
+				continue
+			}
+			for _, m := range one.ModelCalls {
+				p, _ := m["prompt"].(string)
+				if _, c, ok := strings.Cut(p, "# Conversation Messages\n"); ok {
+					convo, _, _ = strings.Cut(c, "\n\n")
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("no prompt with the conversation yet for message %s", r.MessageID)
+	})
+	return convo
+}

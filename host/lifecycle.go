@@ -371,7 +371,11 @@ func isRedacted(v json.RawMessage) bool {
 }
 
 // ClearMemories deletes the agent's memories of one room, or of every room
-// when roomID is empty, and says how many.
+// when roomID is empty, and says how many. Each room that had some is then
+// announced to the agent's plugins with CHANNEL_CLEARED, as elizaOS's
+// message bus does when a channel is cleared, before the call returns: a
+// plugin that keeps a room's messages (bootstrap does, for a moment)
+// forgets them before the next message comes.
 func (d *Daemon) ClearMemories(ctx context.Context, a *AgentRuntime, roomID string) (int64, error) {
 	p, c, err := a.db(ctx)
 	if err != nil {
@@ -397,6 +401,9 @@ func (d *Daemon) ClearMemories(ctx context.Context, a *AgentRuntime, roomID stri
 			return n, p.callErr(c, "DeleteAllMemories", err)
 		}
 		n += res.GetDeleted()
+		if res.GetDeleted() > 0 {
+			a.hostEvent(ctx, sdk.EventChannelCleared, "", nil, map[string]any{"roomId": id})
+		}
 	}
 	return n, nil
 }

@@ -41,9 +41,12 @@ const (
 
 // Event types the host emits.
 const (
-	EventMessageReceived  = "MESSAGE_RECEIVED"
-	EventMessageSent      = "MESSAGE_SENT"
-	EventMessageDeleted   = "MESSAGE_DELETED"
+	EventMessageReceived = "MESSAGE_RECEIVED"
+	EventMessageSent     = "MESSAGE_SENT"
+	EventMessageDeleted  = "MESSAGE_DELETED"
+	// EventChannelCleared says a room's messages were deleted
+	// (payload roomId), as elizaOS's message bus says it.
+	EventChannelCleared   = "CHANNEL_CLEARED"
 	EventReactionReceived = "REACTION_RECEIVED"
 	EventWorldJoined      = "WORLD_JOINED"
 	EventEntityJoined     = "ENTITY_JOINED"

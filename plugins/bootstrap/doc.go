@@ -88,11 +88,13 @@
 // The last read of a room is kept for two seconds (window.go), with the
 // messages and replies stored since put into it as they are, so that a
 // message right after another reads nothing from the database. A message
-// another plugin stored in the room, or one deleted over the API, shows
-// within those two seconds, as with the other reads kept for a moment;
-// what this plugin cannot follow drops the room's window at once: a run's
-// actions (their replies are stored by the host, and an action may write
-// to the room), a reaction, a deleted message, a cleared channel, a post.
+// another plugin stored in the room on its own shows within those two
+// seconds, as with the other reads kept for a moment; what this plugin
+// cannot follow drops the room's window at once: a run's actions (their
+// replies are stored by the host, and an action may write to the room), a
+// reaction, a deleted message, a cleared channel (the host announces the
+// deletions made over its API with MESSAGE_DELETED and CHANNEL_CLEARED), a
+// post.
 //
 // # Replies
 //

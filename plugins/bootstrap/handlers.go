@@ -17,7 +17,7 @@ import (
 // names them.
 const (
 	EventVoiceMessageReceived = "VOICE_MESSAGE_RECEIVED"
-	EventChannelCleared       = "CHANNEL_CLEARED"
+	EventChannelCleared       = sdk.EventChannelCleared
 	EventWorldConnected       = "WORLD_CONNECTED"
 	EventEntityLeft           = "ENTITY_LEFT"
 	EventEntityUpdated        = "ENTITY_UPDATED"

@@ -18,10 +18,11 @@ import (
 // A window keeps the last read of a room for lookupTTL, and this plugin's
 // own writes to the room go into it as they are made, so that a message
 // right after another reads nothing. Like the other reads reused for a
-// moment (lookup.go), a message another plugin stored in the room, or one
-// deleted over the API, shows within lookupTTL. What may have changed the
-// room in ways the window cannot follow (an action's replies, a reaction,
-// a deletion, a cleared channel) drops it.
+// moment (lookup.go), a message another plugin stored in the room on its
+// own shows within lookupTTL. What may have changed the room in ways the
+// window cannot follow (an action's replies, a reaction, a deletion, a
+// cleared channel: the host announces those made over its API with
+// MESSAGE_DELETED and CHANNEL_CLEARED) drops it.
 
 // maxWindows bounds the windows an agent keeps; past it, the expired ones
 // go, then all.
