@@ -186,6 +186,11 @@ func (b *bootstrap) handleChannelCleared(ctx context.Context, a *sdk.Agent, ev *
 	} else {
 		a.Logger(ctx).Warn("clearing the room's action results failed", "room", room, "error", err)
 	}
+	if n == 0 {
+		// The host announces the rooms it cleared itself: nothing is left.
+		a.Logger(ctx).Debug("room cleared", "room", room, "deleted", n)
+		return nil
+	}
 	a.Logger(ctx).Info("room cleared", "room", room, "deleted", n)
 	return nil
 }
