@@ -67,7 +67,19 @@ func Discover(self string, bundled []string, dirs []string) ([]PluginSpec, []str
 		specs = append(specs, PluginSpec{Name: name, Path: self, Args: []string{ServeSubcommand, name}, Bundled: true})
 		seen[name] = "bundled"
 	}
+	read := map[string]bool{}
 	for _, dir := range dirs {
+		// A folder named twice (./plugins run from the folder that
+		// AGENTHOST_PLUGIN_PATH names) is read once: its plugins do not
+		// shadow themselves.
+		key, err := filepath.Abs(dir)
+		if err != nil {
+			key = filepath.Clean(dir)
+		}
+		if read[key] {
+			continue
+		}
+		read[key] = true
 		entries, err := os.ReadDir(dir)
 		if err != nil {
 			if os.IsNotExist(err) {

@@ -50,6 +50,24 @@ func TestDiscover(t *testing.T) {
 	}
 }
 
+// A folder the search path names twice (./plugins, run from the folder
+// AGENTHOST_PLUGIN_PATH names) is read once: its plugins do not shadow
+// themselves.
+func TestDiscoverFolderNamedTwice(t *testing.T) {
+	a := t.TempDir()
+	if err := os.WriteFile(filepath.Join(a, "agenthost-plugin-weather"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(filepath.Dir(a))
+	specs, warnings, err := Discover("/self", nil, []string{filepath.Base(a), a, a + "/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 1 || specs[0].Name != "weather" || len(warnings) != 0 {
+		t.Errorf("specs %+v, warnings %q: want weather once and no warning", specs, warnings)
+	}
+}
+
 func TestResolvePluginNames(t *testing.T) {
 	t.Parallel()
 	m := NewManager(ManagerConfig{}, []PluginSpec{{Name: "sql", Bundled: true}, {Name: "telegram", Path: "/p/agenthost-plugin-telegram"}}, nil)
