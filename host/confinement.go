@@ -1,6 +1,7 @@
 package host
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -216,13 +217,13 @@ func (m *Manager) policy(p *PluginProcess, spec PluginSpec, data, tmp string) co
 // trampoline (`agenthost __confine`) with its policy, unless the operator
 // turned confinement off. sum is the checksum plugins.lock pins the file
 // to, which the trampoline checks on the file it executes.
-func (m *Manager) command(p *PluginProcess, spec PluginSpec, data, tmp, sum string) *exec.Cmd {
+func (m *Manager) command(ctx context.Context, p *PluginProcess, spec PluginSpec, data, tmp, sum string) *exec.Cmd {
 	var cmd *exec.Cmd
 	env := m.pluginEnv(tmp)
 	if confinementOff(m.cfg.Env, p.spec.Name) || m.cfg.Self == "" {
-		cmd = exec.Command(spec.Path, spec.Args...)
+		cmd = exec.CommandContext(ctx, spec.Path, spec.Args...)
 	} else {
-		cmd = exec.Command(m.cfg.Self, append([]string{ConfineSubcommand, spec.Path}, spec.Args...)...)
+		cmd = exec.CommandContext(ctx, m.cfg.Self, append([]string{ConfineSubcommand, spec.Path}, spec.Args...)...)
 		pol := m.policy(p, spec, data, tmp)
 		pol.SHA256 = sum
 		env = append(env, confine.EnvVar+"="+pol.Encode())
@@ -234,6 +235,12 @@ func (m *Manager) command(p *PluginProcess, spec PluginSpec, data, tmp, sum stri
 		cmd.Dir = tmp
 	}
 	setProcAttrs(cmd)
+	// ctx ends only for a process abandoned before its handshake: it goes
+	// with what it started.
+	cmd.Cancel = func() error {
+		killGroup(cmd.Process.Pid)
+		return cmd.Process.Kill()
+	}
 	return cmd
 }
 

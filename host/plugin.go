@@ -103,6 +103,11 @@ type PluginProcess struct {
 	lastErr  error
 	restarts []time.Time
 	stopping bool
+	// life ends when the plugin is stopped: a process it is launching
+	// then (a start, a restart) is killed rather than waited for
+	// (launchFor). Start makes a new one.
+	life    context.Context
+	endLife context.CancelFunc
 	// configured holds how each agent was configured, to replay after a
 	// restart and to redo for an upgrade.
 	configured map[string]*agentConfig
@@ -200,6 +205,16 @@ func (p *PluginProcess) startedPID() int {
 	return p.cur.pid
 }
 
+// lifeContext ends when the plugin is stopped.
+func (p *PluginProcess) lifeContext() context.Context {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.life == nil {
+		return context.Background()
+	}
+	return p.life
+}
+
 // Start launches the process if it is not running and waits until it is
 // ready. It is safe to call from many goroutines.
 func (p *PluginProcess) Start(ctx context.Context) error {
@@ -213,6 +228,7 @@ func (p *PluginProcess) Start(ctx context.Context) error {
 		ready := make(chan struct{})
 		p.ready = ready
 		p.stopping = false
+		p.life, p.endLife = context.WithCancel(context.Background())
 		p.mu.Unlock()
 		c, err := p.launch(ctx)
 		p.mu.Lock()
@@ -386,10 +402,27 @@ func (p *PluginProcess) launchFor(ctx context.Context, mode launchMode) (*plugin
 	stderr := newStderrLog(p.log, budget)
 	calls := &inflight{}
 	cfg := p.clientConfig(nil, stderr, budget, calls)
+	// go-plugin's wait for the handshake cannot be cancelled: a plugin that
+	// never answers it would hold whoever waits (a daemon asked to stop
+	// while it starts) for StartTimeout. The process is bound to a context
+	// of its own, which ends when the caller gives up or, for a process
+	// that is to serve, when the plugin is stopped; until the handshake is
+	// over, that kills it.
+	abandonCtx, abandon := context.WithCancelCause(context.Background())
+	stopCaller := context.AfterFunc(ctx, func() { abandon(context.Cause(ctx)) })
+	stopLife := func() bool { return true }
+	if mode == launchServe {
+		stopLife = context.AfterFunc(p.lifeContext(), func() { abandon(errors.New("the plugin was stopped")) })
+	}
+	stopAbandon := func() bool {
+		a, b := stopCaller(), stopLife()
+		return a && b && abandonCtx.Err() == nil
+	}
+	defer stopAbandon()
 	if spec.Attach != nil {
 		attach(cfg, spec.Attach)
 	} else {
-		cfg.Cmd = p.mgr.command(p, spec, dataDir, tmpDir, sum)
+		cfg.Cmd = p.mgr.command(abandonCtx, p, spec, dataDir, tmpDir, sum)
 		if sum != "" && cfg.Cmd.Path == spec.Path {
 			// Unconfined, go-plugin checks the file it starts.
 			cfg.SecureConfig = secureConfig(sum)
@@ -409,10 +442,18 @@ func (p *PluginProcess) launchFor(ctx context.Context, mode launchMode) (*plugin
 	}
 	start := time.Now()
 	rpc, err := client.Client()
+	// From here the process lives on its own (see abandon).
+	abandoned := !stopAbandon()
 	if err != nil {
 		// Kill waits until the whole of stderr was read.
 		client.Kill()
+		if abandoned {
+			return fail(fmt.Errorf("start plugin %s: given up before its handshake (%w)", p.spec.Name, context.Cause(abandonCtx)))
+		}
 		return fail(p.handshakeErr(err, stderr))
+	}
+	if abandoned {
+		return fail(fmt.Errorf("start plugin %s: given up during its handshake (%w)", p.spec.Name, context.Cause(abandonCtx)))
 	}
 	stderr.handshaken()
 	raw, err := rpc.Dispense(contract.PluginSetName)
@@ -769,6 +810,9 @@ func (p *PluginProcess) relaunch() (done bool, err error) {
 func (p *PluginProcess) Stop() {
 	p.mu.Lock()
 	p.stopping = true
+	if p.endLife != nil {
+		p.endLife()
+	}
 	c := p.cur
 	p.cur = nil
 	draining := p.bin.draining

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -46,5 +48,57 @@ func TestStopWhileStarting(t *testing.T) {
 	}
 	if pid := p.PID(); pid != 0 {
 		t.Errorf("after the stop the plugin has a process (pid %d)", pid)
+	}
+}
+
+// TestStartGivenUpBeforeTheHandshake starts a plugin that never answers
+// go-plugin's handshake, and gives up on it, once by the caller's context
+// (a daemon asked to stop while it starts its agents) and once by Stop:
+// the start ends at once and the process is gone. Before, both waited for
+// the handshake's timeout (30 s by default), and SIGTERM to a daemon whose
+// plugin hung there went unanswered that long.
+func TestStartGivenUpBeforeTheHandshake(t *testing.T) {
+	for _, how := range []string{"context", "stop"} {
+		t.Run(how, func(t *testing.T) {
+			dir := t.TempDir()
+			pidFile := filepath.Join(dir, "pid")
+			bin := filepath.Join(dir, ExecPrefix+"mute")
+			script := "#!/bin/sh\necho $$ > " + pidFile + "\nexec sleep 60\n"
+			if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			m := NewManager(ManagerConfig{WorkDir: t.TempDir(), DataDir: t.TempDir(), StartTimeout: time.Minute},
+				[]PluginSpec{{Name: "mute", Path: bin}}, hclog.NewNullLogger())
+			p := m.Plugin("mute")
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- p.Start(ctx) }()
+			pid := testwait.ForPID(t, 10*time.Second, pidFile)
+			t0 := time.Now()
+			if how == "context" {
+				cancel()
+			} else {
+				p.Stop()
+			}
+			select {
+			case err := <-done:
+				if err == nil {
+					t.Fatal("a start given up on returned no error")
+				}
+				if how == "context" && !strings.Contains(err.Error(), "given up") {
+					t.Errorf("the error does not say the start was given up: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the start still waits for the handshake 10 s after it was given up")
+			}
+			if took := time.Since(t0); took > 5*time.Second {
+				t.Errorf("the start took %s to end once given up", took)
+			}
+			if !testwait.Poll(5*time.Second, func() bool { return syscall.Kill(pid, 0) != nil }) {
+				t.Errorf("the plugin's process %d outlived its start", pid)
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		})
 	}
 }

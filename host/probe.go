@@ -82,7 +82,7 @@ func (m *Manager) ProbeCommand(name string) (*exec.Cmd, error) {
 	if err != nil {
 		return nil, err
 	}
-	return m.command(p, p.Spec(), dataDir, tmpDir, ""), nil
+	return m.command(context.Background(), p, p.Spec(), dataDir, tmpDir, ""), nil
 }
 
 // probed finds a plugin to probe and makes its folders afresh.
@@ -102,7 +102,7 @@ func (m *Manager) StartProbe(name string, o ProbeOptions) (*Probe, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := m.command(p, p.Spec(), dataDir, tmpDir, "")
+	cmd := m.command(context.Background(), p, p.Spec(), dataDir, tmpDir, "")
 	budget := newLogBudget(p.log)
 	stderr := newStderrLog(p.log, budget)
 	cfg := p.clientConfig(cmd, stderr, budget, nil)

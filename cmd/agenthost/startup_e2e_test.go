@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -91,6 +93,35 @@ func TestListensWhileAgentsStart(t *testing.T) {
 		code, status := healthz(d)
 		return code == http.StatusOK && status == "ok"
 	})
+}
+
+// TestSIGTERMWhileAPluginHangs: a plugin that never answers go-plugin's
+// handshake does not hold the daemon's stop. SIGTERM ends the daemon at
+// once, and the plugin's process with it; before, the daemon went on
+// waiting for the handshake's timeout (30 s).
+func TestSIGTERMWhileAPluginHangs(t *testing.T) {
+	plugins, dataDir := t.TempDir(), t.TempDir()
+	// It says it runs (in its own folder, the one it may write) and waits.
+	script := "#!/bin/sh\necho $$ > pid\nexec sleep 300\n"
+	if err := os.WriteFile(filepath.Join(plugins, "agenthost-plugin-mute"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	char := writeCharacter(t, map[string]any{"name": "Mute", "bio": "Waits.", "plugins": []string{"offline", "mute"}})
+	d := launch(t, daemonOpts{dataDir: dataDir, pluginDir: plugins, characters: []string{char}})
+	pidFile := filepath.Join(host.PluginDir(dataDir, "mute"), "pid")
+	pid := testwait.ForPID(t, 30*time.Second, pidFile)
+	t0 := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code, out := d.waitExit(10 * time.Second)
+	if took := time.Since(t0); took > 2*time.Second {
+		t.Errorf("the daemon took %s to stop", took)
+	}
+	if code != 0 {
+		t.Errorf("SIGTERM while a plugin hangs: exit %d\n%s", code, tail(out, 2000))
+	}
+	waitGone(t, []int{pid}, 2*time.Second)
 }
 
 // TestSIGTERMWhileAgentsStart: SIGTERM in the middle of starting 300

@@ -11,6 +11,9 @@
 package testwait
 
 import (
+	"os"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -64,4 +67,20 @@ func Poll(timeout time.Duration, cond func() bool) bool {
 		time.Sleep(min(interval, left))
 		interval = min(2*interval, maxInterval)
 	}
+}
+
+// ForPID waits for a process id written to file, as a test plugin that
+// says it runs writes its own ($$ in a shell script), and returns it.
+func ForPID(t testing.TB, timeout time.Duration, file string) int {
+	t.Helper()
+	var pid int
+	ForNil(t, timeout, "a process id in "+file, func() error {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		pid, err = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err
+	})
+	return pid
 }
