@@ -266,6 +266,12 @@ func (p *PluginProcess) upgrade(ctx context.Context) (*Upgrade, error) {
 		return u, err
 	}
 	c, err := p.launchFor(ctx, launchUpgrade)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Given up (the daemon stops): the binary was not judged, and is
+		// looked at again by the next look at the folder. One that took
+		// too long (a deadline) was.
+		return nil, err
+	}
 	if err != nil {
 		file, _ := statFile(spec.Path)
 		return refuse(nil, file, err)
@@ -368,6 +374,10 @@ func (p *PluginProcess) drain(old *pluginConn) {
 // agents it serves.
 func (p *PluginProcess) refresh(ctx context.Context) error {
 	m, file, err := p.probe(ctx)
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Given up (the daemon stops): the binary was not judged.
+		return err
+	}
 	p.mu.Lock()
 	if file != (fileID{}) {
 		p.bin.seen = file

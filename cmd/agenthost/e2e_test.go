@@ -272,6 +272,25 @@ func (d *daemon) waitExit(timeout time.Duration) (int, string) {
 	return d.cmd.ProcessState.ExitCode(), d.out.String()
 }
 
+// sigterm stops the daemon with SIGTERM, as an operator does, and fails
+// the test unless it exits cleanly within two seconds; it returns what
+// the daemon printed.
+func (d *daemon) sigterm() string {
+	d.t.Helper()
+	t0 := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		d.t.Fatal(err)
+	}
+	code, out := d.waitExit(10 * time.Second)
+	if took := time.Since(t0); took > 2*time.Second {
+		d.t.Errorf("the daemon took %s to stop", took)
+	}
+	if code != 0 {
+		d.t.Errorf("SIGTERM: exit %d\n%s", code, tail(out, 2000))
+	}
+	return out
+}
+
 type envelope struct {
 	Success bool            `json:"success"`
 	Data    json.RawMessage `json:"data"`

@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/host"
 	"github.com/agenthost/agenthost/internal/testwait"
 )
 
@@ -506,6 +507,27 @@ func TestBrokenUpgradeIsRefused(t *testing.T) {
 	})
 	if v, _ := send(d.url, "Steady", "ann", "and now?").version(); v != "2" {
 		t.Fatalf("after the good binary: version %q", v)
+	}
+}
+
+// TestSIGTERMWhileAnUpgradeHangs: a new binary that never answers its
+// handshake does not hold the daemon's stop, and a stop is not taken for
+// the binary's refusal: it was given up, not judged.
+func TestSIGTERMWhileAnUpgradeHangs(t *testing.T) {
+	dir, dataDir := t.TempDir(), t.TempDir()
+	install(t, versioned(t), dir, "versioned")
+	d := startDaemon(t, daemonOpts{dataDir: dataDir, pluginDir: dir, env: versionedEnv(t)})
+	versionedAgent(t, d, "Steady", nil)
+	mute := filepath.Join(t.TempDir(), "mute")
+	if err := os.WriteFile(mute, []byte("#!/bin/sh\necho $$ > upgrade-pid\nexec sleep 300\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	install(t, mute, dir, "versioned")
+	pid := testwait.ForPID(t, 30*time.Second, filepath.Join(host.PluginDir(dataDir, "versioned"), "upgrade-pid"))
+	out := d.sigterm()
+	waitGone(t, []int{pid}, 2*time.Second)
+	if strings.Contains(out, "binary refused") {
+		t.Errorf("the stop was logged as the binary's refusal:\n%s", tail(out, 2000))
 	}
 }
 
