@@ -435,22 +435,29 @@ func (p *PluginProcess) launchFor(ctx context.Context, mode launchMode) (*plugin
 	}
 	client := goplugin.NewClient(cfg)
 	token := newRuntimeToken()
+	// pid is the plugin's process, the leader of its process group, once
+	// go-plugin started it (on this goroutine, in Client).
+	var pid int
 	fail := func(err error) (*pluginConn, error) {
 		p.mgr.revoke(token)
-		client.Kill()
+		endClient(client, pid, p.log)
 		return nil, err
 	}
 	start := time.Now()
 	rpc, err := client.Client()
+	if cfg.Cmd != nil && cfg.Cmd.Process != nil {
+		pid = cfg.Cmd.Process.Pid
+	}
 	// From here the process lives on its own (see abandon).
 	abandoned := !stopAbandon()
 	if err != nil {
-		// Kill waits until the whole of stderr was read.
-		client.Kill()
+		p.mgr.revoke(token)
+		// Ended first: go-plugin has then read the whole of stderr.
+		endClient(client, pid, p.log)
 		if abandoned {
-			return fail(fmt.Errorf("start plugin %s: given up before its handshake (%w)", p.spec.Name, context.Cause(abandonCtx)))
+			return nil, fmt.Errorf("start plugin %s: given up before its handshake (%w)", p.spec.Name, context.Cause(abandonCtx))
 		}
-		return fail(p.handshakeErr(err, stderr))
+		return nil, p.handshakeErr(err, stderr)
 	}
 	if abandoned {
 		return fail(fmt.Errorf("start plugin %s: given up during its handshake (%w)", p.spec.Name, context.Cause(abandonCtx)))
@@ -873,10 +880,47 @@ func killConn(c *pluginConn, graceful bool) {
 		if c.pid > 0 {
 			killGroup(c.pid)
 		}
-		<-done
+		awaitKill(done)
 	}
 	if c.pid > 0 {
 		killGroup(c.pid)
+	}
+}
+
+// killWait bounds the wait for go-plugin's Kill once the plugin's process
+// group was killed.
+const killWait = 2 * time.Second
+
+// endClient ends go-plugin's client of a process that did not get to
+// serve, with every process of its group. go-plugin's Kill waits until
+// the plugin's output is closed, and a process the plugin started holds it
+// open for as long as it runs (a plugin that forked a child and exited
+// held its agent's start, and the daemon's stop, for ever): the group goes
+// first.
+func endClient(client *goplugin.Client, pid int, log hclog.Logger) {
+	if pid > 0 {
+		killGroup(pid)
+	}
+	done := make(chan struct{})
+	go func() {
+		client.Kill()
+		close(done)
+	}()
+	if !awaitKill(done) {
+		log.Error("a process the plugin started outside its process group still holds its output; it is left running", "pid", pid)
+	}
+}
+
+// awaitKill waits killWait at most for go-plugin's Kill to return (done),
+// and reports whether it did. A process the plugin started and moved out
+// of its group can keep the plugin's output open: the wait is given up
+// rather than hold the daemon.
+func awaitKill(done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	case <-time.After(killWait):
+		return false
 	}
 }
 

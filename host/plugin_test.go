@@ -20,14 +20,8 @@ import (
 // an agent crashed (seen in a test whose daemon stopped right after it
 // served).
 func TestStopWhileStarting(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), ExecPrefix+"slow")
 	// It takes its time and then fails its handshake, as a plugin may.
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\nsleep 1\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	m := NewManager(ManagerConfig{WorkDir: t.TempDir(), DataDir: t.TempDir(), StartTimeout: 10 * time.Second},
-		[]PluginSpec{{Name: "slow", Path: bin}}, hclog.NewNullLogger())
-	p := m.Plugin("slow")
+	p, _ := scriptPlugin(t, "slow", "sleep 1\n", 10*time.Second)
 	done := make(chan error, 1)
 	go func() { done <- p.Start(context.Background()) }()
 	testwait.For(t, 5*time.Second, "the plugin to be starting", func() bool {
@@ -60,16 +54,7 @@ func TestStopWhileStarting(t *testing.T) {
 func TestStartGivenUpBeforeTheHandshake(t *testing.T) {
 	for _, how := range []string{"context", "stop"} {
 		t.Run(how, func(t *testing.T) {
-			dir := t.TempDir()
-			pidFile := filepath.Join(dir, "pid")
-			bin := filepath.Join(dir, ExecPrefix+"mute")
-			script := "#!/bin/sh\necho $$ > " + pidFile + "\nexec sleep 60\n"
-			if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
-				t.Fatal(err)
-			}
-			m := NewManager(ManagerConfig{WorkDir: t.TempDir(), DataDir: t.TempDir(), StartTimeout: time.Minute},
-				[]PluginSpec{{Name: "mute", Path: bin}}, hclog.NewNullLogger())
-			p := m.Plugin("mute")
+			p, pidFile := scriptPlugin(t, "mute", "echo $$ > PIDFILE\nexec sleep 60\n", time.Minute)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)
@@ -101,4 +86,48 @@ func TestStartGivenUpBeforeTheHandshake(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPluginThatLeavesAChildBehind starts a plugin that starts a process
+// of its own and exits before its handshake. The child holds the plugin's
+// output open, and go-plugin waits for that output to close: the start
+// used to hang for ever once the handshake had timed out, and with it the
+// agent's start and the daemon's stop. Now the start fails at the
+// handshake's timeout and the child goes with its process group.
+func TestPluginThatLeavesAChildBehind(t *testing.T) {
+	p, pidFile := scriptPlugin(t, "forky", "sleep 60 &\necho $! > PIDFILE\nexit 1\n", time.Second)
+	done := make(chan error, 1)
+	go func() { done <- p.Start(context.Background()) }()
+	child := testwait.ForPID(t, 10*time.Second, pidFile)
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("the start of a plugin that exited before its handshake returned no error")
+		}
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(child, syscall.SIGKILL)
+		t.Fatal("the start still hangs 10 s after a handshake timeout of 1 s")
+	}
+	if !testwait.Poll(5*time.Second, func() bool { return syscall.Kill(child, 0) != nil }) {
+		t.Errorf("the plugin's child %d outlived the failed start", child)
+		_ = syscall.Kill(child, syscall.SIGKILL)
+	}
+}
+
+// scriptPlugin is a plugin of one shell script, body, with the handshake
+// timeout given: it is never a real plugin, only a process that starts,
+// waits or exits as the test needs. "PIDFILE" in body is a file of the
+// test's to write process ids to, returned too.
+func scriptPlugin(t *testing.T, name, body string, startTimeout time.Duration) (*PluginProcess, string) {
+	t.Helper()
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	bin := filepath.Join(dir, ExecPrefix+name)
+	script := "#!/bin/sh\n" + strings.ReplaceAll(body, "PIDFILE", pidFile)
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := NewManager(ManagerConfig{WorkDir: t.TempDir(), DataDir: t.TempDir(), StartTimeout: startTimeout},
+		[]PluginSpec{{Name: name, Path: bin}}, hclog.NewNullLogger())
+	return m.Plugin(name), pidFile
 }
