@@ -24,6 +24,7 @@ import (
 const agentID = "7e1b0a4c-0000-4000-8000-000000000001"
 
 type fixture struct {
+	b     *bootstrap
 	c     *plugintest.Client
 	rt    *plugintest.Runtime
 	a     *sdk.Agent // a client of the Runtime, as another plugin process would hold
@@ -39,7 +40,8 @@ func newFixture(t *testing.T, settings map[string]string, model func(req sdk.Mod
 		}
 		return &sdk.ModelResponse{Text: f.model(req)}, nil
 	}
-	f.c = plugintest.Start(t, NewWithStore(CacheStore()), plugintest.WithRuntime(f.rt))
+	f.b = newBootstrap(CacheStore())
+	f.c = plugintest.Start(t, f.b.plugin(), plugintest.WithRuntime(f.rt))
 	if settings == nil {
 		settings = map[string]string{}
 	}

@@ -43,6 +43,9 @@ type roomWindow struct {
 	// hold them or not).
 	reading int
 	stored  []sdk.Memory
+	// expire drops the window once it is stale: an idle agent keeps
+	// nothing of its rooms (32 messages each, up to 64 rooms).
+	expire *time.Timer
 }
 
 // roomWindows are an agent's windows, by room.
@@ -101,11 +104,29 @@ func (b *bootstrap) recentMessages(ctx context.Context, a *sdk.Agent, roomID str
 			kept = insertNewest(kept, m, q.Count)
 		}
 		w.msgs, w.count, w.readAt = kept, q.Count, started
+		if w.expire != nil {
+			w.expire.Stop()
+		}
+		w.expire = time.AfterFunc(lookupTTL-time.Since(started), func() { ws.expired(roomID, w, started) })
 	}
 	if w.reading--; w.reading == 0 {
 		w.stored = nil
 	}
 	return ms, err
+}
+
+// expired drops the room's window w, read at readAt, unless it was read
+// again since.
+func (ws *roomWindows) expired(roomID string, w *roomWindow, readAt time.Time) {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	if !w.readAt.Equal(readAt) {
+		return
+	}
+	w.msgs, w.readAt = nil, time.Time{}
+	if ws.m[roomID] == w && w.reading == 0 {
+		delete(ws.m, roomID)
+	}
 }
 
 // windowStored puts a message this plugin stored, or that the host stored

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agenthost/agenthost/internal/testwait"
 	"github.com/agenthost/agenthost/sdk"
 	"github.com/agenthost/agenthost/sdk/plugintest"
 	"github.com/agenthost/agenthost/sdk/storage"
@@ -119,4 +120,35 @@ func TestConversationKeptBetweenMessages(t *testing.T) {
 	}
 	want(say("seven"), "Ann: seven")
 	want(say("eight"), "Ann: seven", "Eliza: re seven", "Ann: eight")
+}
+
+// TestWindowsGoWhenStale: a room's window is dropped once it is stale, so
+// that an agent that went quiet keeps none of its rooms' messages.
+func TestWindowsGoWhenStale(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil, func(req sdk.ModelRequest) string { return xmlReply("hi") })
+	world, ann := uuid.NewString(), uuid.NewString()
+	for range 3 {
+		room := uuid.NewString()
+		f.connect(t, room, world, ann, "Ann", sdk.ChannelDM)
+		f.receive(t, f.message(room, world, ann, "hello", sdk.ChannelDM))
+	}
+	windows := func() (n, kept int) {
+		for _, st := range f.b.agents.All() {
+			st.windows.mu.Lock()
+			for _, w := range st.windows.m {
+				n++
+				kept += len(w.msgs)
+			}
+			st.windows.mu.Unlock()
+		}
+		return n, kept
+	}
+	if n, kept := windows(); n != 3 || kept == 0 {
+		t.Fatalf("after a message in each of 3 rooms: %d windows holding %d messages, want 3 holding some", n, kept)
+	}
+	testwait.For(t, lookupTTL+5*time.Second, "the stale windows to go", func() bool {
+		n, kept := windows()
+		return n == 0 && kept == 0
+	})
 }
