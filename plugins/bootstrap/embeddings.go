@@ -118,6 +118,9 @@ type embedQueue struct {
 	storing map[int64]int
 	running bool
 	closed  bool
+	// batchDone is closed when the batch being made and stored is done;
+	// nil between batches.
+	batchDone chan struct{}
 	// active is when a message last came to wait for its embedding;
 	// settle waits for settleIdle after it.
 	active time.Time
@@ -298,6 +301,8 @@ func (q *embedQueue) run() {
 		// stays among the pending, holding the marker back, until done.
 		q.mu.Lock()
 		batch := slices.Clone(q.pending[:min(len(q.pending), embedWorkers)])
+		done := make(chan struct{})
+		q.batchDone = done
 		q.mu.Unlock()
 		errs := make([]error, len(batch))
 		var wg sync.WaitGroup
@@ -318,7 +323,9 @@ func (q *embedQueue) run() {
 		}
 		q.mu.Lock()
 		q.pending = append(failed, q.pending[len(batch):]...)
+		q.batchDone = nil
 		q.mu.Unlock()
+		close(done)
 		q.mark(q.ctx)
 		if err == nil {
 			pause = 0
@@ -420,13 +427,29 @@ func transient(ctx context.Context, err error) bool {
 // the next start reads nothing; what still waits is made then. (An agent
 // stopped with its daemon finds the database gone by now: its marker was
 // settled after settleIdle, or the next start reads.)
+// closeGrace bounds how long an agent's stop waits for the embeddings
+// being made.
+const closeGrace = time.Second
+
 func (q *embedQueue) close() {
 	q.mu.Lock()
 	q.closed = true
 	if q.settle != nil {
 		q.settle.Stop()
 	}
+	done := q.batchDone
 	q.mu.Unlock()
+	if done != nil {
+		// The embeddings being made and stored get a moment to land: cut
+		// off, a write the database had made would count as failed, and
+		// the marker would stay unsettled for the next start to check.
+		t := time.NewTimer(closeGrace)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
 	q.cancel()
 	q.wg.Wait()
 	q.markMu.Lock()
