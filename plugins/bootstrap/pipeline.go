@@ -670,13 +670,13 @@ func (b *bootstrap) sendOnlyReply(ctx context.Context, a *sdk.Agent, runID strin
 	// The host stores the reply as it sends it, stamped no earlier than
 	// now: in the room's window it goes before the messages stamped
 	// before, as in the database.
-	at := time.Now().UnixMilli()
+	at, mark := time.Now().UnixMilli(), b.markWindow(a, msg.RoomID)
 	if _, err := a.RespondLast(ctx, runID, c, ""); err != nil {
 		b.forgetWindow(a, msg.RoomID)
 		return fmt.Errorf("send reply: %w", err)
 	}
-	b.windowStored(a, &sdk.Memory{EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
-		CreatedAt: at, Content: c, Table: sdk.TableMessages})
+	b.windowStoredSince(a, &sdk.Memory{EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID, WorldID: msg.WorldID,
+		CreatedAt: at, Content: c, Table: sdk.TableMessages}, mark)
 	countStored(a, msg.RoomID)
 	return nil
 }

@@ -43,6 +43,9 @@ type roomWindow struct {
 	// hold them or not).
 	reading int
 	stored  []sdk.Memory
+	// writes counts what came into the window or dropped it, for a reply
+	// noted after the call that stored it (windowMark).
+	writes uint64
 	// expire drops the window once it is stale: an idle agent keeps
 	// nothing of its rooms (32 messages each, up to 64 rooms).
 	expire *time.Timer
@@ -132,6 +135,31 @@ func (ws *roomWindows) expired(roomID string, w *roomWindow, readAt time.Time) {
 // windowStored puts a message this plugin stored, or that the host stored
 // for it, into its room's window.
 func (b *bootstrap) windowStored(a *sdk.Agent, m *sdk.Memory) {
+	b.windowStoredSince(a, m, nil)
+}
+
+// windowMark is where a room's window stood when a call that stores a
+// message for this plugin began.
+type windowMark struct {
+	w      *roomWindow
+	writes uint64
+}
+
+// markWindow says where the room's window stands now.
+func (b *bootstrap) markWindow(a *sdk.Agent, roomID string) *windowMark {
+	ws := &b.state(a).windows
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	w := ws.get(roomID)
+	return &windowMark{w: w, writes: w.writes}
+}
+
+// windowStoredSince is windowStored for a message stored by a call that
+// began at mark, stamped by the host at a time this plugin knows only to
+// within the call. When nothing else came into the window meanwhile, the
+// message goes where the database lists it; otherwise its place among
+// what came is not known, and the window is dropped.
+func (b *bootstrap) windowStoredSince(a *sdk.Agent, m *sdk.Memory, mark *windowMark) {
 	if m.RoomID == "" {
 		return
 	}
@@ -148,6 +176,11 @@ func (b *bootstrap) windowStored(a *sdk.Agent, m *sdk.Memory) {
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
 	w := ws.get(m.RoomID)
+	if mark != nil && (mark.w != w || mark.writes != w.writes) {
+		w.forget()
+		return
+	}
+	w.writes++
 	if w.reading > 0 {
 		w.stored = append(w.stored, c)
 	}
@@ -208,6 +241,7 @@ func (b *bootstrap) forgetWindows(a *sdk.Agent) {
 
 func (w *roomWindow) forget() {
 	w.forgets++
+	w.writes++
 	w.msgs, w.readAt = nil, time.Time{}
 }
 

@@ -2,6 +2,7 @@ package bootstrap
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -151,4 +152,81 @@ func TestWindowsGoWhenStale(t *testing.T) {
 		n, kept := windows()
 		return n == 0 && kept == 0
 	})
+}
+
+// TestWindowUnderConcurrentMessages sends messages to one room from eight
+// senders at once, then one more: the conversation its prompt shows holds
+// the room's latest messages as the database lists them, each once, in
+// whatever order messages stored in the same millisecond take.
+func TestWindowUnderConcurrentMessages(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var last string
+	f := newFixture(t, nil, func(req sdk.ModelRequest) string {
+		_, said, _ := strings.Cut(req.Prompt, "# Received Message\nAnn: ")
+		said, _, _ = strings.Cut(said, "\n")
+		mu.Lock()
+		last = req.Prompt
+		mu.Unlock()
+		return xmlReply("re " + said)
+	})
+	room, world, ann := uuid.NewString(), uuid.NewString(), uuid.NewString()
+	f.connect(t, room, world, ann, "Ann", sdk.ChannelDM)
+	var wg sync.WaitGroup
+	for s := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 6 {
+				f.receive(t, f.message(room, world, ann, fmt.Sprintf("sender %d says %d", s, i), sdk.ChannelDM))
+			}
+		}()
+	}
+	wg.Wait()
+	f.receive(t, f.message(room, world, ann, "and that is all", sdk.ChannelDM))
+	mu.Lock()
+	got := strings.Split(conversationOf(last), "\n")
+	mu.Unlock()
+	// The last message's reply, stored after its prompt, is left out.
+	ms, err := storage.For(f.a).GetMemories(context.Background(), storage.MemoryQuery{Table: sdk.TableMessages, RoomID: room,
+		Count: len(got) + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{}
+	for _, m := range ms {
+		who := "Ann"
+		if m.EntityID == agentID {
+			who = "Eliza"
+		}
+		if l := who + ": " + m.Content.Text; l != "Eliza: re and that is all" {
+			want[l]++
+		}
+	}
+	seen := map[string]int{}
+	for _, l := range got {
+		seen[l]++
+		if seen[l] > 1 {
+			t.Errorf("the conversation shows %q twice", l)
+		}
+	}
+	for l, n := range want {
+		if seen[l] != n {
+			pos := -1
+			for i, m := range ms {
+				if strings.HasSuffix(l, ": "+m.Content.Text) {
+					pos = i
+				}
+			}
+			t.Errorf("the database's %q (its %d of %d, created %d) is shown %d times, want %d", l, pos, len(ms), ms[max(pos, 0)].CreatedAt, seen[l], n)
+		}
+	}
+	for l := range seen {
+		if want[l] == 0 {
+			t.Errorf("the conversation shows %q, which is not among the database's latest", l)
+		}
+	}
+	if t.Failed() {
+		t.Logf("conversation shown:\n%s", strings.Join(got, "\n"))
+	}
 }
