@@ -452,10 +452,16 @@ func (p *PluginProcess) launchFor(ctx context.Context, mode launchMode) (*plugin
 	abandoned := !stopAbandon()
 	if err != nil {
 		p.mgr.revoke(token)
+		gone := pid > 0 && exited(pid)
 		// Ended first: go-plugin has then read the whole of stderr.
 		endClient(client, pid, p.log)
 		if abandoned {
 			return nil, fmt.Errorf("start plugin %s: given up before its handshake (%w)", p.spec.Name, context.Cause(abandonCtx))
+		}
+		if gone && strings.HasPrefix(err.Error(), "timeout") {
+			// go-plugin waited for output that a process the plugin
+			// started kept open, not for the plugin.
+			err = errors.New("it exited before its handshake, and a process it started kept its output open until the handshake's timeout")
 		}
 		return nil, p.handshakeErr(err, stderr)
 	}

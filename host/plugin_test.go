@@ -104,6 +104,9 @@ func TestPluginThatLeavesAChildBehind(t *testing.T) {
 		if err == nil {
 			t.Fatal("the start of a plugin that exited before its handshake returned no error")
 		}
+		if !strings.Contains(err.Error(), "exited before its handshake, and a process it started kept its output open") {
+			t.Errorf("the error does not say what happened: %v", err)
+		}
 	case <-time.After(10 * time.Second):
 		_ = syscall.Kill(child, syscall.SIGKILL)
 		t.Fatal("the start still hangs 10 s after a handshake timeout of 1 s")

@@ -1,7 +1,10 @@
 package host
 
 import (
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"syscall"
 )
 
@@ -31,4 +34,17 @@ func ownNice() int {
 		return 0
 	}
 	return 20 - prio
+}
+
+// exited reports whether pid has exited and waits to be reaped (a
+// zombie): a plugin that did so before its handshake while go-plugin
+// still waited for its output, which something it started keeps open.
+func exited(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	return i >= 0 && len(s) > i+2 && s[i+2] == 'Z'
 }

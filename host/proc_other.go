@@ -15,3 +15,5 @@ func killGroup(int) {}
 func setGroupNice(int, int) error { return errors.ErrUnsupported }
 
 func ownNice() int { return 0 }
+
+func exited(int) bool { return false }
