@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -112,12 +113,55 @@ func (c *cgroups) refusals(plugin string) (n int64, ok bool) {
 	return 0, false
 }
 
-// remove deletes the daemon's cgroups; their processes are gone by now.
+// remove deletes the daemon's cgroups once every plugin was stopped. A
+// process a plugin started and moved out of its process group (setsid)
+// outlives the group's kill, but not its cgroup: what is left in one is
+// killed first.
 func (c *cgroups) remove() {
 	if c.base == "" {
 		return
 	}
+	entries, _ := os.ReadDir(c.base)
+	killed := false
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(c.base, e.Name(), "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 0 && pid != os.Getpid() {
+				if c.log != nil {
+					c.log.Warn("a process a plugin started outlived the plugin; killed", "plugin", e.Name(), "pid", pid)
+				}
+				killPID(pid)
+				killed = true
+			}
+		}
+	}
+	if killed {
+		// A cgroup is removed once its last process has gone.
+		waitEmpty(c.base)
+	}
 	removeCgroupTree(c.base)
+}
+
+// waitEmpty waits a moment at most for the cgroups under base to hold no
+// process.
+func waitEmpty(base string) {
+	deadline := time.Now().Add(500 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		entries, _ := os.ReadDir(base)
+		busy := false
+		for _, e := range entries {
+			if b, _ := os.ReadFile(filepath.Join(base, e.Name(), "cgroup.procs")); e.IsDir() && len(strings.TrimSpace(string(b))) > 0 {
+				busy = true
+			}
+		}
+		if !busy {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func removeCgroupTree(dir string) {

@@ -48,3 +48,6 @@ func exited(pid int) bool {
 	i := strings.LastIndexByte(s, ')')
 	return i >= 0 && len(s) > i+2 && s[i+2] == 'Z'
 }
+
+// killPID kills one process.
+func killPID(pid int) { _ = syscall.Kill(pid, syscall.SIGKILL) }

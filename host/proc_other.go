@@ -17,3 +17,5 @@ func setGroupNice(int, int) error { return errors.ErrUnsupported }
 func ownNice() int { return 0 }
 
 func exited(int) bool { return false }
+
+func killPID(int) {}

@@ -114,6 +114,27 @@ func TestSIGTERMWhileAPluginHangs(t *testing.T) {
 	waitGone(t, []int{pid}, 2*time.Second)
 }
 
+// TestEscapedPluginChildGoesWithTheDaemon: a process a plugin started and
+// moved out of its process group (setsid) outlives the group's kill; in
+// the plugin's pids cgroup, the daemon's stop kills it too.
+func TestEscapedPluginChildGoesWithTheDaemon(t *testing.T) {
+	plugins, dataDir := t.TempDir(), t.TempDir()
+	script := "#!/bin/sh\nsetsid sleep 300 </dev/null >/dev/null 2>&1 &\necho $! > child-pid\nexec sleep 300\n"
+	if err := os.WriteFile(filepath.Join(plugins, "agenthost-plugin-escape"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	char := writeCharacter(t, map[string]any{"name": "Escape", "bio": "Leaves.", "plugins": []string{"offline", "escape"}})
+	d := launch(t, daemonOpts{dataDir: dataDir, pluginDir: plugins, characters: []string{char}})
+	child := testwait.ForPID(t, 30*time.Second, filepath.Join(host.PluginDir(dataDir, "escape"), "child-pid"))
+	t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", child))
+	d.sigterm()
+	if !strings.Contains(string(cg), "/agenthost-") {
+		t.Skipf("the daemon has no pids cgroup for its plugins here (it needs to run as root or with a delegated cgroup); the child's cgroups: %s", cg)
+	}
+	waitGone(t, []int{child}, 2*time.Second)
+}
+
 // TestSIGTERMWhileAgentsStart: SIGTERM in the middle of starting 300
 // stored agents ends the daemon and every plugin within 2 seconds.
 func TestSIGTERMWhileAgentsStart(t *testing.T) {
