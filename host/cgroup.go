@@ -121,47 +121,40 @@ func (c *cgroups) remove() {
 	if c.base == "" {
 		return
 	}
-	entries, _ := os.ReadDir(c.base)
-	killed := false
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		b, _ := os.ReadFile(filepath.Join(c.base, e.Name(), "cgroup.procs"))
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 0 && pid != os.Getpid() {
-				if c.log != nil {
-					c.log.Warn("a process a plugin started outlived the plugin; killed", "plugin", e.Name(), "pid", pid)
-				}
-				killPID(pid)
-				killed = true
+	left := leftIn(c.base)
+	for plugin, pids := range left {
+		for _, pid := range pids {
+			if c.log != nil {
+				c.log.Warn("a process a plugin started outlived the plugin; killed", "plugin", plugin, "pid", pid)
 			}
+			killPID(pid)
 		}
 	}
-	if killed {
-		// A cgroup is removed once its last process has gone.
-		waitEmpty(c.base)
+	// A cgroup is removed once its last process has gone: a moment at
+	// most.
+	for deadline := time.Now().Add(500 * time.Millisecond); len(left) > 0 && time.Now().Before(deadline); left = leftIn(c.base) {
+		time.Sleep(10 * time.Millisecond)
 	}
 	removeCgroupTree(c.base)
 }
 
-// waitEmpty waits a moment at most for the cgroups under base to hold no
-// process.
-func waitEmpty(base string) {
-	deadline := time.Now().Add(500 * time.Millisecond)
-	for time.Now().Before(deadline) {
-		entries, _ := os.ReadDir(base)
-		busy := false
-		for _, e := range entries {
-			if b, _ := os.ReadFile(filepath.Join(base, e.Name(), "cgroup.procs")); e.IsDir() && len(strings.TrimSpace(string(b))) > 0 {
-				busy = true
+// leftIn lists the processes in the plugins' cgroups under base, by
+// plugin; none is the daemon.
+func leftIn(base string) map[string][]int {
+	entries, _ := os.ReadDir(base)
+	left := map[string][]int{}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		b, _ := os.ReadFile(filepath.Join(base, e.Name(), "cgroup.procs"))
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 0 && pid != os.Getpid() {
+				left[e.Name()] = append(left[e.Name()], pid)
 			}
 		}
-		if !busy {
-			return
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
+	return left
 }
 
 func removeCgroupTree(dir string) {

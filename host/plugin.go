@@ -438,9 +438,12 @@ func (p *PluginProcess) launchFor(ctx context.Context, mode launchMode) (*plugin
 	// pid is the plugin's process, the leader of its process group, once
 	// go-plugin started it (on this goroutine, in Client).
 	var pid int
-	fail := func(err error) (*pluginConn, error) {
+	end := func() {
 		p.mgr.revoke(token)
 		endClient(client, pid, p.log)
+	}
+	fail := func(err error) (*pluginConn, error) {
+		end()
 		return nil, err
 	}
 	start := time.Now()
@@ -451,10 +454,9 @@ func (p *PluginProcess) launchFor(ctx context.Context, mode launchMode) (*plugin
 	// From here the process lives on its own (see abandon).
 	abandoned := !stopAbandon()
 	if err != nil {
-		p.mgr.revoke(token)
 		gone := pid > 0 && exited(pid)
 		// Ended first: go-plugin has then read the whole of stderr.
-		endClient(client, pid, p.log)
+		end()
 		if abandoned {
 			return nil, fmt.Errorf("start plugin %s: given up before its handshake (%w)", p.spec.Name, context.Cause(abandonCtx))
 		}

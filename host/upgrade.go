@@ -266,10 +266,7 @@ func (p *PluginProcess) upgrade(ctx context.Context) (*Upgrade, error) {
 		return u, err
 	}
 	c, err := p.launchFor(ctx, launchUpgrade)
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		// Given up (the daemon stops): the binary was not judged, and is
-		// looked at again by the next look at the folder. One that took
-		// too long (a deadline) was.
+	if err != nil && givenUp(ctx) {
 		return nil, err
 	}
 	if err != nil {
@@ -369,13 +366,18 @@ func (p *PluginProcess) drain(old *pluginConn) {
 	p.log.Info("old process stopped", "pid", old.pid, "drained_in", time.Since(start).Round(time.Millisecond))
 }
 
+// givenUp reports whether a check of a binary was given up (the daemon
+// stops) rather than made: the binary was not judged, and is looked at
+// again by the next look at the folder. A check cut short by its own
+// deadline did judge it: the binary took too long.
+func givenUp(ctx context.Context) bool { return errors.Is(ctx.Err(), context.Canceled) }
+
 // refresh checks a new binary of a plugin that has no process running:
 // it is read, and a plugin that had failed gets a fresh start for the
 // agents it serves.
 func (p *PluginProcess) refresh(ctx context.Context) error {
 	m, file, err := p.probe(ctx)
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		// Given up (the daemon stops): the binary was not judged.
+	if err != nil && givenUp(ctx) {
 		return err
 	}
 	p.mu.Lock()

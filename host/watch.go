@@ -286,8 +286,8 @@ func (w *watcher) take(ctx context.Context, name string, f diskFile, rep *Reload
 		// A new plugin: read and checked before it is known.
 		np := w.m.newPluginProcess(PluginSpec{Name: name, Path: f.path})
 		m, _, err := np.probe(ctx)
-		if err != nil && errors.Is(ctx.Err(), context.Canceled) {
-			return // the daemon stops: not judged
+		if err != nil && givenUp(ctx) {
+			return
 		}
 		if err != nil {
 			w.m.log.Error("new plugin binary refused", "plugin", name, "path", f.path, "error", err)

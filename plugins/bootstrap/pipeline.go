@@ -340,10 +340,7 @@ func (b *bootstrap) process(ctx context.Context, r *run) error {
 		r.replied = true
 	} else {
 		_, err := a.ProcessActions(ctx, msg, []sdk.Memory{reply}, st, r.id)
-		changed(a)
-		// The actions' replies were stored by the host, and an action may
-		// have written to the room as it liked.
-		b.forgetWindow(a, msg.RoomID)
+		b.actionsRan(a, msg.RoomID)
 		if err != nil {
 			return fmt.Errorf("run actions: %w", err)
 		}
@@ -414,21 +411,12 @@ func withInFlight(ctx context.Context, roomID string, ms []sdk.Memory, limit int
 	if !ok || m.RoomID != roomID {
 		return ms
 	}
-	for i := range ms {
-		if ms[i].ID == m.ID {
-			return ms
-		}
+	if slices.ContainsFunc(ms, func(x sdk.Memory) bool { return x.ID == m.ID }) {
+		return ms
 	}
 	m.Embedding = nil
-	i := 0
-	for i < len(ms) && ms[i].CreatedAt > m.CreatedAt {
-		i++
-	}
-	ms = slices.Insert(slices.Clone(ms), i, m)
-	if limit > 0 && len(ms) > limit {
-		ms = ms[:limit]
-	}
-	return ms
+	// A copy: the list read may be shared.
+	return insertNewest(slices.Clone(ms), m, limit)
 }
 
 // composesHere reports whether every provider of the agent is this

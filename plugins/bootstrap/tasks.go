@@ -257,10 +257,7 @@ func (b *bootstrap) executeTask(ctx context.Context, a *sdk.Agent, t *Task, opti
 	resp := sdk.Memory{ID: uuid.NewString(), EntityID: a.ID, AgentID: a.ID, RoomID: msg.RoomID,
 		Content: sdk.Content{Actions: []string{t.Name}, Thought: "run task " + t.Name}}
 	outs, err := a.ProcessActions(ctx, msg, []sdk.Memory{resp}, st, runID)
-	changed(a)
-	if msg.RoomID != "" {
-		b.forgetWindow(a, msg.RoomID)
-	}
+	b.actionsRan(a, msg.RoomID)
 	if err != nil {
 		return err
 	}

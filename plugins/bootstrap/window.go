@@ -191,7 +191,8 @@ func (b *bootstrap) windowStoredSince(a *sdk.Agent, m *sdk.Memory, mark *windowM
 
 // insertNewest puts m into ms (newest first) where the database lists it,
 // after the newer ones and before the ones of its millisecond stored
-// earlier, unless ms holds it already; at most count are kept.
+// earlier, unless ms holds it already; at most count are kept (all when
+// count is not positive). ms may be changed.
 func insertNewest(ms []sdk.Memory, m sdk.Memory, count int) []sdk.Memory {
 	for i := range ms {
 		if sameMessage(&ms[i], &m) {
@@ -203,7 +204,7 @@ func insertNewest(ms []sdk.Memory, m sdk.Memory, count int) []sdk.Memory {
 		i++
 	}
 	ms = slices.Insert(ms, i, m)
-	if len(ms) > count {
+	if count > 0 && len(ms) > count {
 		ms = ms[:count]
 	}
 	return ms
@@ -219,9 +220,20 @@ func sameMessage(x, y *sdk.Memory) bool {
 	return x.EntityID == y.EntityID && x.Content.InReplyTo == y.Content.InReplyTo && x.Content.Text == y.Content.Text
 }
 
+// actionsRan drops what this plugin keeps of the agent after actions ran
+// for a message of roomID: any may have written anything, and the host
+// stored the replies they sent.
+func (b *bootstrap) actionsRan(a *sdk.Agent, roomID string) {
+	changed(a)
+	b.forgetWindow(a, roomID)
+}
+
 // forgetWindow drops the room's window: what was written to it is not
 // known.
 func (b *bootstrap) forgetWindow(a *sdk.Agent, roomID string) {
+	if roomID == "" {
+		return
+	}
 	ws := &b.state(a).windows
 	ws.mu.Lock()
 	defer ws.mu.Unlock()
